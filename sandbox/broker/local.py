@@ -1,0 +1,282 @@
+"""A private RabbitMQ node started from the local ``rabbitmq-server`` binary.
+
+The node lives entirely in a directory the sandbox owns: data (mnesia), logs, config,
+enabled plugins and the Erlang cookie (``HOME``), on free ports chosen once and kept in
+``node.json`` so that a stop, kill or restart brings it back on the same ports with the
+same data, which is what broker-restart scenarios need.
+
+Facts behind the details (Debian bookworm, RabbitMQ 3.10):
+- ``/usr/sbin/rabbitmq-server`` switches to the ``rabbitmq`` user when run as root, which
+  then cannot write our directory, so we run ``/usr/lib/rabbitmq/bin/rabbitmq-server``.
+- That script stays in front of the Erlang VM and forwards signals unless it believes it
+  runs under systemd; with ``RUNNING_UNDER_SYSTEMD`` set it execs the VM, so the process
+  we start *is* the node and SIGKILL kills the node, not a wrapper.
+- Setting both ``RABBITMQ_NODE_PORT`` and a ``listeners.tcp`` key starts two listeners
+  on one port and the node dies with ``eaddrinuse``; the listener is set by env only.
+- The Erlang distribution port must be free too; the default (AMQP port + 20000) clashes
+  with the machine's own broker, so it is chosen like the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import port_for
+from mirakuru import Executor
+from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
+
+from sandbox.messaging import BrokerConnectError, probe
+
+USER = "guest"
+PASSWORD = "guest"
+HOST = "127.0.0.1"
+
+
+class NodeStartError(RuntimeError):
+    """The private node did not come up; the message carries the end of its log."""
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    amqp: int
+    management: int
+    dist: int
+
+    @classmethod
+    def choose(cls) -> NodePorts:
+        chosen: list[int] = []
+        while len(chosen) < 3:
+            port = port_for.select_random()
+            if port not in chosen:
+                chosen.append(port)
+        return cls(*chosen)
+
+
+class _NodeExecutor(Executor):
+    """mirakuru executor whose readiness is a real AMQP handshake."""
+
+    def __init__(self, command: list[str], url: str, amqp_port: int, **kwargs: Any) -> None:
+        super().__init__(command, **kwargs)
+        self._url = url
+        self._amqp_port = amqp_port
+
+    def pre_start_check(self) -> bool:
+        # Something already answering on our port means a node we did not start.
+        try:
+            probe(self._url, timeout=0.5)
+        except BrokerConnectError:
+            return False
+        return True
+
+    def after_start_check(self) -> bool:
+        try:
+            probe(self._url, timeout=1.0)
+        except BrokerConnectError:
+            return False
+        return True
+
+
+class LocalNode:
+    """One private RabbitMQ node with its own ports and data directory."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        server: str = "/usr/lib/rabbitmq/bin/rabbitmq-server",
+        ctl: str = "/usr/lib/rabbitmq/bin/rabbitmqctl",
+        ports: NodePorts | None = None,
+        start_timeout_s: float = 60.0,
+        plugins: tuple[str, ...] = ("rabbitmq_management",),
+    ) -> None:
+        self.base_dir = base_dir.resolve()
+        self.server = server
+        self.ctl_path = ctl
+        self.start_timeout_s = start_timeout_s
+        self.plugins = plugins
+        self.ports = ports or self._load_ports() or NodePorts.choose()
+        self.nodename = f"sandbox-{self.ports.amqp}@localhost"
+        self._executor: _NodeExecutor | None = None
+
+    # -- addresses ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.url_for("/")
+
+    def url_for(self, vhost: str) -> str:
+        return f"amqp://{USER}:{PASSWORD}@{HOST}:{self.ports.amqp}/{quote(vhost, safe='')}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{HOST}:{self.ports.management}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "log" / f"{self.nodename}.log"
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "management_url": self.management_url,
+            "nodename": self.nodename,
+            "ports": asdict(self.ports),
+            "data_dir": str(self.base_dir),
+            "pid": self.pid,
+        }
+
+    @property
+    def pid(self) -> int | None:
+        executor = self._executor
+        if executor is not None and executor.process is not None and executor.running():
+            return int(executor.process.pid)
+        return None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> LocalNode:
+        """Start the node and return once it accepts AMQP and reports itself booted."""
+        if not Path(self.server).exists():
+            raise FileNotFoundError(f"rabbitmq-server not found at {self.server}")
+        self._write_files()
+        executor = _NodeExecutor(
+            [self.server],
+            self.url,
+            self.ports.amqp,
+            envvars=self._environment(),
+            timeout=self.start_timeout_s,
+            sleep=0.2,
+            cwd=str(self.base_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            executor.start()
+        except AlreadyRunning as exc:
+            raise NodeStartError(
+                f"port {self.ports.amqp} already answers AMQP; another node is running there"
+            ) from exc
+        except (ProcessExitedWithError, TimeoutExpired) as exc:
+            raise NodeStartError(
+                f"{self.nodename} did not start: {exc}\n{self.log_tail()}"
+            ) from exc
+        self._executor = executor
+        # The node's own startup check: every boot step finished, not just the listener.
+        self.ctl("await_startup", "--timeout", str(int(self.start_timeout_s)))
+        return self
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM: the node closes connections and syncs its data)."""
+        if self._executor is not None:
+            self._executor.stop()
+            self._executor = None
+
+    def kill(self) -> None:
+        """SIGKILL the node: no goodbye to clients, no clean shutdown of its data."""
+        if self._executor is not None:
+            self._executor.kill()
+            self._executor = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+
+    def destroy(self) -> None:
+        """Stop and remove the node's data directory."""
+        self.kill()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def running(self) -> bool:
+        return self._executor is not None and self._executor.running()
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+        """Run rabbitmqctl against this node and return its output."""
+        result = subprocess.run(
+            [self.ctl_path, "-n", self.nodename, *args],
+            env=self._environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise NodeStartError(
+                f"rabbitmqctl {' '.join(args)} failed ({result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        return result.stdout
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"(no log at {self.log_file})"
+        return "\n".join(text[-lines:])
+
+    # -- files -------------------------------------------------------------------------
+
+    def _load_ports(self) -> NodePorts | None:
+        try:
+            data = json.loads((self.base_dir / "node.json").read_text())
+            return NodePorts(**data["ports"])
+        except (OSError, KeyError, TypeError, ValueError):
+            return None
+
+    def _write_files(self) -> None:
+        for sub in ("mnesia", "log", "home"):
+            (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "node.json").write_text(
+            json.dumps({"ports": asdict(self.ports), "nodename": self.nodename}, indent=2)
+        )
+        (self.base_dir / "rabbitmq.conf").write_text(
+            "\n".join(
+                [
+                    f"management.tcp.port = {self.ports.management}",
+                    f"management.tcp.ip = {HOST}",
+                    "log.console = false",
+                    "log.file.level = info",
+                    # The sandbox's data directory may sit on a nearly full disk in CI;
+                    # the default alarm threshold would block publishers there.
+                    "disk_free_limit.absolute = 20MB",
+                    "",
+                ]
+            )
+        )
+        plugins = ",".join(self.plugins)
+        (self.base_dir / "enabled_plugins").write_text(f"[{plugins}].\n")
+        # An empty env file keeps the machine's /etc/rabbitmq/rabbitmq-env.conf out.
+        (self.base_dir / "rabbitmq-env.conf").write_text("")
+
+    def _environment(self) -> dict[str, str]:
+        base = self.base_dir
+        return {
+            "HOME": str(base / "home"),
+            "RABBITMQ_NODENAME": self.nodename,
+            "RABBITMQ_NODE_IP_ADDRESS": HOST,
+            "RABBITMQ_NODE_PORT": str(self.ports.amqp),
+            "RABBITMQ_DIST_PORT": str(self.ports.dist),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+            "RABBITMQ_PID_FILE": str(base / "node.pid"),
+            "ERL_EPMD_ADDRESS": HOST,
+            # Keep Erlang distribution on loopback like everything else the sandbox opens.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RUNNING_UNDER_SYSTEMD": "true",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }

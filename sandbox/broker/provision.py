@@ -1,0 +1,218 @@
+"""Find or start a RabbitMQ broker, in the order of SPEC section 6.
+
+1. ``RABBITMQ_URL`` if set: a broker someone else runs (the sandbox cannot restart it).
+2. A RabbitMQ container through testcontainers when a Docker engine answers.
+3. A private node from the local ``rabbitmq-server`` binary (the default here).
+4. Otherwise a ``BrokerUnavailable`` error that names the three ways to get a broker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from sandbox.broker.local import LocalNode
+from sandbox.messaging import BrokerConnectError, probe
+from sandbox.settings import SandboxSettings
+
+
+class BrokerUnavailable(RuntimeError):
+    """No broker could be found or started."""
+
+
+class BrokerControlError(RuntimeError):
+    """The broker cannot be stopped, killed or restarted by the sandbox."""
+
+
+class Broker(Protocol):
+    kind: str
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def management_url(self) -> str | None: ...
+
+    def url_for(self, vhost: str) -> str: ...
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+class ExternalBroker:
+    """A broker given by URL; the sandbox uses it but does not control it."""
+
+    kind = "external"
+
+    def __init__(self, url: str, management_url: str | None = None) -> None:
+        self._url = url
+        self._management_url = management_url
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def management_url(self) -> str | None:
+        if self._management_url:
+            return self._management_url
+        host = urlsplit(self._url.split(",")[0]).hostname or "127.0.0.1"
+        return f"http://{host}:15672"
+
+    def url_for(self, vhost: str) -> str:
+        parts = urlsplit(self._url.split(",")[0])
+        return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+    def start(self) -> ExternalBroker:
+        probe(self._url.split(",")[0], timeout=5.0)
+        return self
+
+    def _refuse(self) -> None:
+        raise BrokerControlError(
+            "the broker at RABBITMQ_URL is not managed by the sandbox; unset RABBITMQ_URL "
+            "to let the sandbox start a private node it can stop, kill and restart"
+        )
+
+    def stop(self) -> None:
+        self._refuse()
+
+    def kill(self) -> None:
+        self._refuse()
+
+    def restart(self) -> None:
+        self._refuse()
+
+    def close(self) -> None:
+        """Nothing to release: the broker belongs to someone else."""
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.url, "management_url": self.management_url}
+
+
+class ContainerBroker:
+    """A RabbitMQ management container started through testcontainers."""
+
+    kind = "container"
+
+    def __init__(self, image: str) -> None:
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        self._container = RabbitMqContainer(image)
+        self._host = "127.0.0.1"
+        self._port = 5672
+        self._mgmt_port = 15672
+
+    def start(self) -> ContainerBroker:
+        self._container.with_exposed_ports(5672, 15672)
+        self._container.start()  # readiness: testcontainers waits for an AMQP connection
+        self._host = self._container.get_container_host_ip()
+        self._port = int(self._container.get_exposed_port(5672))
+        self._mgmt_port = int(self._container.get_exposed_port(15672))
+        probe(self.url, timeout=5.0)
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.url_for("/")
+
+    def url_for(self, vhost: str) -> str:
+        return f"amqp://guest:guest@{self._host}:{self._port}/{quote(vhost, safe='')}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self._host}:{self._mgmt_port}"
+
+    def stop(self) -> None:
+        self._container.get_wrapped_container().stop()
+
+    def kill(self) -> None:
+        self._container.get_wrapped_container().kill()
+
+    def restart(self) -> None:
+        self._container.get_wrapped_container().restart()
+
+    def close(self) -> None:
+        self._container.stop()
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "url": self.url, "management_url": self.management_url}
+
+
+def docker_available(timeout_s: float = 2.0) -> bool:
+    """True when a Docker engine answers ``GET /_ping`` (an installed client is not enough)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            path = host[len("unix://") :]
+            if not Path(path).exists():
+                return False
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address: Any = path
+        elif host.startswith("tcp://"):
+            parts = urlsplit(host)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            address = (parts.hostname or "127.0.0.1", parts.port or 2375)
+        else:
+            return False
+        with sock:
+            sock.settimeout(timeout_s)
+            sock.connect(address)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = sock.recv(64)
+        return reply.startswith(b"HTTP/1.") and b" 200 " in reply
+    except OSError:
+        return False
+
+
+def rabbitmq_server_binary(settings: SandboxSettings) -> str | None:
+    """The rabbitmq-server to run: the configured one, else the one on PATH."""
+    if settings.rabbitmq_server:
+        return settings.rabbitmq_server
+    found = shutil.which("rabbitmq-server")
+    if found is None:
+        return None
+    # The Debian wrapper on PATH drops to the rabbitmq user; run the script it wraps.
+    direct = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    return str(direct) if direct.exists() else found
+
+
+UNAVAILABLE_HELP = """no RabbitMQ broker available. Get one in any of these three ways:
+  1. point the sandbox at a running broker: export RABBITMQ_URL=amqp://guest:guest@HOST:5672/
+  2. start a Docker engine (the sandbox then runs {image} through testcontainers)
+  3. install RabbitMQ locally so that rabbitmq-server is on PATH
+     (Debian/Ubuntu: apt-get install rabbitmq-server); the sandbox starts a private node"""
+
+
+def provision(settings: SandboxSettings, name: str = "broker") -> Broker:
+    """Return a started broker, trying the sources in SPEC order."""
+    url = settings.broker.url
+    if url:
+        try:
+            return ExternalBroker(url).start()
+        except BrokerConnectError as exc:
+            raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
+    if docker_available():
+        return ContainerBroker(settings.rabbitmq_image).start()
+    server = rabbitmq_server_binary(settings)
+    if server is not None:
+        node = LocalNode(
+            settings.state_dir / name,
+            server=server,
+            ctl=str(Path(server).with_name("rabbitmqctl")),
+            start_timeout_s=settings.broker_start_timeout_s,
+        )
+        return node.start()
+    raise BrokerUnavailable(UNAVAILABLE_HELP.format(image=settings.rabbitmq_image))

@@ -1,0 +1,371 @@
+"""A consumer with manual acks, a retry ladder, dead-lettering and reconnection.
+
+Threading: pika connections are not thread-safe, so one thread (the I/O thread, the one
+calling ``run()``) owns the connection and a worker thread runs the handler.  The I/O
+thread keeps calling ``process_data_events`` while a handler works, so heartbeats go out
+however long the handler takes; the worker hands its verdict back with
+``add_callback_threadsafe`` and the I/O thread settles the delivery on the same channel
+that received it (acks are only valid on that channel).
+
+Settling a failure: the message is republished (with confirms) to the next retry wait
+queue or to the DLQ with headers saying why, and only then acked, so a crash in between
+duplicates a message rather than losing it.  Handlers are expected to be idempotent.
+
+Verdicts:
+- handler returns: ack.
+- handler raises ``PermanentError``, the body is not JSON, or the validator reports
+  violations: straight to the DLQ, no retries burnt.
+- handler raises anything else: next retry level, or the DLQ after the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.spec import Basic, BasicProperties
+
+from sandbox.messaging import envelope as env
+from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, declare_topology
+from sandbox.messaging.publisher import publish_raw
+from sandbox.topology import DEFAULT_EXCHANGE, Topology
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[env.IncomingMessage], None]
+# (routing key, AMQP properties as a dict, raw body) -> violations (empty when valid)
+Validator = Callable[[str, dict[str, Any], bytes], Sequence[object]]
+
+REASON_HANDLER_ERROR = "handler-error"
+REASON_REJECTED = "rejected"
+REASON_INVALID_JSON = "invalid-json"
+REASON_SCHEMA = "schema-violation"
+
+
+class PermanentError(Exception):
+    """The message can never be processed: dead-letter it without retrying."""
+
+
+@dataclass
+class _Verdict:
+    action: str  # "ack", "retry" or "dead"
+    reason: str = ""
+    error: BaseException | None = None
+
+
+@dataclass
+class ConsumerStats:
+    delivered: int = 0
+    acked: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    reconnects: int = 0
+
+
+class Consumer:
+    """Consumes work queues of a topology and runs ``handler`` for every message."""
+
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        topology: Topology,
+        queues: Sequence[str],
+        handler: Handler,
+        *,
+        service: str,
+        validator: Validator | None = None,
+        prefetch: int = 16,
+        heartbeat: int = 30,
+        reconnect_max_s: float = 5.0,
+        declare: bool = True,
+    ) -> None:
+        self._urls = urls
+        self._topology = topology
+        self._queues = [topology.queue(q) for q in queues]
+        self._handler = handler
+        self._service = service
+        self._validator = validator
+        self._prefetch = prefetch
+        self._heartbeat = heartbeat
+        self._reconnect_max_s = reconnect_max_s
+        self._declare = declare
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{service}-handler")
+        self._generation = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self.stats = ConsumerStats()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until ``stop()``; reconnect with capped backoff whenever the link drops."""
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                self._consume_once()
+                delay = 0.1
+            except RECOVERABLE_ERRORS as exc:
+                self._connected.clear()
+                if self._stopping.is_set():
+                    break
+                self.stats.reconnects += 1
+                log.warning(
+                    "%s: connection lost (%r); reconnecting in %.1f s", self._service, exc, delay
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self._reconnect_max_s)
+        self._worker.shutdown(wait=True)
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name=f"{self._service}-io", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- I/O thread --------------------------------------------------------------------
+
+    def _consume_once(self) -> None:
+        connection = connect(self._urls, heartbeat=self._heartbeat, name=self._service)
+        try:
+            channel = connection.channel()
+            if self._declare:
+                declare_topology(channel, self._topology)
+            # Bounded prefetch: the broker never hands us more unacked messages than this,
+            # so a slow handler cannot make us hoard a queue.
+            channel.basic_qos(prefetch_count=self._prefetch)
+            # Retries and dead letters go out on their own confirm-mode channel so that a
+            # republish is known to be safe before the original is acked.
+            retry_channel = connection.channel()
+            retry_channel.confirm_delivery()
+            with self._lock:
+                self._generation += 1
+                generation = self._generation
+                self._in_flight = 0
+            tags = [
+                channel.basic_consume(
+                    q.name,
+                    partial(
+                        self._on_message, connection, channel, retry_channel, generation, q.name
+                    ),
+                )
+                for q in self._queues
+            ]
+            self._connected.set()
+            log.info("%s: consuming %s", self._service, ", ".join(q.name for q in self._queues))
+            while not self._stopping.is_set():
+                connection.process_data_events(time_limit=0.2)
+            for tag in tags:
+                channel.basic_cancel(tag)
+            self._drain_in_flight(connection, deadline_s=10.0)
+        finally:
+            self._connected.clear()
+            if connection.is_open:
+                with contextlib.suppress(*RECOVERABLE_ERRORS):
+                    connection.close()
+
+    def _drain_in_flight(self, connection: pika.BlockingConnection, deadline_s: float) -> None:
+        """On stop, let running handlers finish and settle before closing."""
+        deadline = time.monotonic() + deadline_s
+        while self._in_flight and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.1)
+
+    def _on_message(
+        self,
+        connection: pika.BlockingConnection,
+        channel: BlockingChannel,
+        retry_channel: BlockingChannel,
+        generation: int,
+        queue: str,
+        _channel: BlockingChannel,
+        method: Basic.Deliver,
+        properties: BasicProperties,
+        body: bytes,
+    ) -> None:
+        self.stats.delivered += 1
+        with self._lock:
+            self._in_flight += 1
+        props = _properties_dict(properties)
+
+        def work() -> None:
+            verdict = self._judge(method, props, body, queue)
+            settle = partial(
+                self._settle,
+                channel,
+                retry_channel,
+                generation,
+                method,
+                props,
+                body,
+                queue,
+                verdict,
+            )
+            try:
+                connection.add_callback_threadsafe(settle)
+            except Exception:
+                # The connection is gone; the broker will redeliver the message.
+                log.info(
+                    "%s: verdict for %s dropped with its connection",
+                    self._service,
+                    props.get("message_id"),
+                )
+
+        self._worker.submit(work)
+
+    def _settle(
+        self,
+        channel: BlockingChannel,
+        retry_channel: BlockingChannel,
+        generation: int,
+        method: Basic.Deliver,
+        props: dict[str, Any],
+        body: bytes,
+        queue: str,
+        verdict: _Verdict,
+    ) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return  # delivery tag belongs to a dead channel; it will be redelivered
+            self._in_flight -= 1
+        tag = method.delivery_tag
+        if verdict.action == "ack":
+            channel.basic_ack(tag)
+            self.stats.acked += 1
+            return
+        consumed = self._topology.queue(queue)
+        attempt = _attempt(props)
+        headers = dict(props.get("headers") or {})
+        headers.setdefault(env.ORIGINAL_ROUTING_KEY_HEADER, method.routing_key)
+        headers.setdefault(env.ORIGINAL_EXCHANGE_HEADER, method.exchange)
+        if verdict.action == "retry" and attempt <= len(self._topology.retry_delays_ms):
+            target = consumed.retry_queue(attempt)
+            headers[env.ATTEMPT_HEADER] = attempt + 1
+            self.stats.retried += 1
+        else:
+            target = consumed.dlq
+            headers.update(_dead_letter_headers(verdict, attempt, self._service))
+            self.stats.dead_lettered += 1
+        out = {**props, "headers": headers}
+        out.setdefault("delivery_mode", env.PERSISTENT)
+        try:
+            publish_raw(retry_channel, DEFAULT_EXCHANGE, target, body, out)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+            # The wait queue or DLQ is missing: keep the message rather than lose it.
+            log.error(
+                "%s: cannot move %s to %s (%r); requeueing",
+                self._service,
+                props.get("message_id"),
+                target,
+                exc,
+            )
+            channel.basic_nack(tag, requeue=True)
+            return
+        channel.basic_ack(tag)
+        log.info(
+            "%s: %s %s -> %s (%s)",
+            self._service,
+            verdict.action,
+            props.get("message_id"),
+            target,
+            verdict.reason,
+        )
+
+    # -- worker thread -----------------------------------------------------------------
+
+    def _judge(
+        self, method: Basic.Deliver, props: dict[str, Any], body: bytes, queue: str
+    ) -> _Verdict:
+        headers = props.get("headers") or {}
+        routing_key = str(headers.get(env.ORIGINAL_ROUTING_KEY_HEADER) or method.routing_key)
+        try:
+            decoded = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _Verdict("dead", REASON_INVALID_JSON, exc)
+        if not isinstance(decoded, dict):
+            return _Verdict("dead", REASON_INVALID_JSON, ValueError("body is not a JSON object"))
+        if self._validator is not None:
+            violations = self._validator(routing_key, props, body)
+            if violations:
+                detail = "; ".join(str(v) for v in violations)
+                return _Verdict("dead", REASON_SCHEMA, ValueError(detail))
+        message = env.IncomingMessage(
+            routing_key=routing_key,
+            body=decoded,
+            raw_body=body,
+            properties=props,
+            attempt=_attempt(props),
+            redelivered=bool(method.redelivered),
+            queue=queue,
+        )
+        try:
+            self._handler(message)
+        except PermanentError as exc:
+            return _Verdict("dead", REASON_REJECTED, exc)
+        except Exception as exc:
+            log.warning(
+                "%s: handler failed on %s attempt %d: %r",
+                self._service,
+                message.message_id,
+                message.attempt,
+                exc,
+            )
+            return _Verdict("retry", REASON_HANDLER_ERROR, exc)
+        return _Verdict("ack")
+
+
+def _properties_dict(properties: BasicProperties) -> dict[str, Any]:
+    names = (
+        "message_id",
+        "correlation_id",
+        "type",
+        "app_id",
+        "timestamp",
+        "content_type",
+        "delivery_mode",
+        "headers",
+    )
+    result = {name: getattr(properties, name) for name in names}
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def _attempt(props: dict[str, Any]) -> int:
+    value = (props.get("headers") or {}).get(env.ATTEMPT_HEADER, 1)
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _dead_letter_headers(verdict: _Verdict, attempt: int, service: str) -> dict[str, Any]:
+    error = verdict.error
+    message = str(error) if error is not None else ""
+    return {
+        env.DEAD_LETTER_REASON_HEADER: verdict.reason,
+        env.EXCEPTION_CLASS_HEADER: type(error).__name__ if error is not None else "",
+        env.EXCEPTION_MESSAGE_HEADER: message[:1000],
+        env.ATTEMPT_HEADER: attempt,
+        env.FAILED_SERVICE_HEADER: service,
+        env.FAILED_AT_HEADER: datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }

@@ -1,0 +1,135 @@
+"""Event envelopes: the AMQP properties every event carries (SPEC section 3).
+
+Plain data with no broker dependency, so producers, the outbox and tests can build and
+inspect messages without pika.  The body is the event as JSON; the envelope is the
+message id (de-duplication key), the correlation id (one per business flow), the type,
+the time, the producer and the schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTENT_TYPE = "application/json"
+PERSISTENT = 2
+SCHEMA_VERSION_HEADER = "x-schema-version"
+SCHEMA_VERSION = "1"
+
+# Headers the consumer adds when it retries or dead-letters a message.
+ATTEMPT_HEADER = "x-attempt"
+ORIGINAL_ROUTING_KEY_HEADER = "x-original-routing-key"
+ORIGINAL_EXCHANGE_HEADER = "x-original-exchange"
+DEAD_LETTER_REASON_HEADER = "x-dead-letter-reason"
+EXCEPTION_CLASS_HEADER = "x-exception-class"
+EXCEPTION_MESSAGE_HEADER = "x-exception-message"
+FAILED_SERVICE_HEADER = "x-failed-service"
+FAILED_AT_HEADER = "x-failed-at"
+REPLAYED_HEADER = "x-replayed-from-dlq"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The AMQP properties of one event."""
+
+    message_id: str
+    correlation_id: str
+    type: str
+    app_id: str
+    timestamp: int = field(default_factory=lambda: int(time.time()))
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+    def properties(self) -> dict[str, Any]:
+        """The envelope as a plain dict of AMQP basic properties."""
+        headers = {SCHEMA_VERSION_HEADER: SCHEMA_VERSION, **dict(self.headers)}
+        return {
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "type": self.type,
+            "app_id": self.app_id,
+            "timestamp": self.timestamp,
+            "content_type": CONTENT_TYPE,
+            "delivery_mode": PERSISTENT,
+            "headers": headers,
+        }
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """An event ready to publish: routing key, JSON body and envelope."""
+
+    routing_key: str
+    body: bytes
+    envelope: Envelope
+
+    @classmethod
+    def event(
+        cls,
+        routing_key: str,
+        body: Mapping[str, Any],
+        *,
+        producer: str,
+        correlation_id: str | None = None,
+        message_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> OutgoingMessage:
+        """Build an event whose envelope type is the body's ``type``."""
+        event_type = body.get("type")
+        if not isinstance(event_type, str) or not event_type:
+            raise ValueError(f"event body for {routing_key!r} has no 'type'")
+        envelope = Envelope(
+            message_id=message_id or new_id(),
+            correlation_id=correlation_id or new_id(),
+            type=event_type,
+            app_id=producer,
+            headers=dict(headers or {}),
+        )
+        return cls(routing_key, encode_body(body), envelope)
+
+    @property
+    def message_id(self) -> str:
+        return self.envelope.message_id
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A delivered event as handlers see it."""
+
+    routing_key: str
+    body: dict[str, Any]
+    raw_body: bytes
+    properties: dict[str, Any]
+    attempt: int
+    redelivered: bool
+    queue: str
+
+    @property
+    def message_id(self) -> str | None:
+        value = self.properties.get("message_id")
+        return str(value) if value is not None else None
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = self.properties.get("correlation_id")
+        return str(value) if value is not None else None
+
+    @property
+    def type(self) -> str | None:
+        value = self.properties.get("type") or self.body.get("type")
+        return str(value) if value is not None else None
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.get("headers") or {})

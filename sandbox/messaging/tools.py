@@ -1,0 +1,207 @@
+"""Queue inspection and DLQ replay, for the CLI, scenarios and tests.
+
+These open a short-lived blocking connection per call; they are tools, not hot paths.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from sandbox.messaging import envelope as env
+from sandbox.messaging.connection import connect
+from sandbox.topology import DEFAULT_EXCHANGE, Topology
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as it sits in a queue."""
+
+    queue: str
+    routing_key: str
+    exchange: str
+    properties: dict[str, Any]
+    body: bytes
+    redelivered: bool
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.get("headers") or {})
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            body: Any = self.json()
+        except ValueError:
+            body = self.body.decode(errors="replace")
+        return {
+            "queue": self.queue,
+            "routing_key": self.routing_key,
+            "exchange": self.exchange,
+            "properties": _jsonable(self.properties),
+            "body": body,
+            "redelivered": self.redelivered,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _props(properties: pika.BasicProperties) -> dict[str, Any]:
+    names = (
+        "message_id",
+        "correlation_id",
+        "type",
+        "app_id",
+        "timestamp",
+        "content_type",
+        "delivery_mode",
+        "headers",
+    )
+    return {n: getattr(properties, n) for n in names if getattr(properties, n) is not None}
+
+
+def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in ``queue`` (not counting unacked ones)."""
+    connection = connect(url, name="inspect")
+    try:
+        result = connection.channel().queue_declare(queue=queue, passive=True)
+        return int(result.method.message_count)
+    finally:
+        connection.close()
+
+
+def depths(url: str, queues: Sequence[str]) -> dict[str, int]:
+    connection = connect(url, name="inspect")
+    try:
+        channel = connection.channel()
+        return {
+            q: int(channel.queue_declare(queue=q, passive=True).method.message_count)
+            for q in queues
+        }
+    finally:
+        connection.close()
+
+
+def _get(url: str, queue: str, limit: int | None, ack: bool) -> list[RawMessage]:
+    connection = connect(url, name="inspect")
+    messages: list[RawMessage] = []
+    try:
+        channel = connection.channel()
+        while limit is None or len(messages) < limit:
+            method, properties, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            messages.append(
+                RawMessage(
+                    queue,
+                    method.routing_key,
+                    method.exchange,
+                    _props(properties),
+                    body,
+                    bool(method.redelivered),
+                )
+            )
+            if ack:
+                channel.basic_ack(method.delivery_tag)
+        # Closing the channel returns every unacked message to its queue, in order.
+        channel.close()
+    finally:
+        connection.close()
+    return messages
+
+
+def peek(url: str, queue: str, limit: int = 100) -> list[RawMessage]:
+    """Read up to ``limit`` messages and leave them in the queue."""
+    return _get(url, queue, limit, ack=False)
+
+
+def drain(url: str, queue: str, limit: int | None = None) -> list[RawMessage]:
+    """Remove and return up to ``limit`` messages (all when None)."""
+    return _get(url, queue, limit, ack=True)
+
+
+def publish_raw_message(
+    url: str,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    properties: dict[str, Any] | None = None,
+) -> None:
+    """Publish arbitrary bytes with confirms (tests and scenarios use it for poison)."""
+    connection = connect(url, name="inject")
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        props = {"delivery_mode": env.PERSISTENT, **(properties or {})}
+        channel.basic_publish(
+            exchange, routing_key, body, pika.BasicProperties(**props), mandatory=True
+        )
+    finally:
+        connection.close()
+
+
+def replay_dlq(url: str, topology: Topology, dlq: str, limit: int | None = None) -> int:
+    """Move messages from ``dlq`` back to its work queue, one confirmed move at a time.
+
+    Each message goes to the work queue alone (default exchange, queue name as routing
+    key) so that other queues bound to its original key do not see it twice; its attempt
+    count starts again and a header records the replay.  A message is acked in the DLQ
+    only after the broker confirmed its copy, so a crash mid-replay loses nothing.
+    """
+    work = next((q for q in topology.queues if q.dlq == dlq), None)
+    if work is None:
+        known = ", ".join(topology.dlqs())
+        raise KeyError(f"{dlq!r} is not a dead-letter queue of the topology (known: {known})")
+    connection = connect(url, name="dlq-replay")
+    moved = 0
+    try:
+        channel = connection.channel()
+        out = connection.channel()
+        out.confirm_delivery()
+        while limit is None or moved < limit:
+            method, properties, body = channel.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            props = _props(properties)
+            headers = dict(props.get("headers") or {})
+            reason = headers.pop(env.DEAD_LETTER_REASON_HEADER, None)
+            for name in (
+                env.EXCEPTION_CLASS_HEADER,
+                env.EXCEPTION_MESSAGE_HEADER,
+                env.FAILED_AT_HEADER,
+                env.FAILED_SERVICE_HEADER,
+                "x-death",
+                "x-first-death-exchange",
+                "x-first-death-queue",
+                "x-first-death-reason",
+                "x-delivery-count",
+            ):
+                headers.pop(name, None)
+            headers[env.ATTEMPT_HEADER] = 1
+            headers[env.REPLAYED_HEADER] = str(reason or "unknown")
+            props["headers"] = headers
+            out.basic_publish(
+                DEFAULT_EXCHANGE, work.name, body, pika.BasicProperties(**props), mandatory=True
+            )
+            channel.basic_ack(method.delivery_tag)
+            moved += 1
+    finally:
+        connection.close()
+    return moved

@@ -1,0 +1,135 @@
+"""Typed, frozen settings read from the environment in one place.
+
+Every process builds its settings once in its ``main()`` with ``from_env()`` and passes
+them down; tests build them directly.  Nothing else in the code base reads ``os.environ``
+for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+QUEUE_TYPES = ("quorum", "classic")
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value that cannot be used."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        super().__init__(f"{name}={value!r} is not valid: expected {expected}")
+        self.name = name
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, raw, "an integer") from None
+    if value < minimum:
+        raise SettingsError(name, raw, f"an integer >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, raw, "a number") from None
+    if value < 0:
+        raise SettingsError(name, raw, "a number >= 0")
+    return value
+
+
+def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """Parse a comma-separated list of retry delays in milliseconds."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        expected = "comma-separated milliseconds, e.g. 1000,2000,4000"
+        raise SettingsError(name, raw, expected) from None
+    if not values or any(v <= 0 for v in values):
+        raise SettingsError(name, raw, "one or more positive delays in milliseconds")
+    return values
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(name, value, " or ".join(choices))
+    return value
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where the broker is and how the topology is named and shaped (SPEC section 2)."""
+
+    url: str | None = None
+    exchange: str = "appointment_events"
+    payment_queue: str = "payment_events"
+    notification_queue: str = "appointment_notifications"
+    notifier_payment_queue: str = "notifier_payment_events"
+    queue_type: str = "quorum"
+    retry_delays_ms: tuple[int, ...] = (1000, 2000, 4000)
+    # quorum queues' own redelivery cap: a second safety net behind the retry ladder
+    delivery_limit: int = 10
+    prefetch: int = 16
+    heartbeat_s: int = 30
+    reconnect_max_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerSettings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            url=env.get("RABBITMQ_URL") or None,
+            exchange=env.get("RABBITMQ_EVENTS_EXCHANGE") or defaults.exchange,
+            payment_queue=env.get("RABBITMQ_PAYMENT_QUEUE") or defaults.payment_queue,
+            notification_queue=env.get("RABBITMQ_NOTIFICATION_QUEUE")
+            or defaults.notification_queue,
+            notifier_payment_queue=env.get("RABBITMQ_NOTIFIER_PAYMENT_QUEUE")
+            or defaults.notifier_payment_queue,
+            queue_type=_choice(env, "RABBITMQ_QUEUE_TYPE", defaults.queue_type, QUEUE_TYPES),
+            retry_delays_ms=_delays(env, "RABBITMQ_RETRY_DELAYS_MS", defaults.retry_delays_ms),
+            delivery_limit=_int(env, "RABBITMQ_DELIVERY_LIMIT", defaults.delivery_limit, 1),
+            prefetch=_int(env, "RABBITMQ_PREFETCH", defaults.prefetch, 1),
+            heartbeat_s=_int(env, "RABBITMQ_HEARTBEAT", defaults.heartbeat_s, 0),
+            reconnect_max_s=_float(env, "RABBITMQ_RECONNECT_MAX_S", defaults.reconnect_max_s),
+        )
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Settings of the harness itself: where it keeps state and how it finds a broker."""
+
+    state_dir: Path = field(default_factory=lambda: Path(".sandbox").resolve())
+    # None: find rabbitmq-server on PATH (and prefer the script it wraps, see broker.local)
+    rabbitmq_server: str | None = None
+    rabbitmq_image: str = "rabbitmq:3.13.7-management"
+    broker_start_timeout_s: float = 60.0
+    broker: BrokerSettings = field(default_factory=BrokerSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            state_dir=Path(env.get("SANDBOX_STATE_DIR") or ".sandbox").resolve(),
+            rabbitmq_server=env.get("SANDBOX_RABBITMQ_SERVER") or None,
+            rabbitmq_image=env.get("SANDBOX_RABBITMQ_IMAGE") or defaults.rabbitmq_image,
+            broker_start_timeout_s=_float(
+                env, "SANDBOX_BROKER_START_TIMEOUT", defaults.broker_start_timeout_s
+            ),
+            broker=BrokerSettings.from_env(env),
+        )

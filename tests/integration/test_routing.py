@@ -1,0 +1,90 @@
+"""Routing on a real broker: each routing key lands in exactly its bound queues."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.messaging import OutgoingMessage, Publisher, UnroutableError
+from sandbox.messaging.tools import depths
+from sandbox.topology import Topology
+
+pytestmark = pytest.mark.integration
+
+ROUTING_KEYS = [
+    "payment.created",
+    "payment.completed",
+    "payment.failed",
+    "payment.refunded",
+    "payment.cancelled",
+    "appointment.created",
+    "appointment.confirmed",
+    "appointment.cancelled",
+]
+
+
+def _event(routing_key: str) -> OutgoingMessage:
+    event_type = routing_key.replace(".", "_").upper()
+    return OutgoingMessage.event(routing_key, {"type": event_type}, producer="test")
+
+
+@pytest.mark.parametrize("routing_key", ROUTING_KEYS)
+def test_publish_lands_in_exactly_the_bound_queues(declared_vhost, topology: Topology, routing_key):
+    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        publisher.publish(_event(routing_key))
+
+    all_queues = [d.name for d in topology.declarations()]
+    seen = depths(declared_vhost.url, all_queues)
+    expected = {q: (1 if q in topology.queues_for(routing_key) else 0) for q in all_queues}
+    assert seen == expected
+    assert sum(seen.values()) >= 1, f"{routing_key} routed nowhere"
+
+
+def test_notification_events_reach_no_consumed_queue_and_are_reported(declared_vhost, topology):
+    # notification.* is for observers (the event tap); no service queue binds it.
+    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with pytest.raises(UnroutableError, match=r"notification\.sent"):
+            publisher.publish(_event("notification.sent"))
+
+
+def test_unroutable_publish_is_reported_to_the_caller(declared_vhost, topology):
+    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        errors = publisher.publish_many(
+            [_event("payment.completed"), _event("nobody.listens"), _event("payment.failed")]
+        )
+    assert errors[0] is None
+    assert isinstance(errors[1], UnroutableError)
+    assert errors[2] is None
+
+
+def test_batch_publish_confirms_every_message(declared_vhost, topology):
+    messages = [_event("appointment.created") for _ in range(500)]
+    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        errors = publisher.publish_many(messages)
+    assert errors == [None] * 500
+    assert depths(declared_vhost.url, ["appointment_notifications"]) == {
+        "appointment_notifications": 500
+    }
+
+
+def test_published_message_carries_the_envelope(declared_vhost, topology):
+    from sandbox.messaging.tools import drain
+
+    message = OutgoingMessage.event(
+        "payment.completed",
+        {"type": "PAYMENT_COMPLETED", "paymentId": "pay_1"},
+        producer="payment-service",
+        correlation_id="corr-1",
+    )
+    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        publisher.publish(message)
+    [got] = drain(declared_vhost.url, "payment_events")
+    props = got.properties
+    assert props["message_id"] == message.message_id
+    assert props["correlation_id"] == "corr-1"
+    assert props["type"] == "PAYMENT_COMPLETED"
+    assert props["app_id"] == "payment-service"
+    assert props["content_type"] == "application/json"
+    assert props["delivery_mode"] == 2
+    assert isinstance(props["timestamp"], int)
+    assert props["headers"]["x-schema-version"] == "1"
+    assert got.json() == {"type": "PAYMENT_COMPLETED", "paymentId": "pay_1"}
