@@ -258,7 +258,8 @@ class Publisher:
 
     def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
         self._ready.clear()
-        log.warning("%s: channel closed: %r", self._name, reason)
+        if not self._stopping.is_set():
+            log.warning("%s: channel closed: %r", self._name, reason)
         self._close_connection()
 
     def _close_connection(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -54,7 +55,7 @@ def test_always_failing_message_is_retried_after_1_2_4_s_then_dead_lettered(
 
     times = [t for t, _ in recorder.deliveries]
     assert len(times) == 4, f"expected 4 deliveries in all, saw {len(times)}"
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     for gap, expected in zip(gaps, [1.0, 2.0, 4.0], strict=True):
         assert abs(gap - expected) <= 0.25 * expected, f"gaps {gaps} not within 25% of 1, 2, 4 s"
     assert [m.attempt for _, m in recorder.deliveries] == [1, 2, 3, 4]
@@ -90,14 +91,19 @@ def test_message_failing_twice_then_succeeding_is_processed_once(declared_vhost,
     with running_consumer(declared_vhost.url, topology, QUEUE, handler) as consumer:
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
             publisher.publish(_completed())
-        wait_for(lambda: processed, timeout=10, what="the third attempt to succeed",
-                 seen=lambda: attempts)
+        wait_for(
+            lambda: processed,
+            timeout=10,
+            what="the third attempt to succeed",
+            seen=lambda: attempts,
+        )
         wait_for(lambda: consumer.stats.acked == 1, timeout=5, what="the final ack")
 
     assert attempts == [1, 2, 3]
     assert len(processed) == 1
-    remaining = depths(declared_vhost.url, [QUEUE, f"{QUEUE}.dlq"] +
-                       [f"{QUEUE}.retry.{n}" for n in (1, 2, 3)])
+    remaining = depths(
+        declared_vhost.url, [QUEUE, f"{QUEUE}.dlq"] + [f"{QUEUE}.retry.{n}" for n in (1, 2, 3)]
+    )
     assert remaining == dict.fromkeys(remaining, 0)
 
 
@@ -109,10 +115,16 @@ def test_non_json_body_goes_straight_to_the_dlq_and_consumption_continues(
     declared_vhost, topology, body, reason
 ):
     seen: list[str | None] = []
-    with running_consumer(declared_vhost.url, topology, QUEUE,
-                          lambda m: seen.append(m.message_id)) as consumer:
-        publish_raw_message(declared_vhost.url, topology.exchange.name, "payment.completed",
-                            body, {"message_id": "poison-1"})
+    with running_consumer(
+        declared_vhost.url, topology, QUEUE, lambda m: seen.append(m.message_id)
+    ) as consumer:
+        publish_raw_message(
+            declared_vhost.url,
+            topology.exchange.name,
+            "payment.completed",
+            body,
+            {"message_id": "poison-1"},
+        )
         good = _completed()
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
             publisher.publish(good)
@@ -133,10 +145,16 @@ def test_schema_invalid_body_goes_straight_to_the_dlq_with_the_violation(declare
         return [] if "paymentId" in data else [f"{routing_key}: $.paymentId is required"]
 
     seen: list[str | None] = []
-    with running_consumer(declared_vhost.url, topology, QUEUE,
-                          lambda m: seen.append(m.message_id), validator=validator) as consumer:
-        bad = OutgoingMessage.event("payment.completed", {"type": "PAYMENT_COMPLETED"},
-                                    producer="payment-service")
+    with running_consumer(
+        declared_vhost.url,
+        topology,
+        QUEUE,
+        lambda m: seen.append(m.message_id),
+        validator=validator,
+    ) as consumer:
+        bad = OutgoingMessage.event(
+            "payment.completed", {"type": "PAYMENT_COMPLETED"}, producer="payment-service"
+        )
         good = _completed()
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
             publisher.publish_many([bad, good])

@@ -39,13 +39,6 @@ def test_publish_lands_in_exactly_the_bound_queues(declared_vhost, topology: Top
     assert sum(seen.values()) >= 1, f"{routing_key} routed nowhere"
 
 
-def test_notification_events_reach_no_consumed_queue_and_are_reported(declared_vhost, topology):
-    # notification.* is for observers (the event tap); no service queue binds it.
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
-        with pytest.raises(UnroutableError, match=r"notification\.sent"):
-            publisher.publish(_event("notification.sent"))
-
-
 def test_unroutable_publish_is_reported_to_the_caller(declared_vhost, topology):
     with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
         errors = publisher.publish_many(

@@ -1,0 +1,5 @@
+"""Run the sandbox CLI: python -m sandbox."""
+
+from sandbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The ``sandbox`` command line.
+
+Exit codes a CI job can gate on: 0 success, 1 a check or scenario failed, 2 bad usage or
+configuration, 3 no broker could be found or started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sandbox.settings import SandboxSettings, SettingsError
+from sandbox.topology import build
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_BROKER = 3
+
+
+def _broker_url(args: argparse.Namespace, settings: SandboxSettings) -> str:
+    url = getattr(args, "url", None) or settings.broker.url
+    if not url:
+        raise SystemExit(
+            "no broker address: pass --url amqp://... or set RABBITMQ_URL "
+            "(sandbox demo starts a private broker by itself)"
+        )
+    return str(url)
+
+
+def cmd_topology(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    topology = build(settings.broker)
+    if args.export:
+        definitions = topology.to_definitions(vhost=args.vhost)
+        Path(args.export).write_text(json.dumps(definitions, indent=2) + "\n")
+        print(f"wrote RabbitMQ definitions for vhost {args.vhost!r} to {args.export}")
+    elif args.json:
+        print(json.dumps(topology.to_definitions(vhost=args.vhost), indent=2))
+    else:
+        print(topology.describe())
+    return EXIT_OK
+
+
+def cmd_dlq_list(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.messaging.tools import depths, peek
+
+    url = _broker_url(args, settings)
+    topology = build(settings.broker)
+    counts = depths(url, topology.dlqs())
+    if args.json:
+        result = {q: [m.to_dict() for m in peek(url, q, args.limit)] for q in counts}
+        print(json.dumps(result, indent=2, default=str))
+        return EXIT_OK
+    for queue, count in counts.items():
+        print(f"{queue:<40} {count:>6} message(s)")
+        for message in peek(url, queue, args.limit) if count else []:
+            h = message.headers
+            print(
+                f"    {message.properties.get('message_id', '?'):<34} "
+                f"{h.get('x-original-routing-key', message.routing_key):<22} "
+                f"{h.get('x-dead-letter-reason', '?')}: {h.get('x-exception-message', '')}"
+            )
+    return EXIT_OK
+
+
+def cmd_dlq_replay(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.messaging.tools import replay_dlq
+
+    url = _broker_url(args, settings)
+    topology = build(settings.broker)
+    queue = args.queue if args.queue.endswith(".dlq") else f"{args.queue}.dlq"
+    try:
+        moved = replay_dlq(url, topology, queue, limit=args.limit)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"replayed {moved} message(s) from {queue}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.demo import run_demo
+
+    # The demo prints its own timeline of retries; the adapter's log lines would repeat it.
+    logging.getLogger("sandbox.messaging").setLevel(logging.ERROR)
+    return run_demo(settings, keep=args.keep)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="sandbox", description="Local sandbox and contract-test harness for payment flows."
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+
+    topo = sub.add_parser("topology", help="print or export the broker topology")
+    topo.add_argument("--json", action="store_true", help="print as a definitions document")
+    topo.add_argument("--export", metavar="FILE", help="write a RabbitMQ definitions file")
+    topo.add_argument("--vhost", default="/", help="vhost for the definitions (default /)")
+    topo.set_defaults(func=cmd_topology)
+
+    dlq = sub.add_parser("dlq", help="inspect and replay dead-letter queues")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="count and show dead letters per DLQ")
+    dlq_list.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL)")
+    dlq_list.add_argument("--limit", type=int, default=20, help="messages shown per queue")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_list.set_defaults(func=cmd_dlq_list)
+    dlq_replay = dlq_sub.add_parser("replay", help="move dead letters back to their queue")
+    dlq_replay.add_argument("queue", help="work queue or its DLQ, e.g. payment_events")
+    dlq_replay.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL)")
+    dlq_replay.add_argument("--limit", type=int, default=None, help="at most this many")
+    dlq_replay.set_defaults(func=cmd_dlq_replay)
+
+    demo = sub.add_parser("demo", help="boot a private broker and show an event flow")
+    demo.add_argument("--keep", action="store_true", help="keep the broker's data directory")
+    demo.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("SANDBOX_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    try:
+        settings = SandboxSettings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from sandbox.broker import BrokerUnavailable
+    from sandbox.messaging import BrokerConnectError
+
+    try:
+        return int(args.func(args, settings))
+    except BrokerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+    except BrokerConnectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_BROKER
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
