@@ -1,0 +1,5 @@
+"""Entry point for ``python -m mocks.smtp``."""
+
+from mocks.smtp.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""HTTP inbox and control API of the mock SMTP server (contracts/http/mock-smtp.openapi.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from mocks.smtp.errors import ApiError, register_error_handlers
+from mocks.smtp.message import CapturedMessage
+from mocks.smtp.refusal import RefusePolicy
+from mocks.smtp.settings import SmtpMockSettings
+from mocks.smtp.store import MessageStore
+from mocks.smtp.validation import json_object, message_filter, refuse_mode
+
+EXTENSION = "mock_smtp"
+
+ListenerProbe = Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SmtpMockState:
+    """What the HTTP handlers share with the SMTP listener."""
+
+    settings: SmtpMockSettings
+    store: MessageStore
+    refuse: RefusePolicy
+    listener: ListenerProbe
+
+
+def _state() -> SmtpMockState:
+    state: SmtpMockState = current_app.extensions[EXTENSION]
+    return state
+
+
+inbox = Blueprint("inbox", __name__, url_prefix="/api/messages")
+control = Blueprint("control", __name__, url_prefix="/api/control")
+health = Blueprint("health", __name__)
+
+
+@inbox.get("")
+def list_messages() -> Response:
+    """List captured messages, oldest first, optionally filtered."""
+    messages = _state().store.list(message_filter(request))
+    return jsonify({"count": len(messages), "messages": [m.summary() for m in messages]})
+
+
+@inbox.delete("")
+def delete_messages() -> Response:
+    """Delete every captured message."""
+    return jsonify({"deleted": _state().store.clear()})
+
+
+@inbox.get("/<message_id>")
+def get_message(message_id: str) -> Response:
+    """Show one message with headers, both bodies and the raw source."""
+    return jsonify(_find(message_id).detail())
+
+
+@inbox.get("/<message_id>/raw")
+def get_raw_message(message_id: str) -> Response:
+    """Return the exact bytes received, as message/rfc822."""
+    return Response(_find(message_id).raw, mimetype="message/rfc822")
+
+
+@inbox.delete("/<message_id>")
+def delete_message(message_id: str) -> Response:
+    """Delete one message."""
+    if not _state().store.delete(message_id):
+        raise _not_found(message_id)
+    return jsonify({"deleted": 1})
+
+
+@control.get("")
+def show_control() -> Response:
+    """Show the current refuse mode."""
+    return jsonify({"refuse": _state().refuse.describe()})
+
+
+@control.post("/refuse")
+def set_refuse() -> Response:
+    """Turn refuse mode on or off."""
+    state = _state()
+    state.refuse.set(refuse_mode(json_object(request)))
+    return jsonify({"refuse": state.refuse.describe()})
+
+
+@health.get("/health")
+def show_health() -> Response:
+    """Report whether the SMTP listener is up, what is stored and the refuse mode."""
+    state = _state()
+    smtp = state.listener()
+    response = jsonify(
+        {
+            "status": "ok" if smtp["listening"] else "degraded",
+            "service": "mock-smtp",
+            "smtp": smtp,
+            "messages": state.store.stats(),
+            "refuse": state.refuse.describe(),
+        }
+    )
+    response.status_code = 200 if smtp["listening"] else 503
+    return response
+
+
+def _find(message_id: str) -> CapturedMessage:
+    message = _state().store.get(message_id)
+    if message is None:
+        raise _not_found(message_id)
+    return message
+
+
+def _not_found(message_id: str) -> ApiError:
+    return ApiError(404, "message_not_found", f"no captured message has id {message_id!r}", "id")
+
+
+def create_app(
+    settings: SmtpMockSettings,
+    store: MessageStore,
+    refuse: RefusePolicy,
+    listener: ListenerProbe,
+) -> Flask:
+    """Build the inbox app around the store and policy the SMTP handler uses."""
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = SmtpMockState(settings, store, refuse, listener)
+    for blueprint in (inbox, control, health):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    return app

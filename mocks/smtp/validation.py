@@ -1,0 +1,96 @@
+"""Parse and check request input; every failure is an ApiError naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Request
+
+from mocks.smtp.errors import ApiError
+from mocks.smtp.refusal import STAGES, RefuseMode
+from mocks.smtp.store import MessageFilter
+
+MAX_REPLY_TEXT = 200
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """Return the request body as a JSON object or raise a 400."""
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "request body must be a JSON object")
+    return body
+
+
+def _int_in(value: Any, low: int, high: int | None = None) -> int | None:
+    """Return ``value`` as an int when it is a JSON integer in [low, high], else None.
+
+    JSON Schema counts 451.0 as an integer, so integral floats are accepted too.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    number = int(value)
+    return number if low <= number and (high is None or number <= high) else None
+
+
+def refuse_mode(body: dict[str, Any]) -> RefuseMode:
+    """Turn a refuse-control body into a RefuseMode."""
+    allowed = {"enabled", "code", "message", "stage", "count"}
+    for name in body:
+        if name not in allowed:
+            raise ApiError(400, "unknown_field", f"unknown field; allowed: {sorted(allowed)}", name)
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise ApiError(
+            400, "invalid_field", "enabled is required and must be true or false", "enabled"
+        )
+    default = RefuseMode()
+    code = _int_in(body.get("code", default.code), 400, 599)
+    if code is None:
+        raise ApiError(
+            400, "invalid_field", "code must be an SMTP reply code from 400 to 599", "code"
+        )
+    message = body.get("message", default.message)
+    # SMTP reply text is printable ASCII on one line (RFC 5321, section 4.2).
+    if (
+        not isinstance(message, str)
+        or not message.strip()
+        or len(message) > MAX_REPLY_TEXT
+        or not all(" " <= ch <= "~" for ch in message)
+    ):
+        raise ApiError(
+            400,
+            "invalid_field",
+            f"message must be 1-{MAX_REPLY_TEXT} printable ASCII characters, not all spaces",
+            "message",
+        )
+    stage = body.get("stage", default.stage)
+    if stage not in STAGES:
+        raise ApiError(400, "invalid_field", f"stage must be one of {list(STAGES)}", "stage")
+    count = body.get("count")
+    if count is not None and (count := _int_in(count, 1)) is None:
+        raise ApiError(400, "invalid_field", "count must be an integer >= 1 or absent", "count")
+    if not enabled:
+        return default
+    return RefuseMode(True, code, message.strip(), stage, count)
+
+
+def message_filter(request: Request) -> MessageFilter:
+    """Build a MessageFilter from ``to``, ``from``, ``subject`` and ``header`` query params."""
+    headers = []
+    for item in request.args.getlist("header"):
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ApiError(400, "invalid_query", "header must look like Name:value", "header")
+        headers.append((name.strip(), value.strip()))
+    return MessageFilter(
+        to=request.args.get("to"),
+        sender=request.args.get("from"),
+        subject=request.args.get("subject"),
+        headers=tuple(headers),
+    )
