@@ -1,0 +1,1 @@
+"""Code shared by the services: database, outbox and relay, inbox, HTTP conventions."""

@@ -1,0 +1,54 @@
+"""Serve a Flask app with gunicorn from inside our own entrypoint.
+
+gunicorn is configured in code (no config file to find) and the app is built by the
+caller's factory in each worker, so nothing is opened before the fork.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class _Application(BaseApplication):
+    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self._factory = factory
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self._factory()
+
+
+def serve(
+    factory: Callable[[], Flask],
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    threads: int = 8,
+    name: str = "service",
+    timeout_s: int = 30,
+) -> None:
+    """Run gunicorn in the foreground until SIGTERM/SIGINT."""
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "proc_name": name,
+        "timeout": timeout_s,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+    }
+    _Application(factory, options).run()
