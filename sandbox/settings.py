@@ -80,6 +80,7 @@ class BrokerSettings:
     payment_queue: str = "payment_events"
     notification_queue: str = "appointment_notifications"
     notifier_payment_queue: str = "notifier_payment_events"
+    notification_events_queue: str = "notification_events"
     queue_type: str = "quorum"
     retry_delays_ms: tuple[int, ...] = (1000, 2000, 4000)
     # quorum queues' own redelivery cap: a second safety net behind the retry ladder
@@ -100,6 +101,8 @@ class BrokerSettings:
             or defaults.notification_queue,
             notifier_payment_queue=env.get("RABBITMQ_NOTIFIER_PAYMENT_QUEUE")
             or defaults.notifier_payment_queue,
+            notification_events_queue=env.get("RABBITMQ_NOTIFICATION_EVENTS_QUEUE")
+            or defaults.notification_events_queue,
             queue_type=_choice(env, "RABBITMQ_QUEUE_TYPE", defaults.queue_type, QUEUE_TYPES),
             retry_delays_ms=_delays(env, "RABBITMQ_RETRY_DELAYS_MS", defaults.retry_delays_ms),
             delivery_limit=_int(env, "RABBITMQ_DELIVERY_LIMIT", defaults.delivery_limit, 1),

@@ -64,12 +64,25 @@ class ConsumedQueue:
 
 
 @dataclass(frozen=True)
+class ObservedQueue:
+    """A bounded queue no service consumes, so that events without a consumer (the
+    notifier's ``notification.*``) are routable under ``mandatory`` publishing and can be
+    read by observers: the event tap, load tests, people.  The oldest messages are
+    dropped beyond ``max_length``."""
+
+    name: str
+    bindings: tuple[str, ...]
+    max_length: int = 10_000
+
+
+@dataclass(frozen=True)
 class Topology:
     exchange: Exchange
     queues: tuple[ConsumedQueue, ...]
     queue_type: str
     retry_delays_ms: tuple[int, ...]
     delivery_limit: int
+    observed: tuple[ObservedQueue, ...] = ()
 
     @property
     def max_attempts(self) -> int:
@@ -87,6 +100,12 @@ class Topology:
         """Work queues that a message published with ``routing_key`` lands in."""
         return [
             q.name for q in self.queues if any(topic_matches(p, routing_key) for p in q.bindings)
+        ]
+
+    def observed_for(self, routing_key: str) -> list[str]:
+        """Observer queues that a message published with ``routing_key`` lands in."""
+        return [
+            q.name for q in self.observed if any(topic_matches(p, routing_key) for p in q.bindings)
         ]
 
     def dlqs(self) -> list[str]:
@@ -121,11 +140,19 @@ class Topology:
                 retry_args["x-dead-letter-routing-key"] = queue.name
                 decls.append(QueueDeclaration(queue.retry_queue(level), retry_args, "retry"))
             decls.append(QueueDeclaration(queue.dlq, {"x-queue-type": self.queue_type}, "dlq"))
+        for observed in self.observed:
+            args = {
+                "x-queue-type": self.queue_type,
+                "x-max-length": observed.max_length,
+                "x-overflow": "drop-head",
+            }
+            decls.append(QueueDeclaration(observed.name, args, "observed"))
         return decls
 
     def bindings(self) -> list[tuple[str, str]]:
         """(queue, routing pattern) pairs bound to the events exchange."""
-        return [(q.name, pattern) for q in self.queues for pattern in q.bindings]
+        consumed = [(q.name, pattern) for q in self.queues for pattern in q.bindings]
+        return consumed + [(q.name, p) for q in self.observed for p in q.bindings]
 
     def to_definitions(self, vhost: str = "/") -> dict[str, Any]:
         """The topology as a RabbitMQ definitions document (``rabbitmqctl import_definitions``)."""
@@ -172,6 +199,10 @@ class Topology:
             "queues": [
                 {"name": q.name, "bindings": list(q.bindings), "consumer": q.consumer}
                 for q in self.queues
+            ]
+            + [
+                {"name": q.name, "bindings": list(q.bindings), "consumer": None}
+                for q in self.observed
             ],
         }
 
@@ -193,6 +224,12 @@ class Topology:
                 feeds = f"-> {queue.name} after {delay} ms"
                 lines.append(f"{queue.retry_queue(level):<40} {'retry':<6} {feeds:<28}")
             lines.append(f"{queue.dlq:<40} {'dlq':<6} {'(parked until replay)':<28}")
+        for observed in self.observed:
+            bound = ", ".join(observed.bindings)
+            lines.append(
+                f"{observed.name:<40} {'observe':<6} {bound:<28} "
+                f"(nobody; keeps the last {observed.max_length})"
+            )
         return "\n".join(lines)
 
 
@@ -208,6 +245,7 @@ def build(settings: BrokerSettings) -> Topology:
         queue_type=settings.queue_type,
         retry_delays_ms=settings.retry_delays_ms,
         delivery_limit=settings.delivery_limit,
+        observed=(ObservedQueue(settings.notification_events_queue, ("notification.#",)),),
     )
 
 

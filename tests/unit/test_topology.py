@@ -44,6 +44,7 @@ def test_payment_events_reach_the_appointment_service_and_the_notifier():
     assert topology.queues_for("payment.refunded") == ["payment_events", "notifier_payment_events"]
     assert topology.queues_for("appointment.confirmed") == ["appointment_notifications"]
     assert topology.queues_for("notification.sent") == []
+    assert topology.observed_for("notification.sent") == ["notification_events"]
 
 
 def test_each_consumed_queue_has_one_wait_queue_per_delay_and_a_dlq():
@@ -81,6 +82,7 @@ def test_configured_names_and_delays_flow_through():
     topology = build(settings)
     names = [d.name for d in topology.declarations()]
     assert names[:4] == ["pq", "pq.retry.1", "pq.retry.2", "pq.dlq"]
+    assert names[-1] == "notification_events"
     assert topology.exchange.name == "ex"
 
 
@@ -88,11 +90,12 @@ def test_definitions_export_is_loadable_json_with_every_queue_and_binding():
     topology = build(BrokerSettings())
     definitions = json.loads(json.dumps(topology.to_definitions()))
     assert [e["name"] for e in definitions["exchanges"]] == ["appointment_events"]
-    assert len(definitions["queues"]) == 3 * (1 + 3 + 1)
+    assert len(definitions["queues"]) == 3 * (1 + 3 + 1) + 1
     assert {(b["destination"], b["routing_key"]) for b in definitions["bindings"]} == {
         ("payment_events", "payment.#"),
         ("appointment_notifications", "appointment.#"),
         ("notifier_payment_events", "payment.#"),
+        ("notification_events", "notification.#"),
     }
     assert all(q["durable"] for q in definitions["queues"])
 
@@ -101,3 +104,11 @@ def test_describe_lists_every_queue():
     text = build(BrokerSettings()).describe()
     for decl in build(BrokerSettings()).declarations():
         assert decl.name in text
+
+
+def test_notification_events_are_kept_in_a_bounded_observer_queue():
+    decls = {d.name: d for d in build(BrokerSettings()).declarations()}
+    observed = decls["notification_events"]
+    assert observed.role == "observed"
+    assert observed.arguments["x-max-length"] == 10_000
+    assert observed.arguments["x-overflow"] == "drop-head"
