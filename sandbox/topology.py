@@ -12,6 +12,11 @@ arrival order and none blocks another (per-message TTL in one shared queue would
 expire at the head).  Dead-lettering through the default exchange with ``Q`` as routing
 key returns the message to ``Q`` alone, never to every queue bound to its original key.
 After the last level the consumer puts the message in ``Q.dlq`` with headers naming why.
+
+The consumer moves messages to wait queues and DLQs through a second topic exchange,
+``<exchange>.dlx``, where each of those queues is bound by its own name.  Routing stays
+exactly as direct as the default exchange, but an observer (the event tap) can bind to
+``#`` there and see every retry and dead-letter hop.
 """
 
 from __future__ import annotations
@@ -89,6 +94,11 @@ class Topology:
         """Deliveries a failing message gets in all: the first plus one per retry level."""
         return len(self.retry_delays_ms) + 1
 
+    @property
+    def hop_exchange(self) -> Exchange:
+        """The exchange retries and dead letters travel through (see the module docstring)."""
+        return Exchange(f"{self.exchange.name}.dlx")
+
     def queue(self, name: str) -> ConsumedQueue:
         for queue in self.queues:
             if queue.name == name:
@@ -154,20 +164,25 @@ class Topology:
         consumed = [(q.name, pattern) for q in self.queues for pattern in q.bindings]
         return consumed + [(q.name, p) for q in self.observed for p in q.bindings]
 
+    def hop_bindings(self) -> list[tuple[str, str]]:
+        """(queue, routing key) pairs bound to the hop exchange: each by its own name."""
+        return [(d.name, d.name) for d in self.declarations() if d.role in ("retry", "dlq")]
+
     def to_definitions(self, vhost: str = "/") -> dict[str, Any]:
         """The topology as a RabbitMQ definitions document (``rabbitmqctl import_definitions``)."""
         return {
             "vhosts": [{"name": vhost}],
             "exchanges": [
                 {
-                    "name": self.exchange.name,
+                    "name": exchange.name,
                     "vhost": vhost,
-                    "type": self.exchange.type,
-                    "durable": self.exchange.durable,
+                    "type": exchange.type,
+                    "durable": exchange.durable,
                     "auto_delete": False,
                     "internal": False,
                     "arguments": {},
                 }
+                for exchange in (self.exchange, self.hop_exchange)
             ],
             "queues": [
                 {
@@ -189,6 +204,17 @@ class Topology:
                     "arguments": {},
                 }
                 for queue, pattern in self.bindings()
+            ]
+            + [
+                {
+                    "source": self.hop_exchange.name,
+                    "vhost": vhost,
+                    "destination": queue,
+                    "destination_type": "queue",
+                    "routing_key": key,
+                    "arguments": {},
+                }
+                for queue, key in self.hop_bindings()
             ],
         }
 
@@ -209,7 +235,8 @@ class Topology:
     def describe(self) -> str:
         """A readable table of the topology, for ``sandbox topology``."""
         lines = [
-            f"exchange {self.exchange.name} ({self.exchange.type}, durable)",
+            f"exchange {self.exchange.name} ({self.exchange.type}, durable); retries and "
+            f"dead letters travel through {self.hop_exchange.name}",
             f"queue type {self.queue_type}; retries after "
             + ", ".join(f"{d / 1000:g} s" for d in self.retry_delays_ms)
             + f"; then dead-lettered ({self.max_attempts} deliveries in all)",

@@ -118,6 +118,10 @@ def declare_topology(channel: BlockingChannel, topology: Topology) -> None:
         channel.queue_declare(queue=decl.name, durable=decl.durable, arguments=decl.arguments)
     for queue, pattern in topology.bindings():
         channel.queue_bind(queue=queue, exchange=exchange.name, routing_key=pattern)
+    hops = topology.hop_exchange
+    channel.exchange_declare(exchange=hops.name, exchange_type=hops.type, durable=hops.durable)
+    for queue, key in topology.hop_bindings():
+        channel.queue_bind(queue=queue, exchange=hops.name, routing_key=key)
 
 
 def ensure_topology(urls: str | Sequence[str], topology: Topology) -> None:

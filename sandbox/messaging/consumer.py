@@ -40,7 +40,7 @@ from pika.spec import Basic, BasicProperties
 from sandbox.messaging import envelope as env
 from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, declare_topology
 from sandbox.messaging.publisher import publish_raw
-from sandbox.topology import DEFAULT_EXCHANGE, Topology
+from sandbox.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ class Consumer:
         out = {**props, "headers": headers}
         out.setdefault("delivery_mode", env.PERSISTENT)
         try:
-            publish_raw(retry_channel, DEFAULT_EXCHANGE, target, body, out)
+            publish_raw(retry_channel, self._topology.hop_exchange.name, target, body, out)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             # The wait queue or DLQ is missing: keep the message rather than lose it.
             log.error(

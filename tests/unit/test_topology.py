@@ -89,14 +89,25 @@ def test_configured_names_and_delays_flow_through():
 def test_definitions_export_is_loadable_json_with_every_queue_and_binding():
     topology = build(BrokerSettings())
     definitions = json.loads(json.dumps(topology.to_definitions()))
-    assert [e["name"] for e in definitions["exchanges"]] == ["appointment_events"]
+    assert [e["name"] for e in definitions["exchanges"]] == [
+        "appointment_events",
+        "appointment_events.dlx",
+    ]
     assert len(definitions["queues"]) == 3 * (1 + 3 + 1) + 1
-    assert {(b["destination"], b["routing_key"]) for b in definitions["bindings"]} == {
+    events = {
+        (b["destination"], b["routing_key"])
+        for b in definitions["bindings"]
+        if b["source"] == "appointment_events"
+    }
+    assert events == {
         ("payment_events", "payment.#"),
         ("appointment_notifications", "appointment.#"),
         ("notifier_payment_events", "payment.#"),
         ("notification_events", "notification.#"),
     }
+    hops = [b for b in definitions["bindings"] if b["source"] == "appointment_events.dlx"]
+    assert len(hops) == 3 * (3 + 1)
+    assert all(b["destination"] == b["routing_key"] for b in hops)
     assert all(q["durable"] for q in definitions["queues"])
 
 

@@ -1,0 +1,301 @@
+"""The event tap: records every message on the bus, validated against its contract.
+
+The tap binds a private, exclusive queue to ``#`` on the events exchange (every event)
+and on the hop exchange (every retry and dead-letter move), and records each message
+with its properties, headers, body and arrival time.  Events are validated as they
+arrive; a violation is kept with the record, naming the message and its producer.
+Scenario expectations, contract gates and reports all read from the tap.
+
+The tap's queue is not part of the topology: it is the observer's own, deleted when the
+tap disconnects.  While the broker is down nothing is observed; after a restart the tap
+binds a new queue and carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pika.spec import Basic, BasicProperties
+
+from sandbox.messaging import envelope as env
+from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.topology import Topology
+from sandbox.waiting import wait_for
+
+log = logging.getLogger(__name__)
+
+KIND_EVENT = "event"
+KIND_RETRY = "retry"
+KIND_DEAD_LETTER = "dead-letter"
+
+# (routing key, properties, body) -> violations, each printable
+TapValidator = Callable[[str, dict[str, Any], bytes], Sequence[object]]
+
+
+@dataclass(frozen=True)
+class TapRecord:
+    """One message seen on the bus."""
+
+    seq: int
+    at: float  # wall-clock seconds, comparable across processes
+    exchange: str
+    routing_key: str  # for hops: the queue it was moved to
+    kind: str
+    properties: dict[str, Any]
+    body: bytes
+    violations: tuple[str, ...] = ()
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.get("headers") or {})
+
+    @property
+    def message_id(self) -> str | None:
+        return self.properties.get("message_id")
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.properties.get("correlation_id")
+
+    @property
+    def type(self) -> str | None:
+        return self.properties.get("type")
+
+    @property
+    def producer(self) -> str | None:
+        return self.properties.get("app_id")
+
+    @property
+    def event_key(self) -> str:
+        """The event's own routing key, also for retry and dead-letter hops."""
+        return str(self.headers.get(env.ORIGINAL_ROUTING_KEY_HEADER) or self.routing_key)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            body: Any = self.json()
+        except ValueError:
+            body = self.body.decode(errors="replace")
+        headers = {
+            k: v if isinstance(v, str | int | float | bool) else str(v)
+            for k, v in self.headers.items()
+        }
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "exchange": self.exchange,
+            "routing_key": self.routing_key,
+            "event_key": self.event_key,
+            "kind": self.kind,
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "type": self.type,
+            "producer": self.producer,
+            "headers": headers,
+            "body": body,
+            "violations": list(self.violations),
+        }
+
+
+class EventTap:
+    """Observe a vhost's events exchange and hop exchange from a background thread."""
+
+    def __init__(
+        self,
+        url: str,
+        topology: Topology,
+        *,
+        validator: TapValidator | None = None,
+        name: str = "event-tap",
+        reconnect_max_s: float = 2.0,
+    ) -> None:
+        self._url = url
+        self._topology = topology
+        self._validator = validator
+        self._name = name
+        self._reconnect_max_s = reconnect_max_s
+        self._records: list[TapRecord] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control -----------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> EventTap:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"{self._name}: not bound within {timeout} s")
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> EventTap:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def records(self, where: Callable[[TapRecord], bool] | None = None) -> list[TapRecord]:
+        with self._lock:
+            snapshot = list(self._records)
+        return [r for r in snapshot if where is None or where(r)]
+
+    def events(self, **match: Any) -> list[TapRecord]:
+        return self.records(lambda r: r.kind == KIND_EVENT and _matches(r, match))
+
+    def violations(self) -> list[TapRecord]:
+        return self.records(lambda r: bool(r.violations))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def expect(
+        self,
+        *,
+        timeout: float = 5.0,
+        count: int = 1,
+        kind: str = KIND_EVENT,
+        where: Callable[[TapRecord], bool] | None = None,
+        **match: Any,
+    ) -> list[TapRecord]:
+        """Wait until at least ``count`` matching records are seen; return them.
+
+        ``match`` keys: ``routing_key`` / ``event_key``, ``type``, ``correlation_id``,
+        ``message_id``, ``producer``; ``kind`` is ``event``, ``retry`` or ``dead-letter``.
+        """
+
+        def found() -> list[TapRecord]:
+            hits = self.records(
+                lambda r: r.kind == kind and _matches(r, match) and (where is None or where(r))
+            )
+            return hits if len(hits) >= count else []
+
+        description = f"{count} x {kind} {match or ''}".strip()
+        return wait_for(
+            found,
+            timeout=timeout,
+            what=description,
+            seen=lambda: [
+                f"{r.kind}:{r.event_key}:{r.type}:{r.correlation_id}" for r in self.records()
+            ][-15:],
+        )
+
+    # -- I/O thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                self._observe()
+                delay = 0.1
+            except RECOVERABLE_ERRORS as exc:
+                self._ready.clear()
+                if self._stopping.is_set():
+                    break
+                log.info("%s: connection lost (%r); rebinding", self._name, exc)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self._reconnect_max_s)
+
+    def _observe(self) -> None:
+        connection = connect(self._url, name=self._name)
+        try:
+            channel = connection.channel()
+            declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
+            queue = declared.method.queue
+            for exchange in (self._topology.exchange, self._topology.hop_exchange):
+                channel.exchange_declare(exchange.name, exchange.type, passive=True)
+                channel.queue_bind(queue, exchange.name, routing_key="#")
+            channel.basic_consume(queue, self._on_message, auto_ack=True)
+            self._ready.set()
+            while not self._stopping.is_set():
+                connection.process_data_events(time_limit=0.1)
+        finally:
+            self._ready.clear()
+            if connection.is_open:
+                with contextlib.suppress(*RECOVERABLE_ERRORS):
+                    connection.close()
+
+    def _on_message(
+        self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes
+    ) -> None:
+        props = {
+            n: getattr(properties, n)
+            for n in (
+                "message_id",
+                "correlation_id",
+                "type",
+                "app_id",
+                "timestamp",
+                "content_type",
+                "delivery_mode",
+                "headers",
+            )
+            if getattr(properties, n) is not None
+        }
+        if method.exchange == self._topology.hop_exchange.name:
+            kind = KIND_DEAD_LETTER if method.routing_key.endswith(".dlq") else KIND_RETRY
+            violations: tuple[str, ...] = ()
+        else:
+            kind = KIND_EVENT
+            violations = self._validate(method.routing_key, props, body)
+        with self._lock:
+            record = TapRecord(
+                seq=len(self._records) + 1,
+                at=time.time(),
+                exchange=method.exchange,
+                routing_key=method.routing_key,
+                kind=kind,
+                properties=props,
+                body=body,
+                violations=violations,
+            )
+            self._records.append(record)
+        if violations:
+            log.warning(
+                "%s: contract violation in %s from %s: %s",
+                self._name,
+                record.message_id,
+                record.producer,
+                "; ".join(violations),
+            )
+
+    def _validate(self, routing_key: str, props: dict[str, Any], body: bytes) -> tuple[str, ...]:
+        if self._validator is None:
+            return ()
+        try:
+            return tuple(str(v) for v in self._validator(routing_key, props, body))
+        except Exception as exc:  # a broken validator must not kill the observer
+            return (f"validator crashed: {exc!r}",)
+
+
+def _matches(record: TapRecord, match: dict[str, Any]) -> bool:
+    for key, expected in match.items():
+        if key in ("routing_key", "event_key"):
+            actual: Any = record.event_key
+        else:
+            actual = getattr(record, key)
+        if actual != expected:
+            return False
+    return True

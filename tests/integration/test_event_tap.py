@@ -1,0 +1,76 @@
+"""The event tap sees events, retries and dead letters, and validates events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox.messaging import OutgoingMessage, Publisher
+from sandbox.messaging.tap import EventTap
+from sandbox.settings import BrokerSettings
+
+from .consumers import running_consumer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def broker_settings() -> BrokerSettings:
+    return BrokerSettings(retry_delays_ms=(100, 200, 400))
+
+
+def _event(body: dict, correlation_id: str = "flow-1") -> OutgoingMessage:
+    return OutgoingMessage.event(
+        "payment.completed", body, producer="payment-service", correlation_id=correlation_id
+    )
+
+
+def test_tap_records_events_with_their_envelope(declared_vhost, topology):
+    with EventTap(declared_vhost.url, topology) as tap:
+        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+            publisher.publish(_event({"type": "PAYMENT_COMPLETED", "paymentId": "p1"}))
+        [record] = tap.expect(routing_key="payment.completed", correlation_id="flow-1")
+    assert record.type == "PAYMENT_COMPLETED"
+    assert record.producer == "payment-service"
+    assert record.json()["paymentId"] == "p1"
+    assert record.kind == "event"
+
+
+def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
+    def always_fails(message):
+        raise RuntimeError("nope")
+
+    with (
+        EventTap(declared_vhost.url, topology) as tap,
+        running_consumer(declared_vhost.url, topology, "payment_events", always_fails),
+    ):
+        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+            publisher.publish(_event({"type": "PAYMENT_COMPLETED"}, correlation_id="flow-2"))
+        [dead] = tap.expect(kind="dead-letter", correlation_id="flow-2", timeout=10)
+        retries = tap.records(lambda r: r.kind == "retry" and r.correlation_id == "flow-2")
+    assert [r.routing_key for r in retries] == [
+        "payment_events.retry.1",
+        "payment_events.retry.2",
+        "payment_events.retry.3",
+    ]
+    assert dead.routing_key == "payment_events.dlq"
+    assert dead.event_key == "payment.completed"
+    assert dead.headers["x-exception-class"] == "RuntimeError"
+
+
+def test_tap_names_the_message_and_producer_of_a_contract_violation(declared_vhost, topology):
+    def validator(routing_key, properties, body):
+        data = json.loads(body)
+        return [] if "paymentId" in data else [f"{routing_key}: $.paymentId is required"]
+
+    with EventTap(declared_vhost.url, topology, validator=validator) as tap:
+        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+            good = _event({"type": "PAYMENT_COMPLETED", "paymentId": "p1"})
+            bad = _event({"type": "PAYMENT_COMPLETED"})
+            publisher.publish_many([good, bad])
+        tap.expect(routing_key="payment.completed", count=2)
+        [violation] = tap.violations()
+    assert violation.message_id == bad.message_id
+    assert violation.producer == "payment-service"
+    assert violation.violations == ("payment.completed: $.paymentId is required",)
