@@ -83,6 +83,39 @@ def cmd_dlq_replay(args: argparse.Namespace, settings: SandboxSettings) -> int:
     return EXIT_OK
 
 
+def cmd_contracts_check(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.contracts import run_check
+
+    report = run_check(args.dir, build(settings.broker).to_contract_view())
+    if args.junit:
+        Path(args.junit).write_text(report.to_junit_xml())
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    import tempfile
+
+    from sandbox.contracts import DiffError, diff_contracts, export_git_ref
+
+    head = Path(args.dir) if args.dir else Path("contracts")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            base = export_git_ref(Path(args.repo), args.base, Path(tmp))
+        except DiffError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        report = diff_contracts(base, head)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render_table())
+    return EXIT_FAILED if report.breaking else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.demo import run_demo
 
@@ -115,6 +148,20 @@ def parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL)")
     dlq_replay.add_argument("--limit", type=int, default=None, help="at most this many")
     dlq_replay.set_defaults(func=cmd_dlq_replay)
+
+    contracts = sub.add_parser("contracts", help="check contracts; classify changes")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    check = contracts_sub.add_parser("check", help="validate every schema, example and document")
+    check.add_argument("--dir", default=None, help="contracts directory (default: the repo's)")
+    check.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_contracts_check)
+    diff = contracts_sub.add_parser("diff", help="breaking vs compatible changes since a git ref")
+    diff.add_argument("base", help="git ref to compare with, e.g. main or HEAD~1")
+    diff.add_argument("--dir", default=None, help="contracts directory of the working tree")
+    diff.add_argument("--repo", default=".", help="git repository (default: .)")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(func=cmd_contracts_diff)
 
     demo = sub.add_parser("demo", help="boot a private broker and show an event flow")
     demo.add_argument("--keep", action="store_true", help="keep the broker's data directory")
