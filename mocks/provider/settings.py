@@ -1,0 +1,130 @@
+"""The mock provider's settings: one frozen object, read from ``PROVIDER_*`` variables.
+
+``main()`` builds it once with :meth:`ProviderSettings.from_env` and passes it down;
+tests construct it directly with the values they need (fast webhook retries, a seed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the provider cannot use."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        super().__init__(f"{name}={value!r} is not valid: expected {expected}")
+        self.name = name
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name) or default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, raw, "an integer") from None
+    if value < minimum:
+        raise SettingsError(name, raw, f"an integer >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, raw, "a number") from None
+    if value < 0:
+        raise SettingsError(name, raw, "a number >= 0")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, raw, "true or false")
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Everything the mock provider can be told from outside."""
+
+    host: str = "127.0.0.1"
+    # stripe-mock's port, so tools that default to it find this mock too
+    port: int = 12111
+    threads: int = 8
+    # empty: any key that starts with sk_test_ or rk_test_ is accepted
+    api_keys: tuple[str, ...] = ()
+    seed: int = 0
+    api_version: str = "2024-06-20"
+    idempotency_ttl_s: float = 24 * 3600.0
+    # endpoints registered at startup (and again after every reset), paired by position
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secrets: tuple[str, ...] = ()
+    webhook_retry_base_s: float = 1.0
+    webhook_retry_max_s: float = 60.0
+    webhook_max_attempts: int = 6
+    webhook_timeout_s: float = 5.0
+    # how long gunicorn waits for in-flight requests (e.g. an injected hang) on shutdown
+    graceful_timeout_s: float = 3.0
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        for url in self.webhook_urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError("PROVIDER_WEBHOOK_URL", url, "absolute http(s) URLs")
+        if len(self.webhook_secrets) > 1 and len(self.webhook_secrets) != len(self.webhook_urls):
+            raise SettingsError(
+                "PROVIDER_WEBHOOK_SECRET",
+                ",".join(self.webhook_secrets),
+                "one secret for all URLs or one per URL in PROVIDER_WEBHOOK_URL",
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProviderSettings:
+        """Read every ``PROVIDER_*`` variable, falling back to the defaults above."""
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            host=_text(env, "PROVIDER_HOST", d.host),
+            port=_int(env, "PROVIDER_PORT", d.port),
+            threads=_int(env, "PROVIDER_THREADS", d.threads, minimum=1),
+            api_keys=_list(env, "PROVIDER_API_KEYS"),
+            seed=_int(env, "PROVIDER_SEED", d.seed),
+            api_version=_text(env, "PROVIDER_API_VERSION", d.api_version),
+            idempotency_ttl_s=_float(env, "PROVIDER_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
+            webhook_urls=_list(env, "PROVIDER_WEBHOOK_URL"),
+            webhook_secrets=_list(env, "PROVIDER_WEBHOOK_SECRET"),
+            webhook_retry_base_s=_float(
+                env, "PROVIDER_WEBHOOK_RETRY_BASE_S", d.webhook_retry_base_s
+            ),
+            webhook_retry_max_s=_float(env, "PROVIDER_WEBHOOK_RETRY_MAX_S", d.webhook_retry_max_s),
+            webhook_max_attempts=_int(
+                env, "PROVIDER_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts, minimum=1
+            ),
+            webhook_timeout_s=_float(env, "PROVIDER_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
+            graceful_timeout_s=_float(env, "PROVIDER_GRACEFUL_TIMEOUT_S", d.graceful_timeout_s),
+            access_log=_bool(env, "PROVIDER_ACCESS_LOG", d.access_log),
+        )
