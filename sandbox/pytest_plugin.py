@@ -9,6 +9,14 @@ installs the sandbox gets these fixtures without imports:
   not yet declared (``topology`` + ``declared_vhost`` for that).
 - ``private_broker``: a factory for extra private nodes a test may stop, kill and
   restart without disturbing the session broker.
+- ``event_tap``: an event tap on the test's ``declared_vhost``, validating every message
+  against its contract.
+
+The contract gate: every test that uses ``declared_vhost`` runs with an event tap, and
+fails at teardown if any message on the bus violated its contract, naming the message,
+its producer and the failing path.  Mark a test ``contract_violations_expected`` when it
+publishes bad messages on purpose; set ``sandbox_contract_gate = false`` in the pytest
+ini file to turn the gate off for a project whose events are not in these contracts.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import pytest
 
 from sandbox.broker import Admin, Broker, LocalNode, provision
 from sandbox.messaging import ensure_topology
+from sandbox.messaging.tap import EventTap
 from sandbox.settings import BrokerSettings, SandboxSettings
 from sandbox.topology import Topology, build
 
@@ -77,10 +86,75 @@ def topology(broker_settings: BrokerSettings) -> Topology:
 
 
 @pytest.fixture
-def declared_vhost(rabbitmq_vhost: Vhost, topology: Topology) -> Vhost:
-    """A fresh vhost with the whole topology declared in it."""
+def declared_vhost(
+    rabbitmq_vhost: Vhost, topology: Topology, request: pytest.FixtureRequest
+) -> Iterator[Vhost]:
+    """A fresh vhost with the whole topology declared in it, watched by the contract gate."""
     ensure_topology(rabbitmq_vhost.url, topology)
-    return rabbitmq_vhost
+    if not _gate_enabled(request.config):
+        yield rabbitmq_vhost
+        return
+    from sandbox.contracts import ContractRegistry
+
+    registry = ContractRegistry.load()
+    tap = EventTap(
+        rabbitmq_vhost.url, topology, validator=registry.validate_message, name="contract-gate"
+    ).start()
+    request.node.stash[_GATE_TAP] = tap
+    try:
+        yield rabbitmq_vhost
+    finally:
+        tap.stop()
+    if request.node.get_closest_marker("contract_violations_expected"):
+        return
+    violations = tap.violations()
+    if violations:
+        lines = [
+            f"  {r.event_key} message {r.message_id} from {r.producer or '?'}: "
+            + "; ".join(r.violations)
+            for r in violations
+        ]
+        pytest.fail(
+            "contract gate: messages on the bus violated their contracts:\n" + "\n".join(lines),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def event_tap(
+    declared_vhost: Vhost, request: pytest.FixtureRequest, topology: Topology
+) -> Iterator[EventTap]:
+    """The tap watching ``declared_vhost`` (the contract gate's own when it is on)."""
+    tap = request.node.stash.get(_GATE_TAP, None)
+    if tap is not None:
+        yield tap
+        return
+    with EventTap(declared_vhost.url, topology) as own:
+        yield own
+
+
+_GATE_TAP = pytest.StashKey[EventTap]()
+
+
+def _gate_enabled(config: pytest.Config) -> bool:
+    value = str(config.getini("sandbox_contract_gate")).strip().lower()
+    return value not in ("false", "0", "no", "off")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "sandbox_contract_gate",
+        "validate every message seen in declared_vhost against the contracts (default true)",
+        default="true",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "contract_violations_expected: the test publishes contract-violating messages on "
+        "purpose; the contract gate records them but does not fail the test",
+    )
 
 
 @pytest.fixture

@@ -76,6 +76,8 @@ class BrokerSettings:
     """Where the broker is and how the topology is named and shaped (SPEC section 2)."""
 
     url: str | None = None
+    # management API of the broker at ``url``; default http://<host>:15672
+    management_url: str | None = None
     exchange: str = "appointment_events"
     payment_queue: str = "payment_events"
     notification_queue: str = "appointment_notifications"
@@ -95,6 +97,7 @@ class BrokerSettings:
         defaults = cls()
         return cls(
             url=env.get("RABBITMQ_URL") or None,
+            management_url=env.get("RABBITMQ_MANAGEMENT_URL") or None,
             exchange=env.get("RABBITMQ_EVENTS_EXCHANGE") or defaults.exchange,
             payment_queue=env.get("RABBITMQ_PAYMENT_QUEUE") or defaults.payment_queue,
             notification_queue=env.get("RABBITMQ_NOTIFICATION_QUEUE")

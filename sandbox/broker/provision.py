@@ -201,7 +201,7 @@ def provision(settings: SandboxSettings, name: str = "broker") -> Broker:
     url = settings.broker.url
     if url:
         try:
-            return ExternalBroker(url).start()
+            return ExternalBroker(url, settings.broker.management_url).start()
         except BrokerConnectError as exc:
             raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
     if docker_available():

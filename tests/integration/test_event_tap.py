@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tap import EventTap
 from sandbox.settings import BrokerSettings
@@ -29,7 +30,7 @@ def _event(body: dict, correlation_id: str = "flow-1") -> OutgoingMessage:
 def test_tap_records_events_with_their_envelope(declared_vhost, topology):
     with EventTap(declared_vhost.url, topology) as tap:
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
-            publisher.publish(_event({"type": "PAYMENT_COMPLETED", "paymentId": "p1"}))
+            publisher.publish(_event(example_body("payment.completed", paymentId="p1")))
         [record] = tap.expect(routing_key="payment.completed", correlation_id="flow-1")
     assert record.type == "PAYMENT_COMPLETED"
     assert record.producer == "payment-service"
@@ -46,7 +47,7 @@ def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
         running_consumer(declared_vhost.url, topology, "payment_events", always_fails),
     ):
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
-            publisher.publish(_event({"type": "PAYMENT_COMPLETED"}, correlation_id="flow-2"))
+            publisher.publish(_event(example_body("payment.completed"), correlation_id="flow-2"))
         [dead] = tap.expect(kind="dead-letter", correlation_id="flow-2", timeout=10)
         retries = tap.records(lambda r: r.kind == "retry" and r.correlation_id == "flow-2")
     assert [r.routing_key for r in retries] == [
@@ -59,6 +60,7 @@ def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
     assert dead.headers["x-exception-class"] == "RuntimeError"
 
 
+@pytest.mark.contract_violations_expected
 def test_tap_names_the_message_and_producer_of_a_contract_violation(declared_vhost, topology):
     def validator(routing_key, properties, body):
         data = json.loads(body)
@@ -66,8 +68,10 @@ def test_tap_names_the_message_and_producer_of_a_contract_violation(declared_vho
 
     with EventTap(declared_vhost.url, topology, validator=validator) as tap:
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
-            good = _event({"type": "PAYMENT_COMPLETED", "paymentId": "p1"})
-            bad = _event({"type": "PAYMENT_COMPLETED"})
+            good = _event(example_body("payment.completed", paymentId="p1"))
+            bad_body = example_body("payment.completed")
+            del bad_body["paymentId"]
+            bad = _event(bad_body)
             publisher.publish_many([good, bad])
         tap.expect(routing_key="payment.completed", count=2)
         [violation] = tap.violations()

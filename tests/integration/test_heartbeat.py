@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tools import depths
 from sandbox.waiting import wait_for
@@ -35,7 +36,9 @@ def test_handler_running_longer_than_the_heartbeat_keeps_the_connection(declared
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
             publisher.publish(
                 OutgoingMessage.event(
-                    "payment.completed", {"type": "PAYMENT_COMPLETED"}, producer="t"
+                    "payment.completed",
+                    example_body("payment.completed"),
+                    producer="payment-service",
                 )
             )
         assert started.wait(10), "handler never started"

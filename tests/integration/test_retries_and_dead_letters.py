@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, PermanentError, Publisher
 from sandbox.messaging.tools import depths, peek, publish_raw_message
 from sandbox.settings import BrokerSettings
@@ -23,7 +24,7 @@ QUEUE = "payment_events"
 def _completed(payment_id: str = "pay_1") -> OutgoingMessage:
     return OutgoingMessage.event(
         "payment.completed",
-        {"type": "PAYMENT_COMPLETED", "paymentId": payment_id},
+        example_body("payment.completed", paymentId=payment_id),
         producer="payment-service",
     )
 
@@ -107,6 +108,7 @@ def test_message_failing_twice_then_succeeding_is_processed_once(declared_vhost,
     assert remaining == dict.fromkeys(remaining, 0)
 
 
+@pytest.mark.contract_violations_expected
 @pytest.mark.parametrize(
     ("body", "reason"),
     [(b"not json at all {", "invalid-json"), (b'["a", "list"]', "invalid-json")],
@@ -139,6 +141,7 @@ def test_non_json_body_goes_straight_to_the_dlq_and_consumption_continues(
     assert "poison-1" not in seen
 
 
+@pytest.mark.contract_violations_expected
 def test_schema_invalid_body_goes_straight_to_the_dlq_with_the_violation(declared_vhost, topology):
     def validator(routing_key, properties, body):
         data = json.loads(body)
@@ -152,9 +155,9 @@ def test_schema_invalid_body_goes_straight_to_the_dlq_with_the_violation(declare
         lambda m: seen.append(m.message_id),
         validator=validator,
     ) as consumer:
-        bad = OutgoingMessage.event(
-            "payment.completed", {"type": "PAYMENT_COMPLETED"}, producer="payment-service"
-        )
+        body = example_body("payment.completed")
+        del body["paymentId"]
+        bad = OutgoingMessage.event("payment.completed", body, producer="payment-service")
         good = _completed()
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
             publisher.publish_many([bad, good])

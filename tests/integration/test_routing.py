@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.messaging import OutgoingMessage, Publisher, UnroutableError
+from sandbox.contracts import example_body
+from sandbox.messaging import OutgoingMessage, Publisher, UnroutableError, ensure_topology
 from sandbox.messaging.tools import depths
 from sandbox.topology import Topology
 
@@ -25,8 +26,8 @@ ROUTING_KEYS = [
 
 
 def _event(routing_key: str) -> OutgoingMessage:
-    event_type = routing_key.replace(".", "_").upper()
-    return OutgoingMessage.event(routing_key, {"type": event_type}, producer="test")
+    producer = f"{routing_key.split('.')[0].replace('notification', 'notifier')}-service"
+    return OutgoingMessage.event(routing_key, example_body(routing_key), producer=producer)
 
 
 @pytest.mark.parametrize("routing_key", ROUTING_KEYS)
@@ -42,10 +43,16 @@ def test_publish_lands_in_exactly_the_bound_queues(declared_vhost, topology: Top
     assert sum(seen.values()) >= 1, f"{routing_key} routed nowhere"
 
 
-def test_unroutable_publish_is_reported_to_the_caller(declared_vhost, topology):
+def test_unroutable_publish_is_reported_to_the_caller(rabbitmq_vhost, topology):
+    # Not declared_vhost: the contract gate's tap binds "#", which routes every key.
+    ensure_topology(rabbitmq_vhost.url, topology)
+    declared_vhost = rabbitmq_vhost
+    nowhere = OutgoingMessage.event(
+        "nobody.listens", {"type": "NOBODY_LISTENS"}, producer="payment-service"
+    )
     with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
         errors = publisher.publish_many(
-            [_event("payment.completed"), _event("nobody.listens"), _event("payment.failed")]
+            [_event("payment.completed"), nowhere, _event("payment.failed")]
         )
     assert errors[0] is None
     assert isinstance(errors[1], UnroutableError)
@@ -65,11 +72,9 @@ def test_batch_publish_confirms_every_message(declared_vhost, topology):
 def test_published_message_carries_the_envelope(declared_vhost, topology):
     from sandbox.messaging.tools import drain
 
+    body = example_body("payment.completed", paymentId="pay_1")
     message = OutgoingMessage.event(
-        "payment.completed",
-        {"type": "PAYMENT_COMPLETED", "paymentId": "pay_1"},
-        producer="payment-service",
-        correlation_id="corr-1",
+        "payment.completed", body, producer="payment-service", correlation_id="corr-1"
     )
     with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
         publisher.publish(message)
@@ -83,4 +88,4 @@ def test_published_message_carries_the_envelope(declared_vhost, topology):
     assert props["delivery_mode"] == 2
     assert isinstance(props["timestamp"], int)
     assert props["headers"]["x-schema-version"] == "1"
-    assert got.json() == {"type": "PAYMENT_COMPLETED", "paymentId": "pay_1"}
+    assert got.json() == body

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import MetaData, select
 
+from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher, UnconfirmedError
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine, sqlite_url
@@ -16,7 +17,7 @@ from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
 def _event(n: int) -> OutgoingMessage:
     return OutgoingMessage.event(
         "payment.completed",
-        {"type": "PAYMENT_COMPLETED", "paymentId": f"pay_{n}"},
+        example_body("payment.completed", paymentId=f"pay_{n}"),
         producer="payment-service",
         correlation_id=f"corr-{n}",
     )
