@@ -7,3 +7,5 @@ import logging
 # pika logs every failed connect at ERROR while a node boots or restarts; tests that
 # provoke that on purpose would drown their own output.
 logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+pytest_plugins = ["pytester"]
