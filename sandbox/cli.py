@@ -116,6 +116,31 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
     return EXIT_FAILED if report.breaking else EXIT_OK
 
 
+def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.lifecycle import up
+
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    return up(settings.state_dir, as_json=args.json, timeout_s=args.timeout, only=only)
+
+
+def cmd_down(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.lifecycle import down
+
+    return down(settings.state_dir)
+
+
+def cmd_status(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.lifecycle import status
+
+    return status(settings.state_dir, as_json=args.json)
+
+
+def cmd_logs(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.lifecycle import logs
+
+    return logs(settings.state_dir, args.service, args.lines)
+
+
 def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.demo import run_demo
 
@@ -129,6 +154,21 @@ def parser() -> argparse.ArgumentParser:
         prog="sandbox", description="Local sandbox and contract-test harness for payment flows."
     )
     sub = root.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole sandbox in the background")
+    up.add_argument("--json", action="store_true", help="print the state as JSON when ready")
+    up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready")
+    up.add_argument("--only", help="start only these components, e.g. provider,smtp")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop the sandbox and everything it started")
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="health of every process of the running sandbox")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="show the end of each process's log")
+    logs.add_argument("service", nargs="?", help="one process, e.g. payment or smtp")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.set_defaults(func=cmd_logs)
 
     topo = sub.add_parser("topology", help="print or export the broker topology")
     topo.add_argument("--json", action="store_true", help="print as a definitions document")

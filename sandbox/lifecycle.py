@@ -1,0 +1,214 @@
+"""``sandbox up``, ``status``, ``logs`` and ``down``: start, inspect and stop a sandbox.
+
+``up`` starts the supervisor detached (its own session, so it outlives the command)
+and follows ``.sandbox/state.json`` until everything is ready.  A second ``up`` while one
+runs prints the running one; after a crash it clears what the dead one left (processes
+it recorded, data, logs) before starting fresh.  ``down`` asks the supervisor to stop
+everything, waits for it, and kills anything it recorded that is still alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sandbox.state import StateFile, pid_alive
+
+RUNTIME_DIRS = ("broker", "data", "logs")
+
+
+def _recorded_pids(state: dict[str, Any]) -> list[int]:
+    pids = [(state.get("supervisor") or {}).get("pid"), (state.get("broker") or {}).get("pid")]
+    pids += [c.get("pid") for c in (state.get("components") or {}).values()]
+    return [int(p) for p in pids if p]
+
+
+def _kill_leftovers(state: dict[str, Any]) -> list[int]:
+    killed = []
+    for pid in _recorded_pids(state):
+        if pid != os.getpid() and pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+            killed.append(pid)
+    return killed
+
+
+def _print_table(state: dict[str, Any]) -> None:
+    broker = state.get("broker") or {}
+    print(f"\n{'component':<22} {'kind':<8} {'pid':>7}  {'status':<10} endpoint")
+    print(
+        f"{'broker':<22} {broker.get('kind', '?'):<8} {broker.get('pid') or '':>7}  "
+        f"{broker.get('status', '?'):<10} {broker.get('url', '')}"
+    )
+    if broker.get("management_url"):
+        print(
+            f"{'broker management':<22} {'':<8} {'':>7}  {'':<10} "
+            f"{broker['management_url']} (guest/guest)"
+        )
+    for name, entry in (state.get("components") or {}).items():
+        print(
+            f"{name:<22} {entry.get('kind', ''):<8} {entry.get('pid') or '':>7}  "
+            f"{entry.get('status', '?'):<10} {entry.get('endpoint') or '(worker)'}"
+        )
+    print(f"\nstate: {state.get('_path', '.sandbox/state.json')}; logs: sandbox logs NAME")
+
+
+def up(
+    state_dir: Path,
+    *,
+    as_json: bool = False,
+    timeout_s: float = 240.0,
+    only: list[str] | None = None,
+) -> int:
+    state_file = StateFile(state_dir)
+    state = state_file.read()
+    if state and pid_alive((state.get("supervisor") or {}).get("pid")):
+        if state.get("status") == "ready":
+            if as_json:
+                print(json.dumps(state, indent=2))
+            else:
+                print("sandbox already up")
+                _print_table({**state, "_path": str(state_file.path)})
+            return 0
+    elif state:
+        killed = _kill_leftovers(state)
+        if not as_json:
+            print(f"clearing a stale sandbox (killed {len(killed)} leftover process(es))")
+        state_file.remove()
+    if not (state and pid_alive((state.get("supervisor") or {}).get("pid"))):
+        for sub in RUNTIME_DIRS:
+            shutil.rmtree(state_dir / sub, ignore_errors=True)
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        log = (state_dir / "logs" / "supervisor.log").open("ab")
+        command = [sys.executable, "-m", "sandbox.supervisor", "--state-dir", str(state_dir)]
+        if only:
+            command += ["--only", ",".join(only)]
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # outlives this command and its terminal
+        )
+        log.close()
+    return _follow_boot(state_file, as_json=as_json, timeout_s=timeout_s)
+
+
+def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    last_step = None
+    began = time.monotonic()
+    while time.monotonic() < deadline:
+        state = state_file.read()
+        step = state.get("step")
+        if step and step != last_step and not as_json:
+            print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
+            last_step = step
+        if state.get("status") == "ready":
+            if as_json:
+                print(json.dumps(state, indent=2))
+            else:
+                print(f"sandbox up in {time.monotonic() - began:.1f} s")
+                _print_table({**state, "_path": str(state_file.path)})
+            return 0
+        if state.get("status") in ("failed", "stopped"):
+            print(
+                f"sandbox failed to start: {state.get('error', 'see logs')}\n"
+                f"supervisor log: {state_file.state_dir / 'logs' / 'supervisor.log'}",
+                file=sys.stderr,
+            )
+            return 1
+        pid = (state.get("supervisor") or {}).get("pid")
+        if state and pid and not pid_alive(pid):
+            print(
+                "the supervisor died while starting; see "
+                f"{state_file.state_dir / 'logs' / 'supervisor.log'}",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.2)  # the CLI's polling interval while it follows the boot
+    print(f"sandbox not ready after {timeout_s:.0f} s; last step: {last_step}", file=sys.stderr)
+    return 1
+
+
+def down(state_dir: Path, timeout_s: float = 90.0) -> int:
+    state_file = StateFile(state_dir)
+    state = state_file.read()
+    if not state:
+        print("no sandbox running")
+        return 0
+    supervisor_pid = (state.get("supervisor") or {}).get("pid")
+    if pid_alive(supervisor_pid):
+        control = (state.get("supervisor") or {}).get("control_url")
+        try:
+            if control:
+                requests.post(f"{control}/shutdown", timeout=5)
+            else:
+                os.kill(int(str(supervisor_pid)), signal.SIGTERM)
+        except (requests.RequestException, ProcessLookupError):
+            os.kill(int(str(supervisor_pid)), signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(supervisor_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting for the supervisor's orderly shutdown, bounded
+    final = state_file.read() or state
+    killed = _kill_leftovers(final)
+    state_file.remove()
+    if killed:
+        print(f"sandbox down; {len(killed)} process(es) had to be killed: {killed}")
+        return 1
+    print("sandbox down; no process left")
+    return 0
+
+
+def status(state_dir: Path, *, as_json: bool = False) -> int:
+    state = StateFile(state_dir).read()
+    if not state or not pid_alive((state.get("supervisor") or {}).get("pid")):
+        print("no sandbox running (start one with `sandbox up`)", file=sys.stderr)
+        return 1
+    healthy = True
+    for entry in (state.get("components") or {}).values():
+        entry["alive"] = pid_alive(entry.get("pid"))
+        if entry.get("health_url"):
+            try:
+                response = requests.get(entry["health_url"], timeout=3)
+                entry["health"] = response.status_code
+            except requests.RequestException as exc:
+                entry["health"] = f"unreachable: {exc.__class__.__name__}"
+        ok = entry["alive"] and entry.get("health", 200) == 200
+        entry["status"] = entry.get("status") if ok else "unhealthy"
+        healthy &= bool(ok)
+    if as_json:
+        print(json.dumps(state, indent=2))
+    else:
+        _print_table(state)
+    return 0 if healthy else 1
+
+
+def logs(state_dir: Path, name: str | None, lines: int) -> int:
+    directory = state_dir / "logs"
+    files = sorted(directory.glob("*.log")) if directory.exists() else []
+    if name:
+        files = [f for f in files if f.stem == name]
+        if not files:
+            known = ", ".join(f.stem for f in sorted(directory.glob("*.log")))
+            print(f"no log for {name!r} (known: {known or 'none'})", file=sys.stderr)
+            return 2
+    for path in files:
+        text = path.read_text(errors="replace").splitlines()
+        print(f"==> {path} <==")
+        print("\n".join(text[-lines:]))
+    return 0

@@ -1,0 +1,193 @@
+"""What a running sandbox consists of, as data: every process, its port, health and wiring.
+
+``plan()`` turns settings, chosen ports and generated secrets into a list of
+``Component``s; the supervisor starts them in order and the CLI prints their endpoints.
+Services are added here as they exist; a component whose module is not installed is
+left out with a note rather than failing the whole sandbox.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import port_for
+
+HOST = "127.0.0.1"
+
+# Preferred ports (SPEC section 7 for the services; the mocks use their tools' usual
+# ports); any that is taken falls back to a free one.
+PREFERRED_PORTS = {
+    "provider": 12111,
+    "smtp": 1025,
+    "smtp-http": 8025,
+    "merchant": 8010,
+    "payment": 8003,
+    "appointment": 8002,
+    "notifier": 8004,
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    health_url: str | None = None
+    endpoint: str | None = None  # what people open; None for background workers
+    kind: str = "service"  # "mock", "service" or "worker"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["env"] = {k: ("***" if _secret(k) else v) for k, v in self.env.items()}
+        return data
+
+
+def _secret(name: str) -> bool:
+    return any(word in name for word in ("SECRET", "KEY", "PASSWORD"))
+
+
+def _port_free(port: int) -> bool:
+    """True when nothing listens on ``port`` (port_for only knows IANA's lists)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_ports(taken: set[int] | None = None) -> dict[str, int]:
+    """Preferred ports where free, free random ports otherwise; all distinct."""
+    used = set(taken or ())
+    ports: dict[str, int] = {}
+    for name, preferred in PREFERRED_PORTS.items():
+        port = preferred
+        while port in used or not _port_free(port):
+            port = port_for.select_random()
+        used.add(port)
+        ports[name] = port
+    return ports
+
+
+def new_secrets() -> dict[str, str]:
+    return {
+        "provider_api_key": "sk_test_sandbox_" + secrets.token_hex(12),
+        "webhook_secret": "whsec_" + secrets.token_hex(16),
+        "merchant_secret": secrets.token_hex(24),
+    }
+
+
+def module_available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def plan(
+    *,
+    state_dir: Path,
+    broker_url: str,
+    ports: dict[str, int],
+    keys: dict[str, str],
+    extra_env: dict[str, str] | None = None,
+) -> list[Component]:
+    """Every process of the sandbox in start order (mocks first, then services)."""
+    data = state_dir / "data"
+    common = {
+        "RABBITMQ_URL": broker_url,
+        "SANDBOX_STATE_DIR": str(state_dir),
+        **(extra_env or {}),
+    }
+    url = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+    components = [
+        Component(
+            "provider",
+            "mocks.provider",
+            ("--host", HOST, "--port", str(ports["provider"])),
+            {
+                **common,
+                "PROVIDER_WEBHOOK_URL": f"{url['payment']}/payment/webhook",
+                "PROVIDER_WEBHOOK_SECRET": keys["webhook_secret"],
+            },
+            health_url=f"{url['provider']}/health",
+            endpoint=url["provider"],
+            kind="mock",
+        ),
+        Component(
+            "smtp",
+            "mocks.smtp",
+            (
+                "--host",
+                HOST,
+                "--smtp-port",
+                str(ports["smtp"]),
+                "--http-port",
+                str(ports["smtp-http"]),
+            ),
+            common,
+            health_url=f"{url['smtp-http']}/health",
+            endpoint=url["smtp-http"],
+            kind="mock",
+        ),
+        Component(
+            "merchant",
+            "mocks.merchant",
+            ("--host", HOST, "--port", str(ports["merchant"]), "--secret", keys["merchant_secret"]),
+            common,
+            health_url=f"{url['merchant']}/health",
+            endpoint=url["merchant"],
+            kind="mock",
+        ),
+    ]
+    payment_env = {
+        **common,
+        "PAYMENT_PORT": str(ports["payment"]),
+        "PAYMENT_DATABASE_URL": f"sqlite:///{data / 'payment.db'}",
+        "PROVIDER_URL": url["provider"],
+        "PROVIDER_API_KEY": keys["provider_api_key"],
+        "PAYMENT_WEBHOOK_SECRET": keys["webhook_secret"],
+    }
+    appointment_env = {
+        **common,
+        "APPOINTMENT_PORT": str(ports["appointment"]),
+        "APPOINTMENT_DATABASE_URL": f"sqlite:///{data / 'appointment.db'}",
+    }
+    notifier_env = {
+        **common,
+        "NOTIFIER_PORT": str(ports["notifier"]),
+        "NOTIFIER_DATABASE_URL": f"sqlite:///{data / 'notifier.db'}",
+        "SMTP_HOST": HOST,
+        "SMTP_PORT": str(ports["smtp"]),
+        "MERCHANT_CALLBACK_URL": f"{url['merchant']}/callbacks",
+        "MERCHANT_CALLBACK_SECRET": keys["merchant_secret"],
+    }
+    services = [
+        ("payment", payment_env, ("web", "relay")),
+        ("appointment", appointment_env, ("web", "consumer", "relay")),
+        ("notifier", notifier_env, ("web", "consumer", "relay")),
+    ]
+    for service, env, roles in services:
+        module = f"sandbox.services.{service}"
+        if not module_available(f"{module}.__main__"):
+            continue
+        for role in roles:
+            web = role == "web"
+            components.append(
+                Component(
+                    f"{service}-{role}" if not web else service,
+                    module,
+                    (role,),
+                    env,
+                    health_url=f"{url[service]}/health" if web else None,
+                    endpoint=url[service] if web else None,
+                    kind="service" if web else "worker",
+                )
+            )
+    return components

@@ -1,0 +1,280 @@
+"""The supervisor: one long-lived process that owns every process of a running sandbox.
+
+``sandbox up`` starts it detached; it provisions the broker, declares the topology,
+starts the mocks and services in order, writes ``.sandbox/state.json`` as things come
+up, restarts any process that dies (as an orchestrator would), and stops everything on
+SIGTERM or ``POST /shutdown``.  Scenarios and fault plans control processes through its
+small HTTP API (kill, stop, start, restart a component or the broker), so that the one
+process that started something is the one that restarts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.serving import make_server
+
+from sandbox import stack
+from sandbox.broker import Broker, provision
+from sandbox.messaging import ensure_topology
+from sandbox.process import ManagedProcess, ProcessStartError
+from sandbox.settings import SandboxSettings
+from sandbox.state import StateFile
+from sandbox.topology import build
+
+log = logging.getLogger("sandbox.supervisor")
+
+MONITOR_INTERVAL_S = 0.25
+
+
+class Supervisor:
+    def __init__(self, settings: SandboxSettings, only: set[str] | None = None) -> None:
+        self.settings = settings
+        self.only = only
+        self.state_dir = settings.state_dir
+        self.state = StateFile(self.state_dir)
+        self.broker: Broker | None = None
+        self.processes: dict[str, ManagedProcess] = {}
+        self.components: dict[str, stack.Component] = {}
+        self.held: set[str] = set()  # stopped on purpose: do not restart
+        self.restarts: dict[str, int] = {}
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self.control_url = ""
+
+    # -- boot --------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        self.state.write(status="starting", supervisor={"pid": os.getpid()}, components={})
+        self._start_control_api()
+        self.state.update(supervisor={"pid": os.getpid(), "control_url": self.control_url})
+        self.state.update(step="broker: starting")
+        began = time.monotonic()
+        self.broker = provision(replace(self.settings, state_dir=self.state_dir), name="broker")
+        ensure_topology(self.broker.url, build(self.settings.broker))
+        self.state.update(
+            broker={
+                **self.broker.info(),
+                "ready_s": round(time.monotonic() - began, 1),
+                "status": "ready",
+            },
+            step="broker: ready",
+        )
+        ports = stack.choose_ports(taken=set(self._broker_ports()))
+        keys = stack.new_secrets()
+        self.state.update(ports=ports)
+        (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
+        for component in stack.plan(
+            state_dir=self.state_dir, broker_url=self.broker.url, ports=ports, keys=keys
+        ):
+            if self.only is None or component.name in self.only:
+                self._start(component)
+        self.state.update(status="ready", step="ready")
+
+    def _broker_ports(self) -> list[int]:
+        info = self.broker.info() if self.broker else {}
+        return list((info.get("ports") or {}).values())
+
+    def _start(self, component: stack.Component) -> None:
+        self.state.update(step=f"{component.name}: starting")
+        process = ManagedProcess.python_module(
+            component.name,
+            component.module,
+            *component.args,
+            log_file=self.state_dir / "logs" / f"{component.name}.log",
+            env=component.env,
+            health_url=component.health_url,
+            ready=None,
+            start_timeout_s=60.0,
+        )
+        with self.lock:
+            self.components[component.name] = component
+            self.processes[component.name] = process
+        process.start()
+        self._record(component.name, "ready")
+
+    def _record(self, name: str, status: str) -> None:
+        component = self.components[name]
+        process = self.processes[name]
+        entry = {
+            "status": status,
+            "pid": process.pid,
+            "kind": component.kind,
+            "endpoint": component.endpoint,
+            "health_url": component.health_url,
+            "log": str(process.log_file),
+            "restarts": self.restarts.get(name, 0),
+            "command": [component.module, *component.args],
+        }
+        self.state.set_component(name, entry)
+
+    # -- monitoring --------------------------------------------------------------------
+
+    def monitor(self) -> None:
+        """Restart any component that died and was not stopped on purpose."""
+        while not self.stopping.wait(MONITOR_INTERVAL_S):
+            with self.lock:
+                dead = [
+                    name
+                    for name, process in self.processes.items()
+                    if name not in self.held and not process.running()
+                ]
+            for name in dead:
+                if self.stopping.is_set():
+                    return
+                log.warning("%s died; restarting", name)
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._record(name, "restarting")
+                try:
+                    with self.lock:
+                        self.processes[name].kill()  # reap what is left of the group
+                        self.processes[name].start()
+                    self._record(name, "ready")
+                except ProcessStartError as exc:
+                    log.error("%s failed to restart: %s", name, exc)
+                    self._record(name, "failed")
+
+    # -- control -----------------------------------------------------------------------
+
+    def component_action(self, name: str, action: str) -> dict[str, Any]:
+        if name == "broker":
+            return self.broker_action(action)
+        with self.lock:
+            process = self.processes.get(name)
+            if process is None:
+                raise KeyError(name)
+            if action == "kill":
+                process.kill()  # the monitor brings it back, as a crash would be
+            elif action == "stop":
+                self.held.add(name)
+                process.stop()
+                self._record(name, "stopped")
+            elif action == "start":
+                self.held.discard(name)
+                process.start()
+                self._record(name, "ready")
+            elif action == "restart":
+                process.restart()
+                self._record(name, "ready")
+            else:
+                raise ValueError(action)
+        return {"name": name, "action": action, "pid": process.pid}
+
+    def broker_action(self, action: str) -> dict[str, Any]:
+        broker = self.broker
+        if broker is None:
+            raise KeyError("broker")
+        if action == "kill":
+            broker.kill()
+        elif action == "stop":
+            broker.stop()
+        elif action == "start":
+            broker.start()
+        elif action == "restart":
+            broker.restart()
+        else:
+            raise ValueError(action)
+        status = "ready" if action in ("start", "restart") else "stopped"
+        self.state.update(broker={**broker.info(), "status": status})
+        return {"name": "broker", "action": action}
+
+    def shutdown(self) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.state.update(status="stopping", step="stopping")
+        with self.lock:
+            for name in reversed(list(self.processes)):
+                try:
+                    self.processes[name].stop()
+                except Exception:
+                    log.exception("stopping %s", name)
+                    self.processes[name].kill()
+                self._record(name, "stopped")
+        if self.broker is not None:
+            try:
+                self.broker.stop()
+            except Exception:
+                log.exception("stopping the broker")
+                self.broker.kill()
+        self.state.update(status="stopped", step="stopped")
+
+    def _start_control_api(self) -> None:
+        app = Flask("sandbox-supervisor")
+
+        @app.get("/state")
+        def _state() -> Any:
+            return jsonify(self.state.read())
+
+        @app.post("/components/<name>/<action>")
+        def _action(name: str, action: str) -> Any:
+            if action not in ("kill", "stop", "start", "restart"):
+                return jsonify({"error": {"code": "UNKNOWN_ACTION", "message": action}}), 404
+            try:
+                return jsonify(self.component_action(name, action))
+            except KeyError:
+                known = ", ".join(["broker", *self.processes])
+                return jsonify(
+                    {"error": {"code": "UNKNOWN_COMPONENT", "message": f"{name} (known: {known})"}}
+                ), 404
+
+        @app.post("/shutdown")
+        def _shutdown() -> Any:
+            threading.Thread(target=self._shutdown_and_exit, daemon=True).start()
+            return jsonify({"status": "stopping"})
+
+        server = make_server(stack.HOST, 0, app, threaded=True)
+        self.control_url = f"http://{stack.HOST}:{server.server_port}"
+        threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
+
+    def _shutdown_and_exit(self) -> None:
+        self.shutdown()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="run a sandbox in the foreground")
+    parser.add_argument("--state-dir", default=".sandbox")
+    parser.add_argument("--only", help="comma-separated components to start (default: all)")
+    args = parser.parse_args()
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    settings = replace(SandboxSettings.from_env(), state_dir=Path(args.state_dir).resolve())
+    only = {name.strip() for name in args.only.split(",")} if args.only else None
+    supervisor = Supervisor(settings, only=only)
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        supervisor.boot()
+    except Exception as exc:
+        log.exception("sandbox failed to start")
+        supervisor.state.update(status="failed", error=str(exc))
+        supervisor.stopping.clear()
+        supervisor.shutdown()
+        supervisor.state.update(status="failed", error=str(exc))
+        raise SystemExit(1) from exc
+    supervisor.monitor()
+    supervisor.stopping.clear()
+    supervisor.shutdown()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Supervisor", "json", "main"]
