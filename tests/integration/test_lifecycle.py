@@ -1,0 +1,148 @@
+"""sandbox up / status / down as a user runs them: real processes, real process table."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from sandbox.state import StateFile, SupervisorClient, pid_alive
+from sandbox.waiting import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The mocks boot in seconds; the services are covered by the scenario suite.
+ONLY = "provider,smtp,merchant"
+
+
+def sandbox(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
+    env.pop("RABBITMQ_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def processes_of(state_dir: Path) -> list[psutil.Process]:
+    """Every live process started for this sandbox (they inherit SANDBOX_STATE_DIR)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get("SANDBOX_STATE_DIR") == str(state_dir):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def describe(procs: list[psutil.Process]) -> list[str]:
+    out = []
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            out.append(f"{p.pid} {' '.join(p.cmdline())[:80]}")
+    return out
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    directory = tmp_path / "sbx"
+    yield directory
+    sandbox(directory, "down")
+    for proc in processes_of(directory):
+        proc.kill()
+
+
+def test_cold_up_then_down_leaves_no_process_behind(state_dir):
+    assert processes_of(state_dir) == []
+    result = sandbox(state_dir, "up", "--only", ONLY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sandbox up in" in result.stdout
+    for name in ("broker", "provider", "smtp", "merchant"):
+        assert name in result.stdout
+
+    running = processes_of(state_dir)
+    assert len(running) >= 5, describe(running)  # supervisor, node, three mocks
+    assert sandbox(state_dir, "status").returncode == 0
+
+    result = sandbox(state_dir, "down")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no process left" in result.stdout
+    left = wait_for(
+        lambda: processes_of(state_dir) == [],
+        timeout=10,
+        what="no sandbox process in the process table",
+        seen=lambda: describe(processes_of(state_dir)),
+    )
+    assert left
+    assert not (state_dir / "state.json").exists()
+
+
+def test_second_up_is_idempotent(state_dir):
+    assert sandbox(state_dir, "up", "--only", ONLY).returncode == 0
+    first = StateFile(state_dir).read()
+    again = sandbox(state_dir, "up", "--only", ONLY)
+    assert again.returncode == 0
+    assert "already up" in again.stdout
+    second = StateFile(state_dir).read()
+    assert first["supervisor"]["pid"] == second["supervisor"]["pid"]
+    assert first["components"]["smtp"]["pid"] == second["components"]["smtp"]["pid"]
+
+
+def test_up_after_a_crashed_sandbox_reuses_nothing_stale(state_dir):
+    assert sandbox(state_dir, "up", "--only", ONLY).returncode == 0
+    old = StateFile(state_dir).read()
+    old_pids = {c["pid"] for c in old["components"].values()} | {old["broker"]["pid"]}
+    (state_dir / "data" / "stale-marker").write_text("left by the crashed run")
+    # the supervisor dies without cleaning up, as after a power cut or kill -9
+    os.kill(old["supervisor"]["pid"], signal.SIGKILL)
+
+    result = sandbox(state_dir, "up", "--only", ONLY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clearing a stale sandbox" in result.stdout
+    new = StateFile(state_dir).read()
+    new_pids = {c["pid"] for c in new["components"].values()} | {new["broker"]["pid"]}
+    assert not old_pids & new_pids
+    assert not any(pid_alive(pid) for pid in old_pids)
+    assert not (state_dir / "data" / "stale-marker").exists()
+
+
+def test_supervisor_restarts_a_killed_component(state_dir):
+    assert sandbox(state_dir, "up", "--only", ONLY).returncode == 0
+    client = SupervisorClient(state_dir)
+    before = client.state()["components"]["smtp"]["pid"]
+
+    client.kill("smtp")
+
+    def restarted():
+        entry = client.state()["components"]["smtp"]
+        return entry["pid"] != before and entry["status"] == "ready" and entry["restarts"] == 1
+
+    wait_for(
+        restarted,
+        timeout=30,
+        what="smtp restarted by the supervisor",
+        seen=lambda: client.state()["components"]["smtp"],
+    )
+    health = requests.get(client.state()["components"]["smtp"]["health_url"], timeout=5)
+    assert health.status_code == 200
+    assert not pid_alive(before)
+
+
+def test_status_without_a_sandbox_says_how_to_start_one(tmp_path):
+    result = sandbox(tmp_path / "none", "status")
+    assert result.returncode == 1
+    assert "sandbox up" in result.stderr
