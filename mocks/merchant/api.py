@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from mocks.merchant.errors import ApiError, register_error_handlers
+from mocks.common.errors import ApiError, register_error_handlers
+from mocks.common.inputs import json_object
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.receiver import Incoming, receive
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackStore, summarize
-from mocks.merchant.validation import delay_ms, fail_mode, json_object, record_filter
+from mocks.merchant.validation import delay_ms, fail_mode, record_filter
 
 EXTENSION = "mock_merchant"
 

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Request
 
-from mocks.merchant.errors import ApiError
+from mocks.common.errors import ApiError
+from mocks.common.inputs import int_in
 from mocks.merchant.faults import FAIL_MODES, MAX_DELAY_MS, FailMode
 from mocks.merchant.store import OUTCOMES, RecordFilter
-
-
-def json_object(request: Request, allowed: set[str]) -> dict[str, Any]:
-    """Return the body as a JSON object with only ``allowed`` fields, or raise a 400."""
-    try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    for name in body:
-        if name not in allowed:
-            raise ApiError(400, "unknown_field", f"unknown field; allowed: {sorted(allowed)}", name)
-    return body
-
-
-def _int_in(value: Any, low: int, high: int | None = None) -> int | None:
-    """Return ``value`` as an int when it is a JSON integer in [low, high], else None.
-
-    JSON Schema counts 451.0 as an integer, so integral floats are accepted too.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not value.is_integer():
-        return None
-    number = int(value)
-    return number if low <= number and (high is None or number <= high) else None
 
 
 def fail_mode(body: dict[str, Any]) -> FailMode:
@@ -48,11 +21,11 @@ def fail_mode(body: dict[str, Any]) -> FailMode:
     mode = body.get("mode", "count" if "count" in body else "always")
     if mode not in FAIL_MODES:
         raise ApiError(400, "invalid_field", f"mode must be one of {list(FAIL_MODES)}", "mode")
-    status = _int_in(body.get("status", 500), 400, 599)
+    status = int_in(body.get("status", 500), 400, 599)
     if status is None:
         message = "status must be an HTTP status from 400 to 599"
         raise ApiError(400, "invalid_field", message, "status")
-    count = _int_in(body.get("count", 1), 1)
+    count = int_in(body.get("count", 1), 1)
     if count is None:
         raise ApiError(400, "invalid_field", "count must be an integer >= 1", "count")
     if mode == "off":
@@ -62,7 +35,7 @@ def fail_mode(body: dict[str, Any]) -> FailMode:
 
 def delay_ms(body: dict[str, Any]) -> int:
     """Return the latency asked for in a latency-control body."""
-    value = _int_in(body.get("delay_ms"), 0, MAX_DELAY_MS)
+    value = int_in(body.get("delay_ms"), 0, MAX_DELAY_MS)
     if value is None:
         message = f"delay_ms must be an integer from 0 to {MAX_DELAY_MS}"
         raise ApiError(400, "invalid_field", message, "delay_ms")

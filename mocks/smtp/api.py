@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from mocks.smtp.errors import ApiError, register_error_handlers
+from mocks.common.errors import ApiError, register_error_handlers
+from mocks.common.inputs import json_object
 from mocks.smtp.message import CapturedMessage
 from mocks.smtp.refusal import RefusePolicy
 from mocks.smtp.settings import SmtpMockSettings
 from mocks.smtp.store import MessageStore
-from mocks.smtp.validation import json_object, message_filter, refuse_mode
+from mocks.smtp.validation import message_filter, refuse_mode
 
 EXTENSION = "mock_smtp"
 

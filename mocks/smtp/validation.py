@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Request
 
-from mocks.smtp.errors import ApiError
+from mocks.common.errors import ApiError
+from mocks.common.inputs import int_in
 from mocks.smtp.refusal import STAGES, RefuseMode
 from mocks.smtp.store import MessageFilter
 
 MAX_REPLY_TEXT = 200
-
-
-def json_object(request: Request) -> dict[str, Any]:
-    """Return the request body as a JSON object or raise a 400."""
-    try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    return body
-
-
-def _int_in(value: Any, low: int, high: int | None = None) -> int | None:
-    """Return ``value`` as an int when it is a JSON integer in [low, high], else None.
-
-    JSON Schema counts 451.0 as an integer, so integral floats are accepted too.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not value.is_integer():
-        return None
-    number = int(value)
-    return number if low <= number and (high is None or number <= high) else None
 
 
 def refuse_mode(body: dict[str, Any]) -> RefuseMode:
@@ -50,7 +26,7 @@ def refuse_mode(body: dict[str, Any]) -> RefuseMode:
             400, "invalid_field", "enabled is required and must be true or false", "enabled"
         )
     default = RefuseMode()
-    code = _int_in(body.get("code", default.code), 400, 599)
+    code = int_in(body.get("code", default.code), 400, 599)
     if code is None:
         raise ApiError(
             400, "invalid_field", "code must be an SMTP reply code from 400 to 599", "code"
@@ -73,7 +49,7 @@ def refuse_mode(body: dict[str, Any]) -> RefuseMode:
     if stage not in STAGES:
         raise ApiError(400, "invalid_field", f"stage must be one of {list(STAGES)}", "stage")
     count = body.get("count")
-    if count is not None and (count := _int_in(count, 1)) is None:
+    if count is not None and (count := int_in(count, 1)) is None:
         raise ApiError(400, "invalid_field", "count must be an integer >= 1 or absent", "count")
     if not enabled:
         return default

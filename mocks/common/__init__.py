@@ -1,0 +1,1 @@
+"""Code the mock servers share: the error shape and input helpers."""
