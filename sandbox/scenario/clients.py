@@ -1,0 +1,188 @@
+"""HTTP clients for the sandbox's services and mocks, recording every call.
+
+Each call carries the flow's ``X-Correlation-Id`` and ``X-Tenant-Id`` and lands in the
+timeline with its method, path, status and duration, so a report shows the HTTP side of
+a flow next to its events.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from sandbox.scenario.timeline import Entry, Timeline
+
+
+class ServiceError(AssertionError):
+    """A call answered with a status the scenario did not expect."""
+
+
+class Client:
+    def __init__(
+        self,
+        lane: str,
+        base_url: str,
+        timeline: Timeline,
+        headers: dict[str, str],
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.lane = lane
+        self.base_url = base_url.rstrip("/")
+        self.timeline = timeline
+        self.headers = headers
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int | tuple[int, ...] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        began = time.time()
+        response = self.session.request(
+            method,
+            f"{self.base_url}{path}",
+            headers={**self.headers, **(headers or {})},
+            timeout=kwargs.pop("timeout", self.timeout_s),
+            **kwargs,
+        )
+        elapsed_ms = (time.time() - began) * 1000
+        expected = (expect,) if isinstance(expect, int) else expect
+        ok = expected is None or response.status_code in expected
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:500]
+        self.timeline.add(
+            Entry(
+                began,
+                "http",
+                "client",
+                self.lane,
+                f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
+                self.headers.get("X-Correlation-Id"),
+                {"request": kwargs.get("json"), "response": body, "status": response.status_code},
+                ok=ok,
+            )
+        )
+        if not ok:
+            raise ServiceError(
+                f"{method} {path}: expected {expected}, got "
+                f"{response.status_code}: {str(body)[:300]}"
+            )
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs).json()
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.call("POST", path, **kwargs).json()
+
+
+class AppointmentClient(Client):
+    def create(self, *, expect: int = 201, **fields: Any) -> dict[str, Any]:
+        body = {
+            "customerName": "Ada Lovelace",
+            "customerEmail": "ada@example.com",
+            "service": "Consultation",
+            "startTime": "2030-01-15T10:00:00Z",
+            "price": 75.0,
+            "currency": "USD",
+            **fields,
+        }
+        return dict(self.post("/appointments", json=body, expect=expect))
+
+    def fetch(self, appointment_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/appointments/{appointment_id}", expect=200))
+
+    def cancel(self, appointment_id: str, **body: Any) -> dict[str, Any]:
+        return dict(self.post(f"/appointments/{appointment_id}/cancel", json=body))
+
+
+class PaymentClient(Client):
+    def pay_by_card(
+        self,
+        *,
+        booking_id: str,
+        amount: float,
+        card: str = "4111111111111111",
+        user_id: str = "user_123",
+        expect: int | tuple[int, ...] = 200,
+        idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "user_id": user_id,
+            "booking_id": booking_id,
+            "amount": amount,
+            "payment_method": "credit_card",
+            "card_details": {
+                "card_number": card,
+                "expiry_month": "12",
+                "expiry_year": "2034",
+                "cvv": "123",
+                "cardholder_name": "Ada Lovelace",
+            },
+            **extra,
+        }
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return dict(self.post("/payment/process", json=body, expect=expect, headers=headers))
+
+    def refund(
+        self,
+        *,
+        transaction_id: str,
+        booking_id: str,
+        amount: float,
+        reason: str = "Customer cancellation",
+        user_id: str = "user_123",
+        expect: int | tuple[int, ...] = 200,
+    ) -> dict[str, Any]:
+        body = {
+            "booking_id": booking_id,
+            "original_transaction_id": transaction_id,
+            "refund_amount": amount,
+            "reason": reason,
+            "user_id": user_id,
+        }
+        return dict(self.post("/payment/refund", json=body, expect=expect))
+
+    def status(self, transaction_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/payment/status/{transaction_id}", expect=200))
+
+
+class NotifierClient(Client):
+    def notifications(self, **filters: str) -> list[dict[str, Any]]:
+        data = self.get("/notifications", params=filters, expect=200)
+        return list(data.get("notifications", data) if isinstance(data, dict) else data)
+
+
+class SmtpInbox(Client):
+    def messages(self, **filters: str) -> list[dict[str, Any]]:
+        return list(self.get("/api/messages", params=filters, expect=200)["messages"])
+
+    def refuse(self, enabled: bool = True, **mode: Any) -> None:
+        self.post("/api/control/refuse", json={"enabled": enabled, **mode}, expect=200)
+
+
+class MerchantInbox(Client):
+    def callbacks(self, **filters: str) -> list[dict[str, Any]]:
+        data = self.get("/callbacks", params=filters, expect=200)
+        return list(data.get("callbacks", data) if isinstance(data, dict) else data)
+
+    def fail(self, **mode: Any) -> None:
+        self.post("/_control/fail", json=mode, expect=200)
+
+
+class ProviderControl(Client):
+    def fault(self, **rule: Any) -> dict[str, Any]:
+        return dict(self.post("/_control/faults", json=rule, expect=(200, 201)))
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/_control/faults", expect=(200, 204))

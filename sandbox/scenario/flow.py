@@ -1,0 +1,246 @@
+"""A business flow against a running sandbox: clients, controls, tap and expectations.
+
+A ``Flow`` carries one correlation id and one tenant into every request it makes, watches
+the bus with an event tap validating every message, and reads like the flow it tests::
+
+    with Flow.attach(state_dir, "happy-path") as flow:
+        appointment = flow.appointments.create()
+        flow.payments.pay_by_card(booking_id=appointment["appointmentId"], amount=75.0)
+        flow.expect("appointment.confirmed", within=5)
+        flow.expect_email(subject="confirmed", within=10)
+
+Everything observed lands in ``flow.timeline`` for the terminal and the HTML report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sandbox.messaging.tap import KIND_EVENT, EventTap, TapRecord
+from sandbox.scenario.clients import (
+    AppointmentClient,
+    MerchantInbox,
+    NotifierClient,
+    PaymentClient,
+    ProviderControl,
+    SmtpInbox,
+)
+from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
+from sandbox.settings import BrokerSettings
+from sandbox.state import SupervisorClient
+from sandbox.topology import build
+from sandbox.waiting import WaitTimeout, wait_for
+
+CONSUMER_LANES = {
+    "payment_events": "appointment",
+    "appointment_notifications": "notifier",
+    "notifier_payment_events": "notifier",
+}
+
+
+class Flow:
+    def __init__(
+        self,
+        state: dict[str, Any],
+        processes: SupervisorClient,
+        name: str,
+        *,
+        tenant: str = "tenant-a",
+        correlation_id: str | None = None,
+        broker: BrokerSettings | None = None,
+    ) -> None:
+        self.name = name
+        self.tenant = tenant
+        self.correlation_id = correlation_id or f"{name}-{uuid.uuid4().hex[:12]}"
+        self.timeline = Timeline()
+        self.processes = processes
+        self.topology = build(broker or BrokerSettings())
+        components = state.get("components") or {}
+        headers = {"X-Correlation-Id": self.correlation_id, "X-Tenant-Id": tenant}
+
+        def endpoint(name: str) -> str:
+            entry = components.get(name) or {}
+            return str(entry.get("endpoint") or f"http://unavailable/{name}")
+
+        self.appointments = AppointmentClient(
+            "appointment", endpoint("appointment"), self.timeline, headers
+        )
+        self.payments = PaymentClient("payment", endpoint("payment"), self.timeline, headers)
+        self.notifier = NotifierClient("notifier", endpoint("notifier"), self.timeline, headers)
+        self.smtp = SmtpInbox("smtp", endpoint("smtp"), self.timeline, {})
+        self.merchant = MerchantInbox("merchant", endpoint("merchant"), self.timeline, {})
+        self.provider = ProviderControl("provider", endpoint("provider"), self.timeline, {})
+        from sandbox.contracts import ContractRegistry
+
+        self.tap = EventTap(
+            str((state.get("broker") or {}).get("url")),
+            self.topology,
+            validator=ContractRegistry.load().validate_message,
+            name=f"tap-{name}",
+        )
+
+    @classmethod
+    def attach(cls, state_dir: Path, name: str, **kwargs: Any) -> Flow:
+        """A flow against the sandbox running for ``state_dir``."""
+        processes = SupervisorClient(state_dir)
+        return cls(processes.state(), processes, name, **kwargs)
+
+    def __enter__(self) -> Flow:
+        self.tap.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tap.stop()
+        self.record_bus()
+
+    # -- expectations ------------------------------------------------------------------
+
+    def expect(
+        self, routing_key: str, *, within: float = 5.0, count: int = 1, **match: Any
+    ) -> list[TapRecord]:
+        """Wait for ``count`` events with this routing key in this flow; note a miss."""
+        match.setdefault("correlation_id", self.correlation_id)
+        try:
+            return self.tap.expect(routing_key=routing_key, timeout=within, count=count, **match)
+        except WaitTimeout as exc:
+            self.timeline.note(
+                f"expected {count} x {routing_key} within {within:g} s", ok=False, error=str(exc)
+            )
+            raise
+
+    def expect_dead_letter(self, queue: str, *, within: float = 15.0) -> TapRecord:
+        try:
+            [record] = self.tap.expect(
+                kind="dead-letter",
+                routing_key=f"{queue}.dlq",
+                correlation_id=self.correlation_id,
+                timeout=within,
+            )
+        except WaitTimeout as exc:
+            self.timeline.note(
+                f"expected a dead letter in {queue}.dlq within {within:g} s",
+                ok=False,
+                error=str(exc),
+            )
+            raise
+        return record
+
+    def expect_email(
+        self,
+        *,
+        subject: str | None = None,
+        to: str | None = None,
+        within: float = 10.0,
+        count: int = 1,
+    ) -> list[dict[str, Any]]:
+        """Wait for ``count`` emails of this flow (matched by its correlation header)."""
+        filters = {"header": f"X-Correlation-Id:{self.correlation_id}"}
+        if to:
+            filters["to"] = to
+        if subject:
+            filters["subject"] = subject
+
+        def mails() -> list[dict[str, Any]]:
+            found = self.smtp.messages(**filters)
+            return found if len(found) >= count else []
+
+        try:
+            found = wait_for(
+                mails, timeout=within, what=f"{count} email(s) {filters}", interval=0.1
+            )
+        except WaitTimeout as exc:
+            self.timeline.note(
+                f"expected {count} email(s) {subject or ''} within {within:g} s",
+                ok=False,
+                error=str(exc),
+            )
+            raise
+        return found
+
+    def emails(self) -> list[dict[str, Any]]:
+        return self.smtp.messages(header=f"X-Correlation-Id:{self.correlation_id}")
+
+    # -- timeline ----------------------------------------------------------------------
+
+    def record_bus(self) -> None:
+        """Add what the tap saw of this flow, and the flow's emails, to the timeline."""
+        for record in self.tap.records(lambda r: r.correlation_id == self.correlation_id):
+            self.timeline.add(_entry_for(record))
+        try:
+            for mail in self.emails():
+                self.timeline.add(
+                    Entry(
+                        _mail_time(mail, self.timeline.started),
+                        "email",
+                        "notifier",
+                        "smtp",
+                        f"email to {', '.join(mail.get('to') or [])}: {mail.get('subject')}",
+                        self.correlation_id,
+                        {"id": mail.get("id")},
+                    )
+                )
+        except Exception as exc:  # the inbox may be down in a failure scenario
+            self.timeline.note(f"could not read the inbox: {exc}", ok=False)
+
+
+def _entry_for(record: TapRecord) -> Entry:
+    if record.kind == KIND_EVENT:
+        source = PRODUCER_LANES.get(record.producer or "", "client")
+        label = f"{record.routing_key} [{record.type}]"
+        if record.violations:
+            label += " CONTRACT VIOLATION"
+        return Entry(
+            record.at,
+            "event",
+            source,
+            "broker",
+            label,
+            record.correlation_id,
+            {
+                "message_id": record.message_id,
+                "violations": list(record.violations),
+                "body": record.to_dict()["body"],
+            },
+            ok=not record.violations,
+        )
+    queue = (
+        record.routing_key.rsplit(".", 2)[0]
+        if ".retry." in record.routing_key
+        else (record.routing_key.removesuffix(".dlq"))
+    )
+    lane = CONSUMER_LANES.get(queue, "broker")
+    headers = record.headers
+    if record.kind == "retry":
+        label = (
+            f"{record.event_key} failed (attempt {int(headers.get('x-attempt', 2)) - 1}); "
+            f"-> {record.routing_key}"
+        )
+    else:
+        label = (
+            f"{record.event_key} dead-lettered -> {record.routing_key}: "
+            f"{headers.get('x-dead-letter-reason')} {headers.get('x-exception-class', '')}"
+        )
+    return Entry(
+        record.at,
+        record.kind,
+        lane,
+        "broker",
+        label,
+        record.correlation_id,
+        {"headers": {k: str(v) for k, v in headers.items()}},
+        ok=record.kind != "dead-letter",
+    )
+
+
+def _mail_time(mail: dict[str, Any], default: float) -> float:
+    from datetime import datetime
+
+    stamp = mail.get("received_at") or mail.get("receivedAt")
+    if isinstance(stamp, str):
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return default
+    return default
