@@ -1,0 +1,269 @@
+"""The appointment service's HTTP API (SPEC section 4): a blueprint and its app factory.
+
+Requests are validated against ``contracts/http/appointment.openapi.yaml`` (contract
+first); the commands themselves are in ``handlers``.  Tenancy comes from ``X-Tenant-Id``
+(default tenant when absent), the correlation id from ``X-Correlation-Id``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy import Engine
+
+from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.appointment import handlers, rules, storage
+from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
+from sandbox.services.appointment.rules import Appointment
+from sandbox.services.appointment.settings import AppointmentSettings
+from sandbox.services.appointment.storage import AppointmentStore
+from sandbox.services.common import web
+from sandbox.services.common.health import check_database, overall
+from sandbox.services.common.runner import open_engine
+from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.topology import APPOINTMENT_SERVICE
+
+TENANT_HEADER = "X-Tenant-Id"
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)
+MAX_LIMIT = 100
+MAX_PAGE = 100_000
+
+
+def openapi_path() -> Path:
+    return default_contracts_dir() / "http" / "appointment.openapi.yaml"
+
+
+@dataclass(frozen=True)
+class _Context:
+    settings: AppointmentSettings
+    store: AppointmentStore
+    openapi: OpenApiDocument
+    now: Clock
+
+
+bp = Blueprint("appointments", __name__)
+
+
+def _ctx() -> _Context:
+    context: _Context = current_app.extensions["appointment"]
+    return context
+
+
+def _tenant() -> str:
+    raw = request.headers.get(TENANT_HEADER)
+    if raw is None:
+        return _ctx().settings.default_tenant
+    if not _IDENTIFIER.match(raw):
+        raise ApiError(
+            "INVALID_TENANT",
+            f"{TENANT_HEADER} must be 1-128 letters, digits or _ . : - (got {raw[:40]!r})",
+            field=TENANT_HEADER,
+        )
+    return raw
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def appointment_json(appt: Appointment) -> dict[str, Any]:
+    error = None
+    if appt.payment_error_code is not None or appt.payment_error_message is not None:
+        error = {"code": appt.payment_error_code, "message": appt.payment_error_message}
+    return {
+        "appointmentId": appt.id,
+        "tenantId": appt.tenant_id,
+        "customerId": appt.customer_id,
+        "customerName": appt.customer_name,
+        "customerEmail": appt.customer_email,
+        "service": appt.service,
+        "startTime": appt.start_time,
+        "price": float(appt.price),
+        "currency": appt.currency,
+        "status": appt.status,
+        "paymentStatus": appt.payment_status,
+        "paymentId": appt.payment_id,
+        "paymentError": error,
+        "refundedAmount": float(appt.refunded_amount) if appt.refunded_amount is not None else None,
+        "cancellationReason": appt.cancellation_reason,
+        "createdAt": _iso(appt.created_at),
+        "updatedAt": _iso(appt.updated_at),
+    }
+
+
+def _price(value: Any) -> Decimal:
+    try:
+        price = Decimal(repr(value))
+    except InvalidOperation:
+        raise ApiError("INVALID_PRICE", "price must be a number", 422, field="price") from None
+    exponent = price.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -2:
+        raise ApiError(
+            "INVALID_PRICE", "price may have at most two decimals (75.00)", 422, field="price"
+        )
+    return price.quantize(Decimal("0.01"))
+
+
+def _start_time(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(
+            "INVALID_REQUEST",
+            "startTime must be an RFC 3339 date-time with an offset (2025-06-01T10:00:00Z)",
+            422,
+            field="startTime",
+        )
+    return moment.isoformat()
+
+
+def _query_int(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= maximum:
+        raise ApiError(
+            "INVALID_PAGINATION", f"{name} must be an integer from 1 to {maximum}", field=name
+        )
+    return value
+
+
+def _not_found(appointment_id: str) -> ApiError:
+    return ApiError(
+        "APPOINTMENT_NOT_FOUND",
+        f"no appointment {appointment_id!r} for this tenant",
+        404,
+        field="appointment_id",
+    )
+
+
+@bp.post("/appointments")
+def create_appointment() -> tuple[Response, int, dict[str, str]]:
+    ctx = _ctx()
+    tenant = _tenant()
+    body = web.json_object()
+    ctx.openapi.validate_body("post", "/appointments", body, "INVALID_REQUEST")
+    new = NewAppointment(
+        customer_id=body.get("customerId") or f"cust_{uuid.uuid4().hex[:16]}",
+        customer_name=body["customerName"],
+        customer_email=body["customerEmail"],
+        service=body["service"],
+        start_time=_start_time(body["startTime"]),
+        price=_price(body["price"]),
+        currency=body["currency"],
+    )
+    appt = handlers.create_appointment(
+        ctx.store.unit_of_work,
+        new,
+        tenant_id=tenant,
+        correlation_id=web.correlation_id(),
+        now=ctx.now,
+    )
+    return jsonify(appointment_json(appt)), 201, {"Location": f"/appointments/{appt.id}"}
+
+
+@bp.get("/appointments")
+def list_appointments() -> Response:
+    ctx = _ctx()
+    tenant = _tenant()
+    page = _query_int("page", 1, MAX_PAGE)
+    limit = _query_int("limit", 20, MAX_LIMIT)
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(
+            "INVALID_STATUS", f"status must be one of {', '.join(STATUSES)}", field="status"
+        )
+    result = ctx.store.page(tenant, page=page, limit=limit, status=status)
+    return jsonify(
+        {
+            "items": [appointment_json(a) for a in result.items],
+            "page": page,
+            "limit": limit,
+            "total": result.total,
+        }
+    )
+
+
+@bp.get("/appointments/<appointment_id>")
+def get_appointment(appointment_id: str) -> Response:
+    ctx = _ctx()
+    appt = ctx.store.get(_tenant(), appointment_id)
+    if appt is None:
+        raise _not_found(appointment_id)
+    return jsonify(appointment_json(appt))
+
+
+@bp.post("/appointments/<appointment_id>/cancel")
+def cancel_appointment(appointment_id: str) -> Response:
+    ctx = _ctx()
+    tenant = _tenant()
+    body = web.json_object() if request.get_data() else {}
+    ctx.openapi.validate_body(
+        "post", "/appointments/{appointment_id}/cancel", body, "INVALID_REQUEST"
+    )
+    try:
+        appt = handlers.cancel_appointment(
+            ctx.store.unit_of_work,
+            tenant_id=tenant,
+            appointment_id=appointment_id,
+            reason=body.get("reason"),
+            correlation_id=web.correlation_id(),
+            now=ctx.now,
+        )
+    except handlers.AppointmentNotFound:
+        raise _not_found(appointment_id) from None
+    except handlers.AlreadyCancelled:
+        raise ApiError(
+            "APPOINTMENT_ALREADY_CANCELLED",
+            f"appointment {appointment_id!r} is already cancelled",
+            409,
+        ) from None
+    return jsonify(appointment_json(appt))
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    ctx = _ctx()
+    checks = {"database": check_database(ctx.store.engine)}
+    body: dict[str, Any] = {"status": overall(checks), "service": APPOINTMENT_SERVICE}
+    body["checks"] = checks
+    if checks["database"]["ok"]:
+        body["outbox"] = {"pending": ctx.store.outbox_backlog()}
+    return jsonify(body), 200 if body["status"] == "ok" else 503
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(_ctx().openapi.document)
+
+
+def create_app(
+    settings: AppointmentSettings, *, engine: Engine | None = None, now: Clock = utc_now
+) -> Flask:
+    """The appointment API over ``engine`` (default: the settings' database)."""
+    app = Flask(APPOINTMENT_SERVICE)
+    engine = engine if engine is not None else open_engine(settings.database_url)
+    storage.create_schema(engine)
+    app.extensions["appointment"] = _Context(
+        settings=settings,
+        store=AppointmentStore(engine),
+        openapi=OpenApiDocument(openapi_path()),
+        now=now,
+    )
+    web.install(app, APPOINTMENT_SERVICE)
+    app.register_blueprint(bp)
+    return app

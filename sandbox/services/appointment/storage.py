@@ -1,0 +1,209 @@
+"""The appointment service's tables and the only code that writes them.
+
+Tables are prefixed ``appointment_`` so the three services can share one PostgreSQL
+database.  Money is stored as decimal text (exact on every backend; SQLite has no
+decimal type).  A state change, the ids of the messages that caused it and the events it
+publishes are written in one transaction (``unit_of_work``), so none exists without the
+others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+
+from sandbox.messaging import OutgoingMessage
+from sandbox.services.appointment.rules import Appointment
+from sandbox.services.common import inbox, outbox
+
+metadata = MetaData()
+
+appointments = Table(
+    "appointment_appointments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("customer_name", String(200), nullable=False),
+    Column("customer_email", String(254), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("start_time", String(64), nullable=False),
+    Column("price", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("payment_status", String(32), nullable=False),
+    Column("payment_id", String(128), nullable=True),
+    Column("payment_error_code", String(64), nullable=True),
+    Column("payment_error_message", Text, nullable=True),
+    Column("refunded_amount", String(32), nullable=True),
+    Column("cancellation_reason", Text, nullable=True),
+    Column("correlation_id", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_appointment_appointments_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+outbox_rows = outbox.outbox_table(metadata, "appointment_outbox")
+processed = inbox.inbox_table(metadata, "appointment_processed_messages")
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine, checkfirst=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _to_appointment(row: Any) -> Appointment:
+    return Appointment(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        customer_id=row.customer_id,
+        customer_name=row.customer_name,
+        customer_email=row.customer_email,
+        service=row.service,
+        start_time=row.start_time,
+        price=Decimal(row.price),
+        currency=row.currency,
+        status=row.status,
+        payment_status=row.payment_status,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        payment_id=row.payment_id,
+        payment_error_code=row.payment_error_code,
+        payment_error_message=row.payment_error_message,
+        refunded_amount=Decimal(row.refunded_amount) if row.refunded_amount else None,
+        cancellation_reason=row.cancellation_reason,
+        correlation_id=row.correlation_id,
+    )
+
+
+def _to_row(appt: Appointment) -> dict[str, Any]:
+    return {
+        "id": appt.id,
+        "tenant_id": appt.tenant_id,
+        "customer_id": appt.customer_id,
+        "customer_name": appt.customer_name,
+        "customer_email": appt.customer_email,
+        "service": appt.service,
+        "start_time": appt.start_time,
+        "price": str(appt.price),
+        "currency": appt.currency,
+        "status": appt.status,
+        "payment_status": appt.payment_status,
+        "payment_id": appt.payment_id,
+        "payment_error_code": appt.payment_error_code,
+        "payment_error_message": appt.payment_error_message,
+        "refunded_amount": str(appt.refunded_amount) if appt.refunded_amount is not None else None,
+        "cancellation_reason": appt.cancellation_reason,
+        "correlation_id": appt.correlation_id,
+        "created_at": appt.created_at,
+        "updated_at": appt.updated_at,
+    }
+
+
+class UnitOfWork:
+    """One transaction: appointments, processed message ids and outbox events together."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def first_time(self, consumer: str, message_id: str) -> bool:
+        return inbox.first_time(self._conn, processed, consumer, message_id)
+
+    def get(self, appointment_id: str) -> Appointment | None:
+        # FOR UPDATE on PostgreSQL: two consumers applying events to one appointment take
+        # turns.  SQLite ignores it; its BEGIN IMMEDIATE already serialises writers.
+        query = select(appointments).where(appointments.c.id == appointment_id).with_for_update()
+        row = self._conn.execute(query).first()
+        return _to_appointment(row) if row is not None else None
+
+    def insert(self, appt: Appointment) -> None:
+        self._conn.execute(appointments.insert().values(**_to_row(appt)))
+
+    def update(self, appt: Appointment) -> None:
+        values = _to_row(appt)
+        del values["id"]
+        self._conn.execute(
+            appointments.update().where(appointments.c.id == appt.id).values(**values)
+        )
+
+    def publish(self, messages: Sequence[OutgoingMessage], appointment_id: str) -> None:
+        outbox.add_events(self._conn, outbox_rows, messages, aggregate_id=appointment_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Appointment]
+    total: int
+
+
+class AppointmentStore:
+    """Reads, and transactions for writes, over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        with self.engine.begin() as conn:
+            yield UnitOfWork(conn)
+
+    def get(self, tenant_id: str, appointment_id: str) -> Appointment | None:
+        query = select(appointments).where(
+            appointments.c.id == appointment_id, appointments.c.tenant_id == tenant_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _to_appointment(row) if row is not None else None
+
+    def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
+        where = [appointments.c.tenant_id == tenant_id]
+        if status is not None:
+            where.append(appointments.c.status == status)
+        query = (
+            select(appointments)
+            .where(*where)
+            .order_by(appointments.c.created_at.desc(), appointments.c.id.desc())
+            .limit(limit)
+            .offset((page - 1) * limit)
+        )
+        count = select(func.count()).select_from(appointments).where(*where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            total = int(conn.execute(count).scalar_one())
+        return Page([_to_appointment(row) for row in rows], total)
+
+    def outbox_backlog(self) -> int:
+        query = select(func.count()).select_from(outbox_rows).where(outbox_rows.c.sent_at.is_(None))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def outbox_events(self, appointment_id: str) -> list[str]:
+        """Routing keys written for one appointment, oldest first (for tests and support)."""
+        query = (
+            select(outbox_rows.c.routing_key)
+            .where(outbox_rows.c.aggregate_id == appointment_id)
+            .order_by(outbox_rows.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [row.routing_key for row in conn.execute(query)]

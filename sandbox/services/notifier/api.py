@@ -1,0 +1,136 @@
+"""The notifier's HTTP API: ``/health`` and the audit log ``GET /notifications``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy import Engine
+
+from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.common import web
+from sandbox.services.common.health import check_database, overall
+from sandbox.services.common.runner import open_engine
+from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.notifier import storage
+from sandbox.services.notifier.settings import NotifierSettings
+from sandbox.services.notifier.storage import Attempt, NotifierStore
+from sandbox.topology import NOTIFIER_SERVICE
+
+CHANNELS = ("email", "webhook")
+STATUSES = ("sent", "failed")
+
+
+def openapi_path() -> Path:
+    return default_contracts_dir() / "http" / "notifier.openapi.yaml"
+
+
+@dataclass(frozen=True)
+class _Context:
+    settings: NotifierSettings
+    store: NotifierStore
+    openapi: OpenApiDocument
+
+
+bp = Blueprint("notifier", __name__)
+
+
+def _ctx() -> _Context:
+    context: _Context = current_app.extensions["notifier"]
+    return context
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    error = None
+    if attempt.error_code is not None or attempt.error_message is not None:
+        error = {"code": attempt.error_code, "message": attempt.error_message}
+    created = attempt.created_at.astimezone(UTC).isoformat(timespec="milliseconds")
+    return {
+        "eventId": attempt.event_id,
+        "routingKey": attempt.routing_key,
+        "correlationId": attempt.correlation_id,
+        "tenantId": attempt.tenant_id,
+        "appointmentId": attempt.appointment_id,
+        "paymentId": attempt.payment_id,
+        "channel": attempt.channel,
+        "template": attempt.template,
+        "recipient": attempt.recipient,
+        "status": attempt.status,
+        "attempt": attempt.attempt,
+        "error": error,
+        "emailMessageId": attempt.email_message_id,
+        "createdAt": created.replace("+00:00", "Z"),
+    }
+
+
+def _int_arg(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= maximum:
+        raise ApiError(
+            "INVALID_PAGINATION", f"{name} must be an integer from 1 to {maximum}", field=name
+        )
+    return value
+
+
+def _text_arg(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 255 or (allowed is not None and value not in allowed):
+        expected = f"one of {', '.join(allowed)}" if allowed else "1-255 characters"
+        raise ApiError("INVALID_FILTER", f"{name} must be {expected}", field=name)
+    return value
+
+
+@bp.get("/notifications")
+def list_notifications() -> Response:
+    page = _int_arg("page", 1, 100_000)
+    limit = _int_arg("limit", 100, 500)
+    attempts, total = _ctx().store.notifications(
+        correlation_id=_text_arg("correlation_id"),
+        event_id=_text_arg("event_id"),
+        channel=_text_arg("channel", CHANNELS),
+        status=_text_arg("status", STATUSES),
+        limit=limit,
+        offset=(page - 1) * limit,
+    )
+    items = [attempt_json(a) for a in attempts]
+    return jsonify({"items": items, "page": page, "limit": limit, "total": total})
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    store = _ctx().store
+    checks = {"database": check_database(store.engine)}
+    body: dict[str, Any] = {"status": overall(checks), "service": NOTIFIER_SERVICE}
+    body["checks"] = checks
+    if checks["database"]["ok"]:
+        body["outbox"] = {"pending": store.outbox_backlog()}
+    return jsonify(body), 200 if body["status"] == "ok" else 503
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(_ctx().openapi.document)
+
+
+def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
+    """The notifier API over ``engine`` (default: the settings' database)."""
+    app = Flask(NOTIFIER_SERVICE)
+    engine = engine if engine is not None else open_engine(settings.database_url)
+    storage.create_schema(engine)
+    app.extensions["notifier"] = _Context(
+        settings=settings, store=NotifierStore(engine), openapi=OpenApiDocument(openapi_path())
+    )
+    web.install(app, NOTIFIER_SERVICE)
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,229 @@
+"""The notifier's tables and the only code that writes them.
+
+- ``notifier_appointments``: a projection of ``appointment.*`` events (who to write to
+  about an appointment), updated with the event's id in the same transaction;
+- ``notifier_deliveries``: one row per (event id, channel) sent, the record that makes
+  redeliveries skip what is done;
+- ``notifier_notifications``: the audit log, one row per attempt, sent or failed;
+- ``notifier_outbox`` / ``notifier_processed_messages``: the shared outbox and inbox.
+
+A sent notification's delivery row, audit row and ``notification.sent`` event commit
+together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+
+from sandbox.messaging import OutgoingMessage
+from sandbox.services.common import inbox, outbox
+from sandbox.services.notifier.rendering import AppointmentFacts
+
+metadata = MetaData()
+
+appointments = Table(
+    "notifier_appointments",
+    metadata,
+    Column("appointment_id", String(128), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("customer_email", String(254), nullable=True),
+    Column("customer_name", String(200), nullable=True),
+    Column("service", String(200), nullable=True),
+    Column("start_time", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+deliveries = Table(
+    "notifier_deliveries",
+    metadata,
+    Column("event_id", String(255), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("recipient", String(2048), nullable=False),
+    Column("email_message_id", String(255), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("event_id", "channel"),
+)
+
+notifications = Table(
+    "notifier_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(255), nullable=False, index=True),
+    Column("routing_key", String(128), nullable=False),
+    Column("correlation_id", String(255), nullable=True, index=True),
+    Column("tenant_id", String(128), nullable=True),
+    Column("appointment_id", String(128), nullable=True),
+    Column("payment_id", String(128), nullable=True),
+    Column("channel", String(16), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("recipient", String(2048), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("email_message_id", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox_rows = outbox.outbox_table(metadata, "notifier_outbox")
+processed = inbox.inbox_table(metadata, "notifier_processed_messages")
+
+PROJECTION_CONSUMER = "notifier-service/appointment-projection"
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine, checkfirst=True)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One notification attempt, as the audit log records it."""
+
+    event_id: str
+    routing_key: str
+    correlation_id: str | None
+    tenant_id: str | None
+    appointment_id: str | None
+    payment_id: str | None
+    channel: str
+    template: str
+    recipient: str | None
+    status: str  # "sent" or "failed"
+    attempt: int
+    created_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    email_message_id: str | None = None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class NotifierStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- appointment projection ----------------------------------------------------
+
+    def project_appointment(
+        self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
+    ) -> bool:
+        """Remember ``facts`` about an appointment; False if this event was applied before."""
+        t = appointments
+        values = {**asdict(facts), "tenant_id": tenant_id, "updated_at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
+                return False
+            exists = conn.execute(
+                select(t.c.appointment_id).where(t.c.appointment_id == appointment_id)
+            ).first()
+            if exists is None:
+                conn.execute(t.insert().values(appointment_id=appointment_id, **values))
+            else:
+                known = {k: v for k, v in values.items() if v is not None}
+                conn.execute(t.update().where(t.c.appointment_id == appointment_id).values(known))
+        return True
+
+    def appointment(self, appointment_id: str) -> AppointmentFacts | None:
+        t = appointments
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.appointment_id == appointment_id)).first()
+        if row is None:
+            return None
+        return AppointmentFacts(
+            customer_email=row.customer_email,
+            customer_name=row.customer_name,
+            service=row.service,
+            start_time=row.start_time,
+        )
+
+    # -- deliveries and audit --------------------------------------------------------
+
+    def delivered(self, event_id: str, channel: str) -> bool:
+        d = deliveries
+        query = select(d.c.event_id).where(d.c.event_id == event_id, d.c.channel == channel)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
+        """The delivery, its audit row and ``notification.sent``, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries.insert().values(
+                    event_id=attempt.event_id,
+                    channel=attempt.channel,
+                    template=attempt.template,
+                    recipient=attempt.recipient or "",
+                    email_message_id=attempt.email_message_id,
+                    delivered_at=attempt.created_at,
+                )
+            )
+            conn.execute(notifications.insert().values(**asdict(attempt)))
+            outbox.add_events(conn, outbox_rows, [event], aggregate_id=attempt.event_id)
+
+    def record_failed(self, attempt: Attempt, event: OutgoingMessage | None) -> None:
+        """The failed attempt's audit row, and ``notification.failed`` when it was the last."""
+        with self.engine.begin() as conn:
+            conn.execute(notifications.insert().values(**asdict(attempt)))
+            if event is not None:
+                outbox.add_events(conn, outbox_rows, [event], aggregate_id=attempt.event_id)
+
+    def notifications(
+        self,
+        *,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
+        channel: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[Sequence[Attempt], int]:
+        """Audit rows matching every given filter, oldest first, and how many match."""
+        n = notifications
+        where = [
+            column == value
+            for column, value in (
+                (n.c.correlation_id, correlation_id),
+                (n.c.event_id, event_id),
+                (n.c.channel, channel),
+                (n.c.status, status),
+            )
+            if value is not None
+        ]
+        query = select(n).where(*where).order_by(n.c.id).limit(limit).offset(offset)
+        count = select(func.count()).select_from(n).where(*where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            total = int(conn.execute(count).scalar_one())
+        return [_attempt(row) for row in rows], total
+
+    def outbox_backlog(self) -> int:
+        o = outbox_rows
+        with self.engine.connect() as conn:
+            query = select(func.count()).select_from(o).where(o.c.sent_at.is_(None))
+            return int(conn.execute(query).scalar_one())
+
+
+def _attempt(row: Any) -> Attempt:
+    values = {name: getattr(row, name) for name in Attempt.__dataclass_fields__}
+    values["created_at"] = _utc(values["created_at"])
+    return Attempt(**values)

@@ -1,0 +1,101 @@
+"""Fixtures for the appointment tests: one running service for the package, on its own vhost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox.messaging import Publisher, ensure_topology
+from sandbox.pytest_plugin import Vhost
+from sandbox.settings import BrokerSettings
+from sandbox.topology import Topology, build
+from tests.appointment.support import (
+    FAST_BROKER,
+    AppointmentService,
+    EventTap,
+    appointment_service,
+    module_vhost,
+    payment_publisher,
+)
+
+
+@pytest.fixture(scope="package")
+def fast_broker() -> BrokerSettings:
+    return FAST_BROKER
+
+
+@pytest.fixture(scope="package")
+def fast_topology(fast_broker: BrokerSettings) -> Topology:
+    return build(fast_broker)
+
+
+@pytest.fixture(scope="package")
+def shared_vhost(
+    rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
+) -> Iterator[Vhost]:
+    with module_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
+        ensure_topology(vhost.url, fast_topology)
+        yield vhost
+
+
+@pytest.fixture(scope="package")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, shared_vhost: Vhost, fast_broker: BrokerSettings
+) -> Iterator[AppointmentService]:
+    state_dir: Path = tmp_path_factory.mktemp("appointment")
+    with appointment_service(state_dir, shared_vhost.url, fast_broker) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def publisher(shared_vhost: Vhost, fast_topology: Topology) -> Iterator[Publisher]:
+    with payment_publisher(shared_vhost.url, fast_topology.exchange.name) as p:
+        yield p
+
+
+@pytest.fixture(scope="package")
+def appointment_events(shared_vhost: Vhost, fast_broker: BrokerSettings) -> EventTap:
+    """What the appointment service published (nobody consumes the notifier's queue here)."""
+    return EventTap(shared_vhost.url, fast_broker.notification_queue)
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"tenant_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def book(
+    service: AppointmentService, http: requests.Session, tenant: str
+) -> Callable[..., dict[str, Any]]:
+    """Create an appointment over HTTP for this test's tenant; return its JSON."""
+
+    def create(**overrides: Any) -> dict[str, Any]:
+        body = {
+            "customerName": "Jane Doe",
+            "customerEmail": "jane.doe@example.com",
+            "service": "Haircut",
+            "startTime": "2030-06-01T10:00:00+02:00",
+            "price": 75.0,
+            "currency": "USD",
+            **overrides,
+        }
+        response = http.post(
+            f"{service.url}/appointments", json=body, headers={"X-Tenant-Id": tenant}
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    return create

@@ -1,0 +1,141 @@
+"""Helpers for the notifier tests: its processes, the mock inbox, events to publish."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sandbox.contracts import example_body
+from sandbox.messaging import OutgoingMessage
+from sandbox.process import ManagedProcess
+from sandbox.settings import BrokerSettings
+from sandbox.topology import APPOINTMENT_SERVICE
+from tests.appointment.support import REPO_ROOT, START_TIMEOUT_S, broker_env, free_port
+
+MERCHANT_SECRET = "whsec_notifier_test_secret"
+SCRIPT_NAME = "<script>alert('owned')</script> Jane"
+
+
+def appointment_event(
+    routing_key: str, *, correlation_id: str | None = None, **overrides: Any
+) -> OutgoingMessage:
+    """A valid appointment event, as the appointment service would publish it."""
+    overrides.setdefault("appointmentId", f"appt_{uuid.uuid4().hex[:12]}")
+    body = example_body(routing_key, **overrides)
+    return OutgoingMessage.event(
+        routing_key, body, producer=APPOINTMENT_SERVICE, correlation_id=correlation_id
+    )
+
+
+def unique_email() -> str:
+    return f"customer-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@dataclass
+class Inbox:
+    """The mock SMTP server's HTTP inbox."""
+
+    url: str
+
+    def messages(self, **filters: str) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/api/messages", params=filters, timeout=5)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()["messages"]
+        return found
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        response = requests.get(f"{self.url}/api/messages/{message_id}", timeout=5)
+        response.raise_for_status()
+        detail: dict[str, Any] = response.json()
+        return detail
+
+    def refuse(self, enabled: bool, **mode: Any) -> None:
+        response = requests.post(
+            f"{self.url}/api/control/refuse", json={"enabled": enabled, **mode}, timeout=5
+        )
+        response.raise_for_status()
+
+
+@dataclass
+class NotifierService:
+    url: str
+    consumer_health: str
+    relay_health: str
+    database_url: str
+    processes: list[ManagedProcess]
+
+    def consumer_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = requests.get(self.consumer_health, timeout=5).json()["consumer"]
+        return stats
+
+    def audit(self, **filters: str) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/notifications", params=filters, timeout=5)
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@contextmanager
+def notifier_service(
+    state_dir: Path,
+    amqp_url: str,
+    broker: BrokerSettings,
+    *,
+    smtp_port: int,
+    merchant_url: str | None = None,
+    processes: Sequence[str] = ("web", "consumer", "relay"),
+) -> Iterator[NotifierService]:
+    """Start the notifier's processes for real; stop them afterwards."""
+    port, consumer_port, relay_port = free_port(), free_port(), free_port()
+    database_url = f"sqlite:///{state_dir / 'notifier.db'}"
+    env = {
+        **broker_env(amqp_url, broker),
+        "SANDBOX_STATE_DIR": str(state_dir),
+        "NOTIFIER_DATABASE_URL": database_url,
+        "NOTIFIER_PORT": str(port),
+        "NOTIFIER_CONSUMER_HEALTH_PORT": str(consumer_port),
+        "NOTIFIER_RELAY_HEALTH_PORT": str(relay_port),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_TIMEOUT_S": "5",
+        "MERCHANT_CALLBACK_URL": merchant_url or "",
+        "MERCHANT_CALLBACK_SECRET": MERCHANT_SECRET if merchant_url else "",
+    }
+    service = NotifierService(
+        url=f"http://127.0.0.1:{port}",
+        consumer_health=f"http://127.0.0.1:{consumer_port}/health",
+        relay_health=f"http://127.0.0.1:{relay_port}/health",
+        database_url=database_url,
+        processes=[],
+    )
+    health = {
+        "web": f"{service.url}/health",
+        "consumer": service.consumer_health,
+        "relay": service.relay_health,
+    }
+    try:
+        for name in processes:
+            process = ManagedProcess.python_module(
+                f"notifier-{name}",
+                "sandbox.services.notifier",
+                name,
+                log_file=state_dir / f"notifier-{name}.log",
+                env=env,
+                health_url=health[name],
+                start_timeout_s=START_TIMEOUT_S,
+                cwd=REPO_ROOT,
+            )
+            service.processes.append(process.start())
+        yield service
+    finally:
+        service.stop()

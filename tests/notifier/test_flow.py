@@ -1,0 +1,115 @@
+"""Both services together: one booking, its payment delivered three times, two emails."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from mocks.smtp.server import MockSmtpServer
+from mocks.smtp.settings import SmtpMockSettings
+from sandbox.messaging import Publisher
+from sandbox.pytest_plugin import Vhost
+from sandbox.services.appointment.storage import AppointmentStore
+from sandbox.services.common.db import make_engine
+from sandbox.settings import BrokerSettings
+from sandbox.topology import Topology
+from sandbox.waiting import wait_for
+from tests.appointment.support import FAST_BROKER, appointment_service, payment_event
+from tests.notifier.support import Inbox, notifier_service, unique_email
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def broker_settings() -> BrokerSettings:
+    return FAST_BROKER
+
+
+@pytest.fixture
+def flow_smtp() -> Iterator[MockSmtpServer]:
+    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+        yield server
+
+
+def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_email_of_each(
+    tmp_path: Path,
+    declared_vhost: Vhost,
+    broker_settings: BrokerSettings,
+    topology: Topology,
+    flow_smtp: MockSmtpServer,
+) -> None:
+    inbox = Inbox(flow_smtp.http_url)
+    recipient = unique_email()
+    flow = f"flow-{uuid.uuid4().hex}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "n").mkdir()
+    with (
+        appointment_service(tmp_path / "a", declared_vhost.url, broker_settings) as appointments,
+        notifier_service(
+            tmp_path / "n",
+            declared_vhost.url,
+            broker_settings,
+            smtp_port=flow_smtp.smtp_port,
+            processes=("web", "consumer"),
+        ) as notifier,
+        Publisher(declared_vhost.url, topology.exchange.name) as publisher,
+    ):
+        created = requests.post(
+            f"{appointments.url}/appointments",
+            json={
+                "customerName": "Jane Doe",
+                "customerEmail": recipient,
+                "service": "Haircut",
+                "startTime": "2030-06-01T10:00:00+02:00",
+                "price": 75.0,
+                "currency": "USD",
+            },
+            headers={"X-Tenant-Id": "tenant123", "X-Correlation-Id": flow},
+            timeout=5,
+        ).json()
+        appointment_id = created["appointmentId"]
+        # Without the payer's email, so the notifier finds the recipient in its
+        # projection of appointment.created.
+        payment = payment_event(
+            "payment.completed",
+            appointment_id=appointment_id,
+            tenant_id="tenant123",
+            correlation_id=flow,
+            amount=75.0,
+            customerEmail=None,
+            customerName=None,
+        )
+        for _ in range(3):
+            publisher.publish(payment)
+
+        wait_for(
+            lambda: len(inbox.messages(to=recipient)) >= 2,
+            timeout=30,
+            what="the confirmation and the receipt",
+            seen=lambda: notifier.audit(correlation_id=flow),
+        )
+        wait_for(
+            lambda: (
+                appointments.consumer_stats()["acked"] >= 3
+                and appointments.outbox_pending() == 0
+                and notifier.consumer_stats()["acked"] >= 5
+            ),  # created, confirmed, 3 payments
+            timeout=30,
+            what="both consumers idle",
+            seen=lambda: (appointments.consumer_stats(), notifier.consumer_stats()),
+        )
+        mails = [inbox.message(m["id"]) for m in inbox.messages(to=recipient)]
+        store = AppointmentStore(make_engine(appointments.database_url))
+        events = store.outbox_events(appointment_id)
+        store.engine.dispose()
+
+    assert sorted(m["headers"]["X-Notification-Template"][0] for m in mails) == [
+        "appointment_confirmed",
+        "payment_succeeded",
+    ]
+    assert {m["headers"]["X-Correlation-Id"][0] for m in mails} == {flow}
+    assert events == ["appointment.created", "appointment.confirmed"]
