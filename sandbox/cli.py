@@ -141,10 +141,58 @@ def cmd_logs(args: argparse.Namespace, settings: SandboxSettings) -> int:
     return logs(settings.state_dir, args.service, args.lines)
 
 
+def cmd_scenario_list(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.scenario.runner import discover
+
+    for name, scenario in discover().items():
+        print(f"{name:<32} {scenario.description}")
+    return EXIT_OK
+
+
+def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox import lifecycle
+    from sandbox.scenario.runner import discover, run_one, write_reports
+    from sandbox.state import StateFile, pid_alive
+
+    catalog = discover()
+    names = list(catalog) if args.all else args.names
+    unknown = [n for n in names if n not in catalog]
+    if not names or unknown:
+        print(
+            f"unknown or no scenario: {unknown or '(none given)'}; known: {', '.join(catalog)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    state = StateFile(settings.state_dir).read()
+    started_here = not (state and pid_alive((state.get("supervisor") or {}).get("pid")))
+    if started_here and lifecycle.up(settings.state_dir) != 0:
+        return EXIT_FAILED
+    results = []
+    try:
+        for name in names:
+            result = run_one(settings.state_dir, catalog[name])
+            results.append(result)
+            verdict = "passed" if result.passed else "FAILED"
+            print(f"{verdict:<7} {name:<32} {result.duration_s:6.2f} s")
+            if result.error:
+                print("        " + result.error.splitlines()[0])
+    finally:
+        if started_here:
+            lifecycle.down(settings.state_dir)
+    write_reports(
+        results,
+        junit=Path(args.junit) if args.junit else None,
+        report=Path(args.report) if args.report else None,
+    )
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.demo import run_demo
 
-    # The demo prints its own timeline of retries; the adapter's log lines would repeat it.
+    # The demo prints its own timeline; the adapter's log lines would repeat it.
     logging.getLogger("sandbox.messaging").setLevel(logging.ERROR)
     return run_demo(settings, keep=args.keep)
 
@@ -203,8 +251,20 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(func=cmd_contracts_diff)
 
-    demo = sub.add_parser("demo", help="boot a private broker and show an event flow")
-    demo.add_argument("--keep", action="store_true", help="keep the broker's data directory")
+    scenario = sub.add_parser("scenario", help="list and run scenarios")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)
+    scenario_sub.add_parser("list", help="the scenario catalog").set_defaults(
+        func=cmd_scenario_list
+    )
+    run = scenario_sub.add_parser("run", help="run scenarios against the sandbox")
+    run.add_argument("names", nargs="*", help="scenario names (see scenario list)")
+    run.add_argument("--all", action="store_true", help="run the whole catalog")
+    run.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    run.add_argument("--report", metavar="FILE", help="write the HTML report")
+    run.set_defaults(func=cmd_scenario_run)
+
+    demo = sub.add_parser("demo", help="boot the sandbox, run the happy path, show the flow")
+    demo.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
     demo.set_defaults(func=cmd_demo)
     return root
 

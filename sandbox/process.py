@@ -30,6 +30,9 @@ class _CheckedExecutor(Executor):
         super().__init__(command, **kwargs)
         self._ready = ready
 
+    def pre_start_check(self) -> bool:
+        return False  # nothing of ours can be running before we start it
+
     def after_start_check(self) -> bool:
         try:
             return bool(self._ready())
@@ -74,10 +77,8 @@ class ManagedProcess:
         executor: Executor
         if self.health_url is not None:
             executor = HTTPExecutor(list(self.argv), self.health_url, **common)
-        elif self.ready is not None:
-            executor = _CheckedExecutor(list(self.argv), self.ready, **common)
         else:
-            executor = Executor(list(self.argv), **common)
+            executor = _CheckedExecutor(list(self.argv), self.ready or (lambda: True), **common)
         try:
             executor.start()
         except (ProcessExitedWithError, TimeoutExpired) as exc:

@@ -29,6 +29,21 @@ PREFERRED_PORTS = {
     "payment": 8003,
     "appointment": 8002,
     "notifier": 8004,
+    # health ports of the workers, which have no API of their own
+    "payment-relay": 8013,
+    "appointment-consumer": 8012,
+    "appointment-relay": 8022,
+    "notifier-consumer": 8014,
+    "notifier-relay": 8024,
+}
+
+# The environment variable that sets each worker's health port.
+WORKER_PORT_VARIABLES = {
+    "payment-relay": "PAYMENT_RELAY_PORT",
+    "appointment-consumer": "APPOINTMENT_CONSUMER_HEALTH_PORT",
+    "appointment-relay": "APPOINTMENT_RELAY_HEALTH_PORT",
+    "notifier-consumer": "NOTIFIER_CONSUMER_HEALTH_PORT",
+    "notifier-relay": "NOTIFIER_RELAY_HEALTH_PORT",
 }
 
 
@@ -179,13 +194,17 @@ def plan(
             continue
         for role in roles:
             web = role == "web"
+            name = service if web else f"{service}-{role}"
+            component_env = dict(env)
+            if not web:
+                component_env[WORKER_PORT_VARIABLES[name]] = str(ports[name])
             components.append(
                 Component(
-                    f"{service}-{role}" if not web else service,
+                    name,
                     module,
                     (role,),
-                    env,
-                    health_url=f"{url[service]}/health" if web else None,
+                    component_env,
+                    health_url=f"{url[name]}/health",
                     endpoint=url[service] if web else None,
                     kind="service" if web else "worker",
                 )

@@ -42,6 +42,7 @@ class Client:
         *,
         expect: int | tuple[int, ...] | None = None,
         headers: dict[str, str] | None = None,
+        record: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
         began = time.time()
@@ -59,18 +60,23 @@ class Client:
             body: Any = response.json()
         except ValueError:
             body = response.text[:500]
-        self.timeline.add(
-            Entry(
-                began,
-                "http",
-                "client",
-                self.lane,
-                f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
-                self.headers.get("X-Correlation-Id"),
-                {"request": kwargs.get("json"), "response": body, "status": response.status_code},
-                ok=ok,
+        if record or not ok:
+            self.timeline.add(
+                Entry(
+                    began,
+                    "http",
+                    "client",
+                    self.lane,
+                    f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
+                    self.headers.get("X-Correlation-Id"),
+                    {
+                        "request": kwargs.get("json"),
+                        "response": body,
+                        "status": response.status_code,
+                    },
+                    ok=ok,
+                )
             )
-        )
         if not ok:
             raise ServiceError(
                 f"{method} {path}: expected {expected}, got "
@@ -165,7 +171,9 @@ class NotifierClient(Client):
 
 class SmtpInbox(Client):
     def messages(self, **filters: str) -> list[dict[str, Any]]:
-        return list(self.get("/api/messages", params=filters, expect=200)["messages"])
+        # reading the inbox observes the flow; it is not part of it
+        response = self.call("GET", "/api/messages", params=filters, expect=200, record=False)
+        return list(response.json()["messages"])
 
     def refuse(self, enabled: bool = True, **mode: Any) -> None:
         self.post("/api/control/refuse", json={"enabled": enabled, **mode}, expect=200)
@@ -173,7 +181,7 @@ class SmtpInbox(Client):
 
 class MerchantInbox(Client):
     def callbacks(self, **filters: str) -> list[dict[str, Any]]:
-        data = self.get("/callbacks", params=filters, expect=200)
+        data = self.call("GET", "/callbacks", params=filters, expect=200, record=False).json()
         return list(data.get("callbacks", data) if isinstance(data, dict) else data)
 
     def fail(self, **mode: Any) -> None:
