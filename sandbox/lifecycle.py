@@ -97,12 +97,20 @@ def up(
         command = [sys.executable, "-m", "sandbox.supervisor", "--state-dir", str(state_dir)]
         if only:
             command += ["--only", ",".join(only)]
-        subprocess.Popen(
-            command,
+        # Spawn through a short-lived intermediate process: the supervisor ends up in its
+        # own session, owned by init, so it outlives this command and its terminal, and
+        # this process holds no handle to a child it will never wait for.
+        launcher = (
+            "import subprocess, sys; "
+            "subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=sys.stdout, "
+            "stderr=sys.stderr, start_new_session=True)"
+        )
+        subprocess.run(
+            [sys.executable, "-c", launcher, *command],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,  # outlives this command and its terminal
+            check=True,
         )
         log.close()
     return _follow_boot(state_file, as_json=as_json, timeout_s=timeout_s)

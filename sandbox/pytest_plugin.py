@@ -11,6 +11,8 @@ installs the sandbox gets these fixtures without imports:
   restart without disturbing the session broker.
 - ``event_tap``: an event tap on the test's ``declared_vhost``, validating every message
   against its contract.
+- ``sandbox_stack``: a whole running sandbox (broker, mocks, services) for the session,
+  as a ``SupervisorClient``; ``flow``: a scenario ``Flow`` against it for one test.
 
 The contract gate: every test that uses ``declared_vhost`` runs with an event tap, and
 fails at teardown if any message on the bus violated its contract, naming the message,
@@ -31,7 +33,9 @@ import pytest
 from sandbox.broker import Admin, Broker, LocalNode, provision
 from sandbox.messaging import ensure_topology
 from sandbox.messaging.tap import EventTap
+from sandbox.scenario.flow import Flow
 from sandbox.settings import BrokerSettings, SandboxSettings
+from sandbox.state import SupervisorClient
 from sandbox.topology import Topology, build
 
 
@@ -134,6 +138,31 @@ def event_tap(
 
 
 _GATE_TAP = pytest.StashKey[EventTap]()
+
+
+@pytest.fixture(scope="session")
+def sandbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupervisorClient]:
+    """The whole sandbox, started once for the session and stopped at its end."""
+    from sandbox import lifecycle
+
+    state_dir = tmp_path_factory.mktemp("sandbox-stack")
+    if lifecycle.up(state_dir) != 0:
+        log = state_dir / "logs" / "supervisor.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        lifecycle.down(state_dir)
+        pytest.fail(f"sandbox did not start:\n{tail}", pytrace=False)
+    try:
+        yield SupervisorClient(state_dir)
+    finally:
+        lifecycle.down(state_dir)
+
+
+@pytest.fixture
+def flow(sandbox_stack: SupervisorClient, request: pytest.FixtureRequest) -> Iterator[Flow]:
+    """A scenario flow (own correlation id, tenant and tap) against ``sandbox_stack``."""
+    name = request.node.name.replace("[", "-").replace("]", "")[:40]
+    with Flow(sandbox_stack.state(), sandbox_stack, name) as current:
+        yield current
 
 
 def _gate_enabled(config: pytest.Config) -> bool:

@@ -42,7 +42,13 @@ class JsonFormatter(logging.Formatter):
         }
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
-            entry.update({k: v for k, v in extra.items() if k not in entry})
+            entry.update(
+                {
+                    k: scrub(v) if isinstance(v, str) else v
+                    for k, v in extra.items()
+                    if k not in entry
+                }
+            )
         if record.exc_info:
             entry["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)

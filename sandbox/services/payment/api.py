@@ -1,0 +1,334 @@
+"""The payment service's HTTP API: seed 003 route for route, plus intents, webhooks,
+cancel, listing and timeline.  ``create_app`` wires real or given dependencies.
+
+Every request body is checked against ``contracts/http/payment.openapi.yaml`` (served at
+``/openapi.json``) before a handler sees it.  POST requests honour ``Idempotency-Key``:
+the first response is stored and replayed for the same key and body; the same key with
+another body is refused; a 502 is not stored, so a retry re-attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlalchemy import Engine
+
+from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.common import web
+from sandbox.services.common.db import make_engine
+from sandbox.services.common.web import ApiError, OpenApiDocument, utc_now_iso
+from sandbox.services.payment import handlers, parsing, refunds, replies, webhooks
+from sandbox.services.payment.handlers import Context, Deps
+from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
+from sandbox.services.payment.replies import Reply
+from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
+from sandbox.services.payment.storage import Storage, create_schema
+from sandbox.services.payment.storage_requests import BUSY, MISMATCH, REPLAY, RequestStore
+
+log = logging.getLogger(__name__)
+
+payments = Blueprint("payments", __name__)
+provider_hooks = Blueprint("provider_hooks", __name__)
+meta = Blueprint("meta", __name__)
+
+PAYMENT_METHODS = [
+    {
+        "id": "credit_card",
+        "name": "Credit Card",
+        "description": "Visa, MasterCard, American Express",
+        "enabled": True,
+    },
+    {"id": "debit_card", "name": "Debit Card", "description": "Bank debit cards", "enabled": True},
+    {
+        "id": "paypal",
+        "name": "PayPal",
+        "description": "Pay with your PayPal account",
+        "enabled": True,
+    },
+    {"id": "stripe", "name": "Stripe", "description": "Secure online payments", "enabled": False},
+]
+
+
+def openapi_path() -> Path:
+    return default_contracts_dir() / "http" / "payment.openapi.yaml"
+
+
+def _deps() -> Deps:
+    deps: Deps = current_app.extensions["payment"]
+    return deps
+
+
+def _document() -> OpenApiDocument:
+    document: OpenApiDocument = current_app.extensions["payment_openapi"]
+    return document
+
+
+def _respond(reply: Reply) -> Response:
+    response = jsonify(reply.body)
+    response.status_code = reply.status
+    response.headers.update(reply.headers)
+    return response
+
+
+def _error_reply(error: ApiError) -> Reply:
+    body = {
+        "error": {"code": error.code, "message": error.message, "details": error.details},
+        "timestamp": utc_now_iso(),
+    }
+    return Reply(error.status, body)
+
+
+def _context() -> Context:
+    deps = _deps()
+    g.tenant_id = parsing.tenant(deps.settings.default_tenant)
+    return Context(
+        tenant_id=g.tenant_id,
+        correlation_id=web.correlation_id(),
+        idempotency_key=parsing.idempotency_key(),
+    )
+
+
+def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> Response:
+    """Run ``operation`` once per Idempotency-Key (see the module doc)."""
+    deps = _deps()
+    ctx = _context()
+    key = ctx.idempotency_key
+    if key is None:
+        return _respond(operation(ctx))
+    fingerprint = parsing.fingerprint(deps.settings.fingerprint_secret, body)
+    claim = deps.requests.claim(
+        ctx.tenant_id, key, fingerprint, stale_after_s=deps.settings.idempotency_stale_s
+    )
+    if claim.kind == MISMATCH:
+        raise ApiError(
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request; use a new key",
+            422,
+            field=parsing.IDEMPOTENCY_HEADER,
+        )
+    if claim.kind == BUSY:
+        raise ApiError(
+            "IDEMPOTENCY_KEY_IN_USE",
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            409,
+            field=parsing.IDEMPOTENCY_HEADER,
+        )
+    if claim.kind == REPLAY:
+        assert claim.status_code is not None and claim.response is not None
+        return _respond(Reply(claim.status_code, claim.response, {"Idempotent-Replayed": "true"}))
+    ctx = Context(ctx.tenant_id, ctx.correlation_id, key, claim.resource_id)
+    try:
+        reply = operation(ctx)
+    except ApiError as exc:
+        reply = _error_reply(exc)
+    except Exception:
+        deps.requests.release(ctx.tenant_id, key)
+        raise
+    if reply.status >= 500 or not reply.final:
+        deps.requests.release(ctx.tenant_id, key)
+    else:
+        deps.requests.finish(ctx.tenant_id, key, reply.status, reply.body)
+    return _respond(reply)
+
+
+# -- seed 003 ---------------------------------------------------------------------------
+
+
+@payments.post("/payment/process")
+def process_payment() -> Response:
+    deps = _deps()
+    body = web.json_object()
+    parsing.validated(_document(), "/payment/process", body)
+    req = parsing.payment_request(body, deps.settings.default_currency)
+    return _idempotent(body, lambda ctx: handlers.process_payment(deps, ctx, req))
+
+
+@payments.post("/payment/refund")
+def refund_payment() -> Response:
+    deps = _deps()
+    body = web.json_object()
+    parsing.validated(_document(), "/payment/refund", body)
+    req = parsing.refund_request(body)
+    return _idempotent(body, lambda ctx: refunds.refund_payment(deps, ctx, req))
+
+
+@payments.get("/payment/status/<transaction_id>")
+def payment_status(transaction_id: str) -> Response:
+    payment = handlers.find(_deps(), _context(), transaction_id)
+    return _respond(Reply(200, replies.status(payment)))
+
+
+@payments.get("/payment/methods")
+def payment_methods() -> Response:
+    return jsonify({"payment_methods": PAYMENT_METHODS})
+
+
+# -- added on top of the seed -----------------------------------------------------------
+
+
+@payments.post("/payment/intents")
+def create_intent() -> Response:
+    deps = _deps()
+    body = web.json_object()
+    parsing.validated(_document(), "/payment/intents", body)
+    req = parsing.payment_request(body, deps.settings.default_currency)
+    return _idempotent(body, lambda ctx: handlers.create_intent(deps, ctx, req))
+
+
+@payments.post("/payment/<transaction_id>/cancel")
+def cancel_payment(transaction_id: str) -> Response:
+    deps = _deps()
+    body: dict[str, Any] = {}
+    if request.get_data(cache=True).strip():
+        body = web.json_object()
+    parsing.validated(_document(), "/payment/{transaction_id}/cancel", body)
+    reason = body.get("reason")
+    return _idempotent(body, lambda ctx: handlers.cancel_payment(deps, ctx, transaction_id, reason))
+
+
+@payments.get("/payment/<transaction_id>/timeline")
+def payment_timeline(transaction_id: str) -> Response:
+    deps = _deps()
+    payment = handlers.find(deps, _context(), transaction_id)
+    entries = deps.storage.timeline(payment.id)
+    return jsonify({"transaction_id": payment.id, "status": payment.status, "entries": entries})
+
+
+@payments.get("/payments")
+def list_payments() -> Response:
+    deps = _deps()
+    ctx = _context()
+    page, limit, status = parsing.page_args()
+    items, total = deps.storage.list_payments(ctx.tenant_id, page=page, limit=limit, status=status)
+    return jsonify(
+        {
+            "payments": [replies.status(p) for p in items],
+            "pagination": {
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "pages": (total + limit - 1) // limit,
+            },
+        }
+    )
+
+
+@provider_hooks.post("/payment/webhook")
+def provider_webhook() -> Response:
+    payload = request.get_data(cache=False)
+    return _respond(webhooks.handle(_deps(), payload, request.headers.get("Stripe-Signature")))
+
+
+# -- health and the contract ------------------------------------------------------------
+
+
+@meta.get("/health")
+def health() -> Response:
+    deps = _deps()
+    checks: dict[str, Any] = {}
+    try:
+        deps.storage.ping()
+        checks["database"] = {"status": "up", "backend": deps.storage.engine.dialect.name}
+    except Exception as exc:
+        checks["database"] = {"status": "down", "error": type(exc).__name__}
+    try:
+        deps.provider.ping()
+        checks["provider"] = {"status": "up", "url": deps.settings.provider_url}
+    except GatewayError as exc:
+        checks["provider"] = {
+            "status": "down",
+            "url": deps.settings.provider_url,
+            "error": exc.message,
+        }
+    body: dict[str, Any] = {
+        "service": SERVICE_NAME,
+        "timestamp": utc_now_iso(),
+        "checks": checks,
+        "webhooks": {"configured": bool(deps.settings.webhook_secret)},
+    }
+    if checks["database"]["status"] == "up":
+        body["outbox"] = {"pending": deps.storage.outbox_pending()}
+        body["status"] = "healthy" if checks["provider"]["status"] == "up" else "degraded"
+    else:
+        body["status"] = "unhealthy"
+    response = jsonify(body)
+    response.status_code = 503 if body["status"] == "unhealthy" else 200
+    return response
+
+
+@meta.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(_document().document)
+
+
+# -- the factory ------------------------------------------------------------------------
+
+
+def _request_log(app: Flask) -> None:
+    @app.before_request
+    def _started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed, 2),
+                    "tenant": g.get("tenant_id"),
+                }
+            },
+        )
+        return response
+
+
+def create_app(
+    settings: PaymentSettings,
+    *,
+    provider: PaymentProvider | None = None,
+    engine: Engine | None = None,
+) -> Flask:
+    """The payment API; real provider and database unless given."""
+    engine = engine or make_engine(settings.database())
+    create_schema(engine)
+    provider = provider or StripeProvider(
+        settings.provider_api_key,
+        settings.provider_url,
+        timeout_s=settings.provider_timeout_s,
+        max_network_retries=settings.provider_max_network_retries,
+    )
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["payment"] = Deps(Storage(engine), RequestStore(engine), provider, settings)
+    app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
+    web.install(app, SERVICE_NAME)
+    _request_log(app)
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        application_limits=list(settings.rate_limits),
+        headers_enabled=True,
+        storage_uri=settings.rate_limit_storage_uri,
+        enabled=settings.rate_limit_enabled,
+    )
+    limiter.exempt(meta)
+    limiter.exempt(provider_hooks)
+    app.register_blueprint(payments)
+    app.register_blueprint(provider_hooks)
+    app.register_blueprint(meta)
+    return app

@@ -1,0 +1,367 @@
+"""Storage of the payment service: the only module (with ``storage_requests``) writing SQL.
+
+``Storage`` reads; ``Storage.begin()`` opens one transaction as a ``Tx`` whose methods
+change payments and refunds, write their events into the outbox and their timeline
+entries.  A state change, its events and its timeline entries always commit together.
+
+Transitions are guarded (``UPDATE ... WHERE status IN (expected)``): when two paths race
+(the card flow's answer and the provider's webhook for the same intent), exactly one
+applies the change and emits its event; the other sees it already done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from sandbox.messaging import OutgoingMessage
+from sandbox.services.common import outbox as outbox_module
+from sandbox.services.payment import model, tables
+from sandbox.services.payment.model import Customer, Payment, Refund
+
+# Any constant shared by the service's processes: serialises CREATE TABLE on PostgreSQL.
+_SCHEMA_LOCK = 480_031_003
+
+
+class DuplicateBooking(Exception):
+    """The booking already has a payment that holds it."""
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables if missing; safe when several processes start at once."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+        tables.metadata.create_all(conn)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _payment(row: Any) -> Payment:
+    return Payment(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        booking_id=row.booking_id,
+        user_id=row.user_id,
+        amount_minor=int(row.amount_minor),
+        currency=row.currency,
+        payment_method=row.payment_method,
+        flow=row.flow,
+        status=row.status,
+        correlation_id=row.correlation_id,
+        created_at=_utc(row.created_at) or model.now(),
+        updated_at=_utc(row.updated_at) or model.now(),
+        refunded_minor=int(row.refunded_minor or 0),
+        retryable=bool(row.retryable),
+        provider_intent_id=row.provider_intent_id,
+        card_brand=row.card_brand,
+        card_last4=row.card_last4,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        customer=Customer(row.customer_email, row.customer_name),
+        processed_at=_utc(row.processed_at),
+    )
+
+
+def _refund(row: Any) -> Refund:
+    return Refund(
+        id=row.id,
+        payment_id=row.payment_id,
+        tenant_id=row.tenant_id,
+        amount_minor=int(row.amount_minor),
+        reason=row.reason,
+        status=row.status,
+        created_at=_utc(row.created_at) or model.now(),
+        provider_refund_id=row.provider_refund_id,
+    )
+
+
+def _lock(payment: Payment) -> str | None:
+    return payment.booking_id if model.holds_booking(payment.status, payment.retryable) else None
+
+
+_P = tables.payments
+# Columns a transition may change besides status (everything but identity and amounts).
+_MUTABLE = frozenset(
+    {
+        "retryable",
+        "provider_intent_id",
+        "card_brand",
+        "card_last4",
+        "error_code",
+        "error_message",
+        "processed_at",
+        "refunded_minor",
+    }
+)
+
+
+class Tx:
+    """One open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- payments ------------------------------------------------------------------
+
+    def get_payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
+        query = select(_P).where(_P.c.id == payment_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return _payment(row) if row is not None else None
+
+    def insert_payment(self, payment: Payment) -> None:
+        """Insert a new payment; DuplicateBooking when its booking is already held."""
+        values = {
+            "id": payment.id,
+            "tenant_id": payment.tenant_id,
+            "booking_id": payment.booking_id,
+            "booking_lock": _lock(payment),
+            "user_id": payment.user_id,
+            "amount_minor": payment.amount_minor,
+            "refunded_minor": payment.refunded_minor,
+            "currency": payment.currency,
+            "payment_method": payment.payment_method,
+            "flow": payment.flow,
+            "status": payment.status,
+            "retryable": payment.retryable,
+            "provider_intent_id": payment.provider_intent_id,
+            "card_brand": payment.card_brand,
+            "card_last4": payment.card_last4,
+            "error_code": payment.error_code,
+            "error_message": payment.error_message,
+            "customer_email": payment.customer.email,
+            "customer_name": payment.customer.name,
+            "correlation_id": payment.correlation_id,
+            "created_at": payment.created_at,
+            "updated_at": payment.updated_at,
+            "processed_at": payment.processed_at,
+        }
+        # A savepoint keeps the transaction usable on PostgreSQL after the violation.
+        try:
+            with self.conn.begin_nested():
+                # parameters apart from the statement: its compiled form is cached
+                self.conn.execute(_P.insert(), values)
+        except IntegrityError as exc:
+            raise DuplicateBooking(payment.booking_id) from exc
+        self.timeline(payment.id, "state", None, payment.status, detail="payment created")
+
+    def transition(
+        self,
+        payment: Payment,
+        to_status: str,
+        *,
+        expect: Sequence[str],
+        detail: str,
+        at: datetime | None = None,
+        any_failed: bool = False,
+        **changes: Any,
+    ) -> Payment | None:
+        """Move ``payment`` to ``to_status`` if it is still in one of ``expect``.
+
+        ``failed`` in ``expect`` means a retryable failure unless ``any_failed``: a
+        declined card payment is final, a gateway failure is not.  Returns the payment
+        as it now is, or None when another path changed it first.
+        """
+        unknown = set(changes) - _MUTABLE
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)} in a transition")
+        at = at or model.now()
+        after = payment.with_changes(status=to_status, updated_at=at, **changes)
+        others = [s for s in expect if s != model.FAILED]
+        guard: ColumnElement[bool] = _P.c.status.in_(others)
+        if model.FAILED in expect:
+            failed = _P.c.status == model.FAILED
+            guard = or_(guard, failed if any_failed else and_(failed, _P.c.retryable.is_(True)))
+        result = self.conn.execute(
+            update(_P)
+            .where(_P.c.id == payment.id, guard)
+            .values(status=to_status, updated_at=at, booking_lock=_lock(after), **changes)
+        )
+        if result.rowcount != 1:
+            return None
+        self.timeline(payment.id, "state", payment.status, to_status, detail=detail, at=at)
+        return after
+
+    # -- refunds -------------------------------------------------------------------
+
+    def reserved_minor(self, payment_id: str) -> int:
+        """Refunded plus in-flight refund amounts of a payment."""
+        r = tables.refunds
+        total = self.conn.execute(
+            select(func.coalesce(func.sum(r.c.amount_minor), 0)).where(
+                r.c.payment_id == payment_id, r.c.status.in_(("pending", "succeeded"))
+            )
+        ).scalar_one()
+        return int(total)
+
+    def insert_refund(self, refund: Refund) -> None:
+        self.conn.execute(
+            tables.refunds.insert().values(
+                id=refund.id,
+                payment_id=refund.payment_id,
+                tenant_id=refund.tenant_id,
+                amount_minor=refund.amount_minor,
+                reason=refund.reason,
+                status=refund.status,
+                provider_refund_id=refund.provider_refund_id,
+                created_at=refund.created_at,
+                updated_at=refund.created_at,
+            )
+        )
+
+    def get_refund(self, refund_id: str) -> Refund | None:
+        row = self.conn.execute(
+            select(tables.refunds).where(tables.refunds.c.id == refund_id)
+        ).first()
+        return _refund(row) if row is not None else None
+
+    def settle_refund(self, refund: Refund, status: str, provider_refund_id: str | None) -> Refund:
+        r = tables.refunds
+        self.conn.execute(
+            update(r)
+            .where(r.c.id == refund.id)
+            .values(status=status, provider_refund_id=provider_refund_id, updated_at=model.now())
+        )
+        return replace(refund, status=status, provider_refund_id=provider_refund_id)
+
+    # -- events and timeline -------------------------------------------------------
+
+    def emit(self, payment_id: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Write events into the outbox, in order, with a timeline entry each."""
+        outbox_module.add_events(self.conn, tables.outbox, messages, aggregate_id=payment_id)
+        at = model.now()
+        self.conn.execute(
+            tables.timeline.insert(),
+            [
+                _entry(payment_id, "event", at, event_type=m.routing_key, message_id=m.message_id)
+                for m in messages
+            ],
+        )
+
+    def timeline(
+        self,
+        payment_id: str,
+        kind: str,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        *,
+        detail: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        entry = _entry(payment_id, kind, at or model.now(), from_status, to_status, detail)
+        self.conn.execute(tables.timeline.insert(), entry)
+
+
+def _entry(
+    payment_id: str,
+    kind: str,
+    at: datetime,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    detail: str | None = None,
+    event_type: str | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "at": at,
+        "kind": kind,
+        "from_status": from_status,
+        "to_status": to_status,
+        "event_type": event_type,
+        "message_id": message_id,
+        "detail": detail,
+    }
+
+
+class Storage:
+    """Reads, and transactions for writes, on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn)
+
+    def get_payment(self, payment_id: str, tenant_id: str | None = None) -> Payment | None:
+        query = select(_P).where(_P.c.id == payment_id)
+        if tenant_id is not None:
+            query = query.where(_P.c.tenant_id == tenant_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _payment(row) if row is not None else None
+
+    def find_by_intent(self, intent_id: str) -> Payment | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_P).where(_P.c.provider_intent_id == intent_id)).first()
+        return _payment(row) if row is not None else None
+
+    def booking_holder(self, tenant_id: str, booking_id: str) -> Payment | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_P).where(_P.c.tenant_id == tenant_id, _P.c.booking_lock == booking_id)
+            ).first()
+        return _payment(row) if row is not None else None
+
+    def list_payments(
+        self, tenant_id: str, *, page: int, limit: int, status: str | None = None
+    ) -> tuple[list[Payment], int]:
+        where = [_P.c.tenant_id == tenant_id]
+        if status is not None:
+            where.append(_P.c.status == status)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(_P).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(_P)
+                .where(*where)
+                .order_by(_P.c.created_at.desc(), _P.c.id.desc())
+                .limit(limit)
+                .offset((page - 1) * limit)
+            ).all()
+        return [_payment(row) for row in rows], int(total)
+
+    def timeline(self, payment_id: str) -> list[dict[str, Any]]:
+        t = tables.timeline
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.payment_id == payment_id).order_by(t.c.id)
+            ).all()
+        return [
+            {
+                "at": model.iso(_utc(row.at)),
+                "kind": row.kind,
+                "from_status": row.from_status,
+                "to_status": row.to_status,
+                "event_type": row.event_type,
+                "message_id": row.message_id,
+                "detail": row.detail,
+            }
+            for row in rows
+        ]
+
+    def outbox_pending(self) -> int:
+        o = tables.outbox
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                select(func.count()).select_from(o).where(o.c.sent_at.is_(None))
+            ).scalar_one()
+        return int(count)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1)).scalar_one()

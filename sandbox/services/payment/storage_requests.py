@@ -1,0 +1,140 @@
+"""Storage of request bookkeeping: Idempotency-Key records and received webhook ids.
+
+An idempotency record is claimed before a request runs and finished with its response;
+a gateway failure turns it into ``retry`` so that the same key re-attempts the same
+payment.  Webhook events are recorded by provider event id in the same transaction as
+the change they cause, which makes a redelivered event a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sandbox.services.payment import model, tables
+from sandbox.services.payment.storage import Tx
+
+NEW = "new"  # first use: run the request
+REPLAY = "replay"  # finished before: send the stored response
+MISMATCH = "mismatch"  # same key, different request
+BUSY = "busy"  # the first request with this key is still running
+RESUME = "resume"  # the first attempt hit a gateway error: re-attempt resource_id
+
+_I = tables.idempotency
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: str
+    status_code: int | None = None
+    response: dict[str, Any] | None = None
+    resource_id: str | None = None
+
+
+class RequestStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim(self, tenant_id: str, key: str, fingerprint: str, *, stale_after_s: float) -> Claim:
+        """Decide what a request with this Idempotency-Key does (see the module doc)."""
+        for _ in range(3):
+            try:
+                return self._claim(tenant_id, key, fingerprint, stale_after_s)
+            except IntegrityError:
+                continue  # a concurrent first use inserted it; read it again
+        return Claim(BUSY)
+
+    def _claim(self, tenant_id: str, key: str, fingerprint: str, stale_after_s: float) -> Claim:
+        now = model.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_I).where(_I.c.tenant_id == tenant_id, _I.c.key == key).with_for_update()
+            ).first()
+            if row is None:
+                conn.execute(
+                    _I.insert().values(
+                        tenant_id=tenant_id,
+                        key=key,
+                        fingerprint=fingerprint,
+                        state="in_progress",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                return Claim(NEW)
+            if row.fingerprint != fingerprint:
+                return Claim(MISMATCH)
+            if row.state == "done":
+                return Claim(REPLAY, row.status_code, json.loads(row.response))
+            updated = row.updated_at
+            if updated.tzinfo is None:
+                updated = updated.replace(tzinfo=now.tzinfo)
+            if row.state == "in_progress" and now - updated < timedelta(seconds=stale_after_s):
+                return Claim(BUSY)
+            # a retry after a gateway error, or a first attempt that died mid-way
+            conn.execute(
+                update(_I)
+                .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
+                .values(state="in_progress", updated_at=now)
+            )
+            return Claim(RESUME, resource_id=row.resource_id)
+
+    def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(_I)
+                .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
+                .values(
+                    state="done",
+                    status_code=status_code,
+                    response=json.dumps(response, sort_keys=True),
+                    updated_at=model.now(),
+                )
+            )
+
+    def release(self, tenant_id: str, key: str) -> None:
+        """Not stored for replay: the next request with the key runs again."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_I.c.resource_id).where(_I.c.tenant_id == tenant_id, _I.c.key == key)
+            ).first()
+            where = (_I.c.tenant_id == tenant_id, _I.c.key == key)
+            if row is not None and row.resource_id is not None:
+                conn.execute(update(_I).where(*where).values(state="retry", updated_at=model.now()))
+            else:
+                conn.execute(delete(_I).where(*where))
+
+
+def link_idempotency(tx: Tx, tenant_id: str, key: str, resource_id: str) -> None:
+    """Tie a key to the payment or refund its request created, in that transaction."""
+    tx.conn.execute(
+        update(_I)
+        .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
+        .values(resource_id=resource_id, updated_at=model.now())
+    )
+
+
+def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
+    """Record a provider event id; False when it was recorded before (a redelivery)."""
+    try:
+        with tx.conn.begin_nested():
+            tx.conn.execute(
+                tables.webhook_events.insert().values(
+                    event_id=event_id, type=event_type, outcome="received", received_at=model.now()
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def webhook_outcome(tx: Tx, event_id: str, payment_id: str | None, outcome: str) -> None:
+    w = tables.webhook_events
+    tx.conn.execute(
+        update(w).where(w.c.event_id == event_id).values(payment_id=payment_id, outcome=outcome)
+    )
