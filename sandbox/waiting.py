@@ -19,7 +19,7 @@ class WaitTimeout(AssertionError):
 
 
 def wait_for(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
     timeout: float,
     what: str,

@@ -81,6 +81,11 @@ class Flow:
             name=f"tap-{name}",
         )
 
+    @property
+    def broker_url(self) -> str:
+        """The sandbox broker's AMQP URL, for scenarios that publish or inspect directly."""
+        return str((self.processes.state().get("broker") or {}).get("url"))
+
     @classmethod
     def attach(cls, state_dir: Path, name: str, **kwargs: Any) -> Flow:
         """A flow against the sandbox running for ``state_dir``."""
@@ -114,7 +119,7 @@ class Flow:
         try:
             [record] = self.tap.expect(
                 kind="dead-letter",
-                routing_key=f"{queue}.dlq",
+                where=lambda r: r.routing_key == f"{queue}.dlq",
                 correlation_id=self.correlation_id,
                 timeout=within,
             )

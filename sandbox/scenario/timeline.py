@@ -45,6 +45,10 @@ class Timeline:
         with self._lock:
             self._entries.append(entry)
 
+    def add_all(self, entries: list[Entry]) -> None:
+        with self._lock:
+            self._entries.extend(entries)
+
     def note(self, text: str, *, ok: bool = True, **detail: Any) -> None:
         kind = "note" if ok else "failure"
         self.add(Entry(time.time(), kind, "client", "client", text, detail=detail, ok=ok))

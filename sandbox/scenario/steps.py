@@ -1,0 +1,58 @@
+"""Steps that many scenarios share, so each scenario reads as its flow and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.scenario.flow import Flow
+from sandbox.waiting import wait_for
+
+PRICE = 75.0
+
+
+def book(flow: Flow, **fields: Any) -> str:
+    """Book an appointment for this flow; return its id."""
+    appointment = flow.appointments.create(price=fields.pop("price", PRICE), **fields)
+    flow.expect("appointment.created", within=5)
+    return str(appointment["appointmentId"])
+
+
+def book_and_pay(flow: Flow, **fields: Any) -> tuple[str, str]:
+    """Book and pay by card; wait for the confirmation. Return (appointment, transaction)."""
+    booking = book(flow, **fields)
+    paid = flow.payments.pay_by_card(booking_id=booking, amount=PRICE)
+    assert paid["status"] == "success", paid
+    flow.expect("appointment.confirmed", within=5)
+    return booking, str(paid["transaction_id"])
+
+
+def appointment_becomes(
+    flow: Flow, booking: str, *, within: float = 5.0, **expected: Any
+) -> dict[str, Any]:
+    """Wait until the appointment's fields have the expected values."""
+
+    def matches() -> dict[str, Any] | None:
+        current = flow.appointments.get(f"/appointments/{booking}", expect=200, record=False)
+        return current if all(current.get(k) == v for k, v in expected.items()) else None
+
+    return wait_for(
+        matches,
+        timeout=within,
+        what=f"appointment {booking} with {expected}",
+        seen=lambda: flow.appointments.get(f"/appointments/{booking}", record=False),
+    )
+
+
+def declined(flow: Flow, card: str, code: str) -> None:
+    """Pay with a card the provider declines; the booking records the failure."""
+    booking = book(flow)
+    failure = flow.payments.pay_by_card(booking_id=booking, amount=PRICE, card=card, expect=400)
+    assert failure["error_code"] == code, failure
+    assert failure["status"] == "failed", failure
+    [event] = flow.expect("payment.failed", within=5)
+    assert event.json()["error"]["code"] == code, event.json()
+    appointment = appointment_becomes(flow, booking, paymentStatus="failed")
+    assert appointment["status"] == "pending_confirmation", appointment
+    assert appointment["paymentError"], appointment
+    [mail] = flow.expect_email(subject="Payment failed", within=10)
+    assert "ada@example.com" in mail["to"], mail

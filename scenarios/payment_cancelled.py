@@ -1,0 +1,25 @@
+"""Payment cancelled: an open payment intent is cancelled; the booking records it."""
+
+from sandbox.scenario import Flow
+from sandbox.scenario.steps import PRICE, appointment_becomes, book
+
+
+def run(flow: Flow) -> None:
+    booking = book(flow)
+    intent = flow.payments.post(
+        "/payment/intents",
+        json={"user_id": "user_123", "booking_id": booking, "amount": PRICE},
+        expect=(200, 201),
+    )
+    assert intent.get("client_secret"), intent
+    flow.expect("payment.created", within=5)
+    flow.payments.post(
+        f"/payment/{intent['transaction_id']}/cancel",
+        json={"reason": "customer changed their mind"},
+        expect=200,
+    )
+
+    [event] = flow.expect("payment.cancelled", within=5)
+    # The caller's reason, or the provider's when its canceled webhook is recorded first.
+    assert event.json()["reason"], event.json()
+    appointment_becomes(flow, booking, paymentStatus="cancelled")
