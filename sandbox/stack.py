@@ -167,6 +167,8 @@ def plan(
         "PAYMENT_DATABASE_URL": f"sqlite:///{data / 'payment.db'}",
         "PROVIDER_URL": url["provider"],
         "PROVIDER_API_KEY": keys["provider_api_key"],
+        # short enough that a provider-timeout scenario finishes quickly
+        "PROVIDER_TIMEOUT_S": "3",
         "PAYMENT_WEBHOOK_SECRET": keys["webhook_secret"],
     }
     appointment_env = {
