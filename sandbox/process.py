@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mirakuru import Executor, HTTPExecutor
-from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
+from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
 
 class ProcessStartError(RuntimeError):
@@ -81,6 +81,12 @@ class ManagedProcess:
             executor = _CheckedExecutor(list(self.argv), self.ready or (lambda: True), **common)
         try:
             executor.start()
+        except AlreadyRunning as exc:
+            self._close_log()
+            raise ProcessStartError(
+                f"{self.name} not started: its health URL {self.health_url} already answers, "
+                "so another process holds its port"
+            ) from exc
         except (ProcessExitedWithError, TimeoutExpired) as exc:
             self._close_log()
             raise ProcessStartError(

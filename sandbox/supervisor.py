@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from sandbox import stack
 from sandbox.broker import Broker, provision
 from sandbox.messaging import ensure_topology
-from sandbox.process import ManagedProcess, ProcessStartError
+from sandbox.process import ManagedProcess
 from sandbox.settings import SandboxSettings
 from sandbox.state import StateFile
 from sandbox.topology import build
@@ -140,9 +140,10 @@ class Supervisor:
                         self.processes[name].kill()  # reap what is left of the group
                         self.processes[name].start()
                     self._record(name, "ready")
-                except ProcessStartError as exc:
-                    log.error("%s failed to restart: %s", name, exc)
+                except Exception as exc:  # the supervisor must outlive any one process
+                    log.error("%s failed to restart (will try again): %s", name, exc)
                     self._record(name, "failed")
+                    self.stopping.wait(1.0)
 
     # -- control -----------------------------------------------------------------------
 

@@ -414,6 +414,9 @@ def cancel_payment(deps: Deps, ctx: Context, payment_id: str, reason: str | None
             details={"transaction_id": payment.id, "status": payment.status},
         )
     assert payment.provider_intent_id is not None
+    why = reason or "cancelled on request"
+    with deps.storage.begin() as tx:
+        tx.request_cancel(payment.id, why)
     try:
         deps.provider.cancel_intent(
             payment.provider_intent_id, idempotency_key=f"{payment.id}-cancel"
@@ -429,7 +432,6 @@ def cancel_payment(deps: Deps, ctx: Context, payment_id: str, reason: str | None
                 f"the provider refused to cancel: {exc.message}",
                 details={"transaction_id": payment.id},
             ) from None
-    why = reason or "cancelled on request"
     current = _cancelled(deps, payment, why) or deps.storage.get_payment(payment.id) or payment
     if current.status != model.CANCELLED:
         raise ApiError(

@@ -251,6 +251,19 @@ class Tx:
             ],
         )
 
+    def request_cancel(self, payment_id: str, reason: str) -> None:
+        """Remember why the API asked the provider to cancel this payment."""
+        t = tables.cancel_requests
+        self.conn.execute(t.delete().where(t.c.payment_id == payment_id))
+        self.conn.execute(
+            t.insert().values(payment_id=payment_id, reason=reason, requested_at=model.now())
+        )
+
+    def requested_cancel_reason(self, payment_id: str) -> str | None:
+        t = tables.cancel_requests
+        row = self.conn.execute(select(t.c.reason).where(t.c.payment_id == payment_id)).first()
+        return None if row is None else str(row.reason)
+
     def timeline(
         self,
         payment_id: str,

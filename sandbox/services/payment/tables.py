@@ -116,6 +116,17 @@ timeline = Table(
     Column("detail", Text, nullable=True),
 )
 
+# A cancellation asked for through the API, written before the provider is asked: the
+# provider's own payment_intent.canceled webhook may record the cancellation first, and
+# then it takes the caller's reason from here.
+cancel_requests = Table(
+    "payment_cancel_requests",
+    metadata,
+    Column("payment_id", String(32), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+)
+
 outbox = outbox_table(metadata, "payment_outbox")
 
-ALL = (payments, refunds, idempotency, webhook_events, timeline, outbox)
+ALL = (payments, refunds, idempotency, webhook_events, timeline, cancel_requests, outbox)

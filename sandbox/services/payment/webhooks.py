@@ -189,7 +189,10 @@ def _apply(tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any]) -> st
         return "failed"
     if event_type == "payment_intent.canceled":
         why = str(obj.get("cancellation_reason"))
-        reason = _CANCEL_REASONS.get(why, "cancelled at the provider")
+        # a cancellation the API asked for keeps the caller's reason, whichever path wins
+        reason = tx.requested_cancel_reason(payment.id) or _CANCEL_REASONS.get(
+            why, "cancelled at the provider"
+        )
         cancelled = tx.transition(
             payment,
             model.CANCELLED,
