@@ -24,11 +24,16 @@ EXIT_NO_BROKER = 3
 
 
 def _broker_url(args: argparse.Namespace, settings: SandboxSettings) -> str:
+    """--url, else RABBITMQ_URL, else the broker of the sandbox running here."""
+    from sandbox.state import StateFile
+
     url = getattr(args, "url", None) or settings.broker.url
     if not url:
+        url = (StateFile(settings.state_dir).read().get("broker") or {}).get("url")
+    if not url:
         raise SystemExit(
-            "no broker address: pass --url amqp://... or set RABBITMQ_URL "
-            "(sandbox demo starts a private broker by itself)"
+            "no broker: start the sandbox with `sandbox up`, or pass --url amqp://... "
+            "or set RABBITMQ_URL"
         )
     return str(url)
 
@@ -227,13 +232,13 @@ def parser() -> argparse.ArgumentParser:
     dlq = sub.add_parser("dlq", help="inspect and replay dead-letter queues")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_sub.add_parser("list", help="count and show dead letters per DLQ")
-    dlq_list.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL)")
+    dlq_list.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL, else the sandbox's)")
     dlq_list.add_argument("--limit", type=int, default=20, help="messages shown per queue")
     dlq_list.add_argument("--json", action="store_true")
     dlq_list.set_defaults(func=cmd_dlq_list)
     dlq_replay = dlq_sub.add_parser("replay", help="move dead letters back to their queue")
     dlq_replay.add_argument("queue", help="work queue or its DLQ, e.g. payment_events")
-    dlq_replay.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL)")
+    dlq_replay.add_argument("--url", help="AMQP URL (default: RABBITMQ_URL, else the sandbox's)")
     dlq_replay.add_argument("--limit", type=int, default=None, help="at most this many")
     dlq_replay.set_defaults(func=cmd_dlq_replay)
 
