@@ -7,12 +7,33 @@ a flow next to its events.
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import time
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from sandbox.scenario.timeline import Entry, Timeline
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Connect from a chosen local address, so that each flow is its own client IP."""
+
+    def __init__(self, source_ip: str) -> None:
+        self.source_ip = source_ip
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source_ip, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def flow_source_ip(seed: str) -> str:
+    """A loopback address (127.0.0.0/8 is all local on Linux) derived from the flow."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return f"127.{digest[0]}.{digest[1]}.{2 + digest[2] % 250}"
 
 
 class ServiceError(AssertionError):
@@ -27,6 +48,7 @@ class Client:
         timeline: Timeline,
         headers: dict[str, str],
         timeout_s: float = 10.0,
+        source_ip: str | None = None,
     ) -> None:
         self.lane = lane
         self.base_url = base_url.rstrip("/")
@@ -34,6 +56,8 @@ class Client:
         self.headers = headers
         self.timeout_s = timeout_s
         self.session = requests.Session()
+        if source_ip and sys.platform.startswith("linux"):
+            self.session.mount("http://", SourceAddressAdapter(source_ip))
 
     def call(
         self,

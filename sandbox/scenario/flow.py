@@ -26,6 +26,7 @@ from sandbox.scenario.clients import (
     PaymentClient,
     ProviderControl,
     SmtpInbox,
+    flow_source_ip,
 )
 from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
 from sandbox.settings import BrokerSettings
@@ -64,10 +65,14 @@ class Flow:
             entry = components.get(name) or {}
             return str(entry.get("endpoint") or f"http://unavailable/{name}")
 
+        # each flow is its own client: the payment service rate-limits per client IP
+        ip = flow_source_ip(self.correlation_id)
         self.appointments = AppointmentClient(
-            "appointment", endpoint("appointment"), self.timeline, headers
+            "appointment", endpoint("appointment"), self.timeline, headers, source_ip=ip
         )
-        self.payments = PaymentClient("payment", endpoint("payment"), self.timeline, headers)
+        self.payments = PaymentClient(
+            "payment", endpoint("payment"), self.timeline, headers, source_ip=ip
+        )
         self.notifier = NotifierClient("notifier", endpoint("notifier"), self.timeline, headers)
         self.smtp = SmtpInbox("smtp", endpoint("smtp"), self.timeline, {})
         self.merchant = MerchantInbox("merchant", endpoint("merchant"), self.timeline, {})

@@ -56,3 +56,38 @@ def declined(flow: Flow, card: str, code: str) -> None:
     assert appointment["paymentError"], appointment
     [mail] = flow.expect_email(subject="Payment failed", within=10)
     assert "ada@example.com" in mail["to"], mail
+
+
+def pay_by_intent(flow: Flow, booking: str) -> dict[str, Any]:
+    """Open a payment intent and confirm it as the browser would (Stripe.js)."""
+    import stripe
+
+    intent = flow.payments.post(
+        "/payment/intents",
+        json={"user_id": "user_123", "booking_id": booking, "amount": PRICE},
+        expect=(200, 201),
+    )
+    browser = stripe.StripeClient(
+        "pk_test_sandbox_browser", base_addresses={"api": flow.provider.base_url}
+    )
+    params: Any = {"payment_method": "pm_card_visa", "client_secret": intent["client_secret"]}
+    browser.v1.payment_intents.confirm(intent["payment_intent_id"], params=params)
+    flow.timeline.note("browser confirmed the intent with the provider")
+    return dict(intent)
+
+
+def webhook_faults(flow: Flow, **faults: Any) -> None:
+    flow.provider.call("PUT", "/_control/webhooks", json=faults, expect=200)
+
+
+def clear_webhook_faults(flow: Flow) -> None:
+    flow.provider.call("DELETE", "/_control/webhooks", expect=(200, 204))
+
+
+def intent_deliveries(flow: Flow, intent_id: str) -> list[dict[str, Any]]:
+    """Every webhook delivery the provider made for events about this payment intent."""
+    auth = {"Authorization": "Bearer sk_test_scenario_observer"}
+    events = flow.provider.get("/v1/events", params={"limit": 100}, headers=auth, record=False)
+    ids = {e["id"] for e in events["data"] if e["data"]["object"].get("id") == intent_id}
+    found = flow.provider.get("/_control/webhooks/deliveries", params={"limit": 1000}, record=False)
+    return [d for d in found["data"] if d["event_id"] in ids]
