@@ -6,22 +6,44 @@ from collections import Counter
 
 import requests
 
+from sandbox.contracts import example_body
+from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.scenario import Flow
-from sandbox.scenario.steps import PRICE, appointment_becomes, book
+from sandbox.scenario.steps import PRICE, appointment_becomes
 from sandbox.waiting import wait_for
 
-BOOKINGS = 15  # under the payment service's burst limit of 20 per 10 s
+BOOKINGS = 80  # enough work that the kill lands while the consumer is busy
 CONSUMER = "appointment-consumer"
 
 
 def run(flow: Flow) -> None:
     health = flow.processes.state()["components"][CONSUMER]["health_url"]
     flow.processes.stop(CONSUMER)
-    flow.timeline.note("appointment consumer stopped; payments queue up")
-    bookings = [book(flow, customerEmail=f"guest{n}@example.com") for n in range(BOOKINGS)]
-    for booking in bookings:
-        flow.payments.pay_by_card(booking_id=booking, amount=PRICE)
-    flow.expect("payment.completed", count=BOOKINGS, within=10)
+    flow.timeline.note("appointment consumer stopped; payment events queue up")
+    bookings = [
+        flow.appointments.create(customerEmail=f"guest{n}@example.com", price=PRICE)
+        for n in range(BOOKINGS)
+    ]
+    # the payment service's events for these bookings, as its relay would publish them
+    events = [
+        OutgoingMessage.event(
+            "payment.completed",
+            example_body(
+                "payment.completed",
+                paymentId=f"pay_kill_{n}",
+                appointmentId=b["appointmentId"],
+                customerId=b["customerId"],
+                tenantId=flow.tenant,
+                amount=PRICE,
+                currency="USD",
+            ),
+            producer="payment-service",
+            correlation_id=flow.correlation_id,
+        )
+        for n, b in enumerate(bookings)
+    ]
+    with Publisher(flow.broker_url, flow.topology.exchange.name) as publisher:
+        assert not any(publisher.publish_many(events))
 
     # start it in the background and watch its own counters while it works through them
     starting = threading.Thread(target=flow.processes.start, args=(CONSUMER,))
@@ -34,19 +56,20 @@ def run(flow: Flow) -> None:
             return None  # not listening yet
         return stats if stats["delivered"] > 0 and stats["acked"] < BOOKINGS else None
 
-    seen = wait_for(in_flight, timeout=10, interval=0.005, what="the consumer mid-batch")
+    seen = wait_for(in_flight, timeout=20, interval=0.005, what="the consumer mid-batch")
     starting.join(30)
     flow.processes.kill(CONSUMER)
     flow.timeline.note(f"SIGKILL with {seen['delivered']} delivered, {seen['acked']} acked")
 
-    for booking in bookings:
-        appointment_becomes(flow, booking, status="confirmed", paymentStatus="paid", within=30)
+    ids = [b["appointmentId"] for b in bookings]
+    for booking in ids:
+        appointment_becomes(flow, booking, status="confirmed", paymentStatus="paid", within=60)
     confirmed = Counter(
         r.json()["appointmentId"]
-        for r in flow.expect("appointment.confirmed", count=BOOKINGS, within=10)
+        for r in flow.expect("appointment.confirmed", count=BOOKINGS, within=20)
     )
-    assert set(confirmed) == set(bookings) and set(confirmed.values()) == {1}, confirmed
-    mails = flow.expect_email(subject="Appointment confirmed", count=BOOKINGS, within=20)
+    assert set(confirmed) == set(ids) and set(confirmed.values()) == {1}, confirmed
+    mails = flow.expect_email(subject="Appointment confirmed", count=BOOKINGS, within=60)
     per_guest = Counter(tuple(m["to"]) for m in mails)
     assert set(per_guest.values()) == {1} and len(per_guest) == BOOKINGS, per_guest
     restarts = flow.processes.state()["components"][CONSUMER]["restarts"]
