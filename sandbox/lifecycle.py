@@ -9,6 +9,7 @@ everything, waits for it, and kills anything it recorded that is still alive.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 import requests
 
 from sandbox.state import StateFile, pid_alive
+from sandbox.waiting import WaitTimeout, wait_for
 
 RUNTIME_DIRS = ("broker", "data", "logs")
 
@@ -117,40 +119,41 @@ def up(
 
 
 def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    last_step = None
     began = time.monotonic()
-    while time.monotonic() < deadline:
+    last_step: list[str] = []
+    log = state_file.state_dir / "logs" / "supervisor.log"
+
+    def outcome() -> tuple[int, dict[str, Any]] | None:
+        """The boot's end (0 ready, 1 failed) once there is one; print steps meanwhile."""
         state = state_file.read()
         step = state.get("step")
-        if step and step != last_step and not as_json:
+        if step and step not in last_step[-1:] and not as_json:
             print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
-            last_step = step
+            last_step.append(step)
         if state.get("status") == "ready":
-            if as_json:
-                print(json.dumps(state, indent=2))
-            else:
-                print(f"sandbox up in {time.monotonic() - began:.1f} s")
-                _print_table({**state, "_path": str(state_file.path)})
-            return 0
+            return 0, state
         if state.get("status") in ("failed", "stopped"):
-            print(
-                f"sandbox failed to start: {state.get('error', 'see logs')}\n"
-                f"supervisor log: {state_file.state_dir / 'logs' / 'supervisor.log'}",
-                file=sys.stderr,
-            )
-            return 1
+            return 1, {**state, "_why": f"sandbox failed to start: {state.get('error', '')}"}
         pid = (state.get("supervisor") or {}).get("pid")
         if state and pid and not pid_alive(pid):
-            print(
-                "the supervisor died while starting; see "
-                f"{state_file.state_dir / 'logs' / 'supervisor.log'}",
-                file=sys.stderr,
-            )
-            return 1
-        time.sleep(0.2)  # the CLI's polling interval while it follows the boot
-    print(f"sandbox not ready after {timeout_s:.0f} s; last step: {last_step}", file=sys.stderr)
-    return 1
+            return 1, {**state, "_why": "the supervisor died while starting"}
+        return None
+
+    try:
+        code, state = wait_for(outcome, timeout=timeout_s, interval=0.2, what="the sandbox")
+    except WaitTimeout:
+        step = last_step[-1] if last_step else None
+        print(f"sandbox not ready after {timeout_s:.0f} s; last step: {step}", file=sys.stderr)
+        return 1
+    if code:
+        print(f"{state['_why']}\nsupervisor log: {log}", file=sys.stderr)
+        return code
+    if as_json:
+        print(json.dumps(state, indent=2))
+    else:
+        print(f"sandbox up in {time.monotonic() - began:.1f} s")
+        _print_table({**state, "_path": str(state_file.path)})
+    return 0
 
 
 def down(state_dir: Path, timeout_s: float = 90.0) -> int:
@@ -169,9 +172,14 @@ def down(state_dir: Path, timeout_s: float = 90.0) -> int:
                 os.kill(int(str(supervisor_pid)), signal.SIGTERM)
         except (requests.RequestException, ProcessLookupError):
             os.kill(int(str(supervisor_pid)), signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while pid_alive(supervisor_pid) and time.monotonic() < deadline:
-            time.sleep(0.1)  # waiting for the supervisor's orderly shutdown, bounded
+        # whatever is still alive after the deadline is killed below and reported
+        with contextlib.suppress(WaitTimeout):
+            wait_for(
+                lambda: not pid_alive(supervisor_pid),
+                timeout=timeout_s,
+                interval=0.1,
+                what="the supervisor's orderly shutdown",
+            )
     final = state_file.read() or state
     killed = _kill_leftovers(final)
     state_file.remove()
