@@ -11,22 +11,23 @@ Each reads its settings from the environment once, here, and stops cleanly on SI
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from sandbox.contracts import ContractRegistry
-from sandbox.messaging import Consumer, IncomingMessage
 from sandbox.services.appointment import storage
 from sandbox.services.appointment.api import create_app
 from sandbox.services.appointment.handlers import handle_payment_event
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
-from sandbox.services.common import jsonlog
-from sandbox.services.common.runner import broker_url, open_engine, run_consumer, run_relay
+from sandbox.services.common.runner import (
+    broker_url,
+    consume,
+    open_engine,
+    run_relay,
+    service_main,
+)
 from sandbox.services.common.serve import serve
-from sandbox.settings import SettingsError
-from sandbox.topology import APPOINTMENT_SERVICE, build
+from sandbox.topology import APPOINTMENT_SERVICE
 
 
 def web(settings: AppointmentSettings) -> None:
@@ -49,28 +50,13 @@ def consumer(settings: AppointmentSettings) -> None:
     storage.create_schema(engine)
     store = AppointmentStore(engine)
     broker = settings.broker
-    validator = ContractRegistry.load().validate_message
-
-    def handle(message: IncomingMessage) -> None:
-        jsonlog.correlation_id.set(message.correlation_id)
-        handle_payment_event(message, store.unit_of_work)
-
-    queues = [broker.payment_queue]
-    run_consumer(
+    consume(
         service=APPOINTMENT_SERVICE,
-        consumer=Consumer(
-            url,
-            build(broker),
-            queues,
-            handle,
-            service=APPOINTMENT_SERVICE,
-            validator=validator,
-            prefetch=broker.prefetch,
-            heartbeat=broker.heartbeat_s,
-            reconnect_max_s=broker.reconnect_max_s,
-        ),
+        url=url,
+        broker=broker,
+        queues=[broker.payment_queue],
+        handle=lambda message: handle_payment_event(message, store.unit_of_work),
         engine=engine,
-        queues=queues,
         health_host=settings.host,
         health_port=settings.consumer_health_port,
     )
@@ -94,19 +80,7 @@ COMMANDS = {"web": web, "consumer": consumer, "relay": relay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.services.appointment",
-        description="Run one process of the appointment service (settings from the environment).",
-    )
-    parser.add_argument("process", choices=sorted(COMMANDS))
-    args = parser.parse_args(argv)
-    jsonlog.configure(APPOINTMENT_SERVICE)
-    try:
-        COMMANDS[args.process](AppointmentSettings.from_env())
-    except SettingsError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return service_main(APPOINTMENT_SERVICE, COMMANDS, AppointmentSettings.from_env, argv)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,11 +25,13 @@ from sqlalchemy import Engine, Table
 from sandbox.messaging import (
     BrokerConnectError,
     Consumer,
+    IncomingMessage,
     Publisher,
     PublishError,
     ensure_topology,
 )
 from sandbox.messaging.connection import RECOVERABLE_ERRORS
+from sandbox.services.common import jsonlog
 from sandbox.services.common.db import make_engine, normalise_url
 from sandbox.services.common.health import HealthServer, check_database, overall
 from sandbox.services.common.outbox import OutboxRelay
@@ -177,3 +181,64 @@ def run_consumer(
         consumer.run()
     finally:
         health.stop()
+
+
+def consume(
+    *,
+    service: str,
+    url: str,
+    broker: BrokerSettings,
+    queues: list[str],
+    handle: Callable[[IncomingMessage], object],
+    engine: Engine,
+    health_host: str,
+    health_port: int,
+) -> None:
+    """Run a service's consumer: every message checked against its contract first."""
+    from sandbox.contracts import ContractRegistry
+
+    def traced(message: IncomingMessage) -> None:
+        jsonlog.correlation_id.set(message.correlation_id)
+        handle(message)
+
+    run_consumer(
+        service=service,
+        consumer=Consumer(
+            url,
+            build(broker),
+            queues,
+            traced,
+            service=service,
+            validator=ContractRegistry.load().validate_message,
+            prefetch=broker.prefetch,
+            heartbeat=broker.heartbeat_s,
+            reconnect_max_s=broker.reconnect_max_s,
+        ),
+        engine=engine,
+        queues=queues,
+        health_host=health_host,
+        health_port=health_port,
+    )
+
+
+def service_main(
+    service: str,
+    commands: Mapping[str, Callable[[Any], None]],
+    load_settings: Callable[[], Any],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """``python -m sandbox.services.<name> PROCESS``: settings read once, exit 2 if bad."""
+    package = service.removesuffix("-service")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m sandbox.services.{package}",
+        description=f"Run one process of the {package} service (settings from the environment).",
+    )
+    parser.add_argument("process", choices=sorted(commands))
+    args = parser.parse_args(argv)
+    jsonlog.configure(service)
+    try:
+        commands[args.process](load_settings())
+    except SettingsError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
+    return 0

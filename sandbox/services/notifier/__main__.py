@@ -11,14 +11,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from sandbox.contracts import ContractRegistry
-from sandbox.messaging import Consumer, IncomingMessage
-from sandbox.services.common import jsonlog
-from sandbox.services.common.runner import broker_url, open_engine, run_consumer, run_relay
+from sandbox.services.common.runner import (
+    broker_url,
+    consume,
+    open_engine,
+    run_relay,
+    service_main,
+)
 from sandbox.services.common.serve import serve
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.api import create_app
@@ -28,7 +30,6 @@ from sandbox.services.notifier.merchant import MerchantClient
 from sandbox.services.notifier.rendering import EmailRenderer
 from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.notifier.storage import NotifierStore
-from sandbox.settings import SettingsError
 from sandbox.topology import NOTIFIER_SERVICE, build
 
 
@@ -70,28 +71,13 @@ def consumer(settings: NotifierSettings) -> None:
     storage.create_schema(engine)
     notifier = build_notifier(settings, NotifierStore(engine))
     broker = settings.broker
-    validator = ContractRegistry.load().validate_message
-
-    def handle(message: IncomingMessage) -> None:
-        jsonlog.correlation_id.set(message.correlation_id)
-        handle_event(notifier, message)
-
-    queues = [broker.notification_queue, broker.notifier_payment_queue]
-    run_consumer(
+    consume(
         service=NOTIFIER_SERVICE,
-        consumer=Consumer(
-            url,
-            build(broker),
-            queues,
-            handle,
-            service=NOTIFIER_SERVICE,
-            validator=validator,
-            prefetch=broker.prefetch,
-            heartbeat=broker.heartbeat_s,
-            reconnect_max_s=broker.reconnect_max_s,
-        ),
+        url=url,
+        broker=broker,
+        queues=[broker.notification_queue, broker.notifier_payment_queue],
+        handle=lambda message: handle_event(notifier, message),
         engine=engine,
-        queues=queues,
         health_host=settings.host,
         health_port=settings.consumer_health_port,
     )
@@ -115,19 +101,7 @@ COMMANDS = {"web": web, "consumer": consumer, "relay": relay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.services.notifier",
-        description="Run one process of the notifier service (settings from the environment).",
-    )
-    parser.add_argument("process", choices=sorted(COMMANDS))
-    args = parser.parse_args(argv)
-    jsonlog.configure(NOTIFIER_SERVICE)
-    try:
-        COMMANDS[args.process](NotifierSettings.from_env())
-    except SettingsError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return service_main(NOTIFIER_SERVICE, COMMANDS, NotifierSettings.from_env, argv)
 
 
 if __name__ == "__main__":
