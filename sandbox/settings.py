@@ -23,30 +23,47 @@ class SettingsError(ValueError):
         self.name = name
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def env_integer(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """An integer variable; unset or empty means ``default``."""
     raw = env.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
         value = int(raw)
     except ValueError:
         raise SettingsError(name, raw, "an integer") from None
-    if value < minimum:
-        raise SettingsError(name, raw, f"an integer >= {minimum}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise SettingsError(name, raw, f"an integer {bounds}")
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    """A number variable; unset or empty means ``default``."""
     raw = env.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(name, raw, "a number") from None
-    if value < 0:
-        raise SettingsError(name, raw, "a number >= 0")
+    if value < minimum:
+        raise SettingsError(name, raw, f"a number >= {minimum:g}")
     return value
+
+
+def env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A true/false variable (1/0, true/false, yes/no, on/off)."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, raw, "true or false")
 
 
 def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -108,10 +125,10 @@ class BrokerSettings:
             or defaults.notification_events_queue,
             queue_type=_choice(env, "RABBITMQ_QUEUE_TYPE", defaults.queue_type, QUEUE_TYPES),
             retry_delays_ms=_delays(env, "RABBITMQ_RETRY_DELAYS_MS", defaults.retry_delays_ms),
-            delivery_limit=_int(env, "RABBITMQ_DELIVERY_LIMIT", defaults.delivery_limit, 1),
-            prefetch=_int(env, "RABBITMQ_PREFETCH", defaults.prefetch, 1),
-            heartbeat_s=_int(env, "RABBITMQ_HEARTBEAT", defaults.heartbeat_s, 0),
-            reconnect_max_s=_float(env, "RABBITMQ_RECONNECT_MAX_S", defaults.reconnect_max_s),
+            delivery_limit=env_integer(env, "RABBITMQ_DELIVERY_LIMIT", defaults.delivery_limit, 1),
+            prefetch=env_integer(env, "RABBITMQ_PREFETCH", defaults.prefetch, 1),
+            heartbeat_s=env_integer(env, "RABBITMQ_HEARTBEAT", defaults.heartbeat_s, 0),
+            reconnect_max_s=env_number(env, "RABBITMQ_RECONNECT_MAX_S", defaults.reconnect_max_s),
         )
 
 
@@ -134,7 +151,7 @@ class SandboxSettings:
             state_dir=Path(env.get("SANDBOX_STATE_DIR") or ".sandbox").resolve(),
             rabbitmq_server=env.get("SANDBOX_RABBITMQ_SERVER") or None,
             rabbitmq_image=env.get("SANDBOX_RABBITMQ_IMAGE") or defaults.rabbitmq_image,
-            broker_start_timeout_s=_float(
+            broker_start_timeout_s=env_number(
                 env, "SANDBOX_BROKER_START_TIMEOUT", defaults.broker_start_timeout_s
             ),
             broker=BrokerSettings.from_env(env),

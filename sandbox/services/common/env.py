@@ -11,10 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from sandbox.settings import SettingsError
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+from sandbox.settings import env_flag, env_integer, env_number
 
 
 def text(env: Mapping[str, str], name: str, default: str) -> str:
@@ -25,48 +22,13 @@ def optional_text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name) or None
 
 
-def integer(
-    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
-) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise SettingsError(name, raw, f"an integer {bounds}")
-    return value
+integer = env_integer
+number = env_number
+flag = env_flag
 
 
 def port(env: Mapping[str, str], name: str, default: int) -> int:
     return integer(env, name, default, minimum=0, maximum=65535)
-
-
-def number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "a number") from None
-    if value < minimum:
-        raise SettingsError(name, raw, f"a number >= {minimum:g}")
-    return value
-
-
-def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if raw == "":
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise SettingsError(name, raw, "true or false")
 
 
 def state_dir(env: Mapping[str, str]) -> Path:

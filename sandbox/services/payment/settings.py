@@ -12,48 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.services.common.db import sqlite_url
-from sandbox.settings import BrokerSettings, SettingsError
+from sandbox.settings import (
+    BrokerSettings,
+    SettingsError,
+    env_flag,
+    env_integer,
+    env_number,
+)
 
 SERVICE_NAME = "payment-service"
 RELAY_NAME = "payment-relay"
 DEFAULT_RATE_LIMITS = ("100 per minute", "20 per 10 seconds")
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "an integer") from None
-    if value < minimum:
-        raise SettingsError(name, raw, f"an integer >= {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "a number") from None
-    if value < minimum:
-        raise SettingsError(name, raw, f"a number >= {minimum:g}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(name, raw, "true or false")
 
 
 def _currency(env: Mapping[str, str], name: str, default: str) -> str:
@@ -124,40 +93,42 @@ class PaymentSettings:
         d = cls()
         state_dir = Path(env.get("SANDBOX_STATE_DIR") or ".sandbox").resolve()
         database_url = env.get("PAYMENT_DATABASE_URL") or env.get("DATABASE_URL") or None
-        tolerance = _int(env, "PAYMENT_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s)
+        tolerance = env_integer(env, "PAYMENT_WEBHOOK_TOLERANCE_S", d.webhook_tolerance_s)
         return cls(
             host=env.get("PAYMENT_HOST") or d.host,
-            port=_int(env, "PAYMENT_PORT", d.port),
-            workers=_int(env, "PAYMENT_WORKERS", d.workers, 1),
-            threads=_int(env, "PAYMENT_THREADS", d.threads, 1),
+            port=env_integer(env, "PAYMENT_PORT", d.port),
+            workers=env_integer(env, "PAYMENT_WORKERS", d.workers, 1),
+            threads=env_integer(env, "PAYMENT_THREADS", d.threads, 1),
             database_url=database_url,
             state_dir=state_dir,
             provider_url=(env.get("PROVIDER_URL") or d.provider_url).rstrip("/"),
             provider_api_key=env.get("PROVIDER_API_KEY") or d.provider_api_key,
-            provider_timeout_s=_float(env, "PROVIDER_TIMEOUT_S", d.provider_timeout_s, 0.1),
-            provider_max_network_retries=_int(
+            provider_timeout_s=env_number(env, "PROVIDER_TIMEOUT_S", d.provider_timeout_s, 0.1),
+            provider_max_network_retries=env_integer(
                 env, "PROVIDER_MAX_NETWORK_RETRIES", d.provider_max_network_retries
             ),
             webhook_secret=env.get("PAYMENT_WEBHOOK_SECRET") or None,
             webhook_tolerance_s=tolerance,
             default_currency=_currency(env, "PAYMENT_DEFAULT_CURRENCY", d.default_currency),
             default_tenant=env.get("PAYMENT_DEFAULT_TENANT") or d.default_tenant,
-            rate_limit_enabled=_bool(env, "PAYMENT_RATE_LIMIT_ENABLED", d.rate_limit_enabled),
+            rate_limit_enabled=env_flag(env, "PAYMENT_RATE_LIMIT_ENABLED", d.rate_limit_enabled),
             rate_limits=_limits(env, "PAYMENT_RATE_LIMITS", d.rate_limits),
             rate_limit_storage_uri=env.get("PAYMENT_RATE_LIMIT_STORAGE_URI")
             or d.rate_limit_storage_uri,
-            idempotency_stale_s=_float(env, "PAYMENT_IDEMPOTENCY_STALE_S", d.idempotency_stale_s),
+            idempotency_stale_s=env_number(
+                env, "PAYMENT_IDEMPOTENCY_STALE_S", d.idempotency_stale_s
+            ),
             fingerprint_secret=env.get("PAYMENT_FINGERPRINT_SECRET") or d.fingerprint_secret,
             relay_host=env.get("PAYMENT_RELAY_HOST") or d.relay_host,
-            relay_port=_int(env, "PAYMENT_RELAY_PORT", d.relay_port),
-            relay_batch_size=_int(env, "PAYMENT_RELAY_BATCH_SIZE", d.relay_batch_size, 1),
-            relay_poll_interval_s=_float(
+            relay_port=env_integer(env, "PAYMENT_RELAY_PORT", d.relay_port),
+            relay_batch_size=env_integer(env, "PAYMENT_RELAY_BATCH_SIZE", d.relay_batch_size, 1),
+            relay_poll_interval_s=env_number(
                 env, "PAYMENT_RELAY_POLL_INTERVAL_S", d.relay_poll_interval_s
             ),
-            relay_confirm_timeout_s=_float(
+            relay_confirm_timeout_s=env_number(
                 env, "PAYMENT_RELAY_CONFIRM_TIMEOUT_S", d.relay_confirm_timeout_s, 0.1
             ),
-            relay_declare_topology=_bool(
+            relay_declare_topology=env_flag(
                 env, "PAYMENT_RELAY_DECLARE_TOPOLOGY", d.relay_declare_topology
             ),
             log_level=(env.get("PAYMENT_LOG_LEVEL") or d.log_level).upper(),
