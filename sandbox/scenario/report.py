@@ -69,9 +69,13 @@ def render_junit(results: Sequence[ScenarioResult], suite: str = "scenarios") ->
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
+LABEL_OVERHANG = 240
+
+
 def _svg(result: ScenarioResult) -> str:
     entries = result.entries
-    width = LANE_GAP * len(LANES) + 40
+    # room on the right for labels that run past the last lane (email subjects)
+    width = LANE_GAP * len(LANES) + 40 + LABEL_OVERHANG
     height = TOP + ROW * (len(entries) + 1) + 20
     x = {lane: 40 + LANE_GAP * i + LANE_GAP // 2 for i, lane in enumerate(LANES)}
     parts = [

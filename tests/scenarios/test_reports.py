@@ -1,12 +1,20 @@
-"""A failing scenario's reports show where the flow stopped and what was expected."""
+"""A failing scenario's reports show where the flow stopped and what was expected.
+
+The HTML report is also opened in a real headless browser (Debian's chromium, which
+``scripts/test`` installs when it is missing) and the screenshot is checked for the
+diagram and the highlighted failure.
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from sandbox.scenario.report import COLOURS, render_html, render_junit
+from sandbox.scenario.report import COLOURS, ScenarioResult, render_html, render_junit
 from sandbox.scenario.runner import discover, run_one
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,11 +30,16 @@ def run(flow):
 '''
 
 
-def test_failing_scenario_report_shows_where_the_flow_stopped(sandbox_stack, tmp_path):
-    (tmp_path / "never_cancelled.py").write_text(FAILING)
-    scenario = discover(tmp_path)["never-cancelled"]
+@pytest.fixture(scope="module")
+def failed(sandbox_stack, tmp_path_factory) -> ScenarioResult:
+    folder = tmp_path_factory.mktemp("failing-scenario")
+    (folder / "never_cancelled.py").write_text(FAILING)
+    scenario = discover(folder)["never-cancelled"]
+    return run_one(sandbox_stack.state_file.state_dir, scenario)
 
-    result = run_one(sandbox_stack.state_file.state_dir, scenario)
+
+def test_failing_scenario_report_shows_where_the_flow_stopped(failed):
+    result = failed
 
     assert not result.passed
     assert "appointment.cancelled" in (result.error or "")
@@ -49,3 +62,69 @@ def test_failing_scenario_report_shows_where_the_flow_stopped(sandbox_stack, tmp
     assert suite is not None and suite.get("failures") == "1"
     failure = suite.find("testcase/failure")
     assert failure is not None and "appointment.cancelled" in (failure.text or "")
+
+
+# -- the report in a real browser -------------------------------------------------------
+
+BROWSER_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # the tests may run as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--hide-scrollbars",
+    # no network beyond loopback here: keep chromium from trying to phone home
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def browser() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("chromium is not installed (scripts/test installs Debian's chromium)")
+    return found
+
+
+def screenshot(page: Path, png: Path, profile: Path, size: str = "1400,1600") -> None:
+    command = [
+        browser(),
+        *BROWSER_FLAGS,
+        f"--user-data-dir={profile}",
+        f"--window-size={size}",
+        f"--screenshot={png}",
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    assert png.exists(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr}"
+
+
+def pixels_near(image, colour: str, tolerance: int = 24) -> int:  # type: ignore[no-untyped-def]
+    """How many pixels of ``image`` are within ``tolerance`` of ``colour`` (#rrggbb)."""
+    target = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return sum(
+        count
+        for count, rgb in image.getcolors(maxcolors=1 << 24)
+        if all(abs(a - b) <= tolerance for a, b in zip(rgb, target, strict=True))
+    )
+
+
+def test_failing_report_renders_in_headless_chromium_with_the_failure_highlighted(failed, tmp_path):
+    from PIL import Image
+
+    page = tmp_path / "report.html"
+    page.write_text(render_html([failed]))
+    png = tmp_path / "report.png"
+
+    screenshot(page, png, tmp_path / "chromium-profile")
+
+    image = Image.open(png).convert("RGB")
+    assert image.size == (1400, 1600), image.size
+    colours = image.getcolors(maxcolors=1 << 24)
+    assert len(colours) > 50, "the page rendered blank or as plain text"
+    # the failed section's border, badge and the failure mark in the diagram
+    assert pixels_near(image, COLOURS["failure"]) > 500, "no failure highlight on screen"
+    # events and HTTP calls drawn by the browser as SVG arrows
+    assert pixels_near(image, COLOURS["event"]) > 200, "no event arrows on screen"
+    assert pixels_near(image, COLOURS["http"]) > 200, "no HTTP arrows on screen"
