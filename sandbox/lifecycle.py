@@ -75,11 +75,19 @@ def up(
     as_json: bool = False,
     timeout_s: float = 240.0,
     only: list[str] | None = None,
+    profile: str = "dev",
+    random_ports: bool = False,
 ) -> int:
     state_file = StateFile(state_dir)
     state = state_file.read()
     if state and pid_alive((state.get("supervisor") or {}).get("pid")):
         if state.get("status") == "ready":
+            running = state.get("profile", "dev")
+            if running != profile and not as_json:
+                print(
+                    f"note: the running sandbox uses profile {running!r}, not {profile!r}; "
+                    "`sandbox down` first to change it"
+                )
             if as_json:
                 print(json.dumps(state, indent=2))
             else:
@@ -99,6 +107,9 @@ def up(
         command = [sys.executable, "-m", "sandbox.supervisor", "--state-dir", str(state_dir)]
         if only:
             command += ["--only", ",".join(only)]
+        command += ["--profile", profile]
+        if random_ports:
+            command.append("--random-ports")
         # Spawn through a short-lived intermediate process: the supervisor ends up in its
         # own session, owned by init, so it outlives this command and its terminal, and
         # this process holds no handle to a child it will never wait for.

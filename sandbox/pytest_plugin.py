@@ -146,7 +146,8 @@ def sandbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervis
     from sandbox import lifecycle
 
     state_dir = tmp_path_factory.mktemp("sandbox-stack")
-    if lifecycle.up(state_dir) != 0:
+    # random ports: test sessions running side by side must not race for the usual ones
+    if lifecycle.up(state_dir, random_ports=True) != 0:
         log = state_dir / "logs" / "supervisor.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         lifecycle.down(state_dir)

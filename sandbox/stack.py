@@ -47,6 +47,15 @@ WORKER_PORT_VARIABLES = {
 }
 
 
+# What a profile changes in every component's environment.  ``dev`` is the realistic
+# default (payment rate limits on); ``load`` is for load tests, where every request
+# comes from one address and a per-address limit would measure the limiter.
+PROFILES: dict[str, dict[str, str]] = {
+    "dev": {},
+    "load": {"PAYMENT_RATE_LIMIT_ENABLED": "false"},
+}
+
+
 @dataclass(frozen=True)
 class Component:
     name: str
@@ -77,12 +86,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def choose_ports(taken: set[int] | None = None) -> dict[str, int]:
-    """Preferred ports where free, free random ports otherwise; all distinct."""
+def choose_ports(taken: set[int] | None = None, *, prefer: bool = True) -> dict[str, int]:
+    """Preferred ports where free, free random ports otherwise; all distinct.
+
+    ``prefer=False`` takes random free ports only: sandboxes booting side by side (test
+    workers) would otherwise race for the same preferred port between check and bind.
+    """
     used = set(taken or ())
     ports: dict[str, int] = {}
     for name, preferred in PREFERRED_PORTS.items():
-        port = preferred
+        port = preferred if prefer else port_for.select_random()
         while port in used or not _port_free(port):
             port = port_for.select_random()
         used.add(port)

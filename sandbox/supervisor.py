@@ -38,9 +38,17 @@ MONITOR_INTERVAL_S = 0.25
 
 
 class Supervisor:
-    def __init__(self, settings: SandboxSettings, only: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        only: set[str] | None = None,
+        profile: str = "dev",
+        random_ports: bool = False,
+    ) -> None:
         self.settings = settings
         self.only = only
+        self.profile = profile
+        self.random_ports = random_ports
         self.state_dir = settings.state_dir
         self.state = StateFile(self.state_dir)
         self.broker: Broker | None = None
@@ -55,7 +63,12 @@ class Supervisor:
     # -- boot --------------------------------------------------------------------------
 
     def boot(self) -> None:
-        self.state.write(status="starting", supervisor={"pid": os.getpid()}, components={})
+        self.state.write(
+            status="starting",
+            profile=self.profile,
+            supervisor={"pid": os.getpid()},
+            components={},
+        )
         self._start_control_api()
         self.state.update(supervisor={"pid": os.getpid(), "control_url": self.control_url})
         self.state.update(step="broker: starting")
@@ -70,12 +83,16 @@ class Supervisor:
             },
             step="broker: ready",
         )
-        ports = stack.choose_ports(taken=set(self._broker_ports()))
+        ports = stack.choose_ports(taken=set(self._broker_ports()), prefer=not self.random_ports)
         keys = stack.new_secrets()
         self.state.update(ports=ports)
         (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
         for component in stack.plan(
-            state_dir=self.state_dir, broker_url=self.broker.url, ports=ports, keys=keys
+            state_dir=self.state_dir,
+            broker_url=self.broker.url,
+            ports=ports,
+            keys=keys,
+            extra_env=stack.PROFILES[self.profile],
         ):
             if self.only is None or component.name in self.only:
                 self._start(component)
@@ -247,13 +264,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="run a sandbox in the foreground")
     parser.add_argument("--state-dir", default=".sandbox")
     parser.add_argument("--only", help="comma-separated components to start (default: all)")
+    parser.add_argument("--profile", choices=sorted(stack.PROFILES), default="dev")
+    parser.add_argument(
+        "--random-ports", action="store_true", help="free random ports, none of the usual"
+    )
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     settings = replace(SandboxSettings.from_env(), state_dir=Path(args.state_dir).resolve())
     only = {name.strip() for name in args.only.split(",")} if args.only else None
-    supervisor = Supervisor(settings, only=only)
+    supervisor = Supervisor(
+        settings, only=only, profile=args.profile, random_ports=args.random_ports
+    )
 
     def on_signal(_signum: int, _frame: Any) -> None:
         supervisor.stopping.set()

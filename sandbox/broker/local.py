@@ -177,15 +177,16 @@ class LocalNode:
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM: the node closes connections and syncs its data)."""
-        if self._executor is not None:
-            self._executor.stop()
-            self._executor = None
+        # take the executor first: a shutdown racing a failed boot must stop it only once
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.stop()
 
     def kill(self) -> None:
         """SIGKILL the node: no goodbye to clients, no clean shutdown of its data."""
-        if self._executor is not None:
-            self._executor.kill()
-            self._executor = None
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.kill()
 
     def restart(self) -> None:
         self.stop()

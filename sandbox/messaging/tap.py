@@ -13,7 +13,6 @@ binds a new queue and carries on.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -22,10 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pika.spec import Basic, BasicProperties
+from pika.spec import Basic
 
 from sandbox.messaging import envelope as env
-from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.messaging.subscription import Subscription
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 
@@ -118,31 +117,27 @@ class EventTap:
         name: str = "event-tap",
         reconnect_max_s: float = 2.0,
     ) -> None:
-        self._url = url
         self._topology = topology
         self._validator = validator
         self._name = name
-        self._reconnect_max_s = reconnect_max_s
         self._records: list[TapRecord] = []
         self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._subscription = Subscription(
+            url,
+            [(topology.exchange.name, "#"), (topology.hop_exchange.name, "#")],
+            self._on_message,
+            name=name,
+            reconnect_max_s=reconnect_max_s,
+        )
 
     # -- control -----------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> EventTap:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"{self._name}: not bound within {timeout} s")
+        self._subscription.start(timeout)
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._subscription.stop()
 
     def __enter__(self) -> EventTap:
         return self.start()
@@ -152,7 +147,7 @@ class EventTap:
 
     @property
     def connected(self) -> bool:
-        return self._ready.is_set()
+        return self._subscription.connected
 
     # -- reading -----------------------------------------------------------------------
 
@@ -202,58 +197,9 @@ class EventTap:
             ][-15:],
         )
 
-    # -- I/O thread --------------------------------------------------------------------
+    # -- messages ---------------------------------------------------------------------
 
-    def _run(self) -> None:
-        delay = 0.1
-        while not self._stopping.is_set():
-            try:
-                self._observe()
-                delay = 0.1
-            except RECOVERABLE_ERRORS as exc:
-                self._ready.clear()
-                if self._stopping.is_set():
-                    break
-                log.info("%s: connection lost (%r); rebinding", self._name, exc)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self._reconnect_max_s)
-
-    def _observe(self) -> None:
-        connection = connect(self._url, name=self._name)
-        try:
-            channel = connection.channel()
-            declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
-            queue = declared.method.queue
-            for exchange in (self._topology.exchange, self._topology.hop_exchange):
-                channel.exchange_declare(exchange.name, exchange.type, passive=True)
-                channel.queue_bind(queue, exchange.name, routing_key="#")
-            channel.basic_consume(queue, self._on_message, auto_ack=True)
-            self._ready.set()
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.1)
-        finally:
-            self._ready.clear()
-            if connection.is_open:
-                with contextlib.suppress(*RECOVERABLE_ERRORS):
-                    connection.close()
-
-    def _on_message(
-        self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes
-    ) -> None:
-        props = {
-            n: getattr(properties, n)
-            for n in (
-                "message_id",
-                "correlation_id",
-                "type",
-                "app_id",
-                "timestamp",
-                "content_type",
-                "delivery_mode",
-                "headers",
-            )
-            if getattr(properties, n) is not None
-        }
+    def _on_message(self, method: Basic.Deliver, props: dict[str, Any], body: bytes) -> None:
         if method.exchange == self._topology.hop_exchange.name:
             kind = KIND_DEAD_LETTER if method.routing_key.endswith(".dlq") else KIND_RETRY
             violations: tuple[str, ...] = ()

@@ -1,10 +1,12 @@
 """Queue inspection and DLQ replay, for the CLI, scenarios and tests.
 
 These open a short-lived blocking connection per call; they are tools, not hot paths.
+``BlockingPublisher`` keeps one connection for callers that publish many messages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +16,8 @@ import pika
 import pika.exceptions
 
 from sandbox.messaging import envelope as env
-from sandbox.messaging.connection import connect
+from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.messaging.publisher import publish_raw
 from sandbox.topology import DEFAULT_EXCHANGE, Topology
 
 
@@ -205,3 +208,40 @@ def replay_dlq(url: str, topology: Topology, dlq: str, limit: int | None = None)
     finally:
         connection.close()
     return moved
+
+
+class BlockingPublisher:
+    """Publish one message at a time with confirms on a connection kept open.
+
+    For load generators and tools that publish from a greenlet or a plain thread: no I/O
+    thread of its own (unlike ``Publisher``).  A lost connection is reopened once per
+    call; a second failure is raised to the caller.
+    """
+
+    def __init__(self, url: str, name: str = "blocking-publisher") -> None:
+        self._url = url
+        self._name = name
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: Any = None
+
+    def publish(
+        self, exchange: str, routing_key: str, body: bytes, properties: dict[str, Any]
+    ) -> None:
+        for attempt in (1, 2):
+            try:
+                if self._channel is None:
+                    self._connection = connect(self._url, name=self._name)
+                    self._channel = self._connection.channel()
+                    self._channel.confirm_delivery()
+                publish_raw(self._channel, exchange, routing_key, body, properties)
+                return
+            except RECOVERABLE_ERRORS:
+                self.close()
+                if attempt == 2:
+                    raise
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(*RECOVERABLE_ERRORS):
+                connection.close()

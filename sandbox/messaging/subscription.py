@@ -1,0 +1,161 @@
+"""A private, self-healing subscription to routing keys on the sandbox's exchanges.
+
+An observer (the event tap, a load generator timing its flows) needs a copy of some
+messages without taking them from any service: it declares its own exclusive,
+auto-deleted queue, binds it to the keys it wants and consumes with auto-ack.  The
+queue is not part of the topology and disappears with the connection.  When the broker
+goes away the subscription reconnects with backoff and binds a fresh queue; what was
+published while it was disconnected is not seen.
+
+The loop runs in a thread; under gevent (Locust) that thread is a greenlet and pika's
+``select`` calls are cooperative, so the same code serves both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pika.exceptions
+from pika.spec import Basic, BasicProperties
+
+from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+
+log = logging.getLogger(__name__)
+
+# (exchange, routing key) -> message properties as a dict, body
+OnMessage = Callable[[Basic.Deliver, dict[str, Any], bytes], None]
+
+# Refusals that another attempt would meet again: no such exchange, no permission, a
+# binding the broker rejects.  The subscription gives up on them instead of retrying.
+PERMANENT_REPLY_CODES = {403, 404, 406}
+
+PROPERTY_NAMES = (
+    "message_id",
+    "correlation_id",
+    "type",
+    "app_id",
+    "timestamp",
+    "content_type",
+    "delivery_mode",
+    "headers",
+)
+
+
+def properties_dict(properties: BasicProperties) -> dict[str, Any]:
+    """The properties that are set, by name."""
+    return {
+        name: getattr(properties, name)
+        for name in PROPERTY_NAMES
+        if getattr(properties, name) is not None
+    }
+
+
+class SubscriptionRefused(RuntimeError):
+    """The broker refused the queue or a binding for good (see PERMANENT_REPLY_CODES)."""
+
+
+class Subscription:
+    """Copies of the messages routed to ``bindings``, passed to ``on_message``."""
+
+    def __init__(
+        self,
+        urls: str | Sequence[str],
+        bindings: Sequence[tuple[str, str]],
+        on_message: OnMessage,
+        *,
+        name: str = "subscription",
+        reconnect_max_s: float = 2.0,
+        poll_s: float = 0.1,
+    ) -> None:
+        if not bindings:
+            raise ValueError("a subscription needs at least one (exchange, routing key)")
+        self._urls = urls
+        self._bindings = list(bindings)
+        self._on_message = on_message
+        self._name = name
+        self._reconnect_max_s = reconnect_max_s
+        self._poll_s = poll_s
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reconnects = 0
+        self.failure: BaseException | None = None
+
+    def start(self, timeout: float = 30.0) -> Subscription:
+        """Start consuming; return once the queue is bound (or raise TimeoutError)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.run, name=self._name, daemon=True)
+            self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self.failure is not None:
+                raise SubscriptionRefused(f"{self._name}: {self.failure}") from self.failure
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._name}: not bound within {timeout} s")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    def run(self) -> None:
+        """Consume until ``stop()``, reconnecting whenever the connection is lost."""
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+                delay = 0.1
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code in PERMANENT_REPLY_CODES:
+                    log.error("%s: the broker refused the subscription: %s", self._name, exc)
+                    self.failure = exc
+                    return
+                self._retry_after(exc, delay)
+                delay = min(delay * 2, self._reconnect_max_s)
+            except RECOVERABLE_ERRORS as exc:
+                self._retry_after(exc, delay)
+                delay = min(delay * 2, self._reconnect_max_s)
+
+    def _retry_after(self, exc: BaseException, delay: float) -> None:
+        self._ready.clear()
+        if self._stopping.is_set():
+            return
+        self.reconnects += 1
+        log.info("%s: connection lost (%r); binding again", self._name, exc)
+        self._stopping.wait(delay)
+
+    def _consume(self) -> None:
+        connection = connect(self._urls, name=self._name)
+        try:
+            channel = connection.channel()
+            declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
+            queue = declared.method.queue
+            for exchange, routing_key in self._bindings:
+                channel.queue_bind(queue, exchange, routing_key=routing_key)
+            channel.basic_consume(queue, self._deliver, auto_ack=True)
+            self._ready.set()
+            while not self._stopping.is_set():
+                connection.process_data_events(time_limit=self._poll_s)
+        finally:
+            self._ready.clear()
+            if connection.is_open:
+                with contextlib.suppress(*RECOVERABLE_ERRORS):
+                    connection.close()
+
+    def _deliver(
+        self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes
+    ) -> None:
+        try:
+            self._on_message(method, properties_dict(properties), body)
+        except Exception:  # a broken observer must not take the subscription down
+            log.exception("%s: handler failed on %s", self._name, method.routing_key)
