@@ -125,7 +125,14 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.lifecycle import up
 
     only = [name.strip() for name in args.only.split(",")] if args.only else None
-    return up(settings.state_dir, as_json=args.json, timeout_s=args.timeout, only=only)
+    return up(
+        settings.state_dir,
+        as_json=args.json,
+        timeout_s=args.timeout,
+        only=only,
+        profile=args.profile,
+        random_ports=args.random_ports,
+    )
 
 
 def cmd_down(args: argparse.Namespace, settings: SandboxSettings) -> int:
@@ -194,12 +201,88 @@ def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def cmd_reconcile(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox.load.reconcile import run_command
+
+    topology = build(settings.broker)
+    return run_command(
+        Path(args.ledger), settings.state_dir, topology, as_json=args.json, settle_s=args.settle
+    )
+
+
 def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.demo import run_demo
 
     # The demo prints its own timeline; the adapter's log lines would repeat it.
     logging.getLogger("sandbox.messaging").setLevel(logging.ERROR)
     return run_demo(settings, keep=args.keep)
+
+
+def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
+    from sandbox import lifecycle
+    from sandbox.load.run import (
+        Endpoints,
+        LoadError,
+        LoadPlan,
+        default_out_dir,
+        read_summary,
+        run_locust,
+    )
+    from sandbox.state import StateFile, pid_alive
+
+    state = StateFile(settings.state_dir).read()
+    started_here = not (state and pid_alive((state.get("supervisor") or {}).get("pid")))
+    if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
+        return EXIT_FAILED
+    try:
+        endpoints = Endpoints.of_sandbox(settings.state_dir)
+        if endpoints.profile != "load":
+            print(
+                f"error: the running sandbox uses profile {endpoints.profile!r}, whose payment "
+                "rate limits would turn a load into 429s; restart it with "
+                "`sandbox down && sandbox up --profile load`",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        plan = LoadPlan(
+            out_dir=Path(args.out) if args.out else default_out_dir(settings.state_dir),
+            users=args.users,
+            spawn_rate=args.spawn_rate,
+            duration=args.duration,
+            flows_per_s=args.flows_per_s,
+            declined_ratio=args.declined_ratio,
+            flow_timeout=args.flow_timeout,
+            workers=args.workers,
+            user_classes=tuple(c.strip() for c in args.user_classes.split(",") if c.strip()),
+            max_e2e_p95_ms=args.max_e2e_p95_ms,
+            max_failure_ratio=args.max_failure_ratio,
+            min_flows_per_s=args.min_flows_per_s,
+        )
+        print(f"load: {plan.users} users for {plan.duration}; output in {plan.out_dir}")
+        code = run_locust(plan, endpoints)
+        summary = read_summary(plan)
+        verdict = EXIT_OK
+        if args.reconcile:
+            from sandbox.load.reconcile import run_command
+
+            print("reconciling every started flow ...", flush=True)
+            verdict = run_command(
+                plan.ledger_dir,
+                settings.state_dir,
+                build(settings.broker),
+                as_json=False,
+                settle_s=args.settle,
+            )
+    except LoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if started_here:
+            lifecycle.down(settings.state_dir)
+    print(f"summary: {plan.summary_path}; Locust report: {plan.out_dir / 'locust.html'}")
+    if code != 0 or not summary.get("passed", False) or verdict != EXIT_OK:
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
@@ -212,6 +295,17 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print the state as JSON when ready")
     up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready")
     up.add_argument("--only", help="start only these components, e.g. provider,smtp")
+    up.add_argument(
+        "--profile",
+        choices=["dev", "load"],
+        default="dev",
+        help="dev (default): payment rate limits on; load: off, for load tests",
+    )
+    up.add_argument(
+        "--random-ports",
+        action="store_true",
+        help="use free random ports instead of the usual ones (several sandboxes side by side)",
+    )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the sandbox and everything it started")
     down.set_defaults(func=cmd_down)
@@ -267,6 +361,49 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     run.add_argument("--report", metavar="FILE", help="write the HTML report")
     run.set_defaults(func=cmd_scenario_run)
+
+    rec = sub.add_parser("reconcile", help="account for every flow of a load run's ledger")
+    rec.add_argument("--ledger", required=True, metavar="DIR", help="holds flows-*.jsonl")
+    rec.add_argument("--settle", type=float, default=30.0, help="seconds flows get to finish")
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(func=cmd_reconcile)
+
+    load = sub.add_parser(
+        "load",
+        help="run the Locust flows headless with pass/fail thresholds",
+        description="Drive whole flows with Locust against the running sandbox (profile "
+        "load), or boot one for the run. Exit 0 when every threshold holds.",
+    )
+    load.add_argument("-u", "--users", type=int, default=20, help="concurrent users")
+    load.add_argument("-r", "--spawn-rate", type=float, default=10.0, help="users started/s")
+    load.add_argument("-t", "--duration", default="30s", help="run time, e.g. 30s, 5m")
+    load.add_argument(
+        "--flows-per-s", type=float, default=0.0, help="target rate (0: as fast as it goes)"
+    )
+    load.add_argument("--declined-ratio", type=float, default=0.1)
+    load.add_argument("--flow-timeout", type=float, default=30.0, help="seconds per flow")
+    load.add_argument(
+        "--workers", type=int, default=0, help="distributed: one master and N local workers"
+    )
+    load.add_argument(
+        "--user-classes",
+        default="CardFlowUser,IntentFlowUser",
+        help="Locust users to run (also: EventPublisherUser)",
+    )
+    load.add_argument("--out", help="output folder (default .sandbox/load/<time>)")
+    load.add_argument("--max-e2e-p95-ms", type=float, default=5000.0)
+    load.add_argument("--max-failure-ratio", type=float, default=0.0)
+    load.add_argument("--min-flows-per-s", type=float, default=None)
+    load.add_argument(
+        "--no-reconcile",
+        dest="reconcile",
+        action="store_false",
+        help="skip accounting for every started flow afterwards",
+    )
+    load.add_argument(
+        "--settle", type=float, default=60.0, help="seconds the reconciliation waits for stragglers"
+    )
+    load.set_defaults(func=cmd_load)
 
     demo = sub.add_parser("demo", help="boot the sandbox, run the happy path, show the flow")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")

@@ -49,10 +49,15 @@ WORKER_PORT_VARIABLES = {
 
 # What a profile changes in every component's environment.  ``dev`` is the realistic
 # default (payment rate limits on); ``load`` is for load tests, where every request
-# comes from one address and a per-address limit would measure the limiter.
+# comes from one address and a per-address limit would measure the limiter, and where
+# the mocks keep every email and callback (0: no cap) so the reconciliation sees them all.
 PROFILES: dict[str, dict[str, str]] = {
     "dev": {},
-    "load": {"PAYMENT_RATE_LIMIT_ENABLED": "false"},
+    "load": {
+        "PAYMENT_RATE_LIMIT_ENABLED": "false",
+        "MOCK_SMTP_MAX_MESSAGES": "0",
+        "MOCK_MERCHANT_MAX_RECORDS": "0",
+    },
 }
 
 

@@ -1,0 +1,192 @@
+"""``sandbox load``: run the Locust flows headless against a running sandbox.
+
+Locust runs as its own process (gevent patches the standard library, which must not
+happen inside the CLI), either alone or as one master and ``workers`` worker processes
+on this machine.  Everything it needs arrives on its command line: the sandbox's
+endpoints, the rate, the thresholds.  Its exit code (thresholds, see
+``loadtests/options.py``) is the command's, and its CSV, HTML and summary land in the
+run's output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import port_for
+
+import loadtests
+from sandbox.state import SupervisorClient
+
+LOCUSTFILE = Path(loadtests.__file__).resolve().parent / "locustfile.py"
+DEFAULT_CLASSES = ("CardFlowUser", "IntentFlowUser")
+
+
+class LoadError(RuntimeError):
+    """The load could not be run (no sandbox, wrong profile, Locust did not start)."""
+
+
+@dataclass
+class LoadPlan:
+    out_dir: Path
+    users: int = 20
+    spawn_rate: float = 10.0
+    duration: str = "30s"
+    flows_per_s: float = 0.0
+    declined_ratio: float = 0.1
+    flow_timeout: float = 30.0
+    workers: int = 0
+    user_classes: tuple[str, ...] = DEFAULT_CLASSES
+    max_e2e_p95_ms: float | None = None
+    max_failure_ratio: float | None = None
+    min_flows_per_s: float | None = None
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.out_dir / "ledger"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.out_dir / "summary.json"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    appointment: str
+    payment: str
+    provider: str
+    amqp: str
+    profile: str
+
+    @classmethod
+    def of_sandbox(cls, state_dir: Path) -> Endpoints:
+        client = SupervisorClient(state_dir)
+        state = client.state()  # raises NotRunning with a hint
+        if state.get("status") != "ready":
+            raise LoadError(f"the sandbox in {state_dir} is {state.get('status')!r}, not ready")
+        return cls(
+            appointment=client.endpoint("appointment"),
+            payment=client.endpoint("payment"),
+            provider=client.endpoint("provider"),
+            amqp=str((state.get("broker") or {}).get("url") or ""),
+            profile=str(state.get("profile", "dev")),
+        )
+
+
+def locust_arguments(plan: LoadPlan, endpoints: Endpoints) -> list[str]:
+    """The options the master (or the single process) runs with."""
+    args = [
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        endpoints.appointment,
+        "--users",
+        str(plan.users),
+        "--spawn-rate",
+        str(plan.spawn_rate),
+        "--run-time",
+        plan.duration,
+        # users finish the flow they are in (bounded by its timeout) before stopping
+        "--stop-timeout",
+        str(int(plan.flow_timeout + 5)),
+        "--csv",
+        str(plan.out_dir / "locust"),
+        "--html",
+        str(plan.out_dir / "locust.html"),
+        "--appointment-url",
+        endpoints.appointment,
+        "--payment-url",
+        endpoints.payment,
+        "--provider-url",
+        endpoints.provider,
+        "--amqp-url",
+        endpoints.amqp,
+        "--flows-per-s",
+        str(plan.flows_per_s),
+        "--declined-ratio",
+        str(plan.declined_ratio),
+        "--flow-timeout",
+        str(plan.flow_timeout),
+        "--ledger-dir",
+        str(plan.ledger_dir),
+        "--summary-json",
+        str(plan.summary_path),
+    ]
+    for option, value in (
+        ("--max-e2e-p95-ms", plan.max_e2e_p95_ms),
+        ("--max-failure-ratio", plan.max_failure_ratio),
+        ("--min-flows-per-s", plan.min_flows_per_s),
+    ):
+        if value is not None:
+            args += [option, str(value)]
+    return [*args, *plan.extra, *plan.user_classes]
+
+
+def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
+    """Run the load to its end; return Locust's exit code."""
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    log = (plan.out_dir / "locust.log").open("ab")
+    args = locust_arguments(plan, endpoints)
+    locust = [sys.executable, "-m", "locust"]
+    if plan.workers <= 0:
+        try:
+            return subprocess.run([*locust, *args], check=False).returncode
+        finally:
+            log.close()
+    port = port_for.select_random()
+    master = [
+        *locust,
+        *args,
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        str(plan.workers),
+        "--expect-workers-max-wait",
+        "60",
+    ]
+    worker = [
+        *locust,
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    ]
+    master_process = subprocess.Popen(master)
+    workers = [
+        subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT) for _ in range(plan.workers)
+    ]
+    try:
+        return master_process.wait()
+    finally:
+        for process in workers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if master_process.poll() is None:
+            master_process.kill()
+        log.close()
+
+
+def read_summary(plan: LoadPlan) -> dict[str, Any]:
+    if not plan.summary_path.exists():
+        raise LoadError(f"Locust wrote no summary ({plan.summary_path}); see its output above")
+    return dict(json.loads(plan.summary_path.read_text()))
+
+
+def default_out_dir(state_dir: Path) -> Path:
+    return state_dir / "load" / time.strftime("%Y%m%d-%H%M%S")

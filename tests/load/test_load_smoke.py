@@ -1,0 +1,140 @@
+"""`sandbox load` against a real sandbox: a short smoke load, distributed mode, thresholds.
+
+One sandbox (profile ``load``, random ports) serves the module.  Each test runs the CLI
+as a user would, in its own process, and reads what the run left behind: the exit code,
+the printed verdict, Locust's CSV, the summary and the flow ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import lifecycle
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def load_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    state_dir = tmp_path_factory.mktemp("load-sandbox")
+    if lifecycle.up(state_dir, profile="load", random_ports=True) != 0:
+        log = state_dir / "logs" / "supervisor.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        lifecycle.down(state_dir)
+        pytest.fail(f"sandbox did not start:\n{tail}", pytrace=False)
+    try:
+        yield state_dir
+    finally:
+        lifecycle.down(state_dir)
+
+
+def sandbox_load(state_dir: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
+    command = [sys.executable, "-m", "sandbox.cli", "load", "--out", str(out), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def stats_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with (out / "locust_stats.csv").open() as handle:
+        return {(row["Type"], row["Name"]): row for row in csv.DictReader(handle)}
+
+
+def ledger_lines(out: Path) -> dict[str, list[dict[str, object]]]:
+    return {
+        path.name: [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted((out / "ledger").glob("flows-*.jsonl"))
+    }
+
+
+def explain(done: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"exit {done.returncode}\n--- stdout\n{done.stdout[-4000:]}"
+        f"\n--- stderr\n{done.stderr[-4000:]}"
+    )
+
+
+def test_smoke_load_completes_flows_within_thresholds_and_reconciles(load_sandbox, tmp_path):
+    out = tmp_path / "smoke"
+    done = sandbox_load(
+        load_sandbox,
+        out,
+        *("--users", "6", "--spawn-rate", "6", "--duration", "30s", "--flows-per-s", "6"),
+        *("--max-e2e-p95-ms", "10000", "--max-failure-ratio", "0", "--min-flows-per-s", "1"),
+    )
+
+    assert done.returncode == 0, explain(done)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] and summary["flows_failed"] == 0, summary
+    assert summary["flows_completed"] >= 60, summary
+    # end-to-end latency is its own request type, in the CSV like any request
+    rows = stats_rows(out)
+    for name in ("card → notification.sent", "intent → notification.sent"):
+        row = rows[("flow", name)]
+        assert int(row["Request Count"]) > 0 and int(row["Failure Count"]) == 0, row
+        assert float(row["95%"]) > 0, row
+    assert int(rows[("POST", "POST /payment/process")]["Request Count"]) > 0
+    # every flow the users finished is in the ledger, and the reconciliation found them all
+    flows = [flow for lines in ledger_lines(out).values() for flow in lines]
+    assert len(flows) == summary["flows_completed"], (len(flows), summary)
+    assert "PASS p95 of card → notification.sent" in done.stdout, explain(done)
+    assert f"reconciliation of {len(flows)} flows" in done.stdout, explain(done)
+    assert re.search(r"^\s+lost\s+0$", done.stdout, re.M), explain(done)
+    assert re.search(r"^\s+duplicated\s+0", done.stdout, re.M), explain(done)
+
+
+def test_distributed_load_runs_one_master_and_two_workers(load_sandbox, tmp_path):
+    out = tmp_path / "distributed"
+    done = sandbox_load(
+        load_sandbox,
+        out,
+        *("--workers", "2", "--users", "4", "--spawn-rate", "4", "--duration", "15s"),
+        *("--flows-per-s", "4", "--max-failure-ratio", "0", "--no-reconcile"),
+    )
+
+    assert done.returncode == 0, explain(done)
+    ledgers = ledger_lines(out)
+    # one ledger per worker process, each of which ran flows
+    assert len(ledgers) == 2, list(ledgers)
+    assert all(lines for lines in ledgers.values()), {k: len(v) for k, v in ledgers.items()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["flows_completed"] == sum(len(lines) for lines in ledgers.values()), summary
+
+
+def test_a_missed_threshold_fails_the_run_and_names_the_threshold(load_sandbox, tmp_path):
+    out = tmp_path / "too-strict"
+    done = sandbox_load(
+        load_sandbox,
+        out,
+        *("--users", "2", "--spawn-rate", "2", "--duration", "8s", "--flows-per-s", "2"),
+        *("--max-e2e-p95-ms", "1", "--user-classes", "CardFlowUser", "--no-reconcile"),
+    )
+
+    assert done.returncode == 1, explain(done)
+    assert "FAIL p95 of card → notification.sent" in done.stdout, explain(done)
+    assert "thresholds: FAILED" in done.stdout, explain(done)
+
+
+def test_event_publisher_measures_consumer_lag_from_the_exchange(load_sandbox, tmp_path):
+    out = tmp_path / "amqp"
+    done = sandbox_load(
+        load_sandbox,
+        out,
+        *("--users", "2", "--spawn-rate", "2", "--duration", "8s", "--flows-per-s", "4"),
+        *("--user-classes", "EventPublisherUser", "--no-reconcile"),
+    )
+
+    assert done.returncode == 0, explain(done)
+    rows = stats_rows(out)
+    published = rows[("amqp", "publish payment.completed")]
+    lag = rows[("lag", "payment.completed → appointment.confirmed")]
+    assert int(published["Request Count"]) > 0 and int(published["Failure Count"]) == 0
+    assert int(lag["Request Count"]) > 0 and int(lag["Failure Count"]) == 0, lag
