@@ -49,11 +49,15 @@ class FlowTracker:
     def __init__(self, amqp_url: str, exchange: str, routing_keys: tuple[str, ...]) -> None:
         self._waiting: dict[str, list[Waiter]] = {}
         self._lock = threading.Lock()
+        name = f"load-tracker-{socket.gethostname()}-{os.getpid()}"
+        # a durable queue of its own: events routed while the broker restarts or the
+        # connection is down wait for the tracker instead of being missed
         self._subscription = Subscription(
             amqp_url,
             [(exchange, key) for key in routing_keys],
             self._on_message,
-            name=f"load-tracker-{socket.gethostname()}-{os.getpid()}",
+            name=name,
+            queue=name,
         )
         self.seen = 0
 
@@ -62,7 +66,7 @@ class FlowTracker:
         return self
 
     def stop(self) -> None:
-        self._subscription.stop()
+        self._subscription.stop(delete=True)
 
     @property
     def in_flight(self) -> int:

@@ -47,6 +47,13 @@ WORKER_PORT_VARIABLES = {
 }
 
 
+# The provider events the payment service changes state on (services/payment/webhooks.py).
+PAYMENT_WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+)
+
 # What a profile changes in every component's environment.  ``dev`` is the realistic
 # default (payment rate limits on); ``load`` is for load tests, where every request
 # comes from one address and a per-address limit would measure the limiter, and where
@@ -57,6 +64,9 @@ PROFILES: dict[str, dict[str, str]] = {
         "PAYMENT_RATE_LIMIT_ENABLED": "false",
         "MOCK_SMTP_MAX_MESSAGES": "0",
         "MOCK_MERCHANT_MAX_RECORDS": "0",
+        # like a production endpoint, subscribe to the events the payment service acts
+        # on; the charge.* and payment_intent.created deliveries only cost CPU
+        "PROVIDER_WEBHOOK_EVENTS": ",".join(PAYMENT_WEBHOOK_EVENTS),
     },
 }
 
@@ -215,7 +225,9 @@ def plan(
         for role in roles:
             web = role == "web"
             name = service if web else f"{service}-{role}"
-            component_env = dict(env)
+            # every process of the service rings its relay's doorbell (UDP, the relay's
+            # health port number) after committing events, so the relay wakes at once
+            component_env = {**env, "OUTBOX_DOORBELL": f"{HOST}:{ports[f'{service}-relay']}"}
             if not web:
                 component_env[WORKER_PORT_VARIABLES[name]] = str(ports[name])
             components.append(

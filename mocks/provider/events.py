@@ -149,14 +149,23 @@ def list_endpoints(store: Store, params: dict[str, Any]) -> Obj:
     return paginate(items, params, "/v1/webhook_endpoints", "webhook_endpoint")
 
 
-def configure_endpoints(store: Store, urls: tuple[str, ...], secrets_: tuple[str, ...]) -> None:
+def configure_endpoints(
+    store: Store,
+    urls: tuple[str, ...],
+    secrets_: tuple[str, ...],
+    enabled_events: tuple[str, ...] = ("*",),
+) -> None:
     """Register the endpoints named in settings, with ids ``we_configured_<n>``."""
     for index, url in enumerate(urls):
         secret = secrets_[index] if len(secrets_) > 1 else (secrets_[0] if secrets_ else None)
         try:
             create_endpoint(
                 store,
-                {"url": url, "enabled_events": ["*"], "description": "from PROVIDER_WEBHOOK_URL"},
+                {
+                    "url": url,
+                    "enabled_events": list(enabled_events),
+                    "description": "from PROVIDER_WEBHOOK_URL",
+                },
                 endpoint_id=f"we_configured_{index}",
                 secret=secret,
             )

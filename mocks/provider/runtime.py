@@ -29,7 +29,9 @@ class Provider:
         self.store = Store(self.clock, settings.api_version, self._deliver)
         self.idempotency = IdempotencyCache(self.clock, settings.idempotency_ttl_s)
         self.faults = FaultInjector(settings.seed)
-        events.configure_endpoints(self.store, settings.webhook_urls, settings.webhook_secrets)
+        events.configure_endpoints(
+            self.store, settings.webhook_urls, settings.webhook_secrets, settings.webhook_events
+        )
 
     def _deliver(self, event: Obj, endpoints: list[Obj]) -> None:
         # called by Store.emit with the store lock held, so secrets are consistent
@@ -61,7 +63,10 @@ class Provider:
             self.dispatcher.reset(self.seed)
             self.clock.reset()
             events.configure_endpoints(
-                self.store, self.settings.webhook_urls, self.settings.webhook_secrets
+                self.store,
+                self.settings.webhook_urls,
+                self.settings.webhook_secrets,
+                self.settings.webhook_events,
             )
 
     def health(self) -> tuple[dict[str, Any], int]:

@@ -81,6 +81,8 @@ class ProviderSettings:
     idempotency_ttl_s: float = 24 * 3600.0
     # endpoints registered at startup (and again after every reset), paired by position
     webhook_urls: tuple[str, ...] = ()
+    # event types the configured endpoints subscribe to (Stripe's enabled_events)
+    webhook_events: tuple[str, ...] = ("*",)
     webhook_secrets: tuple[str, ...] = ()
     webhook_retry_base_s: float = 1.0
     webhook_retry_max_s: float = 60.0
@@ -116,6 +118,7 @@ class ProviderSettings:
             api_version=_text(env, "PROVIDER_API_VERSION", d.api_version),
             idempotency_ttl_s=_float(env, "PROVIDER_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             webhook_urls=_list(env, "PROVIDER_WEBHOOK_URL"),
+            webhook_events=_list(env, "PROVIDER_WEBHOOK_EVENTS") or d.webhook_events,
             webhook_secrets=_list(env, "PROVIDER_WEBHOOK_SECRET"),
             webhook_retry_base_s=_float(
                 env, "PROVIDER_WEBHOOK_RETRY_BASE_S", d.webhook_retry_base_s

@@ -46,6 +46,7 @@ class LoadPlan:
     max_failure_ratio: float | None = None
     min_flows_per_s: float | None = None
     extra: list[str] = field(default_factory=list)
+    quiet: bool = False  # Locust's own output to locust.log only (benchmarks)
 
     @property
     def ledger_dir(self) -> Path:
@@ -135,9 +136,11 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
     log = (plan.out_dir / "locust.log").open("ab")
     args = locust_arguments(plan, endpoints)
     locust = [sys.executable, "-m", "locust"]
+    output: Any = log if plan.quiet else None
     if plan.workers <= 0:
         try:
-            return subprocess.run([*locust, *args], check=False).returncode
+            done = subprocess.run([*locust, *args], stdout=output, stderr=output, check=False)
+            return done.returncode
         finally:
             log.close()
     port = port_for.select_random()
@@ -164,7 +167,7 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
         "--master-port",
         str(port),
     ]
-    master_process = subprocess.Popen(master)
+    master_process = subprocess.Popen(master, stdout=output, stderr=output)
     workers = [
         subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT) for _ in range(plan.workers)
     ]

@@ -5,7 +5,10 @@ messages without taking them from any service: it declares its own exclusive,
 auto-deleted queue, binds it to the keys it wants and consumes with auto-ack.  The
 queue is not part of the topology and disappears with the connection.  When the broker
 goes away the subscription reconnects with backoff and binds a fresh queue; what was
-published while it was disconnected is not seen.
+published while it was disconnected is not seen.  A *named* subscription (``queue=``)
+instead keeps a durable queue that outlives its connections and a broker restart, so
+nothing routed to it is missed; it expires ``expires_s`` after its last consumer left,
+and ``stop(delete=True)`` removes it.
 
 The loop runs in a thread; under gevent (Locust) that thread is a greenlet and pika's
 ``select`` calls are cooperative, so the same code serves both.
@@ -71,6 +74,8 @@ class Subscription:
         name: str = "subscription",
         reconnect_max_s: float = 2.0,
         poll_s: float = 0.1,
+        queue: str | None = None,
+        expires_s: float = 600.0,
     ) -> None:
         if not bindings:
             raise ValueError("a subscription needs at least one (exchange, routing key)")
@@ -80,6 +85,8 @@ class Subscription:
         self._name = name
         self._reconnect_max_s = reconnect_max_s
         self._poll_s = poll_s
+        self._queue = queue
+        self._expires_ms = int(expires_s * 1000)
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -99,10 +106,17 @@ class Subscription:
                 raise TimeoutError(f"{self._name}: not bound within {timeout} s")
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, delete: bool = False) -> None:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if delete and self._queue:
+            with contextlib.suppress(*RECOVERABLE_ERRORS):
+                connection = connect(self._urls, name=self._name)
+                try:
+                    connection.channel().queue_delete(self._queue)
+                finally:
+                    connection.close()
 
     @property
     def connected(self) -> bool:
@@ -138,7 +152,14 @@ class Subscription:
         connection = connect(self._urls, name=self._name)
         try:
             channel = connection.channel()
-            declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
+            if self._queue:
+                declared = channel.queue_declare(
+                    queue=self._queue,
+                    durable=True,
+                    arguments={"x-queue-type": "classic", "x-expires": self._expires_ms},
+                )
+            else:
+                declared = channel.queue_declare(queue="", exclusive=True, auto_delete=True)
             queue = declared.method.queue
             for exchange, routing_key in self._bindings:
                 channel.queue_bind(queue, exchange, routing_key=routing_key)

@@ -44,12 +44,28 @@ def make_engine(url: str) -> Engine:
         def _begin_immediate(conn: Any) -> None:
             # Take the write lock at BEGIN: two read-then-write transactions in different
             # processes would otherwise deadlock on the upgrade and one would fail.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Connections marked sqlite_deferred=True only read, and take no lock.
+            if conn.get_execution_options().get("sqlite_deferred"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # pysqlite's own transaction handling would issue a plain BEGIN first.
         @event.listens_for(engine, "connect", insert=True)
         def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
+        _doorbell(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    _doorbell(engine)
+    return engine
+
+
+def _doorbell(engine: Engine) -> None:
+    """Wake the outbox relay after commits that wrote events (``OUTBOX_DOORBELL``)."""
+    from sandbox.services.common.outbox import doorbell_address, ring_after_commits
+
+    address = doorbell_address()
+    if address is not None:
+        ring_after_commits(engine, address)

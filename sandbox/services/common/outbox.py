@@ -6,6 +6,12 @@ publishes them with pipelined confirms and marks them sent only after the broker
 confirmed them.  A crash anywhere therefore duplicates events (consumers de-duplicate by
 ``message_id``) and never loses one.
 
+Waking the relay: a writer whose transaction added outbox rows rings the relay's
+*doorbell* (one UDP datagram to ``OUTBOX_DOORBELL``, host:port) when it commits, and the
+relay, which otherwise sleeps between passes, looks at once.  A lost datagram only
+delays the rows until the relay's next idle pass (``IDLE_POLL_S``); without a doorbell
+the relay polls every ``poll_interval_s``.
+
 Ordering: the relay marks only the confirmed *prefix* of each batch as sent.  If message
 k of a batch is not confirmed (connection lost), k and everything after it are published
 again in order on the next pass, so every event reaches the broker after all events
@@ -14,8 +20,12 @@ written before it, at the price of possible duplicates of the later ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import select as select_module
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +42,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     func,
     select,
     update,
@@ -40,6 +51,78 @@ from sqlalchemy import (
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
 
 log = logging.getLogger(__name__)
+
+DOORBELL_ENV = "OUTBOX_DOORBELL"
+IDLE_POLL_S = 0.25  # a relay with a doorbell still looks this often
+_WROTE = "outbox_rows_written"
+
+
+def doorbell_address(value: str | None = None) -> tuple[str, int] | None:
+    """``host:port`` (default: ``OUTBOX_DOORBELL``) as an address, or None when unset."""
+    value = os.environ.get(DOORBELL_ENV, "") if value is None else value
+    if not value.strip():
+        return None
+    host, _, port = value.strip().rpartition(":")
+    try:
+        return (host or "127.0.0.1", int(port))
+    except ValueError:
+        raise ValueError(f"{DOORBELL_ENV}={value!r}: expected host:port") from None
+
+
+_ring_socket: socket.socket | None = None
+
+
+def _ringer() -> socket.socket:
+    """One unconnected UDP socket per process for every ring."""
+    global _ring_socket
+    if _ring_socket is None:
+        _ring_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        _ring_socket.setblocking(False)
+    return _ring_socket
+
+
+def ring_after_commits(engine: Engine, address: tuple[str, int]) -> None:
+    """Ring the relay's doorbell whenever a transaction that added outbox rows commits."""
+    sock = _ringer()
+
+    @event.listens_for(engine, "commit")
+    def _ring(conn: Connection) -> None:
+        if conn.info.pop(_WROTE, False):
+            with contextlib.suppress(OSError):  # a missed ring costs one idle pass
+                sock.sendto(b"!", address)
+
+    @event.listens_for(engine, "rollback")
+    def _forget(conn: Connection) -> None:
+        conn.info.pop(_WROTE, None)
+
+
+class Doorbell:
+    """The relay's side: a UDP socket that writers ring after committing outbox rows."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((host, port))
+        self._sock.setblocking(False)
+        self.address: tuple[str, int] = self._sock.getsockname()[:2]
+
+    def wait(self, timeout: float) -> bool:
+        """Block until rung or ``timeout``; True when rung (all pending rings consumed)."""
+        ready, _, _ = select_module.select([self._sock], [], [], timeout)
+        rung = False
+        while ready:
+            try:
+                self._sock.recv(64)
+                rung = True
+            except BlockingIOError:
+                break
+        return rung
+
+    def ring(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.sendto(b"!", self.address)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -64,6 +147,7 @@ def add_events(
     """Write events into the outbox inside the caller's transaction."""
     if not messages:
         return
+    conn.info[_WROTE] = True
     conn.execute(
         table.insert(),
         [
@@ -129,6 +213,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.02,
         confirm_timeout_s: float = 30.0,
+        doorbell: Doorbell | None = None,
+        idle_poll_s: float = IDLE_POLL_S,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -136,6 +222,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._confirm_timeout_s = confirm_timeout_s
+        self._doorbell = doorbell
+        self._idle_poll_s = idle_poll_s
         self._stopping = threading.Event()
         self.stats = RelayStats()
 
@@ -150,7 +238,8 @@ class OutboxRelay:
         """Publish one batch; return how many rows were confirmed and marked sent."""
         t = self._table
         self.stats.passes += 1
-        with self._engine.connect() as conn:
+        # a plain read: no write lock, so polling never stalls the service's writers
+        with self._engine.connect().execution_options(sqlite_deferred=True) as conn:
             rows = conn.execute(
                 select(t).where(t.c.sent_at.is_(None)).order_by(t.c.id).limit(self._batch_size)
             ).all()
@@ -203,7 +292,21 @@ class OutboxRelay:
                 continue
             backoff = self._poll_interval_s
             if published < self._batch_size:
-                self._stopping.wait(self._poll_interval_s)
+                self._idle()
+
+    def _idle(self) -> None:
+        if self._doorbell is None:
+            self._stopping.wait(self._poll_interval_s)
+            return
+        if self._doorbell.wait(self._idle_poll_s) and not self._stopping.is_set():
+            # the writer rings as it commits: give the commit a moment to land, so the
+            # next pass sees its rows instead of going back to sleep without them
+            for pause in (0.0, 0.002, 0.01):
+                self._stopping.wait(pause)
+                if self.run_once():
+                    return
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._doorbell is not None:
+            self._doorbell.ring()

@@ -34,7 +34,7 @@ from sandbox.messaging.connection import RECOVERABLE_ERRORS
 from sandbox.services.common import jsonlog
 from sandbox.services.common.db import make_engine, normalise_url
 from sandbox.services.common.health import HealthServer, check_database, overall
-from sandbox.services.common.outbox import OutboxRelay
+from sandbox.services.common.outbox import Doorbell, OutboxRelay, doorbell_address
 from sandbox.settings import BrokerSettings, SettingsError
 from sandbox.topology import Topology, build
 
@@ -104,7 +104,10 @@ def run_relay(
         reconnect_max_s=broker.reconnect_max_s,
         name=f"{service}-relay",
     )
-    relay = OutboxRelay(engine, outbox, publisher)
+    # the service's writers ring this doorbell after committing events (OUTBOX_DOORBELL)
+    address = doorbell_address()
+    doorbell = Doorbell(*address) if address else None
+    relay = OutboxRelay(engine, outbox, publisher, doorbell=doorbell)
 
     def report() -> dict[str, Any]:
         checks = {
@@ -140,6 +143,8 @@ def run_relay(
     finally:
         publisher.close()
         health.stop()
+        if doorbell is not None:
+            doorbell.close()
 
 
 def run_consumer(

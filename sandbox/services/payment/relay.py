@@ -24,7 +24,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox.messaging import Publisher, UnconfirmedError, ensure_topology
 from sandbox.services.common import web
 from sandbox.services.common.db import make_engine
-from sandbox.services.common.outbox import OutboxRelay
+from sandbox.services.common.outbox import Doorbell, OutboxRelay, doorbell_address
 from sandbox.services.common.web import utc_now_iso
 from sandbox.services.payment import tables
 from sandbox.services.payment.settings import RELAY_NAME, PaymentSettings
@@ -91,6 +91,9 @@ def run(settings: PaymentSettings) -> int:
         publisher.start(wait_s=10.0)
     except UnconfirmedError:
         log.warning("no broker connection yet; relaying as soon as there is one")
+    # the web process rings this doorbell after committing events (OUTBOX_DOORBELL)
+    address = doorbell_address()
+    doorbell = Doorbell(*address) if address else None
     relay = OutboxRelay(
         engine,
         tables.outbox,
@@ -98,6 +101,7 @@ def run(settings: PaymentSettings) -> int:
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
         confirm_timeout_s=settings.relay_confirm_timeout_s,
+        doorbell=doorbell,
     )
     server: BaseWSGIServer = make_server(
         settings.relay_host,
@@ -123,5 +127,7 @@ def run(settings: PaymentSettings) -> int:
         server.shutdown()
         publisher.close()
         engine.dispose()
+        if doorbell is not None:
+            doorbell.close()
     log.info("relay stopped", extra={"fields": {"published": relay.stats.published}})
     return 0

@@ -1,0 +1,437 @@
+"""Benchmark the whole flow against this machine's own ceilings, in one run.
+
+Boots a private sandbox (profile ``load``, random ports) and measures:
+
+(a) raw ceilings, on the sandbox's own broker (a vhost of its own) and the services'
+    own WSGI server: pika publish with confirms (BlockingChannel, one at a time) and
+    consume + ack; requests per second of a trivial Flask endpoint under the same
+    gunicorn setup, driven by the same Locust load generator as the flows;
+(b) the sandbox: the outbox relay and the consumer adapter next to (a); completed flows
+    per second at saturation (closed loop, more users each step); end-to-end latency
+    percentiles at fixed rates up to 50 flows/s; CPU-seconds per completed flow for
+    every process, which is what bounds the rate on a small machine;
+(c) the ratios of (b) to (a).
+
+Writes ``results.md``, ``results.json`` and ``latency.png`` (percentiles over load) to
+``--out/<timestamp>/`` (with every step's Locust CSV and log), and the table and chart
+to ``--out/latest.md`` and ``--out/latest.png``, which the README links.
+
+    .venv/bin/python benchmarks/flow_bench.py [--out benchmarks/results] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psutil
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from broker_bench import adapter_consume, raw_consume, raw_publish
+from payment_bench import fill_outbox, pending
+
+from sandbox import lifecycle
+from sandbox.broker import Admin
+from sandbox.load.run import Endpoints, LoadPlan, read_summary, run_locust
+from sandbox.messaging import ensure_topology
+from sandbox.messaging.tools import depths, queue_depth
+from sandbox.settings import BrokerSettings
+from sandbox.state import StateFile
+from sandbox.topology import build
+from sandbox.waiting import wait_for
+
+HERE = Path(__file__).resolve().parent
+CARD = "card → notification.sent"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    import port_for
+
+    return int(port_for.select_random())
+
+
+# -- (a) raw ceilings -------------------------------------------------------------------
+
+
+def vhost_url(amqp_url: str, vhost: str) -> str:
+    parts = urlsplit(amqp_url)
+    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+
+
+def broker_ceilings(state: dict[str, Any], messages: int) -> dict[str, float]:
+    broker = state["broker"]
+    Admin(broker["management_url"]).create_vhost("bench")
+    url = vhost_url(broker["url"], "bench")
+    topology = build(BrokerSettings())
+    ensure_topology(url, topology)
+    exchange = topology.exchange.name
+    queue = topology.queues[0].name
+    results = {"raw_publish": raw_publish(url, exchange, messages)}
+    wait_for(lambda: queue_depth(url, queue) >= messages, timeout=60, what="backlog")
+    results["raw_consume"] = raw_consume(url, messages, BrokerSettings().prefetch)
+    raw_publish(url, exchange, messages)
+    wait_for(lambda: queue_depth(url, queue) >= messages, timeout=60, what="backlog")
+    results["adapter_consume"] = adapter_consume(url, topology, messages, BrokerSettings().prefetch)
+    results["relay"] = relay_rate(url, messages)
+    return results
+
+
+def relay_rate(url: str, events: int) -> float:
+    """The payment service's relay process draining a filled outbox into the bench vhost."""
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = f"sqlite:///{tmp}/relay.db"
+        fill_outbox(database_url, events)
+        rows = pending(database_url)
+        env = {
+            **os.environ,
+            "RABBITMQ_URL": url,
+            "PAYMENT_DATABASE_URL": database_url,
+            "PAYMENT_RELAY_PORT": str(free_port()),
+        }
+        began = time.perf_counter()
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.services.payment", "relay"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: pending(database_url) == 0, timeout=300, what="outbox drained")
+            return rows / (time.perf_counter() - began)
+        finally:
+            relay.terminate()
+            relay.wait(30)
+
+
+def flask_ceiling(out: Path, seconds: int, users: int) -> float:
+    port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, str(HERE / "trivial_app.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/ping"), timeout=30, what="trivial app")
+        prefix = out / "trivial"
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "locust", "-f", str(HERE / "trivial_locustfile.py")),
+                *("--headless", "--host", f"http://127.0.0.1:{port}"),
+                *("-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        with open(f"{prefix}_stats.csv") as handle:
+            row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+        return float(row["Requests/s"])
+    finally:
+        app.terminate()
+        app.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# -- (b) the sandbox ----------------------------------------------------------------------
+
+
+def component_pids(state: dict[str, Any]) -> dict[str, list[int]]:
+    """Every process of the sandbox by component, with their children (gunicorn workers)."""
+    found: dict[str, list[int]] = {}
+    entries = {"broker": state.get("broker") or {}, **(state.get("components") or {})}
+    for name, entry in entries.items():
+        pid = entry.get("pid")
+        if not pid:
+            continue
+        try:
+            process = psutil.Process(int(pid))
+            found[name] = [process.pid] + [c.pid for c in process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+            except psutil.NoSuchProcess:
+                continue
+        totals[name] = total
+    return totals
+
+
+def load_step(
+    endpoints: Endpoints, out: Path, *, users: int, seconds: int, rate: float
+) -> dict[str, Any]:
+    plan = LoadPlan(
+        out_dir=out,
+        users=users,
+        spawn_rate=max(users, 1),
+        duration=f"{seconds}s",
+        flows_per_s=rate,
+        declined_ratio=0.0,
+        flow_timeout=30.0,
+        user_classes=("CardFlowUser",),
+        quiet=True,
+    )
+    run_locust(plan, endpoints)
+    return read_summary(plan)
+
+
+def drained(state: dict[str, Any], timeout: float = 180.0) -> None:
+    """Wait until every work and retry queue is empty, so a step starts from rest."""
+    url = state["broker"]["url"]
+    names = [d.name for d in build(BrokerSettings()).declarations() if d.role != "observed"]
+    wait_for(
+        lambda: not any(depths(url, names).values()),
+        timeout=timeout,
+        what="the sandbox's queues drained",
+        seen=lambda: {k: v for k, v in depths(url, names).items() if v},
+    )
+
+
+def card_latency(summary: dict[str, Any]) -> dict[str, float]:
+    return dict(summary["latency_ms"].get(CARD) or {"p50": 0, "p95": 0, "p99": 0, "count": 0})
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def chart(points: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    achieved = [p["achieved"] for p in points]
+    for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-")):
+        axis.plot(achieved, [p[key] for p in points], style, label=key)
+    for p in points:
+        axis.annotate(
+            f"{p['target']:g}/s", (p["achieved"], p["p99"]), fontsize=7, xytext=(3, 3),
+            textcoords="offset points",
+        )  # fmt: skip
+    axis.set_xlabel("completed card flows per second (label: target rate)")
+    axis.set_ylabel("end-to-end latency, first request → notification.sent (ms)")
+    axis.set_yscale("log")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    axis.set_title("Card flow latency over load")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{platform.node()}: {psutil.cpu_count()} cores, {memory:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def markdown(results: dict[str, Any]) -> str:
+    a, b, c = results["ceilings"], results["sandbox"], results["ratios"]
+    lines = [
+        f"# Flow benchmark, {results['when']}",
+        "",
+        f"Machine: {results['machine']}. Everything (broker, mocks, services, Locust) on it.",
+        "",
+        "| (a) raw ceiling | value |",
+        "|---|---|",
+        f"| pika publish with confirms, one at a time | {a['raw_publish']:,.0f} msg/s |",
+        f"| pika consume + ack (prefetch {BrokerSettings().prefetch}) | "
+        f"{a['raw_consume']:,.0f} msg/s |",
+        f"| trivial Flask endpoint, same gunicorn setup, Locust | {a['flask_rps']:,.0f} req/s |",
+        "",
+        "| (b) the sandbox | value | (c) ratio to (a) |",
+        "|---|---|---|",
+        f"| outbox relay (payment service), filled outbox drained | {b['relay']:,.0f} msg/s | "
+        f"{c['relay_vs_raw_publish']:.2f} x raw publish |",
+        f"| consumer adapter, consume + ack | {b['adapter_consume']:,.0f} msg/s | "
+        f"{c['consumer_vs_raw_consume']:.2f} x raw consume |",
+        f"| completed flows/s at saturation ({b['saturation_users']} users) | "
+        f"{b['saturation_flows_per_s']:.1f} flows/s | "
+        f"{c['flow_vs_flask']:.4f} x trivial req/s |",
+        f"| failed flows at saturation | {b['saturation_failed']} | |",
+    ]
+    fixed = b["fixed"]
+    lines += [
+        f"| end-to-end at {fixed['target']:g} flows/s target: achieved | "
+        f"{fixed['achieved']:.1f} flows/s ({fixed['failed']} failed) | |",
+        f"| end-to-end p50 / p95 / p99 at that rate | {fixed['p50']:.0f} / {fixed['p95']:.0f} / "
+        f"{fixed['p99']:.0f} ms | |",
+        "",
+        f"Latency over load (card flows, closed loop, each step {results['step_s']} s):",
+        "",
+        "| target flows/s | achieved | failed | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in b["latency_over_load"]:
+        lines.append(
+            f"| {p['target']:g} | {p['achieved']:.1f} | {p['failed']} | {p['p50']:.0f} | "
+            f"{p['p95']:.0f} | {p['p99']:.0f} |"
+        )
+    cpu = b["cpu_ms_per_flow"]
+    total_cpu = max(sum(cpu.values()), 1.0)
+    lines += [
+        "",
+        f"CPU per completed flow at saturation: {total_cpu:.0f} ms in all "
+        f"({results['cores']} cores: at most {results['cores'] * 1000 / total_cpu:.0f}"
+        " flows/s if nothing else ran):",
+        "",
+        "| process | CPU ms per flow |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {ms:.1f} |" for name, ms in sorted(cpu.items(), key=lambda i: -i[1])]
+    lines += ["", "![latency over load](latency.png)", ""]
+    return "\n".join(lines)
+
+
+@contextmanager
+def sandbox(state_dir: Path | None) -> Iterator[Path]:
+    if state_dir is not None:
+        yield state_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="flow-bench-") as tmp:
+        path = Path(tmp) / "state"
+        if lifecycle.up(path, profile="load", random_ports=True) != 0:
+            raise SystemExit("the sandbox did not start; see its logs")
+        try:
+            yield path
+        finally:
+            lifecycle.down(path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--state-dir", help="use this running sandbox (profile load)")
+    parser.add_argument("--quick", action="store_true", help="short steps, for a smoke run")
+    parser.add_argument("--fixed-rate", type=float, default=50.0)
+    args = parser.parse_args()
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    step_s = 8 if args.quick else 20
+    messages = 1000 if args.quick else 4000
+    rates = [5.0, 10.0, 20.0, 35.0, args.fixed_rate]
+    users_steps = [8, 24] if args.quick else [12, 24, 48]
+    when = time.strftime("%Y-%m-%d %H:%M")
+    out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+
+    with sandbox(Path(args.state_dir) if args.state_dir else None) as state_dir:
+        state = StateFile(state_dir).read()
+        endpoints = Endpoints.of_sandbox(state_dir)
+        log("raw broker ceilings, relay and consumer adapter on the sandbox's broker")
+        ceilings = broker_ceilings(state, messages)
+        log("trivial Flask endpoint")
+        ceilings["flask_rps"] = flask_ceiling(out, step_s, users=32)
+
+        log(f"saturation: {users_steps} users, {step_s} s each")
+        pids = component_pids(state)
+        best: dict[str, Any] = {"flows_per_s": 0.0}
+        cpu_per_flow: dict[str, float] = {}
+        for users in users_steps:
+            drained(state)
+            before = cpu_seconds(pids)
+            summary = load_step(
+                endpoints, out / f"saturation-{users}", users=users, seconds=step_s, rate=0
+            )
+            after = cpu_seconds(pids)
+            log(
+                f"  {users} users: {summary['flows_per_s']} flows/s, "
+                f"{summary['flows_failed']} failed"
+            )
+            if summary["flows_per_s"] > best["flows_per_s"]:
+                best = {**summary, "users": users}
+                done = max(summary["flows_completed"], 1)
+                cpu_per_flow = {n: (after[n] - before.get(n, 0)) * 1000 / done for n in after}
+
+        points = []
+        for rate in rates:
+            drained(state)
+            users = int(min(200, max(10, rate * 3)))
+            summary = load_step(
+                endpoints, out / f"rate-{rate:g}", users=users, seconds=step_s, rate=rate
+            )
+            figures = card_latency(summary)
+            point = {
+                "target": rate,
+                "achieved": summary["flows_per_s"],
+                "failed": summary["flows_failed"],
+                **{k: float(figures.get(k, 0)) for k in ("p50", "p95", "p99")},
+            }
+            log(f"  {rate:g} flows/s: {point}")
+            points.append(point)
+
+    fixed = points[-1]
+    sandbox_figures = {
+        "relay": ceilings.pop("relay"),
+        "adapter_consume": ceilings.pop("adapter_consume"),
+        "saturation_flows_per_s": best["flows_per_s"],
+        "saturation_users": best.get("users"),
+        "saturation_failed": best.get("flows_failed", 0),
+        "fixed": fixed,
+        "latency_over_load": points,
+        "cpu_ms_per_flow": {k: round(v, 1) for k, v in cpu_per_flow.items()},
+    }
+    results = {
+        "when": when,
+        "machine": machine(),
+        "cores": psutil.cpu_count(),
+        "step_s": step_s,
+        "ceilings": ceilings,
+        "sandbox": sandbox_figures,
+        "ratios": {
+            "relay_vs_raw_publish": sandbox_figures["relay"] / ceilings["raw_publish"],
+            "consumer_vs_raw_consume": sandbox_figures["adapter_consume"] / ceilings["raw_consume"],
+            "flow_vs_flask": sandbox_figures["saturation_flows_per_s"]
+            / max(ceilings["flask_rps"], 1e-9),
+        },
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    chart(points, out / "latency.png")
+    text = markdown(results)
+    (out / "results.md").write_text(text)
+    latest = Path(args.out)
+    (latest / "latest.md").write_text(text.replace("(latency.png)", "(latest.png)"))
+    shutil.copy(out / "latency.png", latest / "latest.png")
+    print(text)
+    log(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
