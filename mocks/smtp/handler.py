@@ -65,7 +65,7 @@ class CaptureHandler:
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
         message = parse_message(raw, envelope.mail_from or "", envelope.rcpt_tos, peer_text)
         self.store.add(message)
-        log.info("captured %s from %s to %s", message.id, message.mail_from, message.rcpt_tos)
+        log.debug("captured %s from %s to %s", message.id, message.mail_from, message.rcpt_tos)
         return "250 Message accepted for delivery"
 
 
