@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.util.timespan import parse_timespan
 
 from loadtests import options, runtime
 from loadtests.users import CardFlowUser, EventPublisherUser, IntentFlowUser
@@ -39,6 +41,19 @@ def _init(environment: Any, **_: Any) -> None:
 def _start(environment: Any, **_: Any) -> None:
     if not isinstance(environment.runner, MasterRunner):
         runtime.start(environment)
+    elif environment.parsed_options.stop_after:
+        gevent.spawn(_stop_then_quit, environment, environment.parsed_options.stop_after)
+
+
+def _stop_then_quit(environment: Any, after: str) -> None:
+    """A master's graceful end: ``--run-time`` quits at once and drops the workers' last
+    statistics (flows still waiting for their email); this stops the workers first,
+    waits until their users finished, lets one more report arrive, then quits."""
+    gevent.sleep(parse_timespan(after))
+    runner = environment.runner
+    runner.stop()  # sends stop to the workers and waits for their users to finish
+    gevent.sleep(WORKER_REPORT_INTERVAL + 1)
+    runner.quit()
 
 
 @events.quitting.add_listener

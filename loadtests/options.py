@@ -76,6 +76,12 @@ def add_arguments(parser: Any) -> None:
     )
     group.add_argument("--summary-json", default="", help="write the figures and verdict here")
     group.add_argument(
+        "--stop-after",
+        default="",
+        help="distributed runs: stop the workers after this time (e.g. 30s), wait for "
+        "their last flows and statistics, then quit (use instead of --run-time)",
+    )
+    group.add_argument(
         "--max-e2e-p95-ms",
         type=float,
         default=None,

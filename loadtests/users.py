@@ -96,7 +96,10 @@ class Flow:
                 if isinstance(body, dict):
                     response.success()
                     return body
-            error = f"{name}: HTTP {response.status_code} {(response.text or '')[:200]}"
+            if response.status_code == 0:  # no HTTP answer: connection refused, reset, timeout
+                error = f"{name}: no response ({response.error!r})"
+            else:
+                error = f"{name}: HTTP {response.status_code} {(response.text or '')[:200]}"
             response.failure(error)
             self.give_up(error)
             return None

@@ -41,7 +41,7 @@ class ProviderServer(BaseApplication):
             # an injected hang holds a thread, not the worker's heartbeat: no kill
             "timeout": 120,
             "graceful_timeout": max(1, math.ceil(s.graceful_timeout_s)),
-            "keepalive": 5,
+            "keepalive": 75,  # outlive the clients' idle connections (see services' serve)
             "accesslog": "-" if s.access_log else None,
             "errorlog": "-",
             "loglevel": "info",

@@ -82,6 +82,8 @@ class Endpoints:
 
 def locust_arguments(plan: LoadPlan, endpoints: Endpoints) -> list[str]:
     """The options the master (or the single process) runs with."""
+    # a distributed run ends through the master's graceful stop (see the locustfile)
+    ending = ["--stop-after", plan.duration] if plan.workers > 0 else ["--run-time", plan.duration]
     args = [
         "-f",
         str(LOCUSTFILE),
@@ -92,8 +94,7 @@ def locust_arguments(plan: LoadPlan, endpoints: Endpoints) -> list[str]:
         str(plan.users),
         "--spawn-rate",
         str(plan.spawn_rate),
-        "--run-time",
-        plan.duration,
+        *ending,
         # users finish the flow they are in (bounded by its timeout) before stopping
         "--stop-timeout",
         str(int(plan.flow_timeout + 5)),

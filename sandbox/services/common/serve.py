@@ -28,6 +28,9 @@ class _Application(BaseApplication):
         return self._factory()
 
 
+KEEPALIVE_S = 75
+
+
 def serve(
     factory: Callable[[], Flask],
     *,
@@ -47,6 +50,10 @@ def serve(
         "proc_name": name,
         "timeout": timeout_s,
         "graceful_timeout": 10,
+        # Longer than any client keeps an idle connection: with gunicorn's default of
+        # 2 s, a client reusing a connection the server is closing sees a reset (Locust
+        # users that wait for a flow's email between two payments did, now and then).
+        "keepalive": KEEPALIVE_S,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
