@@ -29,7 +29,9 @@ RUNTIME_DIRS = ("broker", "data", "logs")
 
 
 def _recorded_pids(state: dict[str, Any]) -> list[int]:
-    pids = [(state.get("supervisor") or {}).get("pid"), (state.get("broker") or {}).get("pid")]
+    broker = state.get("broker") or {}
+    pids = [(state.get("supervisor") or {}).get("pid"), broker.get("pid")]
+    pids += [node.get("pid") for node in broker.get("nodes") or []]
     pids += [c.get("pid") for c in (state.get("components") or {}).values()]
     return [int(p) for p in pids if p]
 
@@ -51,11 +53,18 @@ def _kill_leftovers(state: dict[str, Any]) -> list[int]:
 
 def _print_table(state: dict[str, Any]) -> None:
     broker = state.get("broker") or {}
+    nodes = broker.get("nodes") or []
+    endpoint = f"cluster of {len(nodes)} nodes:" if nodes else broker.get("url", "")
     print(f"\n{'component':<22} {'kind':<8} {'pid':>7}  {'status':<10} endpoint")
     print(
         f"{'broker':<22} {broker.get('kind', '?'):<8} {broker.get('pid') or '':>7}  "
-        f"{broker.get('status', '?'):<10} {broker.get('url', '')}"
+        f"{broker.get('status', '?'):<10} {endpoint}"
     )
+    for node in nodes:
+        print(
+            f"{node.get('name', '?'):<22} {'node':<8} {node.get('pid') or '':>7}  "
+            f"{node.get('status', '?'):<10} {node.get('url', '')} ({node.get('nodename')})"
+        )
     if broker.get("management_url"):
         print(
             f"{'broker management':<22} {'':<8} {'':>7}  {'':<10} "
@@ -77,6 +86,7 @@ def up(
     only: list[str] | None = None,
     profile: str = "dev",
     random_ports: bool = False,
+    cluster: int = 1,
 ) -> int:
     state_file = StateFile(state_dir)
     state = state_file.read()
@@ -86,6 +96,12 @@ def up(
             if running != profile and not as_json:
                 print(
                     f"note: the running sandbox uses profile {running!r}, not {profile!r}; "
+                    "`sandbox down` first to change it"
+                )
+            nodes = len((state.get("broker") or {}).get("nodes") or []) or 1
+            if nodes != cluster and not as_json:
+                print(
+                    f"note: the running sandbox's broker has {nodes} node(s), not {cluster}; "
                     "`sandbox down` first to change it"
                 )
             if as_json:
@@ -110,6 +126,8 @@ def up(
         command += ["--profile", profile]
         if random_ports:
             command.append("--random-ports")
+        if cluster != 1:
+            command += ["--cluster", str(cluster)]
         # Spawn through a short-lived intermediate process: the supervisor ends up in its
         # own session, owned by init, so it outlives this command and its terminal, and
         # this process holds no handle to a child it will never wait for.
@@ -207,6 +225,15 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
         print("no sandbox running (start one with `sandbox up`)", file=sys.stderr)
         return 1
     healthy = True
+    broker = state.get("broker") or {}
+    if broker.get("nodes"):
+        # a node killed or stopped on purpose is down all the same: the cluster is degraded
+        for node in broker["nodes"]:
+            node["status"] = "running" if pid_alive(node.get("pid")) else "down"
+        down = sum(node["status"] == "down" for node in broker["nodes"])
+        everything = len(broker["nodes"])
+        broker["status"] = "ready" if not down else "stopped" if down == everything else "degraded"
+        healthy = not down
     for entry in (state.get("components") or {}).values():
         entry["alive"] = pid_alive(entry.get("pid"))
         if entry.get("health_url"):
@@ -221,7 +248,7 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(state, indent=2))
     else:
-        _print_table(state)
+        _print_table({**state, "_path": str(StateFile(state_dir).path)})
     return 0 if healthy else 1
 
 

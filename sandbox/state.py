@@ -119,6 +119,10 @@ class SupervisorClient:
     def start(self, component: str) -> dict[str, Any]:
         return self.action(component, "start")
 
+    def broker_nodes(self) -> list[dict[str, Any]]:
+        """The nodes of a cluster broker (name, nodename, url, pid, status); [] for one node."""
+        return list((self.state().get("broker") or {}).get("nodes") or [])
+
     def endpoint(self, component: str) -> str:
         entry = (self.state().get("components") or {}).get(component) or {}
         if not entry.get("endpoint"):

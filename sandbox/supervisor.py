@@ -6,6 +6,11 @@ up, restarts any process that dies (as an orchestrator would), and stops everyth
 SIGTERM or ``POST /shutdown``.  Scenarios and fault plans control processes through its
 small HTTP API (kill, stop, start, restart a component or the broker), so that the one
 process that started something is the one that restarts it.
+
+With ``--cluster N`` the broker is N private nodes joined into one cluster; the API
+then also knows each node as ``broker-1`` .. ``broker-N``, and every component gets the
+nodes' URLs in its own rotated order, so that connections spread over the cluster and
+fail over to the next node when theirs goes away.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
 from sandbox import stack
-from sandbox.broker import Broker, provision
-from sandbox.messaging import ensure_topology
+from sandbox.broker import Broker, LocalCluster, provision_cluster
+from sandbox.messaging import ensure_topology, split_urls
 from sandbox.process import ManagedProcess
 from sandbox.settings import SandboxSettings
 from sandbox.state import StateFile
@@ -44,11 +49,13 @@ class Supervisor:
         only: set[str] | None = None,
         profile: str = "dev",
         random_ports: bool = False,
+        cluster: int = 1,
     ) -> None:
         self.settings = settings
         self.only = only
         self.profile = profile
         self.random_ports = random_ports
+        self.cluster = cluster
         self.state_dir = settings.state_dir
         self.state = StateFile(self.state_dir)
         self.broker: Broker | None = None
@@ -73,7 +80,11 @@ class Supervisor:
         self.state.update(supervisor={"pid": os.getpid(), "control_url": self.control_url})
         self.state.update(step="broker: starting")
         began = time.monotonic()
-        self.broker = provision(replace(self.settings, state_dir=self.state_dir), name="broker")
+        self.broker = provision_cluster(
+            replace(self.settings, state_dir=self.state_dir), self.cluster, name="broker"
+        )
+        # Only once the cluster has formed: a quorum queue's members are chosen among the
+        # cluster's nodes when it is declared; a node that joins later holds no replica.
         ensure_topology(self.broker.url, build(self.settings.broker))
         self.state.update(
             broker={
@@ -87,20 +98,22 @@ class Supervisor:
         keys = stack.new_secrets()
         self.state.update(ports=ports)
         (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
-        for component in stack.plan(
+        planned = stack.plan(
             state_dir=self.state_dir,
             broker_url=self.broker.url,
             ports=ports,
             keys=keys,
             extra_env=stack.PROFILES[self.profile],
-        ):
+        )
+        for index, component in enumerate(planned):
             if self.only is None or component.name in self.only:
-                self._start(component)
+                self._start(_with_rotated_broker_urls(component, index))
         self.state.update(status="ready", step="ready")
 
     def _broker_ports(self) -> list[int]:
         info = self.broker.info() if self.broker else {}
-        return list((info.get("ports") or {}).values())
+        nodes = info.get("nodes") or [info]
+        return [port for node in nodes for port in (node.get("ports") or {}).values()]
 
     def _start(self, component: stack.Component) -> None:
         self.state.update(step=f"{component.name}: starting")
@@ -167,6 +180,8 @@ class Supervisor:
     def component_action(self, name: str, action: str) -> dict[str, Any]:
         if name == "broker":
             return self.broker_action(action)
+        if isinstance(self.broker, LocalCluster) and name in self.broker.names:
+            return self.node_action(name, action)
         with self.lock:
             process = self.processes.get(name)
             if process is None:
@@ -206,6 +221,19 @@ class Supervisor:
         self.state.update(broker={**broker.info(), "status": status})
         return {"name": "broker", "action": action}
 
+    def node_action(self, name: str, action: str) -> dict[str, Any]:
+        """Kill, stop, start or restart one node of the cluster; a started one rejoins."""
+        cluster = self.broker
+        if not isinstance(cluster, LocalCluster):
+            raise KeyError(name)
+        if action not in ("kill", "stop", "start", "restart"):
+            raise ValueError(action)
+        # a killed or stopped node stays down (as the single broker does) until started
+        cluster.node_action(name, action)
+        # the cluster's own status: ready, degraded (some nodes down) or stopped
+        self.state.update(broker={**self.state.read().get("broker", {}), **cluster.info()})
+        return {"name": name, "action": action, "pid": cluster.node(name).pid}
+
     def shutdown(self) -> None:
         if self.stopping.is_set():
             return
@@ -241,7 +269,8 @@ class Supervisor:
             try:
                 return jsonify(self.component_action(name, action))
             except KeyError:
-                known = ", ".join(["broker", *self.processes])
+                nodes = self.broker.names if isinstance(self.broker, LocalCluster) else []
+                known = ", ".join(["broker", *nodes, *self.processes])
                 return jsonify(
                     {"error": {"code": "UNKNOWN_COMPONENT", "message": f"{name} (known: {known})"}}
                 ), 404
@@ -268,6 +297,7 @@ def main() -> None:
     parser.add_argument(
         "--random-ports", action="store_true", help="free random ports, none of the usual"
     )
+    parser.add_argument("--cluster", type=int, default=1, help="broker nodes (default 1)")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pika").setLevel(logging.CRITICAL)
@@ -275,7 +305,11 @@ def main() -> None:
     settings = replace(SandboxSettings.from_env(), state_dir=Path(args.state_dir).resolve())
     only = {name.strip() for name in args.only.split(",")} if args.only else None
     supervisor = Supervisor(
-        settings, only=only, profile=args.profile, random_ports=args.random_ports
+        settings,
+        only=only,
+        profile=args.profile,
+        random_ports=args.random_ports,
+        cluster=args.cluster,
     )
 
     def on_signal(_signum: int, _frame: Any) -> None:
@@ -295,6 +329,19 @@ def main() -> None:
     supervisor.monitor()
     supervisor.stopping.clear()
     supervisor.shutdown()
+
+
+def _with_rotated_broker_urls(component: stack.Component, index: int) -> stack.Component:
+    """The component with its cluster URLs rotated by ``index``: each one connects first
+    to another node, so that connections spread over the cluster instead of piling on
+    node 1, and fails over to the nodes after it."""
+    url = component.env.get("RABBITMQ_URL")
+    urls = split_urls(url) if url else []
+    if len(urls) < 2:
+        return component
+    shift = index % len(urls)
+    rotated = ",".join(urls[shift:] + urls[:shift])
+    return replace(component, env={**component.env, "RABBITMQ_URL": rotated})
 
 
 if __name__ == "__main__":

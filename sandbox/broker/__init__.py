@@ -1,6 +1,7 @@
-"""Broker provisioning: an external URL, a container, or a private local node."""
+"""Broker provisioning: an external URL, a container, a private local node or a cluster."""
 
 from sandbox.broker.admin import Admin, AdminError
+from sandbox.broker.cluster import LocalCluster
 from sandbox.broker.local import LocalNode, NodePorts, NodeStartError
 from sandbox.broker.provision import (
     Broker,
@@ -10,6 +11,7 @@ from sandbox.broker.provision import (
     ExternalBroker,
     docker_available,
     provision,
+    provision_cluster,
 )
 
 __all__ = [
@@ -20,9 +22,11 @@ __all__ = [
     "BrokerUnavailable",
     "ContainerBroker",
     "ExternalBroker",
+    "LocalCluster",
     "LocalNode",
     "NodePorts",
     "NodeStartError",
     "docker_available",
     "provision",
+    "provision_cluster",
 ]

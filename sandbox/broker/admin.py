@@ -73,5 +73,13 @@ class Admin:
     def load_definitions(self, vhost: str, definitions: dict[str, Any]) -> None:
         self._request("POST", f"definitions/{quote(vhost, safe='')}", json=definitions)
 
+    def connections(self) -> list[dict[str, Any]]:
+        """Open client connections, each with the ``node`` it is connected to."""
+        return list(self._request("GET", "connections").json())
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The cluster's nodes, each with its ``name`` and whether it is ``running``."""
+        return list(self._request("GET", "nodes").json())
+
     def overview(self) -> dict[str, Any]:
         return dict(self._request("GET", "overview").json())

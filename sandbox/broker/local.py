@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -97,12 +98,16 @@ class LocalNode:
         ports: NodePorts | None = None,
         start_timeout_s: float = 60.0,
         plugins: tuple[str, ...] = ("rabbitmq_management",),
+        config: Sequence[str] = (),
+        cookie: str | None = None,
     ) -> None:
         self.base_dir = base_dir.resolve()
         self.server = server
         self.ctl_path = ctl
         self.start_timeout_s = start_timeout_s
         self.plugins = plugins
+        self.config = tuple(config)  # extra rabbitmq.conf lines (a cluster's peers, ...)
+        self.cookie = cookie  # nodes of one cluster must share their Erlang cookie
         self.ports = ports or self._load_ports() or NodePorts.choose()
         self.nodename = f"sandbox-{self.ports.amqp}@localhost"
         self._executor: _NodeExecutor | None = None
@@ -144,8 +149,13 @@ class LocalNode:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> LocalNode:
-        """Start the node and return once it accepts AMQP and reports itself booted."""
+    def start(self, *, await_startup: bool = True) -> LocalNode:
+        """Start the node and return once it accepts AMQP and reports itself booted.
+
+        ``await_startup=False`` settles for the AMQP handshake (the client listener is
+        the last thing a node starts) and skips a ``rabbitmqctl`` call, which boots an
+        Erlang VM of its own: seconds on a busy machine, for each node of a cluster.
+        """
         if not Path(self.server).exists():
             raise FileNotFoundError(f"rabbitmq-server not found at {self.server}")
         self._write_files()
@@ -171,8 +181,9 @@ class LocalNode:
                 f"{self.nodename} did not start: {exc}\n{self.log_tail()}"
             ) from exc
         self._executor = executor
-        # The node's own startup check: every boot step finished, not just the listener.
-        self.ctl("await_startup", "--timeout", str(int(self.start_timeout_s)))
+        if await_startup:
+            # The node's own startup check: every boot step finished, not just the listener.
+            self.ctl("await_startup", "--timeout", str(int(self.start_timeout_s)))
         return self
 
     def stop(self) -> None:
@@ -252,6 +263,7 @@ class LocalNode:
                     # The sandbox's data directory may sit on a nearly full disk in CI;
                     # the default alarm threshold would block publishers there.
                     "disk_free_limit.absolute = 20MB",
+                    *self.config,
                     "",
                 ]
             )
@@ -260,6 +272,13 @@ class LocalNode:
         (self.base_dir / "enabled_plugins").write_text(f"[{plugins}].\n")
         # An empty env file keeps the machine's /etc/rabbitmq/rabbitmq-env.conf out.
         (self.base_dir / "rabbitmq-env.conf").write_text("")
+        if self.cookie is not None:
+            # Erlang refuses a cookie file that others can read; rabbitmqctl finds it too,
+            # since it runs with the same HOME.
+            cookie_file = self.base_dir / "home" / ".erlang.cookie"
+            cookie_file.unlink(missing_ok=True)
+            cookie_file.write_text(self.cookie)
+            cookie_file.chmod(0o400)
 
     def _environment(self) -> dict[str, str]:
         base = self.base_dir

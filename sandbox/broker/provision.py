@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from sandbox.broker.cluster import LocalCluster
 from sandbox.broker.local import LocalNode
 from sandbox.messaging import BrokerConnectError, probe
 from sandbox.settings import SandboxSettings
@@ -216,3 +217,36 @@ def provision(settings: SandboxSettings, name: str = "broker") -> Broker:
         )
         return node.start()
     raise BrokerUnavailable(UNAVAILABLE_HELP.format(image=settings.rabbitmq_image))
+
+
+def provision_cluster(settings: SandboxSettings, size: int, name: str = "broker") -> Broker:
+    """Start ``size`` private nodes joined into one cluster; one node is ``provision()``.
+
+    A cluster is always made of local nodes, the only kind the sandbox can kill and
+    restart one at a time; a broker given by ``RABBITMQ_URL`` is someone else's.
+    """
+    if size == 1:
+        return provision(settings, name)
+    if settings.broker.url:
+        raise BrokerUnavailable(
+            f"--cluster {size} starts private nodes, but RABBITMQ_URL is set; unset it, or "
+            "drop --cluster to use the broker it names"
+        )
+    server = rabbitmq_server_binary(settings)
+    if server is None:
+        raise BrokerUnavailable(
+            f"--cluster {size} needs rabbitmq-server installed locally "
+            "(Debian/Ubuntu: apt-get install rabbitmq-server)"
+        )
+    cluster = LocalCluster(
+        settings.state_dir / name,
+        size,
+        server=server,
+        ctl=str(Path(server).with_name("rabbitmqctl")),
+        start_timeout_s=settings.broker_start_timeout_s,
+    )
+    try:
+        return cluster.start()
+    except BaseException:
+        cluster.kill()  # no node of a half-formed cluster may outlive the attempt
+        raise

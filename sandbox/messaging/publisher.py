@@ -327,6 +327,13 @@ class Publisher:
                     f"on exchange {item.exchange!r} ({item.returned})"
                 )
             item.batch.settle(item.index, error)
+        if not acked and self._channel is not None and self._channel.is_open:
+            # A nack can stick to the channel: on RabbitMQ 3.10, a channel whose first
+            # publish to a quorum queue met the record of a killed leader has every later
+            # publish to that queue nacked until the node returns.  A new channel (and
+            # connection) asks again.
+            log.warning("%s: broker nacked a publish; opening a new channel", self._name)
+            self._channel.close()
 
     def _fail_pending(self, reason: str) -> None:
         pending = list(self._pending.values())
