@@ -124,6 +124,13 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
 def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.lifecycle import up
 
+    if args.cluster > 1 and settings.broker.url:
+        print(
+            f"error: --cluster {args.cluster} starts private nodes, but RABBITMQ_URL is set; "
+            "unset it, or drop --cluster to use the broker it names",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     return up(
         settings.state_dir,
@@ -132,6 +139,7 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
         only=only,
         profile=args.profile,
         random_ports=args.random_ports,
+        cluster=args.cluster,
     )
 
 
@@ -220,6 +228,8 @@ def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
 
 def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox import lifecycle
+    from sandbox.load.fault_runner import faults_during_load, load_thresholds
+    from sandbox.load.faults import FaultPlanError, load_schedule, unknown_targets
     from sandbox.load.run import (
         Endpoints,
         LoadError,
@@ -230,12 +240,33 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     )
     from sandbox.state import StateFile, pid_alive
 
+    schedule = None
+    if args.faults:
+        try:
+            schedule = load_schedule(Path(args.faults), seed=args.seed)
+        except FaultPlanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(schedule.render() + f"\n(repeat this schedule with --seed {schedule.seed})")
+    elif args.seed is not None:
+        print("error: --seed goes with --faults FILE", file=sys.stderr)
+        return EXIT_USAGE
+    p95, failure_ratio, settle_s, lenient = load_thresholds(
+        args.max_e2e_p95_ms, args.max_failure_ratio, args.settle, faults=schedule is not None
+    )
+    if lenient:
+        print(f"note: {lenient}")
     state = StateFile(settings.state_dir).read()
     started_here = not (state and pid_alive((state.get("supervisor") or {}).get("pid")))
     if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
         return EXIT_FAILED
     try:
         endpoints = Endpoints.of_sandbox(settings.state_dir)
+        components = StateFile(settings.state_dir).read().get("components") or {}
+        missing = unknown_targets(schedule, components) if schedule else []
+        if missing:
+            print(f"error: this sandbox has no {', '.join(missing)} to fault", file=sys.stderr)
+            return EXIT_USAGE
         if endpoints.profile != "load":
             print(
                 f"error: the running sandbox uses profile {endpoints.profile!r}, whose payment "
@@ -254,12 +285,16 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
             flow_timeout=args.flow_timeout,
             workers=args.workers,
             user_classes=tuple(c.strip() for c in args.user_classes.split(",") if c.strip()),
-            max_e2e_p95_ms=args.max_e2e_p95_ms,
-            max_failure_ratio=args.max_failure_ratio,
+            max_e2e_p95_ms=p95,
+            max_failure_ratio=failure_ratio,
             min_flows_per_s=args.min_flows_per_s,
         )
         print(f"load: {plan.users} users for {plan.duration}; output in {plan.out_dir}")
-        code = run_locust(plan, endpoints)
+        topology = build(settings.broker)
+        with faults_during_load(
+            schedule, settings.state_dir, topology, plan.out_dir, plan.ledger_dir
+        ):
+            code = run_locust(plan, endpoints)
         summary = read_summary(plan)
         verdict = EXIT_OK
         if args.reconcile:
@@ -271,7 +306,7 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
                 settings.state_dir,
                 build(settings.broker),
                 as_json=False,
-                settle_s=args.settle,
+                settle_s=settle_s,
             )
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -283,6 +318,16 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     if code != 0 or not summary.get("passed", False) or verdict != EXIT_OK:
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _node_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a node count from 1 to 9")
+    return count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -305,6 +350,13 @@ def parser() -> argparse.ArgumentParser:
         "--random-ports",
         action="store_true",
         help="use free random ports instead of the usual ones (several sandboxes side by side)",
+    )
+    up.add_argument(
+        "--cluster",
+        type=_node_count,
+        default=1,
+        metavar="N",
+        help="run the broker as N private nodes in one cluster (default 1; see docs/cluster.md)",
     )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the sandbox and everything it started")
@@ -391,8 +443,12 @@ def parser() -> argparse.ArgumentParser:
         help="Locust users to run (also: EventPublisherUser)",
     )
     load.add_argument("--out", help="output folder (default .sandbox/load/<time>)")
-    load.add_argument("--max-e2e-p95-ms", type=float, default=5000.0)
-    load.add_argument("--max-failure-ratio", type=float, default=0.0)
+    load.add_argument(
+        "--max-e2e-p95-ms", type=float, default=None, help="default 5000; none with --faults"
+    )
+    load.add_argument(
+        "--max-failure-ratio", type=float, default=None, help="default 0; 1 with --faults"
+    )
     load.add_argument("--min-flows-per-s", type=float, default=None)
     load.add_argument(
         "--no-reconcile",
@@ -401,8 +457,15 @@ def parser() -> argparse.ArgumentParser:
         help="skip accounting for every started flow afterwards",
     )
     load.add_argument(
-        "--settle", type=float, default=60.0, help="seconds the reconciliation waits for stragglers"
+        "--settle",
+        type=float,
+        default=None,
+        help="seconds the reconciliation waits for stragglers (default 60; 180 with --faults)",
     )
+    load.add_argument(
+        "--faults", metavar="FILE", help="a fault plan (YAML/TOML) to run during the load"
+    )
+    load.add_argument("--seed", type=int, default=None, help="the fault plan's seed")
     load.set_defaults(func=cmd_load)
 
     demo = sub.add_parser("demo", help="boot the sandbox, run the happy path, show the flow")
