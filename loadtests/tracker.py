@@ -39,7 +39,10 @@ class Waiter:
 
     def wait(self, timeout: float) -> float | None:
         """Wall-clock arrival time of the awaited event, or None at the deadline."""
-        value = self.result.get(timeout=timeout) if timeout > 0 else None
+        # wait(), not get(): get() raises gevent.Timeout, which ends the Locust user
+        if timeout <= 0 or not self.result.wait(timeout):
+            return None
+        value = self.result.value
         return float(value) if value is not None else None
 
 

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 DOORBELL_ENV = "OUTBOX_DOORBELL"
 IDLE_POLL_S = 0.25  # a relay with a doorbell still looks this often
 _WROTE = "outbox_rows_written"
+_RING = "outbox_ring_due"
 
 
 def doorbell_address(value: str | None = None) -> tuple[str, int] | None:
@@ -82,18 +83,28 @@ def _ringer() -> socket.socket:
 
 
 def ring_after_commits(engine: Engine, address: tuple[str, int]) -> None:
-    """Ring the relay's doorbell whenever a transaction that added outbox rows commits."""
+    """Ring the relay's doorbell once a transaction that added outbox rows has committed.
+
+    SQLAlchemy's ``commit`` event fires *before* the database commits, so it only marks
+    the connection; the ring goes out when the connection returns to the pool, after
+    the commit (a relay woken earlier would find nothing and go back to sleep).
+    """
     sock = _ringer()
 
     @event.listens_for(engine, "commit")
-    def _ring(conn: Connection) -> None:
+    def _committing(conn: Connection) -> None:
         if conn.info.pop(_WROTE, False):
-            with contextlib.suppress(OSError):  # a missed ring costs one idle pass
-                sock.sendto(b"!", address)
+            conn.info[_RING] = True
 
     @event.listens_for(engine, "rollback")
     def _forget(conn: Connection) -> None:
         conn.info.pop(_WROTE, None)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _ring(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_RING, False):
+            with contextlib.suppress(OSError):  # a missed ring costs one idle pass
+                sock.sendto(b"!", address)
 
 
 class Doorbell:
@@ -299,9 +310,9 @@ class OutboxRelay:
             self._stopping.wait(self._poll_interval_s)
             return
         if self._doorbell.wait(self._idle_poll_s) and not self._stopping.is_set():
-            # the writer rings as it commits: give the commit a moment to land, so the
-            # next pass sees its rows instead of going back to sleep without them
-            for pause in (0.0, 0.002, 0.01):
+            # rung, but the pass found nothing (a pass already running took the rows, or
+            # a writer's connection rang early): look again briefly before sleeping
+            for pause in (0.0, 0.005, 0.02, 0.05):
                 self._stopping.wait(pause)
                 if self.run_once():
                     return
