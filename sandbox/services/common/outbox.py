@@ -20,6 +20,7 @@ written before it, at the price of possible duplicates of the later ones.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -79,6 +80,7 @@ def _ringer() -> socket.socket:
     if _ring_socket is None:
         _ring_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         _ring_socket.setblocking(False)
+        atexit.register(_ring_socket.close)
     return _ring_socket
 
 
