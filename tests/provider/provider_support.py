@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from mocks.provider import Provider, ProviderSettings, create_app
+from sandbox.waiting import WaitTimeout, wait_for
 
 API_KEY = "sk_test_mockprovider_0123456789"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,14 +40,10 @@ def wait_until(
     timeout: float = 10.0,
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}; last seen: {seen()!r}")
-        time.sleep(0.01)  # the polling interval, not a wait for the condition
+    try:
+        return wait_for(condition, timeout=timeout, what=what, interval=0.01, seen=seen)
+    except WaitTimeout as exc:
+        pytest.fail(str(exc))
 
 
 class QuietHandler(WSGIRequestHandler):
