@@ -104,6 +104,19 @@ class Flow:
             self.give_up(error)
             return None
 
+    def book(self) -> dict[str, Any] | None:
+        """The flow's first step: book the appointment it pays for."""
+        booking = self.call(
+            "POST",
+            f"{self.rt.targets.appointment}/appointments",
+            "POST /appointments",
+            (201,),
+            json=BOOKING,
+        )
+        if booking is not None:
+            self.ledger["appointment_id"] = booking["appointmentId"]
+        return booking
+
     def give_up(self, error: str) -> None:
         self.ledger["edge_error"] = error
         self.rt.tracker.forget(self.id)
@@ -142,13 +155,9 @@ class CardFlowUser(FastHttpUser):
             else ("card", "confirmed", "appointment_confirmed")
         )
         flow = Flow(self, kind, expected, template)
-        booking = flow.call(
-            "POST", f"{rt.targets.appointment}/appointments", "POST /appointments", (201,),
-            json=BOOKING,
-        )  # fmt: skip
+        booking = flow.book()
         if booking is None:
             return
-        flow.ledger["appointment_id"] = booking["appointmentId"]
         paid = flow.call(
             "POST",
             f"{rt.targets.payment}/payment/process",
@@ -185,13 +194,9 @@ class IntentFlowUser(FastHttpUser):
     def book_and_pay_by_intent(self) -> None:
         rt = runtime.current()
         flow = Flow(self, "intent", "confirmed", "appointment_confirmed")
-        booking = flow.call(
-            "POST", f"{rt.targets.appointment}/appointments", "POST /appointments", (201,),
-            json=BOOKING,
-        )  # fmt: skip
+        booking = flow.book()
         if booking is None:
             return
-        flow.ledger["appointment_id"] = booking["appointmentId"]
         intent = flow.call(
             "POST",
             f"{rt.targets.payment}/payment/intents",

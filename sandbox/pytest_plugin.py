@@ -23,6 +23,7 @@ ini file to turn the gate off for a project whose events are not in these contra
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -140,14 +141,14 @@ def event_tap(
 _GATE_TAP = pytest.StashKey[EventTap]()
 
 
-@pytest.fixture(scope="session")
-def sandbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupervisorClient]:
-    """The whole sandbox, started once for the session and stopped at its end."""
+@contextlib.contextmanager
+def running_sandbox(state_dir: Path, profile: str = "dev") -> Iterator[SupervisorClient]:
+    """A whole sandbox in ``state_dir`` for a ``with`` block; the test fails, with the end
+    of the supervisor's log, when it does not start.  Random ports: test sessions running
+    side by side must not race for the usual ones."""
     from sandbox import lifecycle
 
-    state_dir = tmp_path_factory.mktemp("sandbox-stack")
-    # random ports: test sessions running side by side must not race for the usual ones
-    if lifecycle.up(state_dir, random_ports=True) != 0:
+    if lifecycle.up(state_dir, profile=profile, random_ports=True) != 0:
         log = state_dir / "logs" / "supervisor.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         lifecycle.down(state_dir)
@@ -156,6 +157,13 @@ def sandbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervis
         yield SupervisorClient(state_dir)
     finally:
         lifecycle.down(state_dir)
+
+
+@pytest.fixture(scope="session")
+def sandbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SupervisorClient]:
+    """The whole sandbox, started once for the session and stopped at its end."""
+    with running_sandbox(tmp_path_factory.mktemp("sandbox-stack")) as client:
+        yield client
 
 
 @pytest.fixture

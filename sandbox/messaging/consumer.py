@@ -40,6 +40,7 @@ from pika.spec import Basic, BasicProperties
 from sandbox.messaging import envelope as env
 from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, declare_topology
 from sandbox.messaging.publisher import publish_raw
+from sandbox.messaging.subscription import properties_dict
 from sandbox.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class Consumer:
         self.stats.delivered += 1
         with self._lock:
             self._in_flight += 1
-        props = _properties_dict(properties)
+        props = properties_dict(properties)
 
         def work() -> None:
             verdict = self._judge(method, props, body, queue)
@@ -333,21 +334,6 @@ class Consumer:
             )
             return _Verdict("retry", REASON_HANDLER_ERROR, exc)
         return _Verdict("ack")
-
-
-def _properties_dict(properties: BasicProperties) -> dict[str, Any]:
-    names = (
-        "message_id",
-        "correlation_id",
-        "type",
-        "app_id",
-        "timestamp",
-        "content_type",
-        "delivery_mode",
-        "headers",
-    )
-    result = {name: getattr(properties, name) for name in names}
-    return {k: v for k, v in result.items() if v is not None}
 
 
 def _attempt(props: dict[str, Any]) -> int:

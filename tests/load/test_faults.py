@@ -4,10 +4,7 @@ the runner against a real sandbox, alone and inside ``sandbox load --faults``.""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,12 @@ from sandbox import lifecycle
 from sandbox.cli import main
 from sandbox.load.fault_runner import FaultRunner, SandboxControls, load_thresholds, summary
 from sandbox.load.faults import FaultPlanError, Schedule, Step, expand, load_schedule
+from sandbox.pytest_plugin import running_sandbox
 from sandbox.settings import SandboxSettings
 from sandbox.state import SupervisorClient
 from sandbox.topology import build
 from sandbox.waiting import wait_for
+from tests.load.support import sandbox_load
 
 PLANS = Path(__file__).resolve().parents[2] / "loadtests" / "plans"
 
@@ -411,16 +410,8 @@ def test_the_schedule_waits_for_the_load_to_start(tmp_path):
 
 @pytest.fixture(scope="module")
 def chaos_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state_dir = tmp_path_factory.mktemp("faults-sandbox")
-    if lifecycle.up(state_dir, profile="load", random_ports=True) != 0:
-        log = state_dir / "logs" / "supervisor.log"
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        lifecycle.down(state_dir)
-        pytest.fail(f"sandbox did not start:\n{tail}", pytrace=False)
-    try:
-        yield state_dir
-    finally:
-        lifecycle.down(state_dir)
+    with running_sandbox(tmp_path_factory.mktemp("faults-sandbox"), profile="load") as client:
+        yield client.state_file.state_dir
 
 
 def real_controls(state_dir: Path) -> SandboxControls:
@@ -481,12 +472,6 @@ def test_a_broker_kill_is_followed_by_a_start_through_the_supervisor(chaos_sandb
     assert client.state()["broker"]["status"] == "ready"
     # the services reconnect on their own: the whole sandbox reports healthy again
     wait_for(lambda: lifecycle.status(chaos_sandbox) == 0, timeout=60, what="every process healthy")
-
-
-def sandbox_load(state_dir: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
-    command = [sys.executable, "-m", "sandbox.cli", "load", "--out", str(out), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.integration

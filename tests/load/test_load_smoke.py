@@ -9,38 +9,23 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox import lifecycle
+from sandbox.pytest_plugin import running_sandbox
+from tests.load.support import sandbox_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def load_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state_dir = tmp_path_factory.mktemp("load-sandbox")
-    if lifecycle.up(state_dir, profile="load", random_ports=True) != 0:
-        log = state_dir / "logs" / "supervisor.log"
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        lifecycle.down(state_dir)
-        pytest.fail(f"sandbox did not start:\n{tail}", pytrace=False)
-    try:
-        yield state_dir
-    finally:
-        lifecycle.down(state_dir)
-
-
-def sandbox_load(state_dir: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
-    command = [sys.executable, "-m", "sandbox.cli", "load", "--out", str(out), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    with running_sandbox(tmp_path_factory.mktemp("load-sandbox"), profile="load") as client:
+        yield client.state_file.state_dir
 
 
 def stats_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
