@@ -262,8 +262,10 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         return EXIT_FAILED
     try:
         endpoints = Endpoints.of_sandbox(settings.state_dir)
-        components = StateFile(settings.state_dir).read().get("components") or {}
-        missing = unknown_targets(schedule, components) if schedule else []
+        running = StateFile(settings.state_dir).read()
+        components = running.get("components") or {}
+        nodes = [str(n.get("name")) for n in (running.get("broker") or {}).get("nodes") or []]
+        missing = unknown_targets(schedule, components, nodes) if schedule else []
         if missing:
             print(f"error: this sandbox has no {', '.join(missing)} to fault", file=sys.stderr)
             return EXIT_USAGE

@@ -45,6 +45,7 @@ class Email:
     correlation_id: str
     template: str
     event_id: str | None = None
+    message_id: str | None = None  # the notifier's, one per event and template
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,8 @@ def email_from_summary(message: Mapping[str, Any]) -> Email | None:
     correlation_id = first("X-Correlation-Id")
     if not correlation_id:
         return None
-    return Email(correlation_id, first("X-Notification-Template") or "?", first("X-Event-Id"))
+    template = first("X-Notification-Template") or "?"
+    return Email(correlation_id, template, first("X-Event-Id"), first("Message-ID"))
 
 
 def callback_from_record(record: Mapping[str, Any]) -> Callback | None:

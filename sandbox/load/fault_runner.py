@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import requests
 
-from sandbox.load.faults import BROKER, PROCESSES, UNDO, Schedule, Step
+from sandbox.load.faults import BROKER, PROCESSES, UNDO, Schedule, Step, is_broker
 from sandbox.state import SupervisorClient
 from sandbox.topology import Topology
 
@@ -61,8 +61,11 @@ class SandboxControls:
 
     def component(self, name: str) -> dict[str, Any]:
         state = self.supervisor.state()
+        broker = state.get("broker") or {}
         if name == BROKER:
-            return dict(state.get("broker") or {})
+            return dict(broker)
+        if is_broker(name):  # a node of a cluster broker
+            return next((dict(n) for n in broker.get("nodes") or [] if n.get("name") == name), {})
         return dict((state.get("components") or {}).get(name) or {})
 
     def process(self, action: str, target: str) -> dict[str, Any]:
@@ -232,13 +235,13 @@ class FaultRunner:
 
     def _execute(self, step: Step) -> None:
         key = (step.fault, step.target)
-        if step.action in UNDO and not (step.action == "kill" and step.target != BROKER):
+        if step.action in UNDO and not (step.action == "kill" and not is_broker(step.target)):
             self._applied[key] = step  # before the call: a half-done call is undone too
         elif step.action in UNDO.values():
             self._applied.pop(key, None)
         before = self.controls.component(step.target) if step.action == "kill" else {}
         record = self._do_logged(step.action, step.target, lambda: self._act(step), step)
-        if record["ok"] and step.action == "kill" and step.target != BROKER:
+        if record["ok"] and step.action == "kill" and not is_broker(step.target):
             check = threading.Thread(
                 target=self._check_restart, args=(step, before), name=f"check-{step.target}"
             )

@@ -30,6 +30,9 @@ import yaml
 from sandbox import stack
 
 BROKER = "broker"
+# the nodes of a cluster broker (sandbox up --cluster N): each is killed, stopped and
+# started on its own, as the whole broker is
+NODES = tuple(f"broker-{i}" for i in range(1, 10))
 WORKERS = tuple(stack.WORKER_PORT_VARIABLES)  # the services' consumers and relays
 PROCESSES = ("provider", "smtp", "merchant", "payment", "appointment", "notifier", *WORKERS)
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -44,6 +47,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
 BUSY_AFTER_S = {"process": 5.0, BROKER: 15.0}
 MAX_AT_S = 24 * 3600.0
 PLACEMENT_TRIES = 500
+
+
+def is_broker(target: str) -> bool:
+    """The broker, or one node of a cluster broker: nothing restarts it by itself."""
+    return target == BROKER or target in NODES
+
 
 # action -> what it acts on: processes (``target``), or one fixed component
 PROCESS_ACTIONS = ("kill", "stop", "restart")
@@ -326,7 +335,7 @@ def fault_of(
     action: str, target: str, at: float, length: float | None, params: dict[str, Any], label: str
 ) -> Fault:
     if action in PROCESS_ACTIONS:
-        kind = BROKER if target == BROKER else "process"
+        kind = BROKER if is_broker(target) else "process"
         steps = [Step(at, action, target, {}, label)]
         if length is not None:
             steps.append(Step(at + length, "start", target, {}, label))
@@ -346,7 +355,7 @@ def fault_of(
 
 
 def check_length(action: str, target: str | None, length: float | None, where: str) -> None:
-    needs = action in ("stop", *WINDOW_ACTIONS) or (action == "kill" and target == BROKER)
+    needs = action in ("stop", *WINDOW_ACTIONS) or (action == "kill" and is_broker(target or ""))
     if needs and length is None:
         why = (
             "the supervisor does not restart the broker: say when to start it again"
@@ -391,7 +400,7 @@ def _action(f: Fields) -> str:
 def _targets(action: str, f: Fields) -> list[str]:
     if action in PROCESS_ACTIONS:
         key = "targets" if f.has("targets") else "target"
-        return targets_of(f.get(key, required=True), f.name(key), (*PROCESSES, BROKER))
+        return targets_of(f.get(key, required=True), f.name(key), (*PROCESSES, BROKER, *NODES))
     return [WINDOW_ACTIONS.get(action, "dlq")]
 
 
@@ -543,7 +552,9 @@ def load_schedule(path: Path, seed: int | None = None) -> Schedule:
         raise FaultPlanError(f"{path}: {exc}") from None
 
 
-def unknown_targets(schedule: Schedule, components: Mapping[str, Any]) -> list[str]:
-    """Targets of the schedule that the running sandbox does not have."""
-    have = {BROKER, "dlq", *components}
+def unknown_targets(
+    schedule: Schedule, components: Mapping[str, Any], nodes: Sequence[str] = ()
+) -> list[str]:
+    """Targets of the schedule that the running sandbox (with cluster ``nodes``) lacks."""
+    have = {BROKER, "dlq", *components, *nodes}
     return sorted({s.target for s in schedule.steps} - have)

@@ -15,10 +15,14 @@ the dead-letter queues (peeked, never drained); ``sandbox.load.evidence`` reads 
   confirmed, a charged card failed) or cancelled.
 - ``lost``: started, not visible to the client, and found unfinished or nowhere.
 
-Independently, a flow is *duplicated* when it has two emails of one template, two
-delivered merchant callbacks for one event, or two events of one kind (a state changed
-twice). The verdict fails on any lost, duplicated or unexpected flow, and on ledger lines
-it could not read (flows that cannot be accounted for).
+Independently, a flow is *duplicated* when it has two emails of one template under
+different Message-IDs, two merchant callbacks accepted for one event, or two events of
+one kind (a state changed twice). It is *resent* when the same email came again under
+its Message-ID, or the merchant answered a callback ``duplicate`` (its idempotency key was
+seen): what the notifier does when it dies between the receiver's OK and its own record.
+Resends are explained up to one per restart of the notifier's consumer; more fail.
+The verdict fails on any lost, duplicated or unexpected flow, on unexplained resends, and
+on ledger lines it could not read (flows that cannot be accounted for).
 
 Flows still moving are given time: the sources are read again until every flow settled,
 or nothing moved between two reads while the broker's work and retry queues were empty,
@@ -68,6 +72,10 @@ EVENTS_BEHIND = {
 }
 EDGE_CHARS = 120  # of a client's error text in a detail (it may quote a response body)
 DELIVERED = ("accepted", "duplicate")  # the mock merchant's outcomes of a delivered callback
+# Sends the emails and callbacks. Killed between the receiver's OK and its own record, it
+# sends that one again when the event comes back: one resend per restart is explained.
+RESENDER = "notifier-consumer"
+MOCK_RECORDS = {"smtp": "email", "merchant": "merchant callback"}
 
 
 class LedgerError(ValueError):
@@ -157,11 +165,17 @@ class FlowResult:
     detail: str
     duplicates: tuple[str, ...] = ()
     settled: bool = True  # False: the server side may still move
+    resent: tuple[str, ...] = ()
+    resends: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"correlation_id": self.correlation_id, "kind": self.kind}
         data.update(outcome=self.outcome, detail=self.detail)
-        return {**data, "duplicates": list(self.duplicates)} if self.duplicates else data
+        if self.duplicates:
+            data["duplicates"] = list(self.duplicates)
+        if self.resent:
+            data["resent"] = list(self.resent)
+        return data
 
 
 def owed(outcome: str, merchant_configured: bool) -> tuple[frozenset[str], frozenset[str]]:
@@ -214,9 +228,11 @@ def _classify(
     dead: list[DeadLetter],
     dues: Mapping[str, tuple[frozenset[str], frozenset[str]]],
 ) -> FlowResult:
+    duplicates, resent, resends = _repeats(emails, callbacks)
+
     def result(outcome: str, detail: str, settled: bool = True) -> FlowResult:
         return FlowResult(
-            flow.correlation_id, flow.kind, outcome, detail, _duplicates(emails, callbacks), settled
+            flow.correlation_id, flow.kind, outcome, detail, duplicates, settled, resent, resends
         )
 
     parked = "; ".join(sorted({d.reason for d in dead}))
@@ -269,28 +285,49 @@ def _no_payment(appointment: AppointmentState) -> str:
     return "" if appointment.payment_id else " (no payment.created seen)"
 
 
-def _duplicates(emails: list[Email], callbacks: list[Callback]) -> tuple[str, ...]:
-    found: list[str] = []
-    per_template: dict[str, list[str | None]] = defaultdict(list)
+def _repeats(
+    emails: list[Email], callbacks: list[Callback]
+) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """(duplicates, resends described, resends counted) of one flow's emails and callbacks.
+
+    A duplicate is a second effect: two emails of one template under different
+    Message-IDs, two callbacks the merchant accepted for one event, a state that changed
+    twice. A resend is the same email again under its Message-ID, or a callback the
+    merchant answered ``duplicate`` (its idempotency key was seen).
+    """
+    duplicates: list[str] = []
+    resent: list[str] = []
+    resends = 0
+    per_template: dict[str, list[Email]] = defaultdict(list)
     for email in emails:
-        per_template[email.template].append(email.event_id)
-    for template, events in sorted(per_template.items()):
-        if len(events) > 1:
-            distinct = len(set(events))
-            how = "same event" if distinct == 1 else f"{distinct} events"
-            found.append(f"email {template} x{len(events)} ({how})")
-    delivered = [c for c in callbacks if c.outcome in DELIVERED]
-    for event_id, n in sorted(Counter(c.event_id for c in delivered if c.event_id).items()):
+        per_template[email.template].append(email)
+    for template, copies in sorted(per_template.items()):
+        keys = Counter(e.message_id or e.event_id or f"#{i}" for i, e in enumerate(copies))
+        if len(keys) > 1:
+            events = {e.event_id for e in copies}
+            how = "same event" if len(events) == 1 else f"{len(events)} events"
+            duplicates.append(f"email {template} x{len(keys)} ({how}, distinct Message-IDs)")
+        again = sum(n - 1 for n in keys.values())
+        if again:
+            resends += again
+            resent.append(f"email {template} resent x{again} under its Message-ID")
+    accepted = Counter(c.event_id for c in callbacks if c.outcome == "accepted" and c.event_id)
+    for event_id, n in sorted(accepted.items()):
         if n > 1:
-            found.append(f"merchant callback for event {event_id} x{n}")
+            duplicates.append(f"merchant callback for event {event_id} x{n}")
+    answered = Counter(c.event_id for c in callbacks if c.outcome == "duplicate" and c.event_id)
+    for event_id, n in sorted(answered.items()):
+        resends += n
+        resent.append(f"merchant callback for event {event_id} resent x{n} (answered duplicate)")
     per_key: dict[str, set[str | None]] = defaultdict(set)
-    for callback in delivered:
-        per_key[callback.routing_key].add(callback.event_id)
+    for callback in callbacks:
+        if callback.outcome in DELIVERED:
+            per_key[callback.routing_key].add(callback.event_id)
     for key, distinct_events in sorted(per_key.items()):
         if len(distinct_events) > 1:
             n = len(distinct_events)
-            found.append(f"{key} x{n} (state changed {n} times)")
-    return tuple(found)
+            duplicates.append(f"{key} x{n} (state changed {n} times)")
+    return tuple(duplicates), tuple(resent), resends
 
 
 # -- the verdict -------------------------------------------------------------------------
@@ -304,6 +341,7 @@ class Verdict:
     other_dead_letters: int = 0  # dead letters of no flow in this ledger
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    resend_allowance: int = 0  # restarts of the process that sends (RESENDER)
 
     def having(self, outcome: str) -> list[FlowResult]:
         return [f for f in self.flows if f.outcome == outcome]
@@ -311,7 +349,8 @@ class Verdict:
     @property
     def counts(self) -> dict[str, int]:
         counted = Counter(f.outcome for f in self.flows)
-        return {**{o: counted[o] for o in OUTCOMES}, "duplicated": len(self.duplicated)}
+        extra = {"duplicated": len(self.duplicated), "resent": len(self.resent)}
+        return {**{o: counted[o] for o in OUTCOMES}, **extra}
 
     @property
     def lost(self) -> list[FlowResult]:
@@ -322,13 +361,25 @@ class Verdict:
         return [f for f in self.flows if f.duplicates]
 
     @property
+    def resent(self) -> list[FlowResult]:
+        return [f for f in self.flows if f.resent]
+
+    @property
+    def resends(self) -> int:
+        return sum(f.resends for f in self.flows)
+
+    @property
+    def too_many_resends(self) -> bool:
+        return self.resends > self.resend_allowance
+
+    @property
     def parked_reasons(self) -> dict[str, int]:
         return dict(Counter(f.detail for f in self.having(PARKED)).most_common())
 
     @property
     def ok(self) -> bool:
         failing = self.lost or self.duplicated or self.having(UNEXPECTED)
-        return not failing and not self.ledger_problems
+        return not failing and not self.ledger_problems and not self.too_many_resends
 
     def moving(self) -> frozenset[tuple[str, str, str]]:
         """The flows that may still change, with what was seen of them."""
@@ -345,12 +396,23 @@ class Verdict:
             **{o: [f.to_dict() for f in self.having(o)] for o in listed},
             "parked_reasons": self.parked_reasons,
             "duplicated": [f.to_dict() for f in self.duplicated],
+            "resent": [f.to_dict() for f in self.resent],
+            "resends": self.resends,
+            "resend_allowance": self.resend_allowance,
             "ledger_files": self.ledger_files,
             "ledger_problems": list(self.ledger_problems),
             "other_dead_letters": self.other_dead_letters,
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
         }
+
+    def _resent_title(self) -> str:
+        allowed = self.resend_allowance
+        if self.too_many_resends:
+            why = f"FAILED: {self.resends} resend(s), {allowed} {RESENDER} restart(s) explain"
+        else:
+            why = f"{self.resends} resend(s), within one per {RESENDER} restart ({allowed})"
+        return f"resent, {why}"
 
     def render(self, limit: int = 20) -> str:
         """A table of counts, then the flows that need a look (``limit`` per section)."""
@@ -361,18 +423,20 @@ class Verdict:
             "",
         ]
         for name, n in self.counts.items():
-            note = "  (also counted in their outcome)" if name == "duplicated" else ""
+            note = "  (also counted in their outcome)" if name not in OUTCOMES else ""
             lines.append(f"  {name.replace('_', ' '):<22} {n:>7}{note}")
         width = max((len(f.correlation_id) for f in self.flows), default=0)
         sections = [
             (LOST, [(f, f.detail) for f in self.lost]),
             ("duplicated", [(f, ", ".join(f.duplicates)) for f in self.duplicated]),
+            (self._resent_title(), [(f, ", ".join(f.resent)) for f in self.resent]),
             (UNEXPECTED, [(f, f.detail) for f in self.having(UNEXPECTED)]),
             (REJECTED, [(f, f.detail) for f in self.having(REJECTED)]),
         ]
         for title, rows in sections:
             if rows:
-                lines += ["", f"{title.replace('_', ' ')} ({len(rows)}):"]
+                heading = title.replace("_", " ") if title in OUTCOMES else title
+                lines += ["", f"{heading} ({len(rows)}):"]
                 lines += [
                     f"  {f.correlation_id:<{width}}  {f.kind:<8}  {d}" for f, d in rows[:limit]
                 ]
@@ -390,9 +454,12 @@ class Verdict:
         return "\n".join(lines)
 
 
-def judge(ledger: Ledger, snapshot: Snapshot, seconds: float = 0.0) -> Verdict:
+def judge(
+    ledger: Ledger, snapshot: Snapshot, seconds: float = 0.0, resend_allowance: int = 0
+) -> Verdict:
     ours = {f.correlation_id for f in ledger.flows}
     return Verdict(
+        resend_allowance=resend_allowance,
         flows=tuple(classify(ledger.flows, snapshot)),
         ledger_files=ledger.files,
         ledger_problems=ledger.problems,
@@ -403,7 +470,12 @@ def judge(ledger: Ledger, snapshot: Snapshot, seconds: float = 0.0) -> Verdict:
 
 
 def settle(
-    ledger: Ledger, sources: Sources, *, timeout_s: float = 30.0, interval_s: float = 1.0
+    ledger: Ledger,
+    sources: Sources,
+    *,
+    timeout_s: float = 30.0,
+    interval_s: float = 1.0,
+    resend_allowance: int = 0,
 ) -> Verdict:
     """Read and judge until every flow settled, nothing moves on a quiet broker, or timeout.
 
@@ -426,7 +498,7 @@ def settle(
             return None
         known.update(snapshot.appointments)
         snapshot = replace(snapshot, appointments=known)
-        verdict = judge(ledger, snapshot, time.monotonic() - began)
+        verdict = judge(ledger, snapshot, time.monotonic() - began, resend_allowance)
         quiet = bool(rounds) and not snapshot.busy and not rounds[-1][1]
         still = bool(rounds) and verdict.moving() == rounds[-1][0].moving()
         rounds[:] = [(verdict, snapshot.busy)]
@@ -465,11 +537,37 @@ def reconcile(
     topology: Topology,
     *,
     settle_s: float = 30.0,
+    restarts: Mapping[str, int] | None = None,
 ) -> Verdict:
-    """Account for every flow in ``ledger_dir`` against the sandbox at ``endpoints``."""
+    """Account for every flow in ``ledger_dir`` against the sandbox at ``endpoints``.
+
+    ``restarts`` (process name -> times the supervisor restarted it) sets how many resends
+    are explained, and says when a mock lost what it had recorded.
+    """
+    restarts = restarts or {}
     ledger = read_ledger(Path(ledger_dir))
     sources = SandboxSources(endpoints, broker_url, topology)
-    return settle(ledger, sources, timeout_s=settle_s)
+    verdict = settle(
+        ledger, sources, timeout_s=settle_s, resend_allowance=restarts.get(RESENDER, 0)
+    )
+    notes = restart_warnings(restarts)
+    return replace(verdict, warnings=verdict.warnings + notes) if notes else verdict
+
+
+def restart_warnings(restarts: Mapping[str, int]) -> tuple[str, ...]:
+    """A mock that was restarted kept nothing from before: what it misses may be there."""
+    return tuple(
+        f"the {name} mock was restarted {restarts[name]} time(s) and lost what it had "
+        f"recorded before: a missing {what} may have been delivered"
+        for name, what in MOCK_RECORDS.items()
+        if restarts.get(name)
+    )
+
+
+def restarts_from_state(state: Mapping[str, Any]) -> dict[str, int]:
+    """Process name -> restarts so far, from a running sandbox's state."""
+    components = state.get("components") or {}
+    return {name: int(c.get("restarts") or 0) for name, c in components.items()}
 
 
 def run_command(
@@ -482,7 +580,12 @@ def run_command(
         state = SupervisorClient(state_dir).state()
         broker_url = str((state.get("broker") or {}).get("url") or "")
         verdict = reconcile(
-            ledger_dir, endpoints_from_state(state), broker_url, topology, settle_s=settle_s
+            ledger_dir,
+            endpoints_from_state(state),
+            broker_url,
+            topology,
+            settle_s=settle_s,
+            restarts=restarts_from_state(state),
         )
     except (LedgerError, NotRunning, SourceUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

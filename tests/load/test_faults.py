@@ -16,7 +16,14 @@ import yaml
 from sandbox import lifecycle
 from sandbox.cli import main
 from sandbox.load.fault_runner import FaultRunner, SandboxControls, load_thresholds, summary
-from sandbox.load.faults import FaultPlanError, Schedule, Step, expand, load_schedule
+from sandbox.load.faults import (
+    FaultPlanError,
+    Schedule,
+    Step,
+    expand,
+    load_schedule,
+    unknown_targets,
+)
 from sandbox.pytest_plugin import running_sandbox
 from sandbox.settings import SandboxSettings
 from sandbox.state import SupervisorClient
@@ -61,6 +68,38 @@ def test_a_broker_kill_is_followed_by_a_start_and_a_process_kill_is_not():
         (60.0, "kill", "appointment-consumer"),
         (60.0, "kill", "notifier-consumer"),
     ]
+
+
+def test_a_cluster_node_is_a_target_of_its_own_killed_and_started_like_the_broker():
+    schedule = expand(
+        {
+            "random": [
+                {
+                    "action": "kill",
+                    "targets": ["broker-1", "broker-2", "broker-3"],
+                    "pick": 1,
+                    "between": [30, 60],
+                    "for": "10s",
+                }
+            ]
+        },
+        seed=3,
+    )
+
+    [(at, kill, node), (back, start, same)] = steps(schedule)
+    assert (kill, start) == ("kill", "start") and node == same
+    assert node in ("broker-1", "broker-2", "broker-3")
+    assert 30 <= at <= 60 and back == pytest.approx(at + 10)
+    with pytest.raises(FaultPlanError, match=r"faults\[0\]\.for: missing; the supervisor"):
+        expand({"faults": [{"at": 5, "action": "kill", "target": "broker-2"}]})
+
+
+def test_a_plan_naming_a_node_the_sandbox_lacks_is_told_so():
+    schedule = expand({"faults": [{"at": 5, "action": "kill", "target": "broker-3", "for": 5}]})
+    components = {"payment": {}, "notifier-consumer": {}}
+
+    assert unknown_targets(schedule, components) == ["broker-3"]
+    assert unknown_targets(schedule, components, ["broker-1", "broker-2", "broker-3"]) == []
 
 
 def test_durations_read_as_numbers_or_units():
@@ -125,6 +164,9 @@ def test_the_example_plans_are_valid_and_do_what_their_names_say():
     smtp = load_schedule(PLANS / "smtp-outage.yaml")
     (on, off) = smtp.steps
     assert (on.action, off.action, off.at_s - on.at_s) == ("smtp_refuse", "smtp_accept", 20.0)
+    node = load_schedule(PLANS / "cluster-node-kill.yaml")
+    [(kill, down), (start, up)] = [(s.action, s.target) for s in node.steps]
+    assert (kill, start) == ("kill", "start") and down == up and down.startswith("broker-")
     chaos = load_schedule(PLANS / "provider-chaos.yaml")
     assert {"provider_fault", "webhook_faults"} <= chaos.uses
 

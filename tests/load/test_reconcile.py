@@ -49,6 +49,8 @@ from sandbox.load.reconcile import (
     judge,
     read_ledger,
     reconcile,
+    restart_warnings,
+    restarts_from_state,
     settle,
 )
 from sandbox.messaging.tools import RawMessage
@@ -94,8 +96,15 @@ class World:
         state = AppointmentState("pending_confirmation", payment, payment_id)
         self.appointments[str(flow.appointment_id)] = state
 
-    def email(self, flow: StartedFlow, template: str, event_id: str | None = None) -> None:
-        self.emails.append(Email(flow.correlation_id, template, event_id or f"e-{template}"))
+    def email(
+        self,
+        flow: StartedFlow,
+        template: str,
+        event_id: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        event = event_id or f"e-{template}"
+        self.emails.append(Email(flow.correlation_id, template, event, message_id))
 
     def callback(
         self, flow: StartedFlow, key: str, event_id: str | None = None, outcome: str = "accepted"
@@ -123,8 +132,10 @@ class World:
         return Snapshot(self.appointments, self.emails, self.callbacks, self.dead, **fields)
 
 
-def verdict_of(flows: Sequence[StartedFlow], world: World, **fields: Any) -> Verdict:
-    return judge(Ledger(tuple(flows)), world.snapshot(**fields))
+def verdict_of(
+    flows: Sequence[StartedFlow], world: World, resend_allowance: int = 0, **fields: Any
+) -> Verdict:
+    return judge(Ledger(tuple(flows)), world.snapshot(**fields), 0.0, resend_allowance)
 
 
 def outcome_of(flow: StartedFlow, world: World, **fields: Any) -> FlowResult:
@@ -214,32 +225,57 @@ def test_dead_letters_of_other_flows_are_counted_apart() -> None:
     assert verdict.other_dead_letters == 2
 
 
-def test_two_emails_of_one_template_mark_the_flow_duplicated() -> None:
+def test_two_emails_of_one_template_under_different_message_ids_mark_the_flow_duplicated() -> None:
     flow, other = started(), started()
     world = World()
     world.confirmed(flow)
     world.confirmed(other)
-    world.email(flow, "payment_succeeded")  # the same event id again: a resend
-    verdict = verdict_of([flow, other], world)
-    assert not verdict.ok
+    world.email(flow, "payment_succeeded", message_id="<a-second-message-id@x>")
+    verdict = verdict_of([flow, other], world, resend_allowance=5)
+    assert not verdict.ok, "a second distinct email is never explained by a restart"
     assert [f.correlation_id for f in verdict.duplicated] == [flow.correlation_id]
-    assert verdict.duplicated[0].duplicates == ("email payment_succeeded x2 (same event)",)
+    assert verdict.duplicated[0].duplicates == (
+        "email payment_succeeded x2 (same event, distinct Message-IDs)",
+    )
     assert verdict.duplicated[0].outcome == COMPLETED, "duplicated is on top of the outcome"
     assert "payment_succeeded x2" in verdict.render()
 
 
-def test_a_second_delivery_of_one_callback_is_a_duplicate_but_a_retry_after_failure_is_not() -> (
-    None
-):
-    retried, doubled = started(), started()
+def test_an_email_resent_under_its_message_id_fails_unless_a_notifier_restart_explains_it() -> None:
+    flow, other = started(), started()
     world = World()
-    world.confirmed(retried)
-    world.confirmed(doubled)
+    world.confirmed(flow)
+    world.confirmed(other)
+    world.email(flow, "payment_succeeded")  # the same event and Message-ID again
+    unexplained = verdict_of([flow, other], world)
+    assert not unexplained.ok
+    assert unexplained.duplicated == []
+    assert [f.correlation_id for f in unexplained.resent] == [flow.correlation_id]
+    resent = ("email payment_succeeded resent x1 under its Message-ID",)
+    assert unexplained.resent[0].resent == resent
+    assert "FAILED: 1 resend(s), 0 notifier-consumer restart(s) explain" in unexplained.render()
+
+    explained = verdict_of([flow, other], world, resend_allowance=1)
+    assert explained.ok, explained.render()
+    assert explained.counts["resent"] == 1
+    assert "within one per notifier-consumer restart (1)" in explained.render()
+    assert explained.to_dict()["resent"][0]["correlation_id"] == flow.correlation_id
+
+
+def test_a_callback_accepted_twice_is_a_duplicate_one_answered_duplicate_a_resend() -> None:
+    retried, doubled, resent = started(), started(), started()
+    world = World()
+    for flow in (retried, doubled, resent):
+        world.confirmed(flow)
     world.callback(retried, "payment.completed", outcome="failed")  # 503, then the retry above
-    world.callback(doubled, "payment.completed", outcome="duplicate")
-    verdict = verdict_of([retried, doubled], world)
+    event = f"e-{doubled.correlation_id}-payment.completed"
+    world.callback(doubled, "payment.completed", event_id=event, outcome="accepted")
+    world.callback(resent, "payment.completed", outcome="duplicate")
+    verdict = verdict_of([retried, doubled, resent], world, resend_allowance=1)
     assert [f.correlation_id for f in verdict.duplicated] == [doubled.correlation_id]
-    assert "merchant callback for event" in verdict.duplicated[0].duplicates[0]
+    assert verdict.duplicated[0].duplicates == (f"merchant callback for event {event} x2",)
+    assert [f.correlation_id for f in verdict.resent] == [resent.correlation_id]
+    assert "answered duplicate" in verdict.resent[0].resent[0]
 
 
 def test_two_events_of_one_kind_are_a_state_that_changed_twice() -> None:
@@ -406,9 +442,11 @@ def test_inbox_entries_name_their_flow_template_and_event_in_any_header_case() -
             "x-correlation-id": ["load-1"],
             "X-NOTIFICATION-TEMPLATE": ["payment_failed"],
             "X-Event-Id": ["ev1"],
+            "message-id": ["<payment_failed.ev1@x>"],
         },
     }
-    assert email_from_summary(summary) == Email("load-1", "payment_failed", "ev1")
+    expected = Email("load-1", "payment_failed", "ev1", "<payment_failed.ev1@x>")
+    assert email_from_summary(summary) == expected
     assert email_from_summary({"headers": {"Subject": ["hello"]}}) is None
 
 
@@ -423,6 +461,23 @@ def test_merchant_records_become_callbacks_by_routing_key() -> None:
         "load-1", "payment.completed", "ev1", "duplicate"
     )
     assert callback_from_record({**record, "correlation_id": None}) is None
+
+
+def test_restarted_mocks_are_named_in_a_warning_and_the_resender_sets_the_allowance() -> None:
+    state = {
+        "components": {
+            "merchant": {"restarts": 1},
+            "smtp": {"restarts": 0},
+            "notifier-consumer": {"restarts": 2},
+            "provider": {},
+        }
+    }
+    restarts = restarts_from_state(state)
+    assert restarts == {"merchant": 1, "smtp": 0, "notifier-consumer": 2, "provider": 0}
+    [warning] = restart_warnings(restarts)
+    assert "merchant mock was restarted 1 time(s)" in warning
+    assert "missing merchant callback may have been delivered" in warning
+    assert restart_warnings({"smtp": 0, "payment": 3}) == ()
 
 
 def test_a_dead_letter_keeps_its_reason_and_never_its_payload() -> None:
@@ -524,14 +579,16 @@ class Sandbox:
         response.raise_for_status()
         return list(response.json()["messages"])
 
-    def send_again(self, original: dict[str, Any]) -> None:
-        """Send a copy of ``original`` straight to the mock SMTP server, same flow headers."""
+    def send_again(self, original: dict[str, Any], *, same_message_id: bool = False) -> None:
+        """Send a copy of ``original`` straight to the mock SMTP server, same flow headers
+        (and its Message-ID, as a notifier resending it would; else none)."""
         headers = {name.lower(): values[0] for name, values in original["headers"].items()}
         copy = EmailMessage()
         copy["From"] = "Appointments <notifications@payment-sandbox.local>"
         copy["To"] = ", ".join(original["to"])
         copy["Subject"] = original["subject"]
-        for name in ("X-Correlation-Id", "X-Notification-Template", "X-Event-Id"):
+        names = ["X-Correlation-Id", "X-Notification-Template", "X-Event-Id"]
+        for name in names + (["Message-ID"] if same_message_id else []):
             copy[name] = headers[name.lower()]
         copy.set_content("The same notification a second time, planted by the test.")
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as smtp:
@@ -582,11 +639,20 @@ def test_a_planted_lost_flow_and_a_duplicate_email_fail_the_verdict_by_name(
         timeout=15,
         what=f"the payment_succeeded email of {card['correlation_id']}",
     )
+    [refusal] = wait_for(
+        lambda: sandbox.emails(declined["correlation_id"], "payment_failed"),
+        timeout=15,
+        what=f"the payment_failed email of {declined['correlation_id']}",
+    )
     sandbox.send_again(original)
+    sandbox.send_again(refusal, same_message_id=True)
     wait_for(
-        lambda: len(sandbox.emails(card["correlation_id"], "payment_succeeded")) == 2,
+        lambda: (
+            len(sandbox.emails(card["correlation_id"], "payment_succeeded")) == 2
+            and len(sandbox.emails(declined["correlation_id"], "payment_failed")) == 2
+        ),
         timeout=5,
-        what="the planted copy in the inbox",
+        what="the planted copies in the inbox",
     )
     ledger_dir = write_ledger(tmp_path / "ledger", [card, declined, never_paid, never_booked])
 
@@ -597,9 +663,10 @@ def test_a_planted_lost_flow_and_a_duplicate_email_fail_the_verdict_by_name(
     lost = {f.correlation_id for f in verdict.lost}
     assert lost == {never_paid["correlation_id"], never_booked["correlation_id"]}, verdict.render()
     duplicated = [(f.correlation_id, f.duplicates) for f in verdict.duplicated]
-    assert duplicated == [(card["correlation_id"], ("email payment_succeeded x2 (same event)",))], (
-        verdict.render()
-    )
+    twice = "email payment_succeeded x2 (same event, distinct Message-IDs)"
+    assert duplicated == [(card["correlation_id"], (twice,))], verdict.render()
+    assert [f.correlation_id for f in verdict.resent] == [declined["correlation_id"]]
+    assert verdict.too_many_resends, "no notifier restart explains the planted resend"
     assert verdict.counts[FAILED_AS_EXPECTED] == 1, verdict.render()
 
     monkeypatch.setenv("SANDBOX_STATE_DIR", str(sandbox.state_dir))
