@@ -214,7 +214,12 @@ def cmd_reconcile(args: argparse.Namespace, settings: SandboxSettings) -> int:
 
     topology = build(settings.broker)
     return run_command(
-        Path(args.ledger), settings.state_dir, topology, as_json=args.json, settle_s=args.settle
+        Path(args.ledger),
+        settings.state_dir,
+        topology,
+        as_json=args.json,
+        settle_s=args.settle,
+        fault_log=Path(args.faults_log) if args.faults_log else None,
     )
 
 
@@ -309,6 +314,7 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
                 build(settings.broker),
                 as_json=False,
                 settle_s=settle_s,
+                fault_log=plan.out_dir / "faults.jsonl" if schedule else None,
             )
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -420,6 +426,12 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ledger", required=True, metavar="DIR", help="holds flows-*.jsonl")
     rec.add_argument("--settle", type=float, default=30.0, help="seconds flows get to finish")
     rec.add_argument("--json", action="store_true")
+    rec.add_argument(
+        "--faults-log",
+        metavar="FILE",
+        help="a load's faults.jsonl: also say when the flows started before the last fault "
+        "finished",
+    )
     rec.set_defaults(func=cmd_reconcile)
 
     load = sub.add_parser(

@@ -46,6 +46,7 @@ class Email:
     template: str
     event_id: str | None = None
     message_id: str | None = None  # the notifier's, one per event and template
+    received_at: float | None = None  # epoch seconds, when the mock SMTP server took it
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Callback:
     routing_key: str
     event_id: str | None
     outcome: str = "accepted"  # the mock merchant's: accepted, duplicate, rejected, failed
+    received_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,12 @@ def _epoch(stamp: Any) -> float:
         return float("inf")  # unknown age: never a reason to stop paging
 
 
+def _when(stamp: Any) -> float | None:
+    """Epoch seconds of an ISO 8601 time; None when there is none or it cannot be read."""
+    when = _epoch(stamp) if stamp else float("inf")
+    return None if when == float("inf") else when
+
+
 def email_from_summary(message: Mapping[str, Any]) -> Email | None:
     """An email of the inbox listing (headers grouped by name, any case), if it has a flow."""
     headers = {str(k).lower(): v for k, v in (message.get("headers") or {}).items()}
@@ -250,7 +258,8 @@ def email_from_summary(message: Mapping[str, Any]) -> Email | None:
     if not correlation_id:
         return None
     template = first("X-Notification-Template") or "?"
-    return Email(correlation_id, template, first("X-Event-Id"), first("Message-ID"))
+    received = _when(message.get("received_at"))
+    return Email(correlation_id, template, first("X-Event-Id"), first("Message-ID"), received)
 
 
 def callback_from_record(record: Mapping[str, Any]) -> Callback | None:
@@ -261,7 +270,8 @@ def callback_from_record(record: Mapping[str, Any]) -> Callback | None:
     body = record.get("body")
     key = body.get("routingKey") if isinstance(body, dict) else None
     event_id = _text(record.get("event_id"))
-    return Callback(str(correlation_id), str(key or "?"), event_id, str(record.get("outcome")))
+    outcome, received = str(record.get("outcome")), _when(record.get("received_at"))
+    return Callback(str(correlation_id), str(key or "?"), event_id, outcome, received)
 
 
 def dead_letter(message: RawMessage) -> DeadLetter:

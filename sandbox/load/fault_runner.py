@@ -288,6 +288,7 @@ class FaultRunner:
                         "fault": step.fault,
                         "target": step.target,
                         "ok": True,
+                        "wall_time": round(time.time(), 3),
                         "after_s": round(time.monotonic() - began, 3),
                         "pid": seen.get("pid"),
                         "old_pid": before.get("pid"),
@@ -387,6 +388,34 @@ def summary(records: list[dict[str, Any]], log_path: Path) -> str:
                 "reconciliation may miss its emails or callbacks"
             )
     return "\n".join(lines)
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a fault log (``faults.jsonl``); a line that cannot be read is skipped."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "event" in record:
+            records.append(record)
+    return records
+
+
+def last_fault_end(records: list[dict[str, Any]]) -> tuple[float, str] | None:
+    """When (epoch seconds) the last fault was over, and what ended it: a killed process
+    running again, a broker or node started, a window undone."""
+    ends: list[tuple[float, str]] = []
+    for r in records:
+        if not r.get("ok") or "wall_time" not in r:
+            continue
+        if r["event"] == "restarted":
+            ends.append((float(r["wall_time"]), f"{r['target']} running again"))
+        elif r["event"] in ("action", "undo") and r.get("action") in UNDO.values():
+            end = float(r["wall_time"]) + float(r.get("took_s") or 0.0)
+            ends.append((end, f"{r['action']} {r['target']} done"))
+    return max(ends, default=None)
 
 
 def _outcome(result: Any) -> str:

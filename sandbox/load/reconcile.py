@@ -167,6 +167,8 @@ class FlowResult:
     settled: bool = True  # False: the server side may still move
     resent: tuple[str, ...] = ()
     resends: int = 0
+    started_at: float = 0.0
+    finished_at: float | None = None  # its last email or callback, once it finished
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"correlation_id": self.correlation_id, "kind": self.kind}
@@ -231,8 +233,22 @@ def _classify(
     duplicates, resent, resends = _repeats(emails, callbacks)
 
     def result(outcome: str, detail: str, settled: bool = True) -> FlowResult:
+        finished_at = None
+        if outcome in (COMPLETED, FAILED_AS_EXPECTED):
+            times = [e.received_at for e in emails]
+            times += [c.received_at for c in callbacks if c.outcome in DELIVERED]
+            finished_at = max((t for t in times if t is not None), default=None)
         return FlowResult(
-            flow.correlation_id, flow.kind, outcome, detail, duplicates, settled, resent, resends
+            flow.correlation_id,
+            flow.kind,
+            outcome,
+            detail,
+            duplicates,
+            settled,
+            resent,
+            resends,
+            flow.started_at,
+            finished_at,
         )
 
     parked = "; ".join(sorted({d.reason for d in dead}))
@@ -334,6 +350,50 @@ def _repeats(
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """How the flows started before a moment (the last fault's end) finished after it."""
+
+    since: float  # epoch seconds
+    what: str  # what happened then, e.g. "broker started again"
+    before: int  # flows started before it
+    unfinished: int  # of those, not completed or failed as expected
+    untimed: int  # of those, finished without a time (a source that keeps none)
+    worst_s: float | None  # the latest finish, in seconds after ``since`` (<= 0: before)
+    worst: str | None  # its correlation id
+
+    def render(self) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.since))
+        head = f"recovery: {self.before} flow(s) started before {self.what} at {stamp}"
+        if not self.before:
+            return head
+        if self.worst_s is None:
+            return f"{head}; none of them has a finish time"
+        done = self.before - self.unfinished
+        when = (
+            f"{self.worst_s:.1f} s after it"
+            if self.worst_s > 0
+            else f"{-self.worst_s:.1f} s before it was over"
+        )
+        lines = [f"{head}; {done} finished, the last {when} ({self.worst})"]
+        if self.unfinished:
+            lines.append(f"  {self.unfinished} of them did not finish (see above)")
+        if self.untimed:
+            lines.append(f"  {self.untimed} finished without a recorded time")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "what": self.what,
+            "before": self.before,
+            "unfinished": self.unfinished,
+            "untimed": self.untimed,
+            "worst_s": None if self.worst_s is None else round(self.worst_s, 3),
+            "worst": self.worst,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
     flows: tuple[FlowResult, ...]
     ledger_files: int = 0
@@ -371,6 +431,22 @@ class Verdict:
     @property
     def too_many_resends(self) -> bool:
         return self.resends > self.resend_allowance
+
+    def recovery(self, since: float, what: str) -> Recovery:
+        """How the flows started before ``since`` finished: when the last one did."""
+        before = [f for f in self.flows if f.started_at < since]
+        finished = [f for f in before if f.outcome in (COMPLETED, FAILED_AS_EXPECTED)]
+        timed = [f for f in finished if f.finished_at is not None]
+        last = max(timed, key=lambda f: f.finished_at or 0.0, default=None)
+        return Recovery(
+            since,
+            what,
+            len(before),
+            len(before) - len(finished),
+            len(finished) - len(timed),
+            None if last is None else (last.finished_at or 0.0) - since,
+            None if last is None else last.correlation_id,
+        )
 
     @property
     def parked_reasons(self) -> dict[str, int]:
@@ -571,11 +647,27 @@ def restarts_from_state(state: Mapping[str, Any]) -> dict[str, int]:
 
 
 def run_command(
-    ledger_dir: Path, state_dir: Path, topology: Topology, *, as_json: bool, settle_s: float
+    ledger_dir: Path,
+    state_dir: Path,
+    topology: Topology,
+    *,
+    as_json: bool,
+    settle_s: float,
+    fault_log: Path | None = None,
 ) -> int:
-    """``sandbox reconcile``: 0 when ok, 1 when not, 2 without a ledger or a sandbox."""
+    """``sandbox reconcile``: 0 when ok, 1 when not, 2 without a ledger or a sandbox.
+
+    With ``fault_log`` (a load's ``faults.jsonl``) it also says how the flows started
+    before the last fault was over finished after it (``Verdict.recovery``).
+    """
+    from sandbox.load.fault_runner import last_fault_end, read_log
     from sandbox.state import NotRunning, SupervisorClient
 
+    try:
+        ended = last_fault_end(read_log(fault_log)) if fault_log else None
+    except OSError as exc:
+        print(f"error: cannot read the fault log: {exc}", file=sys.stderr)
+        return 2
     try:
         state = SupervisorClient(state_dir).state()
         broker_url = str((state.get("broker") or {}).get("url") or "")
@@ -590,5 +682,12 @@ def run_command(
     except (LedgerError, NotRunning, SourceUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(verdict.to_dict(), indent=2) if as_json else verdict.render())
+    recovery = verdict.recovery(*ended) if ended else None
+    if as_json:
+        report = verdict.to_dict()
+        if recovery:
+            report["recovery"] = recovery.to_dict()
+        print(json.dumps(report, indent=2))
+    else:
+        print(verdict.render() + (f"\n\n{recovery.render()}" if recovery else ""))
     return 0 if verdict.ok else 1

@@ -15,7 +15,14 @@ import yaml
 
 from sandbox import lifecycle
 from sandbox.cli import main
-from sandbox.load.fault_runner import FaultRunner, SandboxControls, load_thresholds, summary
+from sandbox.load.fault_runner import (
+    FaultRunner,
+    SandboxControls,
+    last_fault_end,
+    load_thresholds,
+    read_log,
+    summary,
+)
 from sandbox.load.faults import (
     FaultPlanError,
     Schedule,
@@ -261,6 +268,27 @@ def test_sandbox_load_refuses_a_bad_plan_before_booting_anything(tmp_path, capsy
     assert "Traceback" not in err
     assert not (tmp_path / "state").exists()
     assert main(["load", "--seed", "3"]) == 2
+
+
+def test_the_last_fault_ends_when_its_process_runs_again_or_its_broker_is_started(tmp_path):
+    records = [
+        {"event": "start", "wall_time": 100.0},
+        {"event": "action", "action": "kill", "target": "broker", "ok": True,
+         "wall_time": 140.0, "took_s": 0.1},
+        {"event": "action", "action": "start", "target": "broker", "ok": True,
+         "wall_time": 145.0, "took_s": 11.5},
+        {"event": "action", "action": "kill", "target": "notifier-consumer", "ok": True,
+         "wall_time": 150.0, "took_s": 0.0},
+        {"event": "restarted", "target": "notifier-consumer", "ok": True, "wall_time": 151.0},
+        {"event": "action", "action": "start", "target": "broker-2", "ok": False,
+         "wall_time": 200.0, "took_s": 60.0},
+    ]  # fmt: skip
+    assert last_fault_end(records) == (156.5, "start broker done")
+    assert last_fault_end(records[:1]) is None
+
+    log = tmp_path / "faults.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records) + "{not json\n")
+    assert read_log(log) == records
 
 
 def test_thresholds_are_lenient_under_faults_unless_given():
@@ -565,3 +593,12 @@ def test_a_load_with_a_consumer_kill_and_an_smtp_outage_reconciles_clean(chaos_s
     assert re.search(r"reconciliation of \d+ flows .*: ok", done.stdout), report
     for outcome in ("lost", "duplicated", "parked in dlq", "unexpected outcome"):
         assert re.search(rf"^\s+{outcome}\s+0\b", done.stdout, re.M), report
+    # the last fault was over when the killed consumer ran again; the flows started before
+    # it all finished, and the run says when the last of them did
+    recovery = re.search(
+        r"recovery: (\d+) flow\(s\) started before appointment-consumer running again at "
+        r"[\d:]+; (\d+) finished, the last [\d.]+ s (after it|before it was over)",
+        done.stdout,
+    )
+    assert recovery and recovery[1] == recovery[2] and int(recovery[1]) > 0, report
+    assert "did not finish" not in done.stdout, report

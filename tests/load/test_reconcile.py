@@ -13,6 +13,8 @@ import smtplib
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,10 @@ class World:
         template: str,
         event_id: str | None = None,
         message_id: str | None = None,
+        received_at: float | None = None,
     ) -> None:
         event = event_id or f"e-{template}"
-        self.emails.append(Email(flow.correlation_id, template, event, message_id))
+        self.emails.append(Email(flow.correlation_id, template, event, message_id, received_at))
 
     def callback(
         self, flow: StartedFlow, key: str, event_id: str | None = None, outcome: str = "accepted"
@@ -444,8 +447,10 @@ def test_inbox_entries_name_their_flow_template_and_event_in_any_header_case() -
             "X-Event-Id": ["ev1"],
             "message-id": ["<payment_failed.ev1@x>"],
         },
+        "received_at": "2026-11-22T10:00:00.500000Z",
     }
-    expected = Email("load-1", "payment_failed", "ev1", "<payment_failed.ev1@x>")
+    at = datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC).timestamp()
+    expected = Email("load-1", "payment_failed", "ev1", "<payment_failed.ev1@x>", at)
     assert email_from_summary(summary) == expected
     assert email_from_summary({"headers": {"Subject": ["hello"]}}) is None
 
@@ -460,7 +465,42 @@ def test_merchant_records_become_callbacks_by_routing_key() -> None:
     assert callback_from_record(record) == Callback(
         "load-1", "payment.completed", "ev1", "duplicate"
     )
+    at = callback_from_record({**record, "received_at": "2026-11-22T10:00:00Z"})
+    assert at is not None and at.received_at == datetime(2026, 11, 22, 10, tzinfo=UTC).timestamp()
     assert callback_from_record({**record, "correlation_id": None}) is None
+
+
+def test_recovery_is_when_the_last_flow_started_before_a_moment_finished_after_it() -> None:
+    fault_over = 1_000.0
+    early, slow, stuck, late = (
+        started(started_at=990.0),
+        started("declined", started_at=995.0),
+        started(started_at=998.0),
+        started(started_at=1_001.0),
+    )
+    world = World()
+    world.email(early, "appointment_confirmed", received_at=996.0)
+    world.email(early, "payment_succeeded", received_at=1_002.5)
+    world.confirmed(early, emails=())
+    world.declined(slow)
+    world.emails[-1] = replace(world.emails[-1], received_at=1_006.25)
+    world.booked(stuck)  # never finished
+    world.confirmed(late, emails=())
+    world.email(late, "appointment_confirmed", received_at=1_050.0)
+    world.email(late, "payment_succeeded", received_at=1_050.0)
+
+    verdict = verdict_of([early, slow, stuck, late], world)
+    recovery = verdict.recovery(fault_over, "broker up")
+
+    assert (recovery.before, recovery.unfinished, recovery.untimed) == (3, 1, 0)
+    assert recovery.worst_s == pytest.approx(6.25)
+    assert recovery.worst == slow.correlation_id
+    text = recovery.render()
+    assert "3 flow(s) started before broker up" in text
+    assert "2 finished, the last 6.2 s after it" in text
+    assert "1 of them did not finish" in text
+    later = verdict.recovery(1_100.0, "the window undone").render()
+    assert "3 finished, the last 50.0 s before it was over" in later
 
 
 def test_restarted_mocks_are_named_in_a_warning_and_the_resender_sets_the_allowance() -> None:
