@@ -243,7 +243,7 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         read_summary,
         run_locust,
     )
-    from sandbox.state import StateFile, pid_alive
+    from sandbox.state import StateFile, SupervisorClient, pid_alive
 
     schedule = None
     if args.faults:
@@ -267,9 +267,8 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         return EXIT_FAILED
     try:
         endpoints = Endpoints.of_sandbox(settings.state_dir)
-        running = StateFile(settings.state_dir).read()
-        components = running.get("components") or {}
-        nodes = [str(n.get("name")) for n in (running.get("broker") or {}).get("nodes") or []]
+        components = StateFile(settings.state_dir).read().get("components") or {}
+        nodes = [str(n.get("name")) for n in SupervisorClient(settings.state_dir).broker_nodes()]
         missing = unknown_targets(schedule, components, nodes) if schedule else []
         if missing:
             print(f"error: this sandbox has no {', '.join(missing)} to fault", file=sys.stderr)

@@ -10,6 +10,7 @@ or card data.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -242,8 +243,8 @@ def _epoch(stamp: Any) -> float:
 
 def _when(stamp: Any) -> float | None:
     """Epoch seconds of an ISO 8601 time; None when there is none or it cannot be read."""
-    when = _epoch(stamp) if stamp else float("inf")
-    return None if when == float("inf") else when
+    when = _epoch(stamp) if stamp else None
+    return None if when is None or math.isinf(when) else when
 
 
 def email_from_summary(message: Mapping[str, Any]) -> Email | None:

@@ -60,12 +60,11 @@ class SandboxControls:
         self.http = requests.Session()
 
     def component(self, name: str) -> dict[str, Any]:
+        if is_broker(name) and name != BROKER:  # a node of a cluster broker
+            return next((n for n in self.supervisor.broker_nodes() if n.get("name") == name), {})
         state = self.supervisor.state()
-        broker = state.get("broker") or {}
         if name == BROKER:
-            return dict(broker)
-        if is_broker(name):  # a node of a cluster broker
-            return next((dict(n) for n in broker.get("nodes") or [] if n.get("name") == name), {})
+            return dict(state.get("broker") or {})
         return dict((state.get("components") or {}).get(name) or {})
 
     def process(self, action: str, target: str) -> dict[str, Any]:

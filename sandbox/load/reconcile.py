@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -382,15 +382,8 @@ class Recovery:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "since": self.since,
-            "what": self.what,
-            "before": self.before,
-            "unfinished": self.unfinished,
-            "untimed": self.untimed,
-            "worst_s": None if self.worst_s is None else round(self.worst_s, 3),
-            "worst": self.worst,
-        }
+        worst_s = None if self.worst_s is None else round(self.worst_s, 3)
+        return {**asdict(self), "worst_s": worst_s}
 
 
 @dataclass(frozen=True)
