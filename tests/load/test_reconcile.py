@@ -23,6 +23,15 @@ import pytest
 import requests
 
 from sandbox import cli
+from sandbox.load.classify import (
+    COMPLETED,
+    FAILED_AS_EXPECTED,
+    LOST,
+    PARKED,
+    REJECTED,
+    UNEXPECTED,
+    FlowResult,
+)
 from sandbox.load.evidence import (
     AppointmentState,
     Callback,
@@ -35,26 +44,14 @@ from sandbox.load.evidence import (
     dead_letter,
     email_from_summary,
 )
+from sandbox.load.ledger import Ledger, LedgerError, StartedFlow, read_ledger
 from sandbox.load.reconcile import (
-    COMPLETED,
-    FAILED_AS_EXPECTED,
-    LOST,
-    PARKED,
-    REJECTED,
-    UNEXPECTED,
-    FlowResult,
-    Ledger,
-    LedgerError,
-    StartedFlow,
-    Verdict,
     endpoints_from_state,
-    judge,
-    read_ledger,
     reconcile,
     restart_warnings,
     restarts_from_state,
-    settle,
 )
+from sandbox.load.verdict import Verdict, judge, settle
 from sandbox.messaging.tools import RawMessage
 from sandbox.scenario.clients import AppointmentClient, PaymentClient, flow_source_ip
 from sandbox.scenario.timeline import Timeline
