@@ -233,7 +233,7 @@ def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
 
 def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox import lifecycle
-    from sandbox.load.fault_runner import faults_during_load, load_thresholds
+    from sandbox.load.command import faults_during_load, load_thresholds
     from sandbox.load.faults import FaultPlanError, load_schedule, unknown_targets
     from sandbox.load.run import (
         Endpoints,

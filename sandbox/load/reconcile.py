@@ -85,7 +85,7 @@ def run_command(
     With ``fault_log`` (a load's ``faults.jsonl``) it also says how the flows started
     before the last fault was over finished after it (``Verdict.recovery``).
     """
-    from sandbox.load.fault_runner import last_fault_end, read_log
+    from sandbox.load.fault_log import last_fault_end, read_log
     from sandbox.state import NotRunning, SupervisorClient
 
     try:

@@ -15,22 +15,11 @@ import yaml
 
 from sandbox import lifecycle
 from sandbox.cli import main
-from sandbox.load.fault_runner import (
-    FaultRunner,
-    SandboxControls,
-    last_fault_end,
-    load_thresholds,
-    read_log,
-    summary,
-)
-from sandbox.load.faults import (
-    FaultPlanError,
-    Schedule,
-    Step,
-    expand,
-    load_schedule,
-    unknown_targets,
-)
+from sandbox.load.command import load_thresholds
+from sandbox.load.fault_log import last_fault_end, read_log, summary
+from sandbox.load.fault_runner import FaultRunner, SandboxControls
+from sandbox.load.faults import expand, load_schedule, unknown_targets
+from sandbox.load.schedule import FaultPlanError, Schedule, Step
 from sandbox.pytest_plugin import running_sandbox
 from sandbox.settings import SandboxSettings
 from sandbox.state import SupervisorClient
