@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.topology import topic_matches
+
 ROUTING_KEY_CHANNEL = "routingKey"
 QUEUE_CHANNEL = "queue"
 
@@ -97,22 +99,6 @@ class EventCatalog:
             if route.exchange not in distinct:
                 distinct.append(route.exchange)
         return distinct
-
-
-def topic_matches(pattern: str, routing_key: str) -> bool:
-    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more words."""
-    return _match(pattern.split("."), routing_key.split("."))
-
-
-def _match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
-    if not words:
-        return False
-    return head in ("*", words[0]) and _match(rest, words[1:])
 
 
 def resolve_pointer(document: Any, ref: str) -> Any:

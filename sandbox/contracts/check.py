@@ -21,11 +21,12 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from sandbox.contracts import files, refs
-from sandbox.contracts.asyncapi import EventCatalog, read_catalog, topic_matches
+from sandbox.contracts.asyncapi import EventCatalog, read_catalog
 from sandbox.contracts.check_report import FAILED, PASSED, SKIPPED, CheckReport, CheckResult
 from sandbox.contracts.files import ContractLoadError
 from sandbox.contracts.openapi_check import openapi_problems, spec_validator_available
 from sandbox.contracts.registry import ContractRegistry
+from sandbox.topology import topic_matches
 
 META_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://payment-flow-sandbox.dev/contracts/events/"
