@@ -44,12 +44,17 @@ class ContractLoadError(Exception):
         self.path = path
 
 
+def bundled_contracts_dir() -> Path:
+    """The contracts the sandbox's own services are built to."""
+    return Path(__file__).resolve().parents[2] / "contracts"
+
+
 def default_contracts_dir() -> Path:
-    """The repository's ``contracts/``, or ``$SANDBOX_CONTRACTS_DIR`` when set."""
+    """The contracts to check: ``$SANDBOX_CONTRACTS_DIR`` when set, else the bundled ones."""
     override = os.environ.get(CONTRACTS_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "contracts"
+    return bundled_contracts_dir()
 
 
 def load_json(path: Path) -> Any:

@@ -1,7 +1,8 @@
 """Classification: one outcome per started flow, judged from a snapshot of the sandbox.
 
 - ``completed`` / ``failed_as_expected``: the appointment reached the outcome the flow
-  expected and every notification that outcome owes (``channels_for``) was delivered.
+  expected and every notification that outcome owes was delivered (the emails and
+  merchant callbacks of ``contracts/notifications.yaml``).
 - ``parked_in_dlq``: unfinished, and an event of the flow waits in a DLQ with its reason.
 - ``rejected``: the client was told it failed (booking refused, or a payment request that
   failed at the client and did not complete on the server).
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.contracts.owed import EMAIL, channels_for
 from sandbox.load.evidence import AppointmentState, Callback, DeadLetter, Email, Snapshot
 from sandbox.load.ledger import (
     CANCELLED,
@@ -31,7 +33,6 @@ from sandbox.load.ledger import (
     PAYMENT_FAILED,
     StartedFlow,
 )
-from sandbox.services.notifier.handlers import EMAIL, channels_for
 
 COMPLETED = "completed"
 FAILED_AS_EXPECTED = "failed_as_expected"
