@@ -7,10 +7,13 @@ Boots a private sandbox (profile ``load``, random ports) and measures:
     consume + ack; requests per second of a trivial Flask endpoint under the same
     gunicorn setup, driven by the same Locust load generator as the flows;
 (b) the sandbox: the outbox relay and the consumer adapter next to (a); completed flows
-    per second at saturation (closed loop, more users each step); end-to-end latency
+    per second at saturation (closed loop, more users each step); the idle latency (one
+    flow at a time) and the latency at half the saturation rate; end-to-end latency
     percentiles at fixed rates up to 50 flows/s; CPU-seconds per completed flow for
-    every process, which is what bounds the rate on a small machine;
-(c) the ratios of (b) to (a).
+    every process at saturation and at 8 flows/s, which is what bounds the rate on a
+    small machine; ``sandbox up`` on a fresh state directory next to a bare private
+    broker node start;
+(c) the ratios of (b) to (a), with the targets they are held to (``bench_report``).
 
 Writes ``results.md``, ``results.json`` and ``latency.png`` (percentiles over load) to
 ``--out/<timestamp>/`` (with every step's Locust CSV and log), and the table and chart
@@ -26,7 +29,6 @@ import csv
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -43,11 +45,12 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_report import TARGETS, chart, machine, markdown
 from broker_bench import adapter_consume, raw_consume, raw_publish
 from payment_bench import fill_outbox, pending
 
 from sandbox import lifecycle
-from sandbox.broker import Admin
+from sandbox.broker import Admin, LocalNode
 from sandbox.load.run import Endpoints, LoadPlan, read_summary, run_locust
 from sandbox.messaging import ensure_topology
 from sandbox.messaging.tools import depths, queue_depth
@@ -225,114 +228,58 @@ def card_latency(summary: dict[str, Any]) -> dict[str, float]:
     return dict(summary["latency_ms"].get(CARD) or {"p50": 0, "p95": 0, "p99": 0, "count": 0})
 
 
-# -- report ---------------------------------------------------------------------------
-
-
-def chart(points: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    achieved = [p["achieved"] for p in points]
-    for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-")):
-        axis.plot(achieved, [p[key] for p in points], style, label=key)
-    for p in points:
-        axis.annotate(
-            f"{p['target']:g}/s", (p["achieved"], p["p99"]), fontsize=7, xytext=(3, 3),
-            textcoords="offset points",
-        )  # fmt: skip
-    axis.set_xlabel("completed card flows per second (label: target rate)")
-    axis.set_ylabel("end-to-end latency, first request → notification.sent (ms)")
-    axis.set_yscale("log")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend()
-    axis.set_title("Card flow latency over load")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def machine() -> str:
-    memory = psutil.virtual_memory().total / 2**30
-    return (
-        f"{platform.node()}: {psutil.cpu_count()} cores, {memory:.0f} GiB, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
-def markdown(results: dict[str, Any]) -> str:
-    a, b, c = results["ceilings"], results["sandbox"], results["ratios"]
-    lines = [
-        f"# Flow benchmark, {results['when']}",
-        "",
-        f"Machine: {results['machine']}. Everything (broker, mocks, services, Locust) on it.",
-        "",
-        "| (a) raw ceiling | value |",
-        "|---|---|",
-        f"| pika publish with confirms, one at a time | {a['raw_publish']:,.0f} msg/s |",
-        f"| pika consume + ack (prefetch {BrokerSettings().prefetch}) | "
-        f"{a['raw_consume']:,.0f} msg/s |",
-        f"| trivial Flask endpoint, same gunicorn setup, Locust | {a['flask_rps']:,.0f} req/s |",
-        "",
-        "| (b) the sandbox | value | (c) ratio to (a) |",
-        "|---|---|---|",
-        f"| outbox relay (payment service), filled outbox drained | {b['relay']:,.0f} msg/s | "
-        f"{c['relay_vs_raw_publish']:.2f} x raw publish |",
-        f"| consumer adapter, consume + ack | {b['adapter_consume']:,.0f} msg/s | "
-        f"{c['consumer_vs_raw_consume']:.2f} x raw consume |",
-        f"| completed flows/s at saturation ({b['saturation_users']} users) | "
-        f"{b['saturation_flows_per_s']:.1f} flows/s | "
-        f"{c['flow_vs_flask']:.4f} x trivial req/s |",
-        f"| failed flows at saturation | {b['saturation_failed']} | |",
-    ]
-    fixed = b["fixed"]
-    lines += [
-        f"| end-to-end at {fixed['target']:g} flows/s target: achieved | "
-        f"{fixed['achieved']:.1f} flows/s ({fixed['failed']} failed) | |",
-        f"| end-to-end p50 / p95 / p99 at that rate | {fixed['p50']:.0f} / {fixed['p95']:.0f} / "
-        f"{fixed['p99']:.0f} ms | |",
-        "",
-        f"Latency over load (card flows, closed loop, each step {results['step_s']} s):",
-        "",
-        "| target flows/s | achieved | failed | p50 ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
-    ]
-    for p in b["latency_over_load"]:
-        lines.append(
-            f"| {p['target']:g} | {p['achieved']:.1f} | {p['failed']} | {p['p50']:.0f} | "
-            f"{p['p95']:.0f} | {p['p99']:.0f} |"
-        )
-    cpu = b["cpu_ms_per_flow"]
-    total_cpu = max(sum(cpu.values()), 1.0)
-    lines += [
-        "",
-        f"CPU per completed flow at saturation: {total_cpu:.0f} ms in all "
-        f"({results['cores']} cores: at most {results['cores'] * 1000 / total_cpu:.0f}"
-        " flows/s if nothing else ran):",
-        "",
-        "| process | CPU ms per flow |",
-        "|---|---|",
-    ]
-    lines += [f"| {name} | {ms:.1f} |" for name, ms in sorted(cpu.items(), key=lambda i: -i[1])]
-    lines += ["", "![latency over load](latency.png)", ""]
-    return "\n".join(lines)
-
-
 @contextmanager
-def sandbox(state_dir: Path | None) -> Iterator[Path]:
+def sandbox(state_dir: Path | None, startup: dict[str, float]) -> Iterator[Path]:
+    """A running sandbox: the one at ``state_dir``, or one booted here (timed into
+    ``startup["up_s"]``)."""
     if state_dir is not None:
         yield state_dir
         return
     with tempfile.TemporaryDirectory(prefix="flow-bench-") as tmp:
         path = Path(tmp) / "state"
+        began = time.perf_counter()
         if lifecycle.up(path, profile="load", random_ports=True) != 0:
             raise SystemExit("the sandbox did not start; see its logs")
+        startup["up_s"] = round(time.perf_counter() - began, 2)
         try:
             yield path
         finally:
             lifecycle.down(path)
+
+
+def bare_node_start() -> float:
+    """Seconds for a private broker node, alone, on a fresh data directory to be booted."""
+    with tempfile.TemporaryDirectory(prefix="flow-bench-node-") as tmp:
+        node = LocalNode(Path(tmp))
+        began = time.perf_counter()
+        node.start()
+        took = time.perf_counter() - began
+        node.stop()
+        return round(took, 2)
+
+
+def measured_step(
+    state: dict[str, Any], endpoints: Endpoints, out: Path, *, users: int, seconds: int, rate: float
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """One load step from rest: its summary and CPU ms per completed flow by process."""
+    drained(state)
+    pids = component_pids(state)
+    before = cpu_seconds(pids)
+    summary = load_step(endpoints, out, users=users, seconds=seconds, rate=rate)
+    after = cpu_seconds(pids)
+    done = max(summary["flows_completed"], 1)
+    cpu = {n: round((after[n] - before.get(n, 0)) * 1000 / done, 2) for n in after}
+    return summary, cpu
+
+
+def latency_point(rate: float, summary: dict[str, Any]) -> dict[str, Any]:
+    figures = card_latency(summary)
+    return {
+        "target": rate,
+        "achieved": summary["flows_per_s"],
+        "failed": summary["flows_failed"],
+        **{k: float(figures.get(k, 0)) for k in ("p50", "p95", "p99", "count")},
+    }
 
 
 def main() -> int:
@@ -345,13 +292,20 @@ def main() -> int:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     step_s = 8 if args.quick else 20
     messages = 1000 if args.quick else 4000
-    rates = [5.0, 10.0, 20.0, 35.0, args.fixed_rate]
+    rates = [5.0, 8.0, 10.0, 20.0, 35.0, args.fixed_rate]
     users_steps = [8, 24] if args.quick else [12, 24, 48]
     when = time.strftime("%Y-%m-%d %H:%M")
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
 
-    with sandbox(Path(args.state_dir) if args.state_dir else None) as state_dir:
+    startup: dict[str, float] = {}
+    if not args.state_dir:
+        log("a bare private broker node start")
+        startup["bare_node_s"] = bare_node_start()
+        log(f"  {startup['bare_node_s']} s; now `sandbox up` on a fresh state directory")
+    with sandbox(Path(args.state_dir) if args.state_dir else None, startup) as state_dir:
+        if startup:
+            log(f"  sandbox up: {startup['up_s']} s")
         state = StateFile(state_dir).read()
         endpoints = Endpoints.of_sandbox(state_dir)
         log("raw broker ceilings, relay and consumer adapter on the sandbox's broker")
@@ -359,67 +313,89 @@ def main() -> int:
         log("trivial Flask endpoint")
         ceilings["flask_rps"] = flask_ceiling(out, step_s, users=32)
 
+        log("idle: one flow at a time")
+        idle, _ = measured_step(state, endpoints, out / "idle", users=1, seconds=step_s, rate=0)
+        idle_point = latency_point(0, idle)
+        log(f"  idle p50 {idle_point['p50']:.0f} ms over {idle_point['count']:.0f} flows")
+
         log(f"saturation: {users_steps} users, {step_s} s each")
-        pids = component_pids(state)
         best: dict[str, Any] = {"flows_per_s": 0.0}
         cpu_per_flow: dict[str, float] = {}
         for users in users_steps:
-            drained(state)
-            before = cpu_seconds(pids)
-            summary = load_step(
-                endpoints, out / f"saturation-{users}", users=users, seconds=step_s, rate=0
+            summary, cpu = measured_step(
+                state, endpoints, out / f"saturation-{users}", users=users, seconds=step_s, rate=0
             )
-            after = cpu_seconds(pids)
             log(
                 f"  {users} users: {summary['flows_per_s']} flows/s, "
                 f"{summary['flows_failed']} failed"
             )
             if summary["flows_per_s"] > best["flows_per_s"]:
-                best = {**summary, "users": users}
-                done = max(summary["flows_completed"], 1)
-                cpu_per_flow = {n: (after[n] - before.get(n, 0)) * 1000 / done for n in after}
+                best, cpu_per_flow = {**summary, "users": users}, cpu
+
+        half_rate = round(best["flows_per_s"] / 2, 1)
+        log(f"half saturation: {half_rate} flows/s")
+        summary, _ = measured_step(
+            state,
+            endpoints,
+            out / "half-saturation",
+            users=int(min(200, max(10, half_rate * 3))),
+            seconds=step_s,
+            rate=half_rate,
+        )
+        half = latency_point(half_rate, summary)
+        log(f"  {half}")
 
         points = []
+        cpu_at_8: dict[str, float] = {}
         for rate in rates:
-            drained(state)
             users = int(min(200, max(10, rate * 3)))
-            summary = load_step(
-                endpoints, out / f"rate-{rate:g}", users=users, seconds=step_s, rate=rate
+            summary, cpu = measured_step(
+                state, endpoints, out / f"rate-{rate:g}", users=users, seconds=step_s, rate=rate
             )
-            figures = card_latency(summary)
-            point = {
-                "target": rate,
-                "achieved": summary["flows_per_s"],
-                "failed": summary["flows_failed"],
-                **{k: float(figures.get(k, 0)) for k in ("p50", "p95", "p99")},
-            }
+            point = latency_point(rate, summary)
             log(f"  {rate:g} flows/s: {point}")
             points.append(point)
+            if rate == 8.0:
+                cpu_at_8 = cpu
 
     fixed = points[-1]
+    idle_p50 = max(idle_point["p50"], 1e-9)
     sandbox_figures = {
         "relay": ceilings.pop("relay"),
         "adapter_consume": ceilings.pop("adapter_consume"),
         "saturation_flows_per_s": best["flows_per_s"],
         "saturation_users": best.get("users"),
         "saturation_failed": best.get("flows_failed", 0),
+        "idle_p50": idle_point["p50"],
+        "idle_flows": int(idle_point["count"]),
+        "half_saturation": half,
         "fixed": fixed,
         "latency_over_load": points,
-        "cpu_ms_per_flow": {k: round(v, 1) for k, v in cpu_per_flow.items()},
+        "cpu_ms_per_flow": cpu_per_flow,
+        "cpu_ms_per_flow_total": round(sum(cpu_per_flow.values()), 1),
+        "cpu_ms_per_flow_at_8": cpu_at_8,
+        "cpu_ms_per_flow_at_8_total": round(sum(cpu_at_8.values()), 1) if cpu_at_8 else None,
     }
+    ratios = {
+        "relay_vs_raw_publish": sandbox_figures["relay"] / ceilings["raw_publish"],
+        "consumer_vs_raw_consume": sandbox_figures["adapter_consume"] / ceilings["raw_consume"],
+        "flow_vs_flask": sandbox_figures["saturation_flows_per_s"]
+        / max(ceilings["flask_rps"], 1e-9),
+        "half_p50_vs_idle": half["p50"] / idle_p50,
+        "half_p99_vs_idle": half["p99"] / idle_p50,
+    }
+    if startup:
+        ratios["up_vs_bare_node"] = startup["up_s"] / max(startup["bare_node_s"], 1e-9)
     results = {
         "when": when,
         "machine": machine(),
         "cores": psutil.cpu_count(),
         "step_s": step_s,
         "ceilings": ceilings,
+        "startup": startup,
         "sandbox": sandbox_figures,
-        "ratios": {
-            "relay_vs_raw_publish": sandbox_figures["relay"] / ceilings["raw_publish"],
-            "consumer_vs_raw_consume": sandbox_figures["adapter_consume"] / ceilings["raw_consume"],
-            "flow_vs_flask": sandbox_figures["saturation_flows_per_s"]
-            / max(ceilings["flask_rps"], 1e-9),
-        },
+        "ratios": ratios,
+        "targets": TARGETS,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     chart(points, out / "latency.png")
