@@ -62,13 +62,16 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     sandbox(directory, "down", timeout=120)
 
 
-def reused_pid(pid: int) -> dict[str, object]:
-    """A record of a sandbox process whose pid the kernel has since given to ``pid``."""
+def reused_pid(pid: int, *, differs: str = "start time") -> dict[str, object]:
+    """A record of a sandbox process whose pid the kernel has since given to ``pid``:
+    the process there differs from the record in its start time and command line, or,
+    to show that each is checked, in only one of them."""
     real = fingerprint(pid)
+    smtp = [sys.executable, "-m", "mocks.smtp", "--host", "127.0.0.1"]
     return {
         "pid": pid,
-        "create_time": float(real["create_time"]) - 3600,
-        "cmdline": [sys.executable, "-m", "mocks.smtp", "--host", "127.0.0.1"],
+        "create_time": float(real["create_time"]) - (0 if differs == "command line" else 3600),
+        "cmdline": real["cmdline"] if differs == "start time" else smtp,
         "status": "ready",
     }
 
@@ -93,15 +96,21 @@ def alive(process: subprocess.Popen[bytes]) -> bool:
     return process.poll() is None
 
 
-def test_down_leaves_a_foreign_process_on_a_recorded_pid_alone(state_dir, spawn):
+@pytest.mark.parametrize(
+    ("differs", "explained"),
+    [("start time", "ours at"), ("command line", "ours ran `"), ("both", "ours at")],
+)
+def test_down_leaves_a_foreign_process_on_a_recorded_pid_alone(
+    state_dir, spawn, differs, explained
+):
     foreign = spawn()
-    stale_state(state_dir, {"smtp": reused_pid(foreign.pid)})
+    stale_state(state_dir, {"smtp": reused_pid(foreign.pid, differs=differs)})
 
     result = sandbox(state_dir, "down")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"pid {foreign.pid}, recorded as smtp, is not ours" in result.stdout
-    assert "ours at" in result.stdout  # says which start time differed
+    assert explained in result.stdout
     assert alive(foreign)
     assert not (state_dir / "state.json").exists()
 
