@@ -171,8 +171,9 @@ def cmd_scenario_list(args: argparse.Namespace, settings: SandboxSettings) -> in
 
 def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox import lifecycle
+    from sandbox.ownership import supervisor_running
     from sandbox.scenario.runner import discover, run_one, write_reports
-    from sandbox.state import StateFile, pid_alive
+    from sandbox.state import StateFile
 
     catalog = discover()
     names = list(catalog) if args.all else args.names
@@ -184,7 +185,7 @@ def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int
         )
         return EXIT_USAGE
     state = StateFile(settings.state_dir).read()
-    started_here = not (state and pid_alive((state.get("supervisor") or {}).get("pid")))
+    started_here = not (state and supervisor_running(state))
     if started_here and lifecycle.up(settings.state_dir) != 0:
         return EXIT_FAILED
     results = []
@@ -243,7 +244,8 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         read_summary,
         run_locust,
     )
-    from sandbox.state import StateFile, SupervisorClient, pid_alive
+    from sandbox.ownership import supervisor_running
+    from sandbox.state import StateFile, SupervisorClient
 
     schedule = None
     if args.faults:
@@ -262,7 +264,7 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     if lenient:
         print(f"note: {lenient}")
     state = StateFile(settings.state_dir).read()
-    started_here = not (state and pid_alive((state.get("supervisor") or {}).get("pid")))
+    started_here = not (state and supervisor_running(state))
     if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
         return EXIT_FAILED
     try:

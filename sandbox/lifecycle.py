@@ -5,13 +5,16 @@ and follows ``.sandbox/state.json`` until everything is ready.  A second ``up`` 
 runs prints the running one; after a crash it clears what the dead one left (processes
 it recorded, data, logs) before starting fresh.  ``down`` asks the supervisor to stop
 everything, waits for it, and kills anything it recorded that is still alive.
+
+Neither ever signals a recorded pid it cannot prove is the process the sandbox started
+(``sandbox.ownership``): a pid reused by another program since, or recorded by an older
+sandbox without a start time and command line, is named and left alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,33 +25,11 @@ from typing import Any
 
 import requests
 
-from sandbox.state import StateFile, pid_alive
+from sandbox.ownership import Verdict, check, kill_leftovers, signal_if_ours, supervisor_running
+from sandbox.state import NotRunning, StateFile, SupervisorClient, masked
 from sandbox.waiting import WaitTimeout, wait_for
 
 RUNTIME_DIRS = ("broker", "data", "logs")
-
-
-def _recorded_pids(state: dict[str, Any]) -> list[int]:
-    broker = state.get("broker") or {}
-    pids = [(state.get("supervisor") or {}).get("pid"), broker.get("pid")]
-    pids += [node.get("pid") for node in broker.get("nodes") or []]
-    pids += [c.get("pid") for c in (state.get("components") or {}).values()]
-    return [int(p) for p in pids if p]
-
-
-def _kill_leftovers(state: dict[str, Any]) -> list[int]:
-    killed = []
-    for pid in _recorded_pids(state):
-        if pid != os.getpid() and pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    continue
-            killed.append(pid)
-    return killed
 
 
 def _print_table(state: dict[str, Any]) -> None:
@@ -90,7 +71,8 @@ def up(
 ) -> int:
     state_file = StateFile(state_dir)
     state = state_file.read()
-    if state and pid_alive((state.get("supervisor") or {}).get("pid")):
+    supervised = bool(state) and supervisor_running(state)
+    if supervised:
         if state.get("status") == "ready":
             running = state.get("profile", "dev")
             if running != profile and not as_json:
@@ -105,19 +87,26 @@ def up(
                     "`sandbox down` first to change it"
                 )
             if as_json:
-                print(json.dumps(state, indent=2))
+                print(json.dumps(masked(state), indent=2))
             else:
                 print("sandbox already up")
                 _print_table({**state, "_path": str(state_file.path)})
             return 0
     elif state:
-        killed = _kill_leftovers(state)
-        if not as_json:
-            print(f"clearing a stale sandbox (killed {len(killed)} leftover process(es))")
+        sweep = kill_leftovers(state)
+        out = sys.stderr if as_json else sys.stdout
+        print(
+            f"clearing a stale sandbox (killed {len(sweep.killed)} leftover process(es) "
+            "of its own)",
+            *sweep.notes(),
+            sep="\n",
+            file=out,
+        )
         state_file.remove()
-    if not (state and pid_alive((state.get("supervisor") or {}).get("pid"))):
+    if not supervised:
         for sub in RUNTIME_DIRS:
             shutil.rmtree(state_dir / sub, ignore_errors=True)
+        state_file.ensure_dir()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         log = (state_dir / "logs" / "supervisor.log").open("ab")
         command = [sys.executable, "-m", "sandbox.supervisor", "--state-dir", str(state_dir)]
@@ -163,8 +152,8 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
             return 0, state
         if state.get("status") in ("failed", "stopped"):
             return 1, {**state, "_why": f"sandbox failed to start: {state.get('error', '')}"}
-        pid = (state.get("supervisor") or {}).get("pid")
-        if state and pid and not pid_alive(pid):
+        supervisor = state.get("supervisor") or {}
+        if supervisor.get("pid") and check(supervisor).verdict is not Verdict.OURS:
             return 1, {**state, "_why": "the supervisor died while starting"}
         return None
 
@@ -178,7 +167,7 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
         print(f"{state['_why']}\nsupervisor log: {log}", file=sys.stderr)
         return code
     if as_json:
-        print(json.dumps(state, indent=2))
+        print(json.dumps(masked(state), indent=2))
     else:
         print(f"sandbox up in {time.monotonic() - began:.1f} s")
         _print_table({**state, "_path": str(state_file.path)})
@@ -186,34 +175,35 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
 
 
 def down(state_dir: Path, timeout_s: float = 90.0) -> int:
+    """Stop the sandbox; exit 1 when something had to be killed or could not be proven ours."""
     state_file = StateFile(state_dir)
     state = state_file.read()
     if not state:
         print("no sandbox running")
         return 0
-    supervisor_pid = (state.get("supervisor") or {}).get("pid")
-    if pid_alive(supervisor_pid):
-        control = (state.get("supervisor") or {}).get("control_url")
+    supervisor = state.get("supervisor") or {}
+    if supervisor_running(state):
         try:
-            if control:
-                requests.post(f"{control}/shutdown", timeout=5)
-            else:
-                os.kill(int(str(supervisor_pid)), signal.SIGTERM)
-        except (requests.RequestException, ProcessLookupError):
-            os.kill(int(str(supervisor_pid)), signal.SIGTERM)
+            SupervisorClient(state_dir).shutdown()
+        except (requests.RequestException, NotRunning, PermissionError, KeyError):
+            signal_if_ours(supervisor, signal.SIGTERM)
         # whatever is still alive after the deadline is killed below and reported
         with contextlib.suppress(WaitTimeout):
             wait_for(
-                lambda: not pid_alive(supervisor_pid),
+                lambda: check(supervisor).verdict is not Verdict.OURS,
                 timeout=timeout_s,
                 interval=0.1,
                 what="the supervisor's orderly shutdown",
             )
-    final = state_file.read() or state
-    killed = _kill_leftovers(final)
+    sweep = kill_leftovers(state_file.read() or state)
     state_file.remove()
-    if killed:
-        print(f"sandbox down; {len(killed)} process(es) had to be killed: {killed}")
+    for note in sweep.notes():
+        print(note)
+    if sweep.killed:
+        print(f"sandbox down; {len(sweep.killed)} process(es) had to be killed: {sweep.killed}")
+        return 1
+    if sweep.unproven:
+        print("sandbox down, but for the process(es) above that could not be proven ours")
         return 1
     print("sandbox down; no process left")
     return 0
@@ -221,7 +211,7 @@ def down(state_dir: Path, timeout_s: float = 90.0) -> int:
 
 def status(state_dir: Path, *, as_json: bool = False) -> int:
     state = StateFile(state_dir).read()
-    if not state or not pid_alive((state.get("supervisor") or {}).get("pid")):
+    if not state or not supervisor_running(state):
         print("no sandbox running (start one with `sandbox up`)", file=sys.stderr)
         return 1
     healthy = True
@@ -229,13 +219,13 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
     if broker.get("nodes"):
         # a node killed or stopped on purpose is down all the same: the cluster is degraded
         for node in broker["nodes"]:
-            node["status"] = "running" if pid_alive(node.get("pid")) else "down"
+            node["status"] = "running" if _ours(node) else "down"
         down = sum(node["status"] == "down" for node in broker["nodes"])
         everything = len(broker["nodes"])
         broker["status"] = "ready" if not down else "stopped" if down == everything else "degraded"
         healthy = not down
     for entry in (state.get("components") or {}).values():
-        entry["alive"] = pid_alive(entry.get("pid"))
+        entry["alive"] = _ours(entry)
         if entry.get("health_url"):
             try:
                 response = requests.get(entry["health_url"], timeout=3)
@@ -246,10 +236,14 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
         entry["status"] = entry.get("status") if ok else "unhealthy"
         healthy &= bool(ok)
     if as_json:
-        print(json.dumps(state, indent=2))
+        print(json.dumps(masked(state), indent=2))
     else:
         _print_table({**state, "_path": str(StateFile(state_dir).path)})
     return 0 if healthy else 1
+
+
+def _ours(record: dict[str, Any]) -> bool:
+    return check(record).verdict is Verdict.OURS
 
 
 def logs(state_dir: Path, name: str | None, lines: int) -> int:

@@ -12,7 +12,8 @@ installs the sandbox gets these fixtures without imports:
 - ``event_tap``: an event tap on the test's ``declared_vhost``, validating every message
   against its contract.
 - ``sandbox_stack``: a whole running sandbox (broker, mocks, services) for the session,
-  as a ``SupervisorClient``; ``flow``: a scenario ``Flow`` against it for one test.
+  as a ``SupervisorClient`` (which reads the control API's token and the generated
+  secrets from the owner-only state file); ``flow``: a scenario ``Flow`` against it.
 
 The contract gate: every test that uses ``declared_vhost`` runs with an event tap, and
 fails at teardown if any message on the bus violated its contract, naming the message,

@@ -182,8 +182,9 @@ def plan(
         Component(
             "merchant",
             "mocks.merchant",
-            ("--host", HOST, "--port", str(ports["merchant"]), "--secret", keys["merchant_secret"]),
-            common,
+            ("--host", HOST, "--port", str(ports["merchant"])),
+            # secrets go through the environment: a command line is public (ps, /proc)
+            {**common, "MOCK_MERCHANT_SECRET": keys["merchant_secret"]},
             health_url=f"{url['merchant']}/health",
             endpoint=url["merchant"],
             kind="mock",

@@ -4,19 +4,31 @@ The supervisor writes it (atomically: write a temporary file, then rename) as th
 sandbox comes up and changes; ``up``, ``status``, ``down``, ``logs``, scenarios and load
 tests read it to find ports, pids and URLs.  ``SupervisorClient`` talks to the running
 supervisor's control API.
+
+The file holds the sandbox's secrets (the generated keys and the control API's token),
+so only its owner may read it: the state directory is 0700 and the file is created 0600
+(``mkstemp``), never readable by others even for a moment.  ``masked`` is what commands
+print instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from sandbox.ownership import supervisor_running
+
 STATE_FILE = "state.json"
+MASK = "***"
+# Keys whose values are secrets wherever they appear in the state.
+SECRET_WORDS = ("secret", "token", "password", "api_key")
 
 
 class NotRunning(RuntimeError):
@@ -54,11 +66,39 @@ class StateFile:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
+    def ensure_dir(self) -> None:
+        """Create the state directory, or take an existing one, as owner-only (0700)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir.chmod(0o700)
+
     def _write(self, state: dict[str, Any]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state, indent=2, default=str))
-        tmp.replace(self.path)
+        self.ensure_dir()
+        # mkstemp creates the file 0600 in one call; the rename keeps that mode.
+        fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".state.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(state, handle, indent=2, default=str)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def masked(value: Any) -> Any:
+    """``value`` with every secret in it (by key name) replaced by ``***``."""
+    if isinstance(value, Mapping):
+        return {
+            key: MASK if _secret_key(str(key)) and item else masked(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
+def _secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered == "secrets" or any(word in lowered for word in SECRET_WORDS)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -77,16 +117,23 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+class ControlRefused(PermissionError):
+    """The supervisor refused a control request: no token, or not its token."""
+
+
 class SupervisorClient:
-    """Control a running sandbox: kill, stop, start and restart its processes."""
+    """Control a running sandbox: kill, stop, start and restart its processes.
+
+    Every request carries the supervisor's token (``Authorization: Bearer``), read from
+    the owner-only state file: whoever can read that file may control the sandbox.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.state_file = StateFile(state_dir)
 
     def state(self) -> dict[str, Any]:
         state = self.state_file.read()
-        pid = (state.get("supervisor") or {}).get("pid")
-        if not state or not pid_alive(pid):
+        if not state or not supervisor_running(state):
             raise NotRunning(
                 f"no sandbox running for {self.state_file.state_dir} (start one with `sandbox up`)"
             )
@@ -94,17 +141,40 @@ class SupervisorClient:
 
     @property
     def control_url(self) -> str:
-        url = (self.state().get("supervisor") or {}).get("control_url")
-        if not url:
-            raise NotRunning("the sandbox is still starting; its control API is not up yet")
-        return str(url)
+        return self._control()[0]
+
+    def secrets(self) -> dict[str, str]:
+        """The generated keys the sandbox's processes share (provider key, webhook and
+        merchant secrets), e.g. to sign a webhook the way the provider does."""
+        return dict(self.state().get("secrets") or {})
 
     def action(self, component: str, action: str, timeout: float = 120.0) -> dict[str, Any]:
+        return self._post(f"/components/{component}/{action}", timeout=timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> dict[str, Any]:
+        """Ask the supervisor to stop everything and exit; returns at once."""
+        return self._post("/shutdown", timeout=timeout)
+
+    def _control(self) -> tuple[str, str]:
+        supervisor = self.state().get("supervisor") or {}
+        url, token = supervisor.get("control_url"), supervisor.get("token")
+        if not url or not token:
+            raise NotRunning("the sandbox is still starting; its control API is not up yet")
+        return str(url), str(token)
+
+    def _post(self, path: str, timeout: float) -> dict[str, Any]:
+        url, token = self._control()
         response = requests.post(
-            f"{self.control_url}/components/{component}/{action}", timeout=timeout
+            f"{url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
         if response.status_code >= 400:
-            raise KeyError(response.json().get("error", {}).get("message", response.text))
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text
+            if response.status_code == 401:
+                raise ControlRefused(message)
+            raise KeyError(message)
         return dict(response.json())
 
     def kill(self, component: str) -> dict[str, Any]:

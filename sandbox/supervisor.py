@@ -7,6 +7,12 @@ SIGTERM or ``POST /shutdown``.  Scenarios and fault plans control processes thro
 small HTTP API (kill, stop, start, restart a component or the broker), so that the one
 process that started something is the one that restarts it.
 
+It records each process it starts with its start time and command line (see
+``sandbox.ownership``), so that nothing later signals a pid that has since been reused.
+The control API answers only requests bearing the token it generates at start and keeps
+in the owner-only state file (``Authorization: Bearer <token>``); every refusal is in
+the services' error shape.
+
 With ``--cluster N`` the broker is N private nodes joined into one cluster; the API
 then also knows each node as ``broker-1`` .. ``broker-N``, and every component gets the
 nodes' URLs in its own rotated order, so that connections spread over the cluster and
@@ -16,9 +22,11 @@ fail over to the next node when theirs goes away.
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -26,15 +34,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
 from sandbox import stack
 from sandbox.broker import Broker, LocalCluster, provision_cluster
 from sandbox.messaging import ensure_topology, split_urls
+from sandbox.ownership import fingerprint
 from sandbox.process import ManagedProcess
+from sandbox.services.common.web import ApiError, install
 from sandbox.settings import SandboxSettings
-from sandbox.state import StateFile
+from sandbox.state import StateFile, masked
 from sandbox.topology import build
 
 log = logging.getLogger("sandbox.supervisor")
@@ -66,18 +76,15 @@ class Supervisor:
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.control_url = ""
+        self.token = secrets.token_urlsafe(32)
 
     # -- boot --------------------------------------------------------------------------
 
     def boot(self) -> None:
-        self.state.write(
-            status="starting",
-            profile=self.profile,
-            supervisor={"pid": os.getpid()},
-            components={},
-        )
+        me = fingerprint(os.getpid())
+        self.state.write(status="starting", profile=self.profile, supervisor=me, components={})
         self._start_control_api()
-        self.state.update(supervisor={"pid": os.getpid(), "control_url": self.control_url})
+        self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
         began = time.monotonic()
         self.broker = provision_cluster(
@@ -88,7 +95,7 @@ class Supervisor:
         ensure_topology(self.broker.url, build(self.settings.broker))
         self.state.update(
             broker={
-                **self.broker.info(),
+                **self._broker_info(),
                 "ready_s": round(time.monotonic() - began, 1),
                 "status": "ready",
             },
@@ -96,7 +103,9 @@ class Supervisor:
         )
         ports = stack.choose_ports(taken=set(self._broker_ports()), prefer=not self.random_ports)
         keys = stack.new_secrets()
-        self.state.update(ports=ports)
+        # Kept for tests and tools that sign as the provider or the notifier do; the
+        # processes themselves get them through their environment, never their argv.
+        self.state.update(ports=ports, secrets=keys)
         (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
         planned = stack.plan(
             state_dir=self.state_dir,
@@ -109,6 +118,20 @@ class Supervisor:
             if self.only is None or component.name in self.only:
                 self._start(_with_rotated_broker_urls(component, index))
         self.state.update(status="ready", step="ready")
+
+    def _broker_info(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The broker's info with each of its processes fingerprinted."""
+        assert self.broker is not None
+        info = {**(base or {}), **self.broker.info()}
+        if info.get("pid"):
+            info.update(fingerprint(info["pid"]))
+        info["nodes"] = [
+            {**node, **fingerprint(node.get("pid"))} if node.get("pid") else node
+            for node in info.get("nodes") or []
+        ]
+        if not info["nodes"]:
+            del info["nodes"]
+        return info
 
     def _broker_ports(self) -> list[int]:
         info = self.broker.info() if self.broker else {}
@@ -138,7 +161,7 @@ class Supervisor:
         process = self.processes[name]
         entry = {
             "status": status,
-            "pid": process.pid,
+            **fingerprint(process.pid),
             "kind": component.kind,
             "endpoint": component.endpoint,
             "health_url": component.health_url,
@@ -218,7 +241,7 @@ class Supervisor:
         else:
             raise ValueError(action)
         status = "ready" if action in ("start", "restart") else "stopped"
-        self.state.update(broker={**broker.info(), "status": status})
+        self.state.update(broker={**self._broker_info(), "status": status})
         return {"name": "broker", "action": action}
 
     def node_action(self, name: str, action: str) -> dict[str, Any]:
@@ -231,7 +254,7 @@ class Supervisor:
         # a killed or stopped node stays down (as the single broker does) until started
         cluster.node_action(name, action)
         # the cluster's own status: ready, degraded (some nodes down) or stopped
-        self.state.update(broker={**self.state.read().get("broker", {}), **cluster.info()})
+        self.state.update(broker=self._broker_info(self.state.read().get("broker", {})))
         return {"name": name, "action": action, "pid": cluster.node(name).pid}
 
     def shutdown(self) -> None:
@@ -257,23 +280,39 @@ class Supervisor:
 
     def _start_control_api(self) -> None:
         app = Flask("sandbox-supervisor")
+        install(app, "sandbox-supervisor")
+        app.before_request(self._authorize)
+
+        @app.after_request
+        def _challenge(response: Response) -> Response:
+            if response.status_code == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="sandbox-supervisor"'
+            return response
 
         @app.get("/state")
         def _state() -> Any:
-            return jsonify(self.state.read())
+            return jsonify(masked(self.state.read()))
 
         @app.post("/components/<name>/<action>")
         def _action(name: str, action: str) -> Any:
             if action not in ("kill", "stop", "start", "restart"):
-                return jsonify({"error": {"code": "UNKNOWN_ACTION", "message": action}}), 404
+                raise ApiError(
+                    "UNKNOWN_ACTION",
+                    f"{action!r} is not an action; use kill, stop, start or restart",
+                    404,
+                    details={"action": action},
+                )
             try:
                 return jsonify(self.component_action(name, action))
             except KeyError:
                 nodes = self.broker.names if isinstance(self.broker, LocalCluster) else []
-                known = ", ".join(["broker", *nodes, *self.processes])
-                return jsonify(
-                    {"error": {"code": "UNKNOWN_COMPONENT", "message": f"{name} (known: {known})"}}
-                ), 404
+                known = ["broker", *nodes, *self.processes]
+                raise ApiError(
+                    "UNKNOWN_COMPONENT",
+                    f"no component {name!r} (known: {', '.join(known)})",
+                    404,
+                    details={"component": name, "known": known},
+                ) from None
 
         @app.post("/shutdown")
         def _shutdown() -> Any:
@@ -283,6 +322,21 @@ class Supervisor:
         server = make_server(stack.HOST, 0, app, threaded=True)
         self.control_url = f"http://{stack.HOST}:{server.server_port}"
         threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
+
+    def _authorize(self) -> None:
+        """Refuse (401) any request without this supervisor's bearer token."""
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # compare bytes: compare_digest refuses str with non-ASCII characters
+        sent = given.strip().encode("utf-8", "replace")
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.token.encode()):
+            return
+        raise ApiError(
+            "UNAUTHORIZED",
+            "the supervisor's control API needs `Authorization: Bearer <token>`; the token "
+            "is supervisor.token in the sandbox's owner-only state.json",
+            401,
+            details={"header": "Authorization"},
+        )
 
     def _shutdown_and_exit(self) -> None:
         self.shutdown()

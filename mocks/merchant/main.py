@@ -1,4 +1,8 @@
-"""Command line: ``python -m mocks.merchant --host H --port N --secret S``."""
+"""Command line: ``python -m mocks.merchant --host H --port N``.
+
+The shared secret comes from ``MOCK_MERCHANT_SECRET`` only, never an option: a command
+line is readable by every local user (``ps``, ``/proc/<pid>/cmdline``).
+"""
 
 from __future__ import annotations
 
@@ -25,10 +29,13 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse options; each overrides its MOCK_MERCHANT_* variable."""
-    parser = argparse.ArgumentParser(prog="python -m mocks.merchant", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m mocks.merchant",
+        description=__doc__,
+        epilog="The shared HMAC secret: MOCK_MERCHANT_SECRET (generated and printed when unset).",
+    )
     parser.add_argument("--host", help="address to bind (MOCK_MERCHANT_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port, 0 for any (MOCK_MERCHANT_PORT, 8010)")
-    parser.add_argument("--secret", help="shared HMAC secret (MOCK_MERCHANT_SECRET; generated)")
     parser.add_argument("--path", dest="callback_path", help="callback path (default /callbacks)")
     parser.add_argument("--tolerance", dest="tolerance_s", type=int, help="timestamp tolerance s")
     return parser.parse_args(argv)
@@ -41,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     options = {
         "HOST": args.host,
         "PORT": args.port,
-        "SECRET": args.secret,
         "CALLBACK_PATH": args.callback_path,
         "TOLERANCE_S": args.tolerance_s,
     }

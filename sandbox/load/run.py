@@ -11,6 +11,7 @@ run's output folder.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -108,8 +109,6 @@ def locust_arguments(plan: LoadPlan, endpoints: Endpoints) -> list[str]:
         endpoints.payment,
         "--provider-url",
         endpoints.provider,
-        "--amqp-url",
-        endpoints.amqp,
         "--flows-per-s",
         str(plan.flows_per_s),
         "--declined-ratio",
@@ -137,10 +136,14 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
     log = (plan.out_dir / "locust.log").open("ab")
     args = locust_arguments(plan, endpoints)
     locust = [sys.executable, "-m", "locust"]
+    # the broker URL may carry a password: through the environment, not the command line
+    env = {**os.environ, "LOAD_AMQP_URL": endpoints.amqp}
     output: Any = log if plan.quiet else None
     if plan.workers <= 0:
         try:
-            done = subprocess.run([*locust, *args], stdout=output, stderr=output, check=False)
+            done = subprocess.run(
+                [*locust, *args], stdout=output, stderr=output, check=False, env=env
+            )
             return done.returncode
         finally:
             log.close()
@@ -168,7 +171,7 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
         "--master-port",
         str(port),
     ]
-    master_process = subprocess.Popen(master, stdout=output, stderr=output)
+    master_process = subprocess.Popen(master, stdout=output, stderr=output, env=env)
     workers = [
         subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT) for _ in range(plan.workers)
     ]

@@ -99,13 +99,13 @@ def start_mock_process(tmp_path: Path) -> Iterator[Callable[..., MockProcess]]:
     # The caller's own MOCK_* settings must not leak into what a test starts.
     isolated_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_")}
 
-    def start(module: str, *args: str) -> MockProcess:
+    def start(module: str, *args: str, env: dict[str, str] | None = None) -> MockProcess:
         stderr_path = tmp_path / f"{module}.stderr.log"
         with stderr_path.open("wb") as stderr:
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, *args],
                 cwd=REPO_ROOT,
-                env=isolated_env,
+                env={**isolated_env, **(env or {})},
                 stdout=subprocess.PIPE,
                 stderr=stderr,
             )

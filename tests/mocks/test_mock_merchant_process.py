@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,12 @@ def test_merchant_mock_process_serves_health_and_a_round_trip_then_exits_on_sigt
     start_mock_process: Callable[..., Any], http: requests.Session
 ) -> None:
     mock = start_mock_process(
-        "mocks.merchant", "--host", "127.0.0.1", "--port", "0", "--secret", "s3cr3t"
+        "mocks.merchant",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        env={"MOCK_MERCHANT_SECRET": "s3cr3t"},
     )
     url = mock.ready["url"]
 
@@ -48,3 +55,16 @@ def test_merchant_mock_process_prints_its_generated_secret(
 
     assert len(mock.ready["secret"]) >= 32
     assert mock.stop() == 0
+
+
+def test_merchant_mock_takes_no_secret_on_its_command_line() -> None:
+    """A command line is public (ps, /proc): the secret is an environment variable only."""
+    refused = subprocess.run(
+        [sys.executable, "-m", "mocks.merchant", "--port", "0", "--secret", "s3cr3t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "unrecognized arguments: --secret" in refused.stderr
