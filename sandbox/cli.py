@@ -14,13 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER, EXIT_OK, EXIT_USAGE
 from sandbox.settings import SandboxSettings, SettingsError
 from sandbox.topology import build
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NO_BROKER = 3
 
 
 def _broker_url(args: argparse.Namespace, settings: SandboxSettings) -> str:
@@ -233,100 +229,9 @@ def cmd_demo(args: argparse.Namespace, settings: SandboxSettings) -> int:
 
 
 def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox import lifecycle
-    from sandbox.load.command import faults_during_load, load_thresholds
-    from sandbox.load.faults import FaultPlanError, load_schedule, unknown_targets
-    from sandbox.load.run import (
-        Endpoints,
-        LoadError,
-        LoadPlan,
-        default_out_dir,
-        read_summary,
-        run_locust,
-    )
-    from sandbox.ownership import supervisor_running
-    from sandbox.state import StateFile, SupervisorClient
+    from sandbox.load.command import run_load
 
-    schedule = None
-    if args.faults:
-        try:
-            schedule = load_schedule(Path(args.faults), seed=args.seed)
-        except FaultPlanError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        print(schedule.render() + f"\n(repeat this schedule with --seed {schedule.seed})")
-    elif args.seed is not None:
-        print("error: --seed goes with --faults FILE", file=sys.stderr)
-        return EXIT_USAGE
-    p95, failure_ratio, settle_s, lenient = load_thresholds(
-        args.max_e2e_p95_ms, args.max_failure_ratio, args.settle, faults=schedule is not None
-    )
-    if lenient:
-        print(f"note: {lenient}")
-    state = StateFile(settings.state_dir).read()
-    started_here = not (state and supervisor_running(state))
-    if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
-        return EXIT_FAILED
-    try:
-        endpoints = Endpoints.of_sandbox(settings.state_dir)
-        components = StateFile(settings.state_dir).read().get("components") or {}
-        nodes = [str(n.get("name")) for n in SupervisorClient(settings.state_dir).broker_nodes()]
-        missing = unknown_targets(schedule, components, nodes) if schedule else []
-        if missing:
-            print(f"error: this sandbox has no {', '.join(missing)} to fault", file=sys.stderr)
-            return EXIT_USAGE
-        if endpoints.profile != "load":
-            print(
-                f"error: the running sandbox uses profile {endpoints.profile!r}, whose payment "
-                "rate limits would turn a load into 429s; restart it with "
-                "`sandbox down && sandbox up --profile load`",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        plan = LoadPlan(
-            out_dir=Path(args.out) if args.out else default_out_dir(settings.state_dir),
-            users=args.users,
-            spawn_rate=args.spawn_rate,
-            duration=args.duration,
-            flows_per_s=args.flows_per_s,
-            declined_ratio=args.declined_ratio,
-            flow_timeout=args.flow_timeout,
-            workers=args.workers,
-            user_classes=tuple(c.strip() for c in args.user_classes.split(",") if c.strip()),
-            max_e2e_p95_ms=p95,
-            max_failure_ratio=failure_ratio,
-            min_flows_per_s=args.min_flows_per_s,
-        )
-        print(f"load: {plan.users} users for {plan.duration}; output in {plan.out_dir}")
-        topology = build(settings.broker)
-        with faults_during_load(
-            schedule, settings.state_dir, topology, plan.out_dir, plan.ledger_dir
-        ):
-            code = run_locust(plan, endpoints)
-        summary = read_summary(plan)
-        verdict = EXIT_OK
-        if args.reconcile:
-            from sandbox.load.reconcile import run_command
-
-            print("reconciling every started flow ...", flush=True)
-            verdict = run_command(
-                plan.ledger_dir,
-                settings.state_dir,
-                build(settings.broker),
-                as_json=False,
-                settle_s=settle_s,
-                fault_log=plan.out_dir / "faults.jsonl" if schedule else None,
-            )
-    except LoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        if started_here:
-            lifecycle.down(settings.state_dir)
-    print(f"summary: {plan.summary_path}; Locust report: {plan.out_dir / 'locust.html'}")
-    if code != 0 or not summary.get("passed", False) or verdict != EXIT_OK:
-        return EXIT_FAILED
-    return EXIT_OK
+    return run_load(args, settings)
 
 
 def _node_count(text: str) -> int:
