@@ -49,13 +49,13 @@ from bench_report import TARGETS, chart, machine, markdown
 from broker_bench import adapter_consume, raw_consume, raw_publish
 from payment_bench import fill_outbox, pending
 
-from sandbox import lifecycle
 from sandbox.broker import Admin, LocalNode
+from sandbox.control import lifecycle
+from sandbox.control.state import StateFile
 from sandbox.load.run import Endpoints, LoadPlan, read_summary, run_locust
 from sandbox.messaging import ensure_topology
 from sandbox.messaging.tools import depths, queue_depth
 from sandbox.settings import BrokerSettings
-from sandbox.state import StateFile
 from sandbox.topology import build
 from sandbox.waiting import wait_for
 

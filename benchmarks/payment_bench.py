@@ -35,8 +35,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from sandbox.broker import LocalNode
+from sandbox.control.process import ManagedProcess
 from sandbox.messaging import ensure_topology
-from sandbox.process import ManagedProcess
 from sandbox.services.common.db import make_engine, normalise_url
 from sandbox.services.common.outbox import add_events
 from sandbox.services.payment import events, model, tables

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.state import StateFile
+from sandbox.control.state import StateFile
 
 FLOW = "flow"  # the Locust request type of end-to-end flow samples
 LAG = "lag"  # consumer lag: an event published to the exchange until its effect is seen

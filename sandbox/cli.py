@@ -21,7 +21,7 @@ from sandbox.topology import build
 
 def _broker_url(args: argparse.Namespace, settings: SandboxSettings) -> str:
     """--url, else RABBITMQ_URL, else the broker of the sandbox running here."""
-    from sandbox.state import StateFile
+    from sandbox.control.state import StateFile
 
     url = getattr(args, "url", None) or settings.broker.url
     if not url:
@@ -118,7 +118,7 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
 
 
 def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox.lifecycle import up
+    from sandbox.control.lifecycle import up
 
     if args.cluster > 1 and settings.broker.url:
         print(
@@ -140,19 +140,19 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
 
 
 def cmd_down(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox.lifecycle import down
+    from sandbox.control.lifecycle import down
 
     return down(settings.state_dir)
 
 
 def cmd_status(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox.lifecycle import status
+    from sandbox.control.lifecycle import status
 
     return status(settings.state_dir, as_json=args.json)
 
 
 def cmd_logs(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox.lifecycle import logs
+    from sandbox.control.lifecycle import logs
 
     return logs(settings.state_dir, args.service, args.lines)
 
@@ -166,10 +166,10 @@ def cmd_scenario_list(args: argparse.Namespace, settings: SandboxSettings) -> in
 
 
 def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int:
-    from sandbox import lifecycle
-    from sandbox.ownership import supervisor_running
+    from sandbox.control import lifecycle
+    from sandbox.control.ownership import supervisor_running
+    from sandbox.control.state import StateFile
     from sandbox.scenario.runner import discover, run_one, write_reports
-    from sandbox.state import StateFile
 
     catalog = discover()
     names = list(catalog) if args.all else args.names

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sandbox import lifecycle
+from sandbox.control import lifecycle
 from sandbox.scenario.report import render_html
 from sandbox.scenario.runner import discover, run_one
 from sandbox.settings import SandboxSettings

@@ -33,11 +33,11 @@ from pathlib import Path
 import pytest
 
 from sandbox.broker import Admin, Broker, LocalNode, provision
+from sandbox.control.state import SupervisorClient
 from sandbox.messaging import ensure_topology
 from sandbox.messaging.tap import EventTap
 from sandbox.scenario.flow import Flow
 from sandbox.settings import BrokerSettings, SandboxSettings
-from sandbox.state import SupervisorClient
 from sandbox.topology import Topology, build
 
 
@@ -147,7 +147,7 @@ def running_sandbox(state_dir: Path, profile: str = "dev") -> Iterator[Superviso
     """A whole sandbox in ``state_dir`` for a ``with`` block; the test fails, with the end
     of the supervisor's log, when it does not start.  Random ports: test sessions running
     side by side must not race for the usual ones."""
-    from sandbox import lifecycle
+    from sandbox.control import lifecycle
 
     if lifecycle.up(state_dir, profile=profile, random_ports=True) != 0:
         log = state_dir / "logs" / "supervisor.log"

@@ -80,7 +80,9 @@ def load_thresholds(
 def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     """``sandbox load``: start a sandbox unless one runs, run Locust (and a fault plan),
     then reconcile every started flow; the exit code of the CLI."""
-    from sandbox import lifecycle
+    from sandbox.control import lifecycle
+    from sandbox.control.ownership import supervisor_running
+    from sandbox.control.state import StateFile, SupervisorClient
     from sandbox.load.faults import FaultPlanError, load_schedule, unknown_targets
     from sandbox.load.run import (
         Endpoints,
@@ -90,8 +92,6 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         read_summary,
         run_locust,
     )
-    from sandbox.ownership import supervisor_running
-    from sandbox.state import StateFile, SupervisorClient
 
     schedule = None
     if args.faults:

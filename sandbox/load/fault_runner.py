@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import requests
 
+from sandbox.control.state import SupervisorClient
 from sandbox.load.faults import BROKER, PROCESSES, UNDO, is_broker
 from sandbox.load.schedule import Schedule, Step
-from sandbox.state import SupervisorClient
 from sandbox.topology import Topology
 
 HTTP_TIMEOUT_S = 10.0

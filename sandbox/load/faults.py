@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from sandbox import stack
+from sandbox.control import stack
 from sandbox.load.schedule import (
     FaultPlanError,
     Fields,

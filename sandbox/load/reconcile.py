@@ -85,8 +85,8 @@ def run_command(
     With ``fault_log`` (a load's ``faults.jsonl``) it also says how the flows started
     before the last fault was over finished after it (``Verdict.recovery``).
     """
+    from sandbox.control.state import NotRunning, SupervisorClient
     from sandbox.load.fault_log import last_fault_end, read_log
-    from sandbox.state import NotRunning, SupervisorClient
 
     try:
         ended = last_fault_end(read_log(fault_log)) if fault_log else None

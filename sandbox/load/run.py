@@ -22,7 +22,7 @@ from typing import Any
 import port_for
 
 import loadtests
-from sandbox.state import SupervisorClient
+from sandbox.control.state import SupervisorClient
 
 LOCUSTFILE = Path(loadtests.__file__).resolve().parent / "locustfile.py"
 DEFAULT_CLASSES = ("CardFlowUser", "IntentFlowUser")

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from sandbox.control.state import SupervisorClient
 from sandbox.messaging.tap import KIND_EVENT, EventTap, TapRecord
 from sandbox.scenario.clients import (
     AppointmentClient,
@@ -30,7 +31,6 @@ from sandbox.scenario.clients import (
 )
 from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
 from sandbox.settings import BrokerSettings
-from sandbox.state import SupervisorClient
 from sandbox.topology import build
 from sandbox.waiting import WaitTimeout, wait_for
 

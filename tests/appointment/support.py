@@ -17,9 +17,9 @@ import port_for
 import requests
 
 from sandbox.contracts import example_body
+from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tools import RawMessage, drain
-from sandbox.process import ManagedProcess
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import PAYMENT_SERVICE

@@ -24,9 +24,9 @@ import psutil
 import pytest
 
 from sandbox.broker import Admin, LocalNode
+from sandbox.control.state import StateFile, SupervisorClient
 from sandbox.messaging import IncomingMessage, NackedError, OutgoingMessage, Publisher
 from sandbox.settings import BrokerSettings
-from sandbox.state import StateFile, SupervisorClient
 from sandbox.topology import build
 from sandbox.waiting import wait_for
 

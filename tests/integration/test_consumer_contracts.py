@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from sandbox.contracts import ContractRegistry, fake_body
+from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tools import depths, peek, publish_raw_message
-from sandbox.process import ManagedProcess
 from sandbox.settings import BrokerSettings
 from sandbox.waiting import wait_for
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 import requests
 
-from sandbox.state import StateFile, SupervisorClient, pid_alive
+from sandbox.control.state import StateFile, SupervisorClient, pid_alive
 from sandbox.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.ownership import fingerprint
-from sandbox.state import StateFile
+from sandbox.control.ownership import fingerprint
+from sandbox.control.state import StateFile
 
 pytestmark = [pytest.mark.integration]
 

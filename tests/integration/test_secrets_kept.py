@@ -14,8 +14,8 @@ import psutil
 import pytest
 import requests
 
-from sandbox.ownership import recorded
-from sandbox.state import SupervisorClient
+from sandbox.control.ownership import recorded
+from sandbox.control.state import SupervisorClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,9 @@ import pytest
 import requests
 import yaml
 
-from sandbox import lifecycle
 from sandbox.cli import main
+from sandbox.control import lifecycle
+from sandbox.control.state import SupervisorClient
 from sandbox.load.command import load_thresholds
 from sandbox.load.fault_log import last_fault_end, read_log, summary
 from sandbox.load.fault_runner import FaultRunner, SandboxControls
@@ -22,7 +23,6 @@ from sandbox.load.faults import expand, load_schedule, unknown_targets
 from sandbox.load.schedule import FaultPlanError, Schedule, Step
 from sandbox.pytest_plugin import running_sandbox
 from sandbox.settings import SandboxSettings
-from sandbox.state import SupervisorClient
 from sandbox.topology import build
 from sandbox.waiting import wait_for
 from tests.load.support import sandbox_load

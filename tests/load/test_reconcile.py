@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from sandbox import cli
+from sandbox.control.state import SupervisorClient
 from sandbox.load.classify import (
     COMPLETED,
     FAILED_AS_EXPECTED,
@@ -56,7 +57,6 @@ from sandbox.messaging.tools import RawMessage
 from sandbox.scenario.clients import AppointmentClient, PaymentClient, flow_source_ip
 from sandbox.scenario.timeline import Timeline
 from sandbox.settings import BrokerSettings
-from sandbox.state import SupervisorClient
 from sandbox.topology import Topology, build
 from sandbox.waiting import wait_for
 

@@ -12,8 +12,8 @@ from typing import Any
 import requests
 
 from sandbox.contracts import example_body
+from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage
-from sandbox.process import ManagedProcess
 from sandbox.settings import BrokerSettings
 from sandbox.topology import APPOINTMENT_SERVICE
 from tests.appointment.support import REPO_ROOT, START_TIMEOUT_S, broker_env, free_port

@@ -25,8 +25,8 @@ import stripe
 from sqlalchemy import create_engine, text
 
 from sandbox.contracts import ContractRegistry
+from sandbox.control.process import ManagedProcess
 from sandbox.messaging.tools import RawMessage, drain
-from sandbox.process import ManagedProcess
 from sandbox.services.common.db import normalise_url
 from sandbox.waiting import wait_for
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.state import StateFile, masked
+from sandbox.control.state import StateFile, masked
 
 
 @pytest.fixture

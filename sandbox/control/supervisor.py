@@ -8,7 +8,7 @@ small HTTP API (kill, stop, start, restart a component or the broker), so that t
 process that started something is the one that restarts it.
 
 It records each process it starts with its start time and command line (see
-``sandbox.ownership``), so that nothing later signals a pid that has since been reused.
+``sandbox.control.ownership``), so that nothing later signals a pid that has since been reused.
 The control API answers only requests bearing the token it generates at start and keeps
 in the owner-only state file (``Authorization: Bearer <token>``); every refusal is in
 the services' error shape.
@@ -37,17 +37,17 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
-from sandbox import stack
 from sandbox.broker import Broker, LocalCluster, provision_cluster
+from sandbox.control import stack
+from sandbox.control.ownership import fingerprint
+from sandbox.control.process import ManagedProcess
+from sandbox.control.state import StateFile, masked
 from sandbox.messaging import ensure_topology, split_urls
-from sandbox.ownership import fingerprint
-from sandbox.process import ManagedProcess
 from sandbox.services.common.web import ApiError, install
 from sandbox.settings import SandboxSettings
-from sandbox.state import StateFile, masked
 from sandbox.topology import build
 
-log = logging.getLogger("sandbox.supervisor")
+log = logging.getLogger("sandbox.control.supervisor")
 
 MONITOR_INTERVAL_S = 0.25
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from sandbox.ownership import supervisor_running
+from sandbox.control.ownership import supervisor_running
 
 STATE_FILE = "state.json"
 MASK = "***"

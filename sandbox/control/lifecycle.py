@@ -7,7 +7,7 @@ it recorded, data, logs) before starting fresh.  ``down`` asks the supervisor to
 everything, waits for it, and kills anything it recorded that is still alive.
 
 Neither ever signals a recorded pid it cannot prove is the process the sandbox started
-(``sandbox.ownership``): a pid reused by another program since, or recorded by an older
+(``sandbox.control.ownership``): a pid reused by another program since, or recorded by an older
 sandbox without a start time and command line, is named and left alone.
 """
 
@@ -25,8 +25,14 @@ from typing import Any
 
 import requests
 
-from sandbox.ownership import Verdict, check, kill_leftovers, signal_if_ours, supervisor_running
-from sandbox.state import NotRunning, StateFile, SupervisorClient, masked
+from sandbox.control.ownership import (
+    Verdict,
+    check,
+    kill_leftovers,
+    signal_if_ours,
+    supervisor_running,
+)
+from sandbox.control.state import NotRunning, StateFile, SupervisorClient, masked
 from sandbox.waiting import WaitTimeout, wait_for
 
 RUNTIME_DIRS = ("broker", "data", "logs")
@@ -109,7 +115,13 @@ def up(
         state_file.ensure_dir()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         log = (state_dir / "logs" / "supervisor.log").open("ab")
-        command = [sys.executable, "-m", "sandbox.supervisor", "--state-dir", str(state_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "sandbox.control.supervisor",
+            "--state-dir",
+            str(state_dir),
+        ]
         if only:
             command += ["--only", ",".join(only)]
         command += ["--profile", profile]
