@@ -194,9 +194,8 @@ class AppointmentStore:
         return Page([_to_appointment(row) for row in rows], total)
 
     def outbox_backlog(self) -> int:
-        query = select(func.count()).select_from(outbox_rows).where(outbox_rows.c.sent_at.is_(None))
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return outbox.pending_count(conn, outbox_rows)
 
     def outbox_events(self, appointment_id: str) -> list[str]:
         """Routing keys written for one appointment, oldest first (for tests and support)."""

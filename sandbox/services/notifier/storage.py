@@ -217,10 +217,8 @@ class NotifierStore:
         return [_attempt(row) for row in rows], total
 
     def outbox_backlog(self) -> int:
-        o = outbox_rows
         with self.engine.connect() as conn:
-            query = select(func.count()).select_from(o).where(o.c.sent_at.is_(None))
-            return int(conn.execute(query).scalar_one())
+            return outbox.pending_count(conn, outbox_rows)
 
 
 def _attempt(row: Any) -> Attempt:
