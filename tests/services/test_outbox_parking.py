@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-from sqlalchemy import MetaData, select, text, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
 
 from sandbox.messaging import (
     NackedError,
@@ -22,6 +32,7 @@ from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine, sqlite_url
 from sandbox.services.common.health import answer_status
 from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
+from tests.payment.support import PG_URL, make_database, postgres_available
 from tests.services.test_outbox_relay import _event
 
 # 64 "é" sent as UTF-8 in an HTTP header arrive as 128 latin-1 characters (WSGI), which
@@ -229,31 +240,43 @@ def test_the_latest_parked_row_is_the_one_reported(outbox):
     assert summary.latest["message_id"] == second.message_id
 
 
-def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows(tmp_path):
-    engine = make_engine(sqlite_url(tmp_path / "old.db"))
-    with engine.begin() as conn:  # the table as the first release created it
-        conn.execute(
-            text(
-                "CREATE TABLE outbox (id INTEGER PRIMARY KEY, message_id VARCHAR(64) NOT NULL "
-                "UNIQUE, routing_key VARCHAR(128) NOT NULL, aggregate_id VARCHAR(128), "
-                "body TEXT NOT NULL, envelope TEXT NOT NULL, created_at DATETIME NOT NULL "
-                "DEFAULT CURRENT_TIMESTAMP, sent_at DATETIME, publish_attempts INTEGER NOT NULL)"
-            )
-        )
-        old = _event(1)
-        envelope = {"correlation_id": "c", "type": old.envelope.type, "app_id": "payment-service"}
-        conn.execute(
-            text(
-                "INSERT INTO outbox (message_id, routing_key, body, envelope, publish_attempts) "
-                "VALUES (:m, :r, :b, :e, 0)"
-            ),
-            {
-                "m": old.message_id,
-                "r": old.routing_key,
-                "b": old.body.decode(),
-                "e": json.dumps({**envelope, "timestamp": 1700000000}),
-            },
-        )
+def _first_release_outbox(metadata: MetaData) -> Table:
+    """The outbox table as the first release created it: no refusals, no parking."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("routing_key", String(128), nullable=False),
+        Column("aggregate_id", String(128), nullable=True, index=True),
+        Column("body", Text, nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("publish_attempts", Integer, nullable=False, default=0),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "postgresql" and not postgres_available():
+        pytest.skip("no PostgreSQL at " + PG_URL)
+    database = make_database(request.param, tmp_path)
+    try:
+        yield database.url
+    finally:
+        if database.schema:
+            database.drop()
+
+
+def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows(database_url):
+    engine = make_engine(database_url)
+    old_metadata = MetaData()
+    old_table = _first_release_outbox(old_metadata)
+    old_metadata.create_all(engine)
+    old = _event(1)
+    _write(engine, old_table, [old])
+
     metadata = MetaData()
     table = outbox_table(metadata)
     metadata.create_all(engine)
@@ -264,6 +287,9 @@ def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows
     assert relay.pending() == 1
     assert relay.run_once() == 1
     assert broker.confirmed == [old.message_id]
+    _write(engine, table, [_poisoned(2)])
+    relay.run_once()
+    assert relay.parked().count == 1
     engine.dispose()
 
 

@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -225,10 +225,10 @@ class RelayStats:
 class _Pass:
     """What one pass did to its rows, written back in one transaction."""
 
-    sent: list[int]
-    parked: dict[int, str]
-    attempted: list[int]
-    refused: list[int]
+    sent: list[int] = field(default_factory=list)
+    parked: dict[int, str] = field(default_factory=dict)
+    attempted: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
 
 
 class OutboxRelay:
@@ -281,20 +281,34 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        done = _Pass([], {}, [], [])
+        done = _Pass()
         built: list[tuple[Any, OutgoingMessage]] = []
         for row in rows:
             try:
                 built.append((row, row_to_message(row)))
             except Exception as exc:  # no retry can mend the row itself
                 done.parked[row.id] = f"the row does not make a message ({type(exc).__name__})"
-        messages = [message for _, message in built]
-        errors = (
-            self._publisher.publish_many(messages, timeout=self._confirm_timeout_s)
-            if messages
-            else []
-        )
-        for (row, _), error in zip(built, errors, strict=True):
+        if built:
+            messages = [message for _, message in built]
+            errors = self._publisher.publish_many(messages, timeout=self._confirm_timeout_s)
+            self._settle([row for row, _ in built], errors, done)
+        self._write(done)
+        for row in rows:
+            if row.id in done.parked:
+                log.error(
+                    "relay: parked %s (%s): %s",
+                    row.message_id,
+                    row.routing_key,
+                    done.parked[row.id],
+                    extra={"fields": {"message_id": row.message_id, "outbox_id": row.id}},
+                )
+        self.stats.published += len(done.sent)
+        self.stats.parked += len(done.parked)
+        return len(done.sent) + len(done.parked)
+
+    def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:
+        """Sort published rows by their results, in order, up to the first to retry."""
+        for row, error in zip(rows, errors, strict=True):
             if error is None:
                 done.sent.append(row.id)
                 done.attempted.append(row.id)
@@ -310,25 +324,12 @@ class OutboxRelay:
                 log.warning(
                     "relay: %d of %d confirmed; %s not confirmed (%s), will publish again",
                     len(done.sent),
-                    len(built),
+                    len(rows),
                     row.message_id,
                     error,
                 )
-                break  # this row and every row after it go again next pass, in order
+                return  # this row and every row after it go again next pass, in order
             done.parked[row.id] = reason
-        self._write(done)
-        for row in rows:
-            if row.id in done.parked:
-                log.error(
-                    "relay: parked %s (%s): %s",
-                    row.message_id,
-                    row.routing_key,
-                    done.parked[row.id],
-                    extra={"fields": {"message_id": row.message_id, "outbox_id": row.id}},
-                )
-        self.stats.published += len(done.sent)
-        self.stats.parked += len(done.parked)
-        return len(done.sent) + len(done.parked)
 
     def _park_reason(self, row: Any, error: Exception, refused: bool) -> str | None:
         """Why ``row`` is parked after ``error``, or None to publish it again."""
