@@ -55,7 +55,7 @@ appointments = Table(
     Column("payment_error_message", Text, nullable=True),
     Column("refunded_amount", String(32), nullable=True),
     Column("cancellation_reason", Text, nullable=True),
-    Column("correlation_id", String(255), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_appointment_appointments_tenant_created", "tenant_id", "created_at", "id"),

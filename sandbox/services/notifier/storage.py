@@ -68,7 +68,7 @@ notifications = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(255), nullable=False, index=True),
     Column("routing_key", String(128), nullable=False),
-    Column("correlation_id", String(255), nullable=True, index=True),
+    Column("correlation_id", String(128), nullable=True, index=True),
     Column("tenant_id", String(128), nullable=True),
     Column("appointment_id", String(128), nullable=True),
     Column("payment_id", String(128), nullable=True),
