@@ -107,6 +107,8 @@ class BrokerSettings:
     prefetch: int = 16
     heartbeat_s: int = 30
     reconnect_max_s: float = 5.0
+    # broker refusals (nack, unroutable) of one outbox row before its relay parks it
+    outbox_max_refusals: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerSettings:
@@ -129,6 +131,9 @@ class BrokerSettings:
             prefetch=env_integer(env, "RABBITMQ_PREFETCH", defaults.prefetch, 1),
             heartbeat_s=env_integer(env, "RABBITMQ_HEARTBEAT", defaults.heartbeat_s, 0),
             reconnect_max_s=env_number(env, "RABBITMQ_RECONNECT_MAX_S", defaults.reconnect_max_s),
+            outbox_max_refusals=env_integer(
+                env, "OUTBOX_MAX_REFUSALS", defaults.outbox_max_refusals, 1
+            ),
         )
 
 

@@ -20,7 +20,9 @@ from sandbox.messaging.publisher import (
     Publisher,
     PublishError,
     UnconfirmedError,
+    UnpublishableError,
     UnroutableError,
+    check_encodable,
 )
 
 __all__ = [
@@ -35,7 +37,9 @@ __all__ = [
     "PublishError",
     "Publisher",
     "UnconfirmedError",
+    "UnpublishableError",
     "UnroutableError",
+    "check_encodable",
     "connect",
     "declare_topology",
     "ensure_topology",

@@ -346,11 +346,14 @@ def _attempt(props: dict[str, Any]) -> int:
 
 def _dead_letter_headers(verdict: _Verdict, attempt: int, service: str) -> dict[str, Any]:
     error = verdict.error
-    message = str(error) if error is not None else ""
+    # a long string header, but it must still encode: an exception may quote a lone
+    # surrogate from a JSON body ("\ud800"), which UTF-8 cannot carry
+    message = (str(error) if error is not None else "")[:1000]
+    message = message.encode("utf-8", "backslashreplace").decode()
     return {
         env.DEAD_LETTER_REASON_HEADER: verdict.reason,
         env.EXCEPTION_CLASS_HEADER: type(error).__name__ if error is not None else "",
-        env.EXCEPTION_MESSAGE_HEADER: message[:1000],
+        env.EXCEPTION_MESSAGE_HEADER: message,
         env.ATTEMPT_HEADER: attempt,
         env.FAILED_SERVICE_HEADER: service,
         env.FAILED_AT_HEADER: datetime.now(UTC).isoformat(timespec="milliseconds"),

@@ -4,11 +4,18 @@ Plain data with no broker dependency, so producers, the outbox and tests can bui
 inspect messages without pika.  The body is the event as JSON; the envelope is the
 message id (de-duplication key), the correlation id (one per business flow), the type,
 the time, the producer and the schema version.
+
+AMQP carries the string properties (message id, correlation id, type, app id, content
+type), the routing key and every header name as *short strings*: one length octet, so
+at most 255 bytes of UTF-8.  A value over that cannot be put on the wire at all, so
+values that come from outside are checked where they enter (``valid_correlation_id``),
+and ``OutgoingMessage.amqp_problem`` names what would break before a publish is tried.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -30,6 +37,34 @@ EXCEPTION_MESSAGE_HEADER = "x-exception-message"
 FAILED_SERVICE_HEADER = "x-failed-service"
 FAILED_AT_HEADER = "x-failed-at"
 REPLAYED_HEADER = "x-replayed-from-dlq"
+
+SHORT_STRING_MAX_BYTES = 255
+CORRELATION_ID_MAX = 128
+# Visible ASCII only: one byte per character (so always within a short string), no
+# spaces or controls, and safe to echo in HTTP and mail headers.
+_CORRELATION_ID = re.compile(rf"[\x21-\x7e]{{1,{CORRELATION_ID_MAX}}}")
+CORRELATION_ID_RULE = f"1-{CORRELATION_ID_MAX} visible ASCII characters (0x21-0x7E)"
+
+
+def valid_correlation_id(value: str) -> bool:
+    """True when ``value`` is a correlation id every producer may carry: see the rule."""
+    return _CORRELATION_ID.fullmatch(value) is not None
+
+
+def short_string_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be an AMQP short string, naming ``name`` but not the value."""
+    if not isinstance(value, str):
+        return None  # not text: the encoder itself decides
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        return f"{name} is not valid Unicode text (it cannot be encoded as UTF-8)"
+    if size > SHORT_STRING_MAX_BYTES:
+        return (
+            f"{name} is {size} bytes of UTF-8; AMQP short strings hold at most "
+            f"{SHORT_STRING_MAX_BYTES}"
+        )
+    return None
 
 
 def new_id() -> str:
@@ -97,6 +132,23 @@ class OutgoingMessage:
     @property
     def message_id(self) -> str:
         return self.envelope.message_id
+
+    def amqp_problem(self) -> str | None:
+        """The first short string of this message that AMQP cannot carry, or None."""
+        e = self.envelope
+        named: list[tuple[str, object]] = [
+            ("the routing key", self.routing_key),
+            ("message_id", e.message_id),
+            ("correlation_id", e.correlation_id),
+            ("type", e.type),
+            ("app_id", e.app_id),
+            *((f"the name of header {i + 1}", name) for i, name in enumerate(e.headers)),
+        ]
+        for name, value in named:
+            problem = short_string_problem(name, value)
+            if problem is not None:
+                return problem
+        return None
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:

@@ -9,7 +9,10 @@ Every message is published ``mandatory`` and persistent.  RabbitMQ sends ``basic
 for an unroutable message before its ``basic.ack``, so a message acked after a return is
 reported as unroutable, not as delivered.  A message whose connection dies before its
 confirm is reported as unconfirmed: the caller does not know whether it arrived and must
-publish it again (consumers de-duplicate by ``message_id``).
+publish it again (consumers de-duplicate by ``message_id``).  A message that cannot be
+encoded as AMQP at all (a property over 255 bytes, a header value of no AMQP type) is
+reported as unpublishable at once and never queued: publishing it again cannot help,
+and left in the queue it would hold back every message behind it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,29 @@ class NackedError(PublishError):
 
 class UnconfirmedError(PublishError):
     """The connection was lost or the wait timed out before the broker confirmed."""
+
+
+class UnpublishableError(PublishError):
+    """The message cannot be encoded as AMQP; publishing it again cannot help."""
+
+
+def check_encodable(message: OutgoingMessage, exchange: str = "") -> None:
+    """Raise UnpublishableError when ``message`` cannot be put into AMQP frames.
+
+    The reason names the property at fault, never its value: values that do not fit
+    come from outside and may be large, hostile or private.
+    """
+    problem = message.amqp_problem()
+    if problem is not None:
+        raise UnpublishableError(problem)
+    try:
+        # what basic_publish would marshal: the method frame and the content header
+        Basic.Publish(exchange=exchange, routing_key=message.routing_key).encode()
+        BasicProperties(**message.envelope.properties()).encode()
+    except Exception as exc:
+        raise UnpublishableError(
+            f"the AMQP encoder refused its properties ({type(exc).__name__})"
+        ) from None
 
 
 @dataclass
@@ -167,8 +193,16 @@ class Publisher:
         if self._thread is None:
             raise RuntimeError("publisher not started")
         batch = _Batch(len(messages))
+        items: list[_Item] = []
+        for i, message in enumerate(messages):
+            try:
+                check_encodable(message, exchange)
+            except UnpublishableError as exc:
+                batch.settle(i, exc)
+                continue
+            items.append(_Item(batch, i, exchange, message))
         with self._lock:
-            self._queue.extend(_Item(batch, i, exchange, m) for i, m in enumerate(messages))
+            self._queue.extend(items)
         self._wake()
         if not batch.done.wait(timeout):
             # Anything settled later is ignored: the caller already has its answer.

@@ -14,6 +14,7 @@ Everything observed lands in ``flow.timeline`` for the terminal and the HTML rep
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ class Flow:
     ) -> None:
         self.name = name
         self.tenant = tenant
-        self.correlation_id = correlation_id or f"{name}-{uuid.uuid4().hex[:12]}"
+        # the services refuse ids outside 1-128 visible ASCII characters (0x21-0x7E)
+        label = re.sub(r"[^\x21-\x7e]", "-", name)[:100]
+        self.correlation_id = correlation_id or f"{label}-{uuid.uuid4().hex[:12]}"
         self.timeline = Timeline()
         self.processes = processes
         self.topology = build(broker or BrokerSettings())

@@ -21,10 +21,10 @@ pytestmark = pytest.mark.integration
 QUEUE = "payment_events"
 
 
-def _completed(payment_id: str = "pay_1") -> OutgoingMessage:
+def _completed(payment_id: str = "pay_1", **fields: str) -> OutgoingMessage:
     return OutgoingMessage.event(
         "payment.completed",
-        example_body("payment.completed", paymentId=payment_id),
+        example_body("payment.completed", paymentId=payment_id, **fields),
         producer="payment-service",
     )
 
@@ -184,6 +184,21 @@ def test_permanent_error_dead_letters_without_retrying(declared_vhost, topology)
     [dead] = peek(declared_vhost.url, f"{QUEUE}.dlq")
     assert dead.headers["x-dead-letter-reason"] == "rejected"
     assert dead.headers["x-exception-class"] == "PermanentError"
+
+
+def test_an_error_quoting_a_lone_surrogate_still_dead_letters_with_its_message(
+    declared_vhost, topology
+):
+    def handler(message):
+        raise PermanentError(f"bad name {message.body['customerName']}")
+
+    with running_consumer(declared_vhost.url, topology, QUEUE, handler) as consumer:
+        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+            # JSON may spell a lone surrogate ("\ud800"); UTF-8 cannot carry one
+            publisher.publish(_completed(customerName="Ada \ud800"))
+        wait_for(lambda: consumer.stats.dead_lettered == 1, timeout=10, what="the dead letter")
+    [dead] = peek(declared_vhost.url, f"{QUEUE}.dlq")
+    assert dead.headers["x-exception-message"] == "bad name Ada \\ud800"
 
 
 def test_replayed_dead_letter_is_processed_by_its_own_queue_only(declared_vhost, topology):

@@ -8,14 +8,8 @@ import pytest
 from sqlalchemy import MetaData, text
 
 from sandbox.services.common.db import make_engine, sqlite_url
-from sandbox.services.common.outbox import (
-    DOORBELL_ENV,
-    Doorbell,
-    OutboxRelay,
-    add_events,
-    doorbell_address,
-    outbox_table,
-)
+from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell, doorbell_address
+from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
 from sandbox.waiting import wait_for
 from tests.services.test_outbox_relay import FlakyPublisher, _event
 

@@ -55,7 +55,7 @@ appointments = Table(
     Column("payment_error_message", Text, nullable=True),
     Column("refunded_amount", String(32), nullable=True),
     Column("cancellation_reason", Text, nullable=True),
-    Column("correlation_id", String(255), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_appointment_appointments_tenant_created", "tenant_id", "created_at", "id"),
@@ -194,9 +194,8 @@ class AppointmentStore:
         return Page([_to_appointment(row) for row in rows], total)
 
     def outbox_backlog(self) -> int:
-        query = select(func.count()).select_from(outbox_rows).where(outbox_rows.c.sent_at.is_(None))
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return outbox.pending_count(conn, outbox_rows)
 
     def outbox_events(self, appointment_id: str) -> list[str]:
         """Routing keys written for one appointment, oldest first (for tests and support)."""

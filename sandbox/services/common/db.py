@@ -64,7 +64,7 @@ def make_engine(url: str) -> Engine:
 
 def _doorbell(engine: Engine) -> None:
     """Wake the outbox relay after commits that wrote events (``OUTBOX_DOORBELL``)."""
-    from sandbox.services.common.outbox import doorbell_address, ring_after_commits
+    from sandbox.services.common.doorbell import doorbell_address, ring_after_commits
 
     address = doorbell_address()
     if address is not None:

@@ -1,8 +1,12 @@
 """``GET /health`` for processes that have no HTTP API of their own (consumers, relays).
 
-The sandbox starts every process and waits for its health URL to answer 2xx, so a
-consumer or relay serves one tiny endpoint on its own port: 200 when the process is
-doing its job (broker connected, database reachable), 503 with the same JSON otherwise.
+A consumer or relay serves one tiny endpoint on its own port: ``GET`` answers 200 when
+the process is healthy, 503 with the same JSON otherwise (``sandbox status`` counts any
+answer but 200 as unhealthy).  ``HEAD`` is the readiness probe the sandbox waits on when
+it starts or restarts the process: 2xx once the process can do its job (broker
+connected, database reachable), even if the report needs a person's attention.  A relay
+with parked outbox rows is such a case: unhealthy, so it shows, but ready, so a restart
+is not refused for ever.  The report says which with ``status`` and ``ready``.
 It runs on a daemon thread of the standard library's threading HTTP server; it shares
 nothing with the work but the report callable.
 """
@@ -37,8 +41,20 @@ def overall(checks: dict[str, dict[str, Any]]) -> str:
     return "ok" if all(check.get("ok") for check in checks.values()) else "degraded"
 
 
+def answer_status(body: dict[str, Any], method: str) -> int:
+    """200 or 503 for a report: ``GET`` asks whether healthy, ``HEAD`` whether ready."""
+    ok = body.get("status") == "ok"
+    if method == "HEAD":
+        ok = bool(body.get("ready", ok))
+    return 200 if ok else 503
+
+
 class HealthServer:
-    """Serves ``report()`` as JSON at ``GET /health``; 200 when its status is ``ok``."""
+    """Serves ``report()`` as JSON at ``GET /health``; 200 when its status is ``ok``.
+
+    A report may say ``ready: True`` while its status is not ``ok``: the process works
+    but needs attention, and ``HEAD /health`` (readiness) answers 200.
+    """
 
     def __init__(self, host: str, port: int, report: Report) -> None:
         self._report = report
@@ -70,7 +86,7 @@ class HealthServer:
             def do_GET(self) -> None:
                 self._answer(with_body=True)
 
-            def do_HEAD(self) -> None:  # mirakuru's readiness probe uses HEAD
+            def do_HEAD(self) -> None:  # the sandbox's readiness probe (mirakuru) uses HEAD
                 self._answer(with_body=False)
 
             def _answer(self, with_body: bool) -> None:
@@ -83,7 +99,7 @@ class HealthServer:
                 except Exception as exc:  # a failing probe is itself a health answer
                     log.exception("health report failed")
                     body = {"status": "degraded", "error": type(exc).__name__}
-                self._send(200 if body.get("status") == "ok" else 503, body, with_body)
+                self._send(answer_status(body, self.command), body, with_body)
 
             def _send(self, status: int, body: dict[str, Any], with_body: bool) -> None:
                 data = json.dumps(body, default=str).encode()

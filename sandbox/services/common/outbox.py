@@ -4,32 +4,36 @@ A service writes its state change and the events it causes in one database trans
 (``add_events``).  The relay, a separate process, reads unsent rows in insertion order,
 publishes them with pipelined confirms and marks them sent only after the broker has
 confirmed them.  A crash anywhere therefore duplicates events (consumers de-duplicate by
-``message_id``) and never loses one.
-
-Waking the relay: a writer whose transaction added outbox rows rings the relay's
-*doorbell* (one UDP datagram to ``OUTBOX_DOORBELL``, host:port) when it commits, and the
-relay, which otherwise sleeps between passes, looks at once.  A lost datagram only
-delays the rows until the relay's next idle pass (``IDLE_POLL_S``); without a doorbell
-the relay polls every ``poll_interval_s``.
+``message_id``) and never loses one.  Writers ring the relay's doorbell after committing
+(``sandbox.services.common.doorbell``); without one the relay polls every
+``poll_interval_s``.
 
 Ordering: the relay marks only the confirmed *prefix* of each batch as sent.  If message
 k of a batch is not confirmed (connection lost), k and everything after it are published
 again in order on the next pass, so every event reaches the broker after all events
 written before it, at the price of possible duplicates of the later ones.
+
+Parking: a row that can never be published must not hold back the rows behind it, for
+every tenant, for ever.  A row that does not make an AMQP message (a property over
+AMQP's 255-byte limit, a header of no AMQP type, a row no code could have written) is
+*parked* at once: ``parked_at`` and ``park_reason`` are set and the relay moves on.  A
+row the broker refuses (nack, or returned as unroutable) is retried, holding the rows
+behind it, until it has been refused ``max_refusals`` times, and is then parked.  A
+connection lost or a confirm that never came parks nothing: the row stays pending and is
+published again when the broker is back.  Later rows of a parked row's aggregate still
+go: pipelining has usually published them already by the time the broker refuses an
+earlier one, and holding them would stop the aggregate until someone intervened.  The
+relay's ``/health`` reports parked rows as unhealthy, with the latest reason; setting
+``parked_at`` back to NULL publishes a row again (see the services' docs).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import logging
-import os
-import select as select_module
-import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -38,6 +42,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -45,101 +50,28 @@ from sqlalchemy import (
     Text,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.schema import CreateColumn
 
+from sandbox.messaging import NackedError, UnpublishableError, UnroutableError
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
+from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
 
 log = logging.getLogger(__name__)
 
-DOORBELL_ENV = "OUTBOX_DOORBELL"
-IDLE_POLL_S = 0.25  # a relay with a doorbell still looks this often
-_WROTE = "outbox_rows_written"
-_RING = "outbox_ring_due"
-
-
-def doorbell_address(value: str | None = None) -> tuple[str, int] | None:
-    """``host:port`` (default: ``OUTBOX_DOORBELL``) as an address, or None when unset."""
-    value = os.environ.get(DOORBELL_ENV, "") if value is None else value
-    if not value.strip():
-        return None
-    host, _, port = value.strip().rpartition(":")
-    try:
-        return (host or "127.0.0.1", int(port))
-    except ValueError:
-        raise ValueError(f"{DOORBELL_ENV}={value!r}: expected host:port") from None
-
-
-_ring_socket: socket.socket | None = None
-
-
-def _ringer() -> socket.socket:
-    """One unconnected UDP socket per process for every ring."""
-    global _ring_socket
-    if _ring_socket is None:
-        _ring_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        _ring_socket.setblocking(False)
-        atexit.register(_ring_socket.close)
-    return _ring_socket
-
-
-def ring_after_commits(engine: Engine, address: tuple[str, int]) -> None:
-    """Ring the relay's doorbell once a transaction that added outbox rows has committed.
-
-    SQLAlchemy's ``commit`` event fires *before* the database commits, so it only marks
-    the connection; the ring goes out when the connection returns to the pool, after
-    the commit (a relay woken earlier would find nothing and go back to sleep).
-    """
-    sock = _ringer()
-
-    @event.listens_for(engine, "commit")
-    def _committing(conn: Connection) -> None:
-        if conn.info.pop(_WROTE, False):
-            conn.info[_RING] = True
-
-    @event.listens_for(engine, "rollback")
-    def _forget(conn: Connection) -> None:
-        conn.info.pop(_WROTE, None)
-
-    @event.listens_for(engine.pool, "checkin")
-    def _ring(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_RING, False):
-            with contextlib.suppress(OSError):  # a missed ring costs one idle pass
-                sock.sendto(b"!", address)
-
-
-class Doorbell:
-    """The relay's side: a UDP socket that writers ring after committing outbox rows."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind((host, port))
-        self._sock.setblocking(False)
-        self.address: tuple[str, int] = self._sock.getsockname()[:2]
-
-    def wait(self, timeout: float) -> bool:
-        """Block until rung or ``timeout``; True when rung (all pending rings consumed)."""
-        ready, _, _ = select_module.select([self._sock], [], [], timeout)
-        rung = False
-        while ready:
-            try:
-                self._sock.recv(64)
-                rung = True
-            except BlockingIOError:
-                break
-        return rung
-
-    def ring(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.sendto(b"!", self.address)
-
-    def close(self) -> None:
-        self._sock.close()
+DEFAULT_MAX_REFUSALS = 5
+PARK_REASON_MAX = 500
+# columns added after the first release; ``upgrade_outbox`` adds them to older tables
+_LATER_COLUMNS = ("refusals", "parked_at", "park_reason")
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
-    return Table(
+    """The outbox table ``name``; ``metadata.create_all`` also upgrades an older one."""
+    table = Table(
         name,
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -151,7 +83,33 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
         Column("publish_attempts", Integer, nullable=False, default=0),
+        # nacks and returns so far; the row is parked when they reach max_refusals
+        Column("refusals", Integer, nullable=False, server_default=text("0")),
+        Column("parked_at", DateTime(timezone=True), nullable=True),
+        Column("park_reason", Text, nullable=True),
+        Index(f"ix_{name}_parked_at", "parked_at"),
     )
+
+    def _upgrade(_metadata: MetaData, connection: Connection, **_kw: Any) -> None:
+        upgrade_outbox(connection, table)
+
+    event.listen(metadata, "after_create", _upgrade)
+    return table
+
+
+def upgrade_outbox(conn: Connection, table: Table) -> None:
+    """Add the columns and index an outbox created by an earlier version lacks."""
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    name = conn.dialect.identifier_preparer.format_table(table)
+    # SQLite has no ADD COLUMN IF NOT EXISTS; its create_all holds the write lock, so
+    # processes starting together take turns.  PostgreSQL says IF NOT EXISTS.
+    guard = " IF NOT EXISTS" if conn.dialect.name == "postgresql" else ""
+    for column in _LATER_COLUMNS:
+        if column not in present:
+            ddl = CreateColumn(table.c[column]).compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {name} ADD COLUMN{guard} {ddl}"))
+    for index in table.indexes:
+        index.create(conn, checkfirst=True)
 
 
 def add_events(
@@ -160,7 +118,7 @@ def add_events(
     """Write events into the outbox inside the caller's transaction."""
     if not messages:
         return
-    conn.info[_WROTE] = True
+    note_written(conn)
     conn.execute(
         table.insert(),
         [
@@ -201,6 +159,54 @@ def row_to_message(row: Any) -> OutgoingMessage:
     )
 
 
+def pending_count(conn: Connection, table: Table) -> int:
+    """Rows waiting to be published (parked rows wait for a person, not the relay)."""
+    query = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.sent_at.is_(None), table.c.parked_at.is_(None))
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class Parked:
+    """How many rows are parked, and the most recently parked one."""
+
+    count: int
+    latest: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "latest": self.latest}
+
+
+def parked_rows(conn: Connection, table: Table) -> Parked:
+    t = table
+    parked = t.c.parked_at.is_not(None)
+    count = int(conn.execute(select(func.count()).select_from(t).where(parked)).scalar_one())
+    if not count:
+        return Parked(0)
+    row = conn.execute(
+        select(t.c.id, t.c.message_id, t.c.routing_key, t.c.parked_at, t.c.park_reason)
+        .where(parked)
+        .order_by(t.c.parked_at.desc(), t.c.id.desc())
+        .limit(1)
+    ).one()
+    latest = {
+        "id": row.id,
+        "message_id": row.message_id,
+        "routing_key": row.routing_key,
+        "parked_at": _utc(row.parked_at).isoformat(),
+        "reason": row.park_reason,
+    }
+    return Parked(count, latest)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the relay writes UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class BatchPublisher(Protocol):
     def publish_many(
         self, messages: Sequence[OutgoingMessage], timeout: float = 30.0
@@ -210,8 +216,19 @@ class BatchPublisher(Protocol):
 @dataclass
 class RelayStats:
     published: int = 0
+    parked: int = 0
     failed_batches: int = 0
     passes: int = 0
+
+
+@dataclass
+class _Pass:
+    """What one pass did to its rows, written back in one transaction."""
+
+    sent: list[int] = field(default_factory=list)
+    parked: dict[int, str] = field(default_factory=dict)
+    attempted: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
 
 
 class OutboxRelay:
@@ -226,6 +243,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.02,
         confirm_timeout_s: float = 30.0,
+        max_refusals: int = DEFAULT_MAX_REFUSALS,
         doorbell: Doorbell | None = None,
         idle_poll_s: float = IDLE_POLL_S,
     ) -> None:
@@ -235,6 +253,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._confirm_timeout_s = confirm_timeout_s
+        self._max_refusals = max(1, max_refusals)
         self._doorbell = doorbell
         self._idle_poll_s = idle_poll_s
         self._stopping = threading.Event()
@@ -242,69 +261,120 @@ class OutboxRelay:
 
     def pending(self) -> int:
         with self._engine.connect() as conn:
-            query = (
-                select(func.count()).select_from(self._table).where(self._table.c.sent_at.is_(None))
-            )
-            return int(conn.execute(query).scalar_one())
+            return pending_count(conn, self._table)
+
+    def parked(self) -> Parked:
+        with self._engine.connect() as conn:
+            return parked_rows(conn, self._table)
 
     def run_once(self) -> int:
-        """Publish one batch; return how many rows were confirmed and marked sent."""
+        """Publish one batch; return how many rows it settled (marked sent or parked)."""
         t = self._table
         self.stats.passes += 1
         # a plain read: no write lock, so polling never stalls the service's writers
         with self._engine.connect().execution_options(sqlite_deferred=True) as conn:
             rows = conn.execute(
-                select(t).where(t.c.sent_at.is_(None)).order_by(t.c.id).limit(self._batch_size)
+                select(t)
+                .where(t.c.sent_at.is_(None), t.c.parked_at.is_(None))
+                .order_by(t.c.id)
+                .limit(self._batch_size)
             ).all()
         if not rows:
             return 0
-        messages = [row_to_message(row) for row in rows]
-        errors = self._publisher.publish_many(messages, timeout=self._confirm_timeout_s)
-        confirmed = 0
-        for error in errors:
-            if error is not None:
-                break
-            confirmed += 1
+        done = _Pass()
+        built: list[tuple[Any, OutgoingMessage]] = []
+        for row in rows:
+            try:
+                built.append((row, row_to_message(row)))
+            except Exception as exc:  # no retry can mend the row itself
+                done.parked[row.id] = f"the row does not make a message ({type(exc).__name__})"
+        if built:
+            messages = [message for _, message in built]
+            errors = self._publisher.publish_many(messages, timeout=self._confirm_timeout_s)
+            self._settle([row for row, _ in built], errors, done)
+        self._write(done)
+        for row in rows:
+            if row.id in done.parked:
+                log.error(
+                    "relay: parked %s (%s): %s",
+                    row.message_id,
+                    row.routing_key,
+                    done.parked[row.id],
+                    extra={"fields": {"message_id": row.message_id, "outbox_id": row.id}},
+                )
+        self.stats.published += len(done.sent)
+        self.stats.parked += len(done.parked)
+        return len(done.sent) + len(done.parked)
+
+    def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:
+        """Sort published rows by their results, in order, up to the first to retry."""
+        for row, error in zip(rows, errors, strict=True):
+            if error is None:
+                done.sent.append(row.id)
+                done.attempted.append(row.id)
+                continue
+            refused = isinstance(error, NackedError | UnroutableError)
+            if refused:
+                done.refused.append(row.id)
+            if not isinstance(error, UnpublishableError):
+                done.attempted.append(row.id)
+            reason = self._park_reason(row, error, refused)
+            if reason is None:
+                self.stats.failed_batches += 1
+                log.warning(
+                    "relay: %d of %d confirmed; %s not confirmed (%s), will publish again",
+                    len(done.sent),
+                    len(rows),
+                    row.message_id,
+                    error,
+                )
+                return  # this row and every row after it go again next pass, in order
+            done.parked[row.id] = reason
+
+    def _park_reason(self, row: Any, error: Exception, refused: bool) -> str | None:
+        """Why ``row`` is parked after ``error``, or None to publish it again."""
+        if isinstance(error, UnpublishableError):
+            return f"cannot be published: {error}"
+        if refused and row.refusals + 1 >= self._max_refusals:
+            return f"refused by the broker {row.refusals + 1} times, last: {error}"
+        return None
+
+    def _write(self, done: _Pass) -> None:
+        t = self._table
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
-            if confirmed:
+            if done.attempted:
                 conn.execute(
                     update(t)
-                    .where(t.c.id.in_([row.id for row in rows[:confirmed]]))
-                    .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
-                )
-            if confirmed < len(rows):
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == rows[confirmed].id)
+                    .where(t.c.id.in_(done.attempted))
                     .values(publish_attempts=t.c.publish_attempts + 1)
                 )
-        if confirmed < len(rows):
-            self.stats.failed_batches += 1
-            log.warning(
-                "relay: %d of %d confirmed; %s not confirmed (%s), will publish again",
-                confirmed,
-                len(rows),
-                rows[confirmed].message_id,
-                errors[confirmed],
-            )
-        self.stats.published += confirmed
-        return confirmed
+            if done.refused:
+                conn.execute(
+                    update(t).where(t.c.id.in_(done.refused)).values(refusals=t.c.refusals + 1)
+                )
+            if done.sent:
+                conn.execute(update(t).where(t.c.id.in_(done.sent)).values(sent_at=now))
+            for row_id, reason in done.parked.items():
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == row_id)
+                    .values(parked_at=now, park_reason=reason[:PARK_REASON_MAX])
+                )
 
     def run(self) -> None:
         """Relay until ``stop()``; idle passes wait ``poll_interval_s``, failures back off."""
         backoff = self._poll_interval_s
         while not self._stopping.is_set():
             try:
-                published = self.run_once()
+                settled = self.run_once()
             except Exception:
                 log.exception("relay pass failed")
-                published = 0
                 backoff = min(max(backoff * 2, 0.1), 5.0)
                 self._stopping.wait(backoff)
                 continue
             backoff = self._poll_interval_s
-            if published < self._batch_size:
+            if settled < self._batch_size:
                 self._idle()
 
     def _idle(self) -> None:

@@ -6,6 +6,7 @@
 - ``run_consumer``: a consumer in the main thread with its ``/health`` port.
 - ``run_relay``: the whole relay process (outbox -> broker with confirms) for any service,
   with its ``/health`` port; the services differ only in their engine and outbox table.
+  Parked outbox rows make its health ``degraded`` (503) while it stays ready.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from sandbox.messaging import (
 from sandbox.messaging.connection import RECOVERABLE_ERRORS
 from sandbox.services.common import jsonlog
 from sandbox.services.common.db import make_engine, normalise_url
+from sandbox.services.common.doorbell import Doorbell, doorbell_address
 from sandbox.services.common.health import HealthServer, check_database, overall
-from sandbox.services.common.outbox import Doorbell, OutboxRelay, doorbell_address
+from sandbox.services.common.outbox import OutboxRelay
 from sandbox.settings import BrokerSettings, SettingsError
 from sandbox.topology import Topology, build
 
@@ -107,18 +109,25 @@ def run_relay(
     # the service's writers ring this doorbell after committing events (OUTBOX_DOORBELL)
     address = doorbell_address()
     doorbell = Doorbell(*address) if address else None
-    relay = OutboxRelay(engine, outbox, publisher, doorbell=doorbell)
+    relay = OutboxRelay(
+        engine, outbox, publisher, max_refusals=broker.outbox_max_refusals, doorbell=doorbell
+    )
 
     def report() -> dict[str, Any]:
         checks = {
             "broker": {"ok": publisher.connected},
             "database": check_database(engine),
         }
+        ready = overall(checks) == "ok"
         outbox_state: dict[str, Any] = {"published": relay.stats.published}
         if checks["database"]["ok"]:
             outbox_state["pending"] = relay.pending()
+            parked = relay.parked()
+            outbox_state["parked"] = parked.count
+            checks["outbox"] = {"ok": not parked.count, "parked": parked.to_dict()}
         return {
             "status": overall(checks),
+            "ready": ready,
             "service": service,
             "process": "relay",
             "checks": checks,

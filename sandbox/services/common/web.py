@@ -26,6 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 
+from sandbox.messaging.envelope import CORRELATION_ID_RULE, valid_correlation_id
 from sandbox.services.common import jsonlog
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,18 @@ def install(app: Flask, service: str) -> None:
 
     @app.before_request
     def _correlation() -> None:
-        value = request.headers.get(CORRELATION_HEADER, "").strip()
-        g.correlation_id = value[:128] if value else uuid.uuid4().hex
+        # The id travels as an AMQP property (255 bytes at most) and in mail and HTTP
+        # headers: a value outside the one rule is refused here, never cut or published.
+        value = request.headers.get(CORRELATION_HEADER)
+        valid = value is not None and valid_correlation_id(value)
+        g.correlation_id = value if valid else uuid.uuid4().hex
         jsonlog.correlation_id.set(g.correlation_id)
+        if value is not None and not valid:
+            raise ApiError(
+                "INVALID_HEADER",
+                f"{CORRELATION_HEADER} must be {CORRELATION_ID_RULE}; leave it out to get one",
+                field=CORRELATION_HEADER,
+            )
 
     @app.after_request
     def _echo_correlation(response: Response) -> Response:

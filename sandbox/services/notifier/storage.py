@@ -68,7 +68,7 @@ notifications = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(255), nullable=False, index=True),
     Column("routing_key", String(128), nullable=False),
-    Column("correlation_id", String(255), nullable=True, index=True),
+    Column("correlation_id", String(128), nullable=True, index=True),
     Column("tenant_id", String(128), nullable=True),
     Column("appointment_id", String(128), nullable=True),
     Column("payment_id", String(128), nullable=True),
@@ -217,10 +217,8 @@ class NotifierStore:
         return [_attempt(row) for row in rows], total
 
     def outbox_backlog(self) -> int:
-        o = outbox_rows
         with self.engine.connect() as conn:
-            query = select(func.count()).select_from(o).where(o.c.sent_at.is_(None))
-            return int(conn.execute(query).scalar_one())
+            return outbox.pending_count(conn, outbox_rows)
 
 
 def _attempt(row: Any) -> Attempt:

@@ -7,7 +7,9 @@ marking, therefore loses nothing and at worst publishes a message again with the
 ``message_id``.  The publisher reconnects by itself across broker restarts.
 
 The process answers ``GET /health`` on its own port with its broker connection, its
-database and its backlog.
+database, its backlog and its parked rows: 503 while the broker or the database is
+down, or while any row is parked.  ``HEAD /health``, the sandbox's readiness probe,
+leaves parked rows out (see ``sandbox.services.common.health``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import threading
 from types import FrameType
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.messaging import Publisher, UnconfirmedError, ensure_topology
 from sandbox.services.common import web
 from sandbox.services.common.db import make_engine
-from sandbox.services.common.outbox import Doorbell, OutboxRelay, doorbell_address
+from sandbox.services.common.doorbell import Doorbell, doorbell_address
+from sandbox.services.common.outbox import OutboxRelay
 from sandbox.services.common.web import utc_now_iso
 from sandbox.services.payment import tables
 from sandbox.services.payment.settings import RELAY_NAME, PaymentSettings
@@ -47,21 +50,32 @@ def health_app(storage: Storage, publisher: Publisher, relay: OutboxRelay) -> Fl
             }
         }
         body: dict[str, Any] = {"service": RELAY_NAME, "timestamp": utc_now_iso()}
+        parked = None
         try:
-            body["outbox"] = {"pending": storage.outbox_pending()}
+            parked = relay.parked()
+            body["outbox"] = {"pending": storage.outbox_pending(), "parked": parked.count}
             checks["database"] = {"status": "up", "backend": storage.engine.dialect.name}
         except Exception as exc:
             checks["database"] = {"status": "down", "error": type(exc).__name__}
         body["relay"] = {
             "published": relay.stats.published,
+            "parked": relay.stats.parked,
             "failed_batches": relay.stats.failed_batches,
             "passes": relay.stats.passes,
         }
+        ready = all(check["status"] == "up" for check in checks.values())
+        if parked is not None:
+            checks["outbox"] = {
+                "status": "parked" if parked.count else "up",
+                "parked": parked.to_dict(),
+            }
         healthy = all(check["status"] == "up" for check in checks.values())
         body["status"] = "healthy" if healthy else "unhealthy"
+        body["ready"] = ready
         body["checks"] = checks
         response = jsonify(body)
-        response.status_code = 200 if healthy else 503
+        # HEAD is the sandbox's readiness probe: parked rows need a person, not a restart
+        response.status_code = 200 if (ready if request.method == "HEAD" else healthy) else 503
         return response
 
     return app
@@ -101,6 +115,7 @@ def run(settings: PaymentSettings) -> int:
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
         confirm_timeout_s=settings.relay_confirm_timeout_s,
+        max_refusals=settings.broker.outbox_max_refusals,
         doorbell=doorbell,
     )
     server: BaseWSGIServer = make_server(

@@ -368,12 +368,8 @@ class Storage:
         ]
 
     def outbox_pending(self) -> int:
-        o = tables.outbox
         with self.engine.connect() as conn:
-            count = conn.execute(
-                select(func.count()).select_from(o).where(o.c.sent_at.is_(None))
-            ).scalar_one()
-        return int(count)
+            return outbox_module.pending_count(conn, tables.outbox)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
