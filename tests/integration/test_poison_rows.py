@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import Engine, Table, func, select
 
 from sandbox.contracts import example_body
+from sandbox.control.state import SupervisorClient
 from sandbox.messaging import OutgoingMessage
 from sandbox.pytest_plugin import running_sandbox
 from sandbox.scenario.flow import Flow
@@ -29,7 +30,6 @@ from sandbox.services.appointment import storage as appointment_storage
 from sandbox.services.common.db import make_engine, sqlite_url
 from sandbox.services.common.outbox import add_events
 from sandbox.services.payment import tables as payment_tables
-from sandbox.state import SupervisorClient
 from sandbox.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -205,7 +205,7 @@ def test_poison_rows_are_parked_reported_and_later_flows_complete(
     assert sorted(unhealthy) == ["appointment-relay", "payment-relay"], status.stdout
 
     # every event written after the poison rows still goes out: a whole flow, email included
-    with Flow(sandbox.state(), sandbox, "after-poison") as flow:
+    with Flow(sandbox.control.state(), sandbox, "after-poison") as flow:
         book_and_pay(flow)
         flow.expect("payment.completed", within=10)
         flow.expect_email(subject="Appointment confirmed", within=20)
