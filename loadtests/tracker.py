@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gevent.event import AsyncResult
-from pika.spec import Basic
 
+from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.subscription import Subscription
 
 # (routing key, body) -> True when this is the event that ends the flow
@@ -86,22 +86,21 @@ class FlowTracker:
         with self._lock:
             self._waiting.pop(correlation_id, None)
 
-    def _on_message(self, method: Basic.Deliver, props: dict[str, Any], body: bytes) -> None:
+    def _on_message(self, message: IncomingMessage) -> None:
         arrived = time.time()
         self.seen += 1
-        correlation_id = props.get("correlation_id")
+        correlation_id = message.correlation_id
         with self._lock:
             waiters = self._waiting.get(correlation_id or "")
         if not waiters:
             return
         try:
-            payload = json.loads(body)
+            payload = message.body
         except ValueError:
             return
+        key = message.routing_key
         for waiter in list(waiters):
-            if waiter.routing_key == method.routing_key and waiter.match(
-                method.routing_key, payload
-            ):
+            if waiter.routing_key == key and waiter.match(key, payload):
                 waiter.result.set(arrived)
                 with self._lock:
                     remaining = self._waiting.get(correlation_id or "", [])

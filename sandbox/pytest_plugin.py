@@ -104,7 +104,7 @@ def declared_vhost(
 
     registry = ContractRegistry.load()
     tap = EventTap(
-        rabbitmq_vhost.url, topology, validator=registry.validate_message, name="contract-gate"
+        rabbitmq_vhost.url, topology, validator=registry.validate_delivered, name="contract-gate"
     ).start()
     request.node.stash[_GATE_TAP] = tap
     try:

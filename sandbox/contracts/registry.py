@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from sandbox.contracts.violations import (
     WRONG_PRODUCER,
     Violation,
 )
+from sandbox.messaging.envelope import IncomingMessage
 
 VERSION_HEADER = "x-schema-version"
 
@@ -174,22 +174,24 @@ class ContractRegistry:
     def validate_message(
         self, routing_key: str, properties: Mapping[str, Any], body_bytes: bytes
     ) -> list[Violation]:
-        """Everything about one delivered message: JSON, envelope and body."""
+        """Everything about one message: JSON, envelope and body."""
+        return self.validate_delivered(IncomingMessage(routing_key, body_bytes, properties))
+
+    def validate_delivered(self, message: IncomingMessage) -> list[Violation]:
+        """Everything about one delivered message, under the event's own routing key;
+        the body is the message's own parse, shared with whoever reads it next."""
+        routing_key, properties = message.event_key, message.properties
         if routing_key not in self._events:
             return [_unknown(routing_key)]
         try:
-            body = json.loads(body_bytes, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
+            body = message.body
+        except ValueError as exc:
             envelope = self.validate_envelope(routing_key, properties)
             return [Violation(INVALID_JSON, f"body is not JSON: {exc}", BODY_ROOT), *envelope]
         return [
             *self.validate_envelope(routing_key, properties, body),
             *self.validate_body(routing_key, body),
         ]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _unknown(routing_key: str) -> Violation:

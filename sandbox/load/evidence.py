@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import requests
 
-from sandbox.messaging.tools import RawMessage, depths, peek
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import depths, peek
 from sandbox.topology import Topology
 
 PAGE = 100  # the appointment listing's largest page
@@ -275,7 +276,7 @@ def callback_from_record(record: Mapping[str, Any]) -> Callback | None:
     return Callback(str(correlation_id), str(key or "?"), event_id, outcome, received)
 
 
-def dead_letter(message: RawMessage) -> DeadLetter:
+def dead_letter(message: IncomingMessage) -> DeadLetter:
     """Where and why a message was dead-lettered; never its payload."""
     h = message.headers
     why = h.get("x-dead-letter-reason") or h.get("x-first-death-reason") or "unknown"

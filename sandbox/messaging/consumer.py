@@ -21,7 +21,6 @@ Verdicts:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -40,14 +39,14 @@ from pika.spec import Basic, BasicProperties
 from sandbox.messaging import envelope as env
 from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, declare_topology
 from sandbox.messaging.publisher import publish_raw
-from sandbox.messaging.subscription import properties_dict
+from sandbox.messaging.subscription import incoming
 from sandbox.topology import Topology
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[env.IncomingMessage], None]
-# (routing key, AMQP properties as a dict, raw body) -> violations (empty when valid)
-Validator = Callable[[str, dict[str, Any], bytes], Sequence[object]]
+# a delivered message -> violations (empty when valid)
+Validator = Callable[[env.IncomingMessage], Sequence[object]]
 
 REASON_HANDLER_ERROR = "handler-error"
 REASON_REJECTED = "rejected"
@@ -208,19 +207,19 @@ class Consumer:
         self.stats.delivered += 1
         with self._lock:
             self._in_flight += 1
-        props = properties_dict(properties)
+        # handlers see the event's own routing key, also after a retry hop
+        key = str((properties.headers or {}).get(env.ORIGINAL_ROUTING_KEY_HEADER) or "")
+        message = incoming(method, properties, body, queue, routing_key=key or None)
 
         def work() -> None:
-            verdict = self._judge(method, props, body, queue)
+            verdict = self._judge(message)
             settle = partial(
                 self._settle,
                 channel,
                 retry_channel,
                 generation,
-                method,
-                props,
-                body,
-                queue,
+                method.delivery_tag,
+                message,
                 verdict,
             )
             try:
@@ -230,7 +229,7 @@ class Consumer:
                 log.info(
                     "%s: verdict for %s dropped with its connection",
                     self._service,
-                    props.get("message_id"),
+                    message.message_id,
                 )
 
         self._worker.submit(work)
@@ -240,26 +239,23 @@ class Consumer:
         channel: BlockingChannel,
         retry_channel: BlockingChannel,
         generation: int,
-        method: Basic.Deliver,
-        props: dict[str, Any],
-        body: bytes,
-        queue: str,
+        tag: int,
+        message: env.IncomingMessage,
         verdict: _Verdict,
     ) -> None:
         with self._lock:
             if generation != self._generation:
                 return  # delivery tag belongs to a dead channel; it will be redelivered
             self._in_flight -= 1
-        tag = method.delivery_tag
         if verdict.action == "ack":
             channel.basic_ack(tag)
             self.stats.acked += 1
             return
-        consumed = self._topology.queue(queue)
-        attempt = _attempt(props)
-        headers = dict(props.get("headers") or {})
-        headers.setdefault(env.ORIGINAL_ROUTING_KEY_HEADER, method.routing_key)
-        headers.setdefault(env.ORIGINAL_EXCHANGE_HEADER, method.exchange)
+        consumed = self._topology.queue(message.queue)
+        attempt = message.attempt
+        headers = message.headers
+        headers.setdefault(env.ORIGINAL_ROUTING_KEY_HEADER, message.routing_key)
+        headers.setdefault(env.ORIGINAL_EXCHANGE_HEADER, message.exchange)
         if verdict.action == "retry" and attempt <= len(self._topology.retry_delays_ms):
             target = consumed.retry_queue(attempt)
             headers[env.ATTEMPT_HEADER] = attempt + 1
@@ -268,16 +264,17 @@ class Consumer:
             target = consumed.dlq
             headers.update(_dead_letter_headers(verdict, attempt, self._service))
             self.stats.dead_lettered += 1
-        out = {**props, "headers": headers}
+        out = {**message.properties, "headers": headers}
         out.setdefault("delivery_mode", env.PERSISTENT)
+        hop = self._topology.hop_exchange.name
         try:
-            publish_raw(retry_channel, self._topology.hop_exchange.name, target, body, out)
+            publish_raw(retry_channel, hop, target, message.raw_body, out)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             # The wait queue or DLQ is missing: keep the message rather than lose it.
             log.error(
                 "%s: cannot move %s to %s (%r); requeueing",
                 self._service,
-                props.get("message_id"),
+                message.message_id,
                 target,
                 exc,
             )
@@ -288,38 +285,25 @@ class Consumer:
             "%s: %s %s -> %s (%s)",
             self._service,
             verdict.action,
-            props.get("message_id"),
+            message.message_id,
             target,
             verdict.reason,
         )
 
     # -- worker thread -----------------------------------------------------------------
 
-    def _judge(
-        self, method: Basic.Deliver, props: dict[str, Any], body: bytes, queue: str
-    ) -> _Verdict:
-        headers = props.get("headers") or {}
-        routing_key = str(headers.get(env.ORIGINAL_ROUTING_KEY_HEADER) or method.routing_key)
+    def _judge(self, message: env.IncomingMessage) -> _Verdict:
         try:
-            decoded = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            decoded = message.body  # parsed here, once; the validator reuses it
+        except ValueError as exc:
             return _Verdict("dead", REASON_INVALID_JSON, exc)
         if not isinstance(decoded, dict):
             return _Verdict("dead", REASON_INVALID_JSON, ValueError("body is not a JSON object"))
         if self._validator is not None:
-            violations = self._validator(routing_key, props, body)
+            violations = self._validator(message)
             if violations:
                 detail = "; ".join(str(v) for v in violations)
                 return _Verdict("dead", REASON_SCHEMA, ValueError(detail))
-        message = env.IncomingMessage(
-            routing_key=routing_key,
-            body=decoded,
-            raw_body=body,
-            properties=props,
-            attempt=_attempt(props),
-            redelivered=bool(method.redelivered),
-            queue=queue,
-        )
         try:
             self._handler(message)
         except PermanentError as exc:
@@ -334,14 +318,6 @@ class Consumer:
             )
             return _Verdict("retry", REASON_HANDLER_ERROR, exc)
         return _Verdict("ack")
-
-
-def _attempt(props: dict[str, Any]) -> int:
-    value = (props.get("headers") or {}).get(env.ATTEMPT_HEADER, 1)
-    try:
-        return max(int(value), 1)
-    except (TypeError, ValueError):
-        return 1
 
 
 def _dead_letter_headers(verdict: _Verdict, attempt: int, service: str) -> dict[str, Any]:

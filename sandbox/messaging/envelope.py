@@ -1,9 +1,15 @@
-"""Event envelopes: the AMQP properties every event carries (SPEC section 3).
+"""The message codec: events and their envelopes, out and in (SPEC section 3).
 
 Plain data with no broker dependency, so producers, the outbox and tests can build and
 inspect messages without pika.  The body is the event as JSON; the envelope is the
 message id (de-duplication key), the correlation id (one per business flow), the type,
 the time, the producer and the schema version.
+
+Out: ``OutgoingMessage.event`` builds an event, ``Envelope.properties`` gives its AMQP
+properties, ``Envelope.to_json``/``from_json`` store it in an outbox row.  In: every
+delivered message, whoever took it (a service's consumer, the event tap, the load's
+flow tracker, the queue tools), is one ``IncomingMessage``, whose body is parsed once,
+on first use, by ``decode_body``.
 
 AMQP carries the string properties (message id, correlation id, type, app id, content
 type), the routing key and every header name as *short strings*: one length octet, so
@@ -20,6 +26,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 CONTENT_TYPE = "application/json"
@@ -37,6 +44,20 @@ EXCEPTION_MESSAGE_HEADER = "x-exception-message"
 FAILED_SERVICE_HEADER = "x-failed-service"
 FAILED_AT_HEADER = "x-failed-at"
 REPLAYED_HEADER = "x-replayed-from-dlq"
+
+# The AMQP basic properties an event may carry, in the order they are shown.
+PROPERTY_NAMES = (
+    "message_id",
+    "correlation_id",
+    "type",
+    "app_id",
+    "timestamp",
+    "content_type",
+    "delivery_mode",
+    "headers",
+)
+# The HTTP header that carries a flow's correlation id into the services.
+CORRELATION_HEADER = "X-Correlation-Id"
 
 SHORT_STRING_MAX_BYTES = 255
 CORRELATION_ID_MAX = 128
@@ -95,6 +116,30 @@ class Envelope:
             "delivery_mode": PERSISTENT,
             "headers": headers,
         }
+
+    def to_json(self) -> str:
+        """Everything but the message id (its own column), for an outbox row."""
+        return json.dumps(
+            {
+                "correlation_id": self.correlation_id,
+                "type": self.type,
+                "app_id": self.app_id,
+                "timestamp": self.timestamp,
+                "headers": dict(self.headers),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, message_id: str, text: str) -> Envelope:
+        data = json.loads(text)
+        return cls(
+            message_id=message_id,
+            correlation_id=data["correlation_id"],
+            type=data["type"],
+            app_id=data["app_id"],
+            timestamp=data["timestamp"],
+            headers=data.get("headers") or {},
+        )
 
 
 @dataclass(frozen=True)
@@ -155,33 +200,107 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
+def decode_body(raw: bytes) -> Any:
+    """The JSON of a message body; ``ValueError`` when it is not JSON (NaN and Infinity,
+    which JSON does not have, included)."""
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with AMQP's own types (bytes, timestamps) made printable as JSON."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A delivered event as handlers see it."""
+    """One delivered message, as a consumer's handler, the tap, the load's tracker and
+    the queue tools see it.
+
+    ``routing_key`` is the key it was delivered with; ``event_key`` the event's own key,
+    also after a retry or dead-letter hop moved it.  ``body`` is the parsed JSON,
+    decoded once on first use (``ValueError`` when the body is not JSON).
+    """
 
     routing_key: str
-    body: dict[str, Any]
     raw_body: bytes
-    properties: dict[str, Any]
-    attempt: int
-    redelivered: bool
-    queue: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    exchange: str = ""
+    queue: str = ""  # the queue it was taken from; "" for an observer's private queue
+    redelivered: bool = False
 
-    @property
-    def message_id(self) -> str | None:
-        value = self.properties.get("message_id")
-        return str(value) if value is not None else None
-
-    @property
-    def correlation_id(self) -> str | None:
-        value = self.properties.get("correlation_id")
-        return str(value) if value is not None else None
-
-    @property
-    def type(self) -> str | None:
-        value = self.properties.get("type") or self.body.get("type")
-        return str(value) if value is not None else None
+    @cached_property
+    def body(self) -> Any:
+        return decode_body(self.raw_body)
 
     @property
     def headers(self) -> dict[str, Any]:
         return dict(self.properties.get("headers") or {})
+
+    @property
+    def event_key(self) -> str:
+        return str(self.headers.get(ORIGINAL_ROUTING_KEY_HEADER) or self.routing_key)
+
+    @property
+    def message_id(self) -> str | None:
+        return _text(self.properties.get("message_id"))
+
+    @property
+    def correlation_id(self) -> str | None:
+        return _text(self.properties.get("correlation_id"))
+
+    @property
+    def type(self) -> str | None:
+        value = self.properties.get("type")
+        if value is None:
+            try:
+                body = self.body
+            except ValueError:
+                body = None
+            value = body.get("type") if isinstance(body, dict) else None
+        return _text(value)
+
+    @property
+    def producer(self) -> str | None:
+        return _text(self.properties.get("app_id"))
+
+    @property
+    def attempt(self) -> int:
+        """1 for a first delivery; one more after each trip round the retry ladder."""
+        try:
+            return max(int(self.headers.get(ATTEMPT_HEADER, 1)), 1)
+        except (TypeError, ValueError):
+            return 1
+
+    def json(self) -> Any:
+        """The body, as a ``requests`` response's ``json()`` gives it."""
+        return self.body
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            body: Any = self.body
+        except ValueError:
+            body = self.raw_body.decode(errors="replace")
+        return {
+            "queue": self.queue,
+            "routing_key": self.routing_key,
+            "exchange": self.exchange,
+            "properties": jsonable(dict(self.properties)),
+            "body": body,
+            "redelivered": self.redelivered,
+        }
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None

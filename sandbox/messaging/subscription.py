@@ -27,26 +27,15 @@ import pika.exceptions
 from pika.spec import Basic, BasicProperties
 
 from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.messaging.envelope import PROPERTY_NAMES, IncomingMessage
 
 log = logging.getLogger(__name__)
 
-# (exchange, routing key) -> message properties as a dict, body
-OnMessage = Callable[[Basic.Deliver, dict[str, Any], bytes], None]
+OnMessage = Callable[[IncomingMessage], None]
 
 # Refusals that another attempt would meet again: no such exchange, no permission, a
 # binding the broker rejects.  The subscription gives up on them instead of retrying.
 PERMANENT_REPLY_CODES = {403, 404, 406}
-
-PROPERTY_NAMES = (
-    "message_id",
-    "correlation_id",
-    "type",
-    "app_id",
-    "timestamp",
-    "content_type",
-    "delivery_mode",
-    "headers",
-)
 
 
 def properties_dict(properties: BasicProperties) -> dict[str, Any]:
@@ -56,6 +45,24 @@ def properties_dict(properties: BasicProperties) -> dict[str, Any]:
         for name in PROPERTY_NAMES
         if getattr(properties, name) is not None
     }
+
+
+def incoming(
+    method: Basic.Deliver | Basic.GetOk,
+    properties: BasicProperties,
+    body: bytes,
+    queue: str = "",
+    routing_key: str | None = None,
+) -> IncomingMessage:
+    """pika's three pieces of a delivery as the one message type everyone reads."""
+    return IncomingMessage(
+        routing_key=routing_key or method.routing_key,
+        raw_body=body,
+        properties=properties_dict(properties),
+        exchange=method.exchange,
+        queue=queue,
+        redelivered=bool(method.redelivered),
+    )
 
 
 class SubscriptionRefused(RuntimeError):
@@ -177,6 +184,6 @@ class Subscription:
         self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes
     ) -> None:
         try:
-            self._on_message(method, properties_dict(properties), body)
+            self._on_message(incoming(method, properties, body))
         except Exception:  # a broken observer must not take the subscription down
             log.exception("%s: handler failed on %s", self._name, method.routing_key)

@@ -13,17 +13,14 @@ binds a new queue and carries on.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pika.spec import Basic
-
-from sandbox.messaging import envelope as env
+from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.subscription import Subscription
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
@@ -34,60 +31,63 @@ KIND_EVENT = "event"
 KIND_RETRY = "retry"
 KIND_DEAD_LETTER = "dead-letter"
 
-# (routing key, properties, body) -> violations, each printable
-TapValidator = Callable[[str, dict[str, Any], bytes], Sequence[object]]
+# a message seen on the bus -> violations, each printable
+TapValidator = Callable[[IncomingMessage], Sequence[object]]
 
 
 @dataclass(frozen=True)
 class TapRecord:
-    """One message seen on the bus."""
+    """One message seen on the bus: when, which kind of hop, and what was wrong with it."""
 
     seq: int
     at: float  # wall-clock seconds, comparable across processes
-    exchange: str
-    routing_key: str  # for hops: the queue it was moved to
     kind: str
-    properties: dict[str, Any]
-    body: bytes
+    message: IncomingMessage
     violations: tuple[str, ...] = ()
 
     @property
-    def headers(self) -> dict[str, Any]:
-        return dict(self.properties.get("headers") or {})
+    def exchange(self) -> str:
+        return self.message.exchange
 
     @property
-    def message_id(self) -> str | None:
-        return self.properties.get("message_id")
-
-    @property
-    def correlation_id(self) -> str | None:
-        return self.properties.get("correlation_id")
-
-    @property
-    def type(self) -> str | None:
-        return self.properties.get("type")
-
-    @property
-    def producer(self) -> str | None:
-        return self.properties.get("app_id")
+    def routing_key(self) -> str:
+        """As delivered; for hops, the queue it was moved to."""
+        return self.message.routing_key
 
     @property
     def event_key(self) -> str:
         """The event's own routing key, also for retry and dead-letter hops."""
-        return str(self.headers.get(env.ORIGINAL_ROUTING_KEY_HEADER) or self.routing_key)
+        return self.message.event_key
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        return self.message.properties
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return self.message.headers
+
+    @property
+    def message_id(self) -> str | None:
+        return self.message.message_id
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.message.correlation_id
+
+    @property
+    def type(self) -> str | None:
+        return self.message.properties.get("type")
+
+    @property
+    def producer(self) -> str | None:
+        return self.message.producer
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return self.message.body
 
     def to_dict(self) -> dict[str, Any]:
-        try:
-            body: Any = self.json()
-        except ValueError:
-            body = self.body.decode(errors="replace")
-        headers = {
-            k: v if isinstance(v, str | int | float | bool) else str(v)
-            for k, v in self.headers.items()
-        }
+        message = self.message.to_dict()
         return {
             "seq": self.seq,
             "at": self.at,
@@ -99,8 +99,8 @@ class TapRecord:
             "correlation_id": self.correlation_id,
             "type": self.type,
             "producer": self.producer,
-            "headers": headers,
-            "body": body,
+            "headers": message["properties"].get("headers") or {},
+            "body": message["body"],
             "violations": list(self.violations),
         }
 
@@ -199,24 +199,16 @@ class EventTap:
 
     # -- messages ---------------------------------------------------------------------
 
-    def _on_message(self, method: Basic.Deliver, props: dict[str, Any], body: bytes) -> None:
-        if method.exchange == self._topology.hop_exchange.name:
-            kind = KIND_DEAD_LETTER if method.routing_key.endswith(".dlq") else KIND_RETRY
+    def _on_message(self, message: IncomingMessage) -> None:
+        if message.exchange == self._topology.hop_exchange.name:
+            dead = message.routing_key.endswith(".dlq")
+            kind = KIND_DEAD_LETTER if dead else KIND_RETRY
             violations: tuple[str, ...] = ()
         else:
             kind = KIND_EVENT
-            violations = self._validate(method.routing_key, props, body)
+            violations = self._validate(message)
         with self._lock:
-            record = TapRecord(
-                seq=len(self._records) + 1,
-                at=time.time(),
-                exchange=method.exchange,
-                routing_key=method.routing_key,
-                kind=kind,
-                properties=props,
-                body=body,
-                violations=violations,
-            )
+            record = TapRecord(len(self._records) + 1, time.time(), kind, message, violations)
             self._records.append(record)
         if violations:
             log.warning(
@@ -227,11 +219,11 @@ class EventTap:
                 "; ".join(violations),
             )
 
-    def _validate(self, routing_key: str, props: dict[str, Any], body: bytes) -> tuple[str, ...]:
+    def _validate(self, message: IncomingMessage) -> tuple[str, ...]:
         if self._validator is None:
             return ()
         try:
-            return tuple(str(v) for v in self._validator(routing_key, props, body))
+            return tuple(str(v) for v in self._validator(message))
         except Exception as exc:  # a broken validator must not kill the observer
             return (f"validator crashed: {exc!r}",)
 

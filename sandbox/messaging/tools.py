@@ -1,4 +1,5 @@
-"""Queue inspection and DLQ replay, for the CLI, scenarios and tests.
+"""Queue inspection and DLQ replay, for the CLI, scenarios and tests; what they read
+is the codec's ``IncomingMessage``.
 
 These open a short-lived blocking connection per call; they are tools, not hot paths.
 ``BlockingPublisher`` keeps one connection for callers that publish many messages.
@@ -7,9 +8,7 @@ These open a short-lived blocking connection per call; they are tools, not hot p
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pika
@@ -17,67 +16,10 @@ import pika.exceptions
 
 from sandbox.messaging import envelope as env
 from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.publisher import publish_raw
+from sandbox.messaging.subscription import incoming, properties_dict
 from sandbox.topology import DEFAULT_EXCHANGE, Topology
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A message as it sits in a queue."""
-
-    queue: str
-    routing_key: str
-    exchange: str
-    properties: dict[str, Any]
-    body: bytes
-    redelivered: bool
-
-    @property
-    def headers(self) -> dict[str, Any]:
-        return dict(self.properties.get("headers") or {})
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def to_dict(self) -> dict[str, Any]:
-        try:
-            body: Any = self.json()
-        except ValueError:
-            body = self.body.decode(errors="replace")
-        return {
-            "queue": self.queue,
-            "routing_key": self.routing_key,
-            "exchange": self.exchange,
-            "properties": _jsonable(self.properties),
-            "body": body,
-            "redelivered": self.redelivered,
-        }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
-def _props(properties: pika.BasicProperties) -> dict[str, Any]:
-    names = (
-        "message_id",
-        "correlation_id",
-        "type",
-        "app_id",
-        "timestamp",
-        "content_type",
-        "delivery_mode",
-        "headers",
-    )
-    return {n: getattr(properties, n) for n in names if getattr(properties, n) is not None}
 
 
 def queue_depth(url: str, queue: str) -> int:
@@ -102,25 +44,16 @@ def depths(url: str, queues: Sequence[str]) -> dict[str, int]:
         connection.close()
 
 
-def _get(url: str, queue: str, limit: int | None, ack: bool) -> list[RawMessage]:
+def _get(url: str, queue: str, limit: int | None, ack: bool) -> list[IncomingMessage]:
     connection = connect(url, name="inspect")
-    messages: list[RawMessage] = []
+    messages: list[IncomingMessage] = []
     try:
         channel = connection.channel()
         while limit is None or len(messages) < limit:
             method, properties, body = channel.basic_get(queue, auto_ack=False)
             if method is None:
                 break
-            messages.append(
-                RawMessage(
-                    queue,
-                    method.routing_key,
-                    method.exchange,
-                    _props(properties),
-                    body,
-                    bool(method.redelivered),
-                )
-            )
+            messages.append(incoming(method, properties, body, queue))
             if ack:
                 channel.basic_ack(method.delivery_tag)
         # Closing the channel returns every unacked message to its queue, in order.
@@ -130,12 +63,12 @@ def _get(url: str, queue: str, limit: int | None, ack: bool) -> list[RawMessage]
     return messages
 
 
-def peek(url: str, queue: str, limit: int = 100) -> list[RawMessage]:
+def peek(url: str, queue: str, limit: int = 100) -> list[IncomingMessage]:
     """Read up to ``limit`` messages and leave them in the queue."""
     return _get(url, queue, limit, ack=False)
 
 
-def drain(url: str, queue: str, limit: int | None = None) -> list[RawMessage]:
+def drain(url: str, queue: str, limit: int | None = None) -> list[IncomingMessage]:
     """Remove and return up to ``limit`` messages (all when None)."""
     return _get(url, queue, limit, ack=True)
 
@@ -153,9 +86,7 @@ def publish_raw_message(
         channel = connection.channel()
         channel.confirm_delivery()
         props = {"delivery_mode": env.PERSISTENT, **(properties or {})}
-        channel.basic_publish(
-            exchange, routing_key, body, pika.BasicProperties(**props), mandatory=True
-        )
+        publish_raw(channel, exchange, routing_key, body, props)
     finally:
         connection.close()
 
@@ -182,7 +113,7 @@ def replay_dlq(url: str, topology: Topology, dlq: str, limit: int | None = None)
             method, properties, body = channel.basic_get(dlq, auto_ack=False)
             if method is None:
                 break
-            props = _props(properties)
+            props = properties_dict(properties)
             headers = dict(props.get("headers") or {})
             reason = headers.pop(env.DEAD_LETTER_REASON_HEADER, None)
             for name in (
@@ -200,9 +131,7 @@ def replay_dlq(url: str, topology: Topology, dlq: str, limit: int | None = None)
             headers[env.ATTEMPT_HEADER] = 1
             headers[env.REPLAYED_HEADER] = str(reason or "unknown")
             props["headers"] = headers
-            out.basic_publish(
-                DEFAULT_EXCHANGE, work.name, body, pika.BasicProperties(**props), mandatory=True
-            )
+            publish_raw(out, DEFAULT_EXCHANGE, work.name, body, props)
             channel.basic_ack(method.delivery_tag)
             moved += 1
     finally:

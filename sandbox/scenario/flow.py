@@ -85,7 +85,7 @@ class Flow:
         self.tap = EventTap(
             str((state.get("broker") or {}).get("url")),
             self.topology,
-            validator=ContractRegistry.load().validate_message,
+            validator=ContractRegistry.load().validate_delivered,
             name=f"tap-{name}",
         )
 

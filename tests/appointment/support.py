@@ -19,7 +19,8 @@ import requests
 from sandbox.contracts import example_body
 from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage, Publisher
-from sandbox.messaging.tools import RawMessage, drain
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import drain
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import PAYMENT_SERVICE
@@ -65,15 +66,15 @@ class EventTap:
 
     url: str
     queue: str
-    seen: list[RawMessage] = field(default_factory=list)
+    seen: list[IncomingMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def poll(self) -> list[RawMessage]:
+    def poll(self) -> list[IncomingMessage]:
         with self.lock:
             self.seen.extend(drain(self.url, self.queue))
             return list(self.seen)
 
-    def matching(self, routing_key: str | None = None, **body: Any) -> list[RawMessage]:
+    def matching(self, routing_key: str | None = None, **body: Any) -> list[IncomingMessage]:
         """Messages collected so far with ``routing_key`` whose body has every ``body`` item."""
         found = []
         for message in self.poll():

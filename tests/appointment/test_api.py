@@ -52,7 +52,7 @@ def test_new_appointment_is_pending_and_its_created_event_carries_the_request_co
     )
     assert created.properties["correlation_id"] == flow
     registry = ContractRegistry.load()
-    assert registry.validate_message(created.routing_key, created.properties, created.body) == []
+    assert registry.validate_delivered(created) == []
 
 
 def test_another_tenant_cannot_see_or_cancel_the_appointment(

@@ -70,11 +70,8 @@ def message(routing_key: str, message_id: str = "evt-1", **body: Any) -> Incomin
     data = example_body(routing_key, **body)
     return IncomingMessage(
         routing_key=routing_key,
-        body=data,
         raw_body=encode_body(data),
         properties={"message_id": message_id, "correlation_id": "flow-1"},
-        attempt=1,
-        redelivered=False,
         queue="payment_events",
     )
 
@@ -178,7 +175,7 @@ def test_event_without_a_message_id_is_rejected_permanently(
     units: FakeUnits, booked: Appointment
 ) -> None:
     event = message("payment.completed", appointmentId=booked.id)
-    event = IncomingMessage(event.routing_key, event.body, event.raw_body, {}, 1, False, "q")
+    event = IncomingMessage(event.routing_key, event.raw_body, {}, queue="q")
     with pytest.raises(PermanentError, match="message_id"):
         handlers.handle_payment_event(event, units)
 

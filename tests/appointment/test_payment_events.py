@@ -13,7 +13,8 @@ import requests
 from sandbox.contracts import ContractRegistry
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
-from sandbox.messaging.tools import RawMessage, drain, publish_raw_message
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import drain, publish_raw_message
 from sandbox.pytest_plugin import Vhost
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common.db import make_engine
@@ -73,9 +74,9 @@ def processed(service: AppointmentService, before: int, count: int) -> None:
     )
 
 
-def valid(message: RawMessage) -> bool:
+def valid(message: IncomingMessage) -> bool:
     registry = ContractRegistry.load()
-    return registry.validate_message(message.routing_key, message.properties, message.body) == []
+    return registry.validate_delivered(message) == []
 
 
 def test_completed_payment_confirms_a_pending_appointment_and_publishes_appointment_confirmed(
@@ -335,12 +336,12 @@ def test_refund_before_completion_cancels_and_the_late_completion_is_ignored(
     assert appointment_events.matching("appointment.confirmed", appointmentId=appointment_id) == []
 
 
-_dead: dict[str, RawMessage] = {}
+_dead: dict[str, IncomingMessage] = {}
 
 
 def _dead_letter(
     url: str, topology: Topology, queue: str, event: OutgoingMessage
-) -> RawMessage | None:
+) -> IncomingMessage | None:
     """The DLQ copy of ``event``, collected across polls (drained so it is never redelivered)."""
     for message in drain(url, topology.queue(queue).dlq):
         _dead[str(message.properties.get("message_id"))] = message

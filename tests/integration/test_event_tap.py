@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from sandbox.contracts import example_body
@@ -62,9 +60,9 @@ def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
 
 @pytest.mark.contract_violations_expected
 def test_tap_names_the_message_and_producer_of_a_contract_violation(declared_vhost, topology):
-    def validator(routing_key, properties, body):
-        data = json.loads(body)
-        return [] if "paymentId" in data else [f"{routing_key}: $.paymentId is required"]
+    def validator(message):
+        data = message.body
+        return [] if "paymentId" in data else [f"{message.event_key}: $.paymentId is required"]
 
     with EventTap(declared_vhost.url, topology, validator=validator) as tap:
         with Publisher(declared_vhost.url, topology.exchange.name) as publisher:

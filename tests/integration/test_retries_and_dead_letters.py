@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 
 import pytest
 
@@ -137,15 +136,15 @@ def test_non_json_body_goes_straight_to_the_dlq_and_consumption_continues(
     assert dead.properties["message_id"] == "poison-1"
     assert dead.headers["x-dead-letter-reason"] == reason
     assert dead.headers["x-attempt"] == 1
-    assert dead.body == body
+    assert dead.raw_body == body
     assert "poison-1" not in seen
 
 
 @pytest.mark.contract_violations_expected
 def test_schema_invalid_body_goes_straight_to_the_dlq_with_the_violation(declared_vhost, topology):
-    def validator(routing_key, properties, body):
-        data = json.loads(body)
-        return [] if "paymentId" in data else [f"{routing_key}: $.paymentId is required"]
+    def validator(message):
+        data = message.body
+        return [] if "paymentId" in data else [f"{message.event_key}: $.paymentId is required"]
 
     seen: list[str | None] = []
     with running_consumer(

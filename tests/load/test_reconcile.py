@@ -53,7 +53,7 @@ from sandbox.load.reconcile import (
     restarts_from_state,
 )
 from sandbox.load.verdict import Verdict, judge, settle
-from sandbox.messaging.tools import RawMessage
+from sandbox.messaging.envelope import IncomingMessage
 from sandbox.scenario.clients import AppointmentClient, PaymentClient, flow_source_ip
 from sandbox.scenario.timeline import Timeline
 from sandbox.settings import BrokerSettings
@@ -518,10 +518,9 @@ def test_restarted_mocks_are_named_in_a_warning_and_the_resender_sets_the_allowa
 
 
 def test_a_dead_letter_keeps_its_reason_and_never_its_payload() -> None:
-    message = RawMessage(
+    message = IncomingMessage(
         "payment_events.dlq",
-        "payment_events.dlq",
-        "appointment_events.dlx",
+        b'{"customerEmail": "ada@example.com"}',
         {
             "correlation_id": "load-1",
             "headers": {
@@ -531,8 +530,8 @@ def test_a_dead_letter_keeps_its_reason_and_never_its_payload() -> None:
                 "x-original-routing-key": "payment.completed",
             },
         },
-        b'{"customerEmail": "ada@example.com"}',
-        False,
+        exchange="appointment_events.dlx",
+        queue="payment_events.dlq",
     )
     letter = dead_letter(message)
     assert letter.correlation_id == "load-1"

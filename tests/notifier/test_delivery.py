@@ -12,7 +12,8 @@ from mocks.merchant.server import MockMerchantServer
 from sandbox.contracts import ContractRegistry
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
-from sandbox.messaging.tools import RawMessage, drain, publish_raw_message
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import drain, publish_raw_message
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.signing import verify
@@ -80,7 +81,7 @@ def test_same_payment_event_delivered_three_times_sends_one_email_and_one_callba
         m.json()["channel"] for m in notification_events.matching(sourceEventId=event.message_id)
     ) == ["email", "webhook"]
     registry = ContractRegistry.load()
-    assert registry.validate_message(sent[0].routing_key, sent[0].properties, sent[0].body) == []
+    assert registry.validate_delivered(sent[0]) == []
 
 
 def test_merchant_failing_twice_gets_one_accepted_signed_callback_and_the_email_is_not_resent(
@@ -129,10 +130,10 @@ def test_merchant_failing_twice_gets_one_accepted_signed_callback_and_the_email_
     ]
 
 
-_dead: dict[str, RawMessage] = {}
+_dead: dict[str, IncomingMessage] = {}
 
 
-def dead_letter(url: str, queue: str, message_id: str) -> RawMessage | None:
+def dead_letter(url: str, queue: str, message_id: str) -> IncomingMessage | None:
     for message in drain(url, queue):
         _dead[str(message.properties.get("message_id"))] = message
     return _dead.get(message_id)

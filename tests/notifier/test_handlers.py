@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.contracts import ContractRegistry, example_body
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
-from sandbox.messaging.envelope import encode_body
+from sandbox.messaging.envelope import ATTEMPT_HEADER, encode_body
 from sandbox.services.notifier.handlers import DeliveryError, Notifier, handle_event
 from sandbox.services.notifier.mailer import MailError
 from sandbox.services.notifier.merchant import MerchantError
@@ -109,11 +109,12 @@ def event(
     data = example_body(routing_key, **body)
     return IncomingMessage(
         routing_key=routing_key,
-        body=data,
         raw_body=encode_body(data),
-        properties={"message_id": message_id, "correlation_id": "flow-1"},
-        attempt=attempt,
-        redelivered=False,
+        properties={
+            "message_id": message_id,
+            "correlation_id": "flow-1",
+            "headers": {ATTEMPT_HEADER: attempt},
+        },
         queue="notifier_payment_events",
     )
 

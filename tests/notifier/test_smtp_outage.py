@@ -18,7 +18,8 @@ from mocks.smtp.server import MockSmtpServer
 from mocks.smtp.settings import SmtpMockSettings
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
-from sandbox.messaging.tools import RawMessage, peek, replay_dlq
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import peek, replay_dlq
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
@@ -101,7 +102,7 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
         for event in events.values():
             publisher.publish(event)
 
-    dead: dict[str, RawMessage] = {}
+    dead: dict[str, IncomingMessage] = {}
 
     def dead_lettered() -> bool:
         # peek: the messages stay in the DLQs for the replay below

@@ -26,7 +26,8 @@ from sqlalchemy import create_engine, text
 
 from sandbox.contracts import ContractRegistry
 from sandbox.control.process import ManagedProcess
-from sandbox.messaging.tools import RawMessage, drain
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import drain
 from sandbox.services.common.db import normalise_url
 from sandbox.waiting import wait_for
 
@@ -157,10 +158,10 @@ def make_database(backend: str, directory: Path) -> Database:
 class EventLog:
     """Every payment message drained from the vhosts it watches, in arrival order."""
 
-    messages: list[RawMessage] = field(default_factory=list)
+    messages: list[IncomingMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def collect(self, broker_url: str) -> list[RawMessage]:
+    def collect(self, broker_url: str) -> list[IncomingMessage]:
         got = drain(broker_url, "payment_events")
         copies = drain(broker_url, "notifier_payment_events")
         with self.lock:
@@ -168,7 +169,7 @@ class EventLog:
             self.messages.extend(copies)
         return got
 
-    def for_payment(self, payment_id: str) -> list[RawMessage]:
+    def for_payment(self, payment_id: str) -> list[IncomingMessage]:
         with self.lock:
             return [
                 m
@@ -178,10 +179,10 @@ class EventLog:
 
     def wait_for_types(
         self, broker_url: str, payment_id: str, types: list[str], timeout: float = 15.0
-    ) -> list[RawMessage]:
+    ) -> list[IncomingMessage]:
         """Wait until the payment's events, de-duplicated by message_id, are ``types``."""
 
-        def probe() -> list[RawMessage] | None:
+        def probe() -> list[IncomingMessage] | None:
             self.collect(broker_url)
             events = unique(self.for_payment(payment_id))
             return events if [m.routing_key for m in events] == types else None
@@ -194,7 +195,7 @@ class EventLog:
         )
 
 
-def unique(messages: list[RawMessage]) -> list[RawMessage]:
+def unique(messages: list[IncomingMessage]) -> list[IncomingMessage]:
     """First occurrence of each message_id, in order (what a de-duplicating consumer sees)."""
     seen: set[str] = set()
     result = []
@@ -206,11 +207,11 @@ def unique(messages: list[RawMessage]) -> list[RawMessage]:
     return result
 
 
-def contract_violations(messages: list[RawMessage]) -> list[str]:
+def contract_violations(messages: list[IncomingMessage]) -> list[str]:
     registry = ContractRegistry.load()
     problems = []
     for m in messages:
-        for v in registry.validate_message(m.routing_key, m.properties, m.body):
+        for v in registry.validate_delivered(m):
             problems.append(f"{m.routing_key} {m.properties.get('message_id')}: {v}")
     return problems
 

@@ -108,7 +108,7 @@ def _sources(artifacts: Artifacts) -> Iterator[tuple[str, bytes]]:
             continue
     for message in artifacts.events.messages:
         where = f"message {message.routing_key} {message.properties.get('message_id')}"
-        yield where, message.body + json.dumps(message.to_dict()["properties"]).encode()
+        yield where, message.raw_body + json.dumps(message.to_dict()["properties"]).encode()
 
 
 def _needles() -> dict[str, bytes]:

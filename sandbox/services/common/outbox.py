@@ -29,7 +29,6 @@ relay's ``/health`` reports parked rows as unhealthy, with the latest reason; se
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -127,15 +126,7 @@ def add_events(
                 "routing_key": m.routing_key,
                 "aggregate_id": aggregate_id,
                 "body": m.body.decode(),
-                "envelope": json.dumps(
-                    {
-                        "correlation_id": m.envelope.correlation_id,
-                        "type": m.envelope.type,
-                        "app_id": m.envelope.app_id,
-                        "timestamp": m.envelope.timestamp,
-                        "headers": dict(m.envelope.headers),
-                    }
-                ),
+                "envelope": m.envelope.to_json(),
                 "publish_attempts": 0,
             }
             for m in messages
@@ -144,19 +135,8 @@ def add_events(
 
 
 def row_to_message(row: Any) -> OutgoingMessage:
-    envelope = json.loads(row.envelope)
-    return OutgoingMessage(
-        routing_key=row.routing_key,
-        body=row.body.encode(),
-        envelope=Envelope(
-            message_id=row.message_id,
-            correlation_id=envelope["correlation_id"],
-            type=envelope["type"],
-            app_id=envelope["app_id"],
-            timestamp=envelope["timestamp"],
-            headers=envelope.get("headers") or {},
-        ),
-    )
+    envelope = Envelope.from_json(row.message_id, row.envelope)
+    return OutgoingMessage(row.routing_key, row.body.encode(), envelope)
 
 
 def pending_count(conn: Connection, table: Table) -> int:

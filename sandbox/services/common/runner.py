@@ -223,7 +223,7 @@ def consume(
             queues,
             traced,
             service=service,
-            validator=ContractRegistry.load().validate_message,
+            validator=ContractRegistry.load().validate_delivered,
             prefetch=broker.prefetch,
             heartbeat=broker.heartbeat_s,
             reconnect_max_s=broker.reconnect_max_s,
