@@ -1,4 +1,4 @@
-"""Two tenants in parallel flows never see each other's payments or appointments."""
+"""Two tenants in parallel flows never see, or pay for, each other's payments or appointments."""
 
 from sandbox.scenario import Flow
 from sandbox.scenario.steps import book_and_pay
@@ -10,7 +10,9 @@ def run(flow: Flow) -> None:
         mine, my_payment = book_and_pay(flow)
         theirs, their_payment = book_and_pay(other)
 
-        # neither tenant can read, list, refund or cancel the other's
+        # neither tenant can read, list, pay for, refund or cancel the other's
+        refused = other.payments.pay_by_card(booking_id=mine, amount=75.0, expect=404)
+        assert refused["error"]["code"] == "BOOKING_NOT_FOUND", refused
         flow.appointments.get(f"/appointments/{theirs}", expect=404)
         other.appointments.get(f"/appointments/{mine}", expect=404)
         flow.payments.get(f"/payment/status/{their_payment}", expect=404)

@@ -199,6 +199,7 @@ def plan(
         # short enough that a provider-timeout scenario finishes quickly
         "PROVIDER_TIMEOUT_S": "3",
         "PAYMENT_WEBHOOK_SECRET": keys["webhook_secret"],
+        "PAYMENT_APPOINTMENTS_URL": url["appointment"],
     }
     appointment_env = {
         **common,

@@ -19,6 +19,8 @@ from sandbox.topology import APPOINTMENT_SERVICE
 from tests.appointment.support import REPO_ROOT, START_TIMEOUT_S, broker_env, free_port
 
 MERCHANT_SECRET = "whsec_notifier_test_secret"
+# the tenant of the contracts' example events, which the tests publish
+EXAMPLE_TENANT = "tenant123"
 SCRIPT_NAME = "<script>alert('owned')</script> Jane"
 
 
@@ -74,8 +76,12 @@ class NotifierService:
         stats: dict[str, Any] = requests.get(self.consumer_health, timeout=5).json()["consumer"]
         return stats
 
-    def audit(self, **filters: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/notifications", params=filters, timeout=5)
+    def audit(self, tenant: str | None = EXAMPLE_TENANT, **filters: str) -> list[dict[str, Any]]:
+        """The audit rows of ``tenant`` (None: no X-Tenant-Id, the default tenant)."""
+        headers = {} if tenant is None else {"X-Tenant-Id": tenant}
+        response = requests.get(
+            f"{self.url}/notifications", params=filters, headers=headers, timeout=5
+        )
         response.raise_for_status()
         items: list[dict[str, Any]] = response.json()["items"]
         return items

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from sandbox.messaging import Publisher
 from sandbox.services.notifier.api import openapi_path
 from sandbox.waiting import wait_for
-from tests.notifier.support import NotifierService, appointment_event, unique_email
+from tests.notifier.support import EXAMPLE_TENANT, NotifierService, appointment_event, unique_email
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,11 @@ def test_audit_log_lists_only_the_attempts_of_the_asked_correlation_id(
             timeout=20,
             what=f"the audit row of {flow}",
         )
-    page = http.get(f"{notifier.url}/notifications", params={"correlation_id": flows[0]}).json()
+    page = http.get(
+        f"{notifier.url}/notifications",
+        params={"correlation_id": flows[0]},
+        headers={"X-Tenant-Id": EXAMPLE_TENANT},
+    ).json()
 
     assert page["total"] == 1
     [row] = page["items"]

@@ -23,7 +23,7 @@ NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
 @dataclass
 class FakeStore:
-    facts: dict[str, AppointmentFacts] = field(default_factory=dict)
+    facts: dict[tuple[str, str], AppointmentFacts] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)
     audit: list[Attempt] = field(default_factory=list)
     outbox: list[OutgoingMessage] = field(default_factory=list)
@@ -31,11 +31,11 @@ class FakeStore:
     def project_appointment(
         self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
     ) -> bool:
-        self.facts[appointment_id] = facts
+        self.facts[(tenant_id, appointment_id)] = facts
         return True
 
-    def appointment(self, appointment_id: str) -> AppointmentFacts | None:
-        return self.facts.get(appointment_id)
+    def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
+        return self.facts.get((tenant_id, appointment_id))
 
     def delivered(self, event_id: str, channel: str) -> bool:
         return (event_id, channel) in self.done
@@ -170,6 +170,18 @@ def test_recipient_comes_from_the_projected_appointment_when_the_event_has_none(
     assert mail["To"] == "ada@example.com"
 
 
+def test_another_tenants_event_never_finds_the_projected_customer() -> None:
+    world = World(merchant=None)
+    world.handle(event("appointment.created", message_id="evt-0", customerEmail="ada@example.com"))
+
+    with pytest.raises(DeliveryError, match="RECIPIENT_UNKNOWN"):
+        world.handle(event("payment.completed", tenantId="tenant-b", customerEmail=None))
+
+    assert world.mailer.sent == []
+    [attempt] = world.store.audit
+    assert (attempt.tenant_id, attempt.recipient) == ("tenant-b", None)
+
+
 def test_unknown_recipient_is_retried_and_reported_failed_only_after_the_last_attempt() -> None:
     world = World(merchant=None)
     for attempt in (1, 2, 3):
@@ -211,7 +223,7 @@ def test_message_id_is_the_same_for_every_send_of_the_same_event() -> None:
 def test_appointment_created_only_updates_the_projection() -> None:
     world = World()
     assert world.handle(event("appointment.created", appointmentId="appt_1")) == []
-    assert world.store.facts["appt_1"].customer_email == "jane.doe@example.com"
+    assert world.store.facts[("tenant123", "appt_1")].customer_email == "jane.doe@example.com"
     assert world.mailer.sent == []
 
 

@@ -21,6 +21,7 @@ from tests.payment.support import (
     PaymentStack,
     Provider,
     new_id,
+    unique,
 )
 
 pytestmark = pytest.mark.integration
@@ -120,13 +121,20 @@ def test_duplicated_and_reordered_webhooks_change_the_payment_once(
     )
     copies = [d for d in clean_provider.deliveries() if d["event_id"] in event_ids]
     assert len(copies) >= 3 * len(event_ids)
-    collected = events.wait_for_types(
-        stack.broker_url,
-        intent["transaction_id"],
+
+    def settled() -> list[str] | None:
+        events.collect(stack.broker_url)
+        keys = [m.routing_key for m in unique(events.for_payment(intent["transaction_id"]))]
+        return keys if keys and keys[-1] == "payment.completed" else None
+
+    collected = wait_for(settled, timeout=15, what="the payment's events up to completed")
+    # However the copies arrived, the payment ends completed with one event per change.
+    # The decline is reported only when its webhook was checked before the second attempt
+    # succeeded at the provider; checked later, it is stale and changes nothing.
+    assert collected in (
+        ["payment.created", "payment.completed"],
         ["payment.created", "payment.failed", "payment.completed"],
-    )
-    # however the copies arrived, the payment ends completed with one event per change
-    assert len(collected) == 3
+    ), collected
     # one timeline entry per distinct event (payment_intent.created may come before the
     # payment row exists and is then acknowledged as not ours)
     timeline = stack.get(f"/payment/{intent['transaction_id']}/timeline").json()["entries"]

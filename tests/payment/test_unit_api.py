@@ -10,19 +10,23 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from sandbox.contracts import ContractRegistry
-from sandbox.services.common.db import make_engine, sqlite_url
-from sandbox.services.payment import handlers, tables
-from sandbox.services.payment.api import create_app
+from sandbox.services.payment import handlers
 from sandbox.services.payment.fake_provider import FakeProvider
 from sandbox.services.payment.handlers import Context, PaymentRequest
-from sandbox.services.payment.settings import PaymentSettings
 from sandbox.signing import sign
 from tests.payment.support import CARDS, card_body
-
-SECRET = "whsec_unit"
+from tests.payment.unit_support import (
+    SECRET,
+    deliver,
+    event,
+    intent_fields,
+    keys,
+    make_app,
+    open_intent,
+    outbox,
+)
 
 
 @pytest.fixture
@@ -30,39 +34,14 @@ def fake() -> FakeProvider:
     return FakeProvider()
 
 
-def _app(tmp_path: Any, fake: FakeProvider, **overrides: Any) -> Iterator[Flask]:
-    values: dict[str, Any] = {
-        "database_url": sqlite_url(tmp_path / "payment.db"),
-        "state_dir": tmp_path,
-        "webhook_secret": SECRET,
-        "rate_limit_enabled": False,
-        **overrides,
-    }
-    settings = PaymentSettings(**values)
-    engine = make_engine(settings.database())
-    yield create_app(settings, provider=fake, engine=engine)
-    engine.dispose()
-
-
 @pytest.fixture
 def app(tmp_path, fake) -> Iterator[Flask]:
-    yield from _app(tmp_path, fake)
+    yield from make_app(tmp_path, fake)
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def outbox(app: Flask) -> list[tuple[str, dict, dict]]:
-    engine = app.extensions["payment"].storage.engine
-    with engine.connect() as conn:
-        rows = conn.execute(select(tables.outbox).order_by(tables.outbox.c.id)).all()
-    return [(r.routing_key, json.loads(r.body), json.loads(r.envelope)) for r in rows]
-
-
-def keys(app: Flask, payment_id: str) -> list[str]:
-    return [key for key, body, _ in outbox(app) if body["paymentId"] == payment_id]
 
 
 def pay(client: FlaskClient, booking: str = "BOOK-1", **kwargs: Any) -> Any:
@@ -314,42 +293,19 @@ def test_unknown_routes_and_methods_answer_in_the_seed_error_format(client):
 # -- webhooks ------------------------------------------------------------------------------
 
 
-def event(event_type: str, intent_id: str, **obj: Any) -> bytes:
-    body = {
-        "id": f"evt_{event_type}_{intent_id}_{time.monotonic_ns()}",
-        "type": event_type,
-        "data": {"object": {"id": intent_id, "object": "payment_intent", **obj}},
-    }
-    return json.dumps(body).encode()
-
-
-def deliver(client: FlaskClient, body: bytes, secret: str = SECRET) -> Any:
-    return client.post(
-        "/payment/webhook",
-        data=body,
-        headers={"Stripe-Signature": sign(secret, body), "Content-Type": "application/json"},
-    )
-
-
-def open_intent(client: FlaskClient, booking: str = "BOOK-W") -> dict:
-    return dict(
-        client.post(
-            "/payment/intents", json={"user_id": "u", "booking_id": booking, "amount": 9}
-        ).json
-    )
-
-
-def test_a_late_failure_after_success_is_ignored(app, client):
+def test_a_late_failure_after_success_is_ignored(app, client, fake):
     intent = open_intent(client)
     pi = intent["payment_intent_id"]
+    fake.succeed_intent(pi)
 
-    success = deliver(client, event("payment_intent.succeeded", pi))
+    success = deliver(client, event("payment_intent.succeeded", pi, **intent_fields(fake, pi)))
     late = deliver(
         client,
         event(
             "payment_intent.payment_failed",
             pi,
             last_payment_error={"code": "card_declined", "decline_code": "generic_decline"},
+            **intent_fields(fake, pi),
         ),
     )
 
@@ -358,9 +314,11 @@ def test_a_late_failure_after_success_is_ignored(app, client):
     assert keys(app, intent["transaction_id"]) == ["payment.created", "payment.completed"]
 
 
-def test_a_redelivered_event_is_applied_once(app, client):
+def test_a_redelivered_event_is_applied_once(app, client, fake):
     intent = open_intent(client)
-    body = event("payment_intent.succeeded", intent["payment_intent_id"])
+    pi = intent["payment_intent_id"]
+    fake.succeed_intent(pi)
+    body = event("payment_intent.succeeded", pi, **intent_fields(fake, pi))
 
     outcomes = [deliver(client, body).json["outcome"] for _ in range(3)]
 
@@ -401,7 +359,7 @@ def test_a_signed_body_that_is_not_an_event_is_refused(client):
 
 
 def test_webhooks_without_a_configured_secret_answer_503(tmp_path, fake):
-    for app in _app(tmp_path, fake, webhook_secret=None):
+    for app in make_app(tmp_path, fake, webhook_secret=None):
         answer = deliver(app.test_client(), event("payment_intent.succeeded", "pi_x"))
         assert answer.status_code == 503
         assert answer.json["error"]["code"] == "WEBHOOK_NOT_CONFIGURED"
@@ -413,7 +371,7 @@ def test_webhooks_without_a_configured_secret_answer_503(tmp_path, fake):
 def test_a_card_payment_whose_process_died_is_cancelled_before_the_booking_is_paid_again(
     tmp_path, fake
 ):
-    for app in _app(tmp_path, fake, idempotency_stale_s=0.0):
+    for app in make_app(tmp_path, fake, idempotency_stale_s=0.0):
         deps = app.extensions["payment"]
         request = PaymentRequest("user_123", "BOOK-DIED", 1000, "USD", "credit_card")
         # the web process died right after opening the payment (steps 1-3 only)

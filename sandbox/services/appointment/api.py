@@ -7,7 +7,6 @@ first); the commands themselves are in ``handlers``.  Tenancy comes from ``X-Ten
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,14 +23,12 @@ from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
 from sandbox.services.appointment.rules import Appointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
-from sandbox.services.common import web
+from sandbox.services.common import tenancy, web
 from sandbox.services.common.health import check_database, overall
 from sandbox.services.common.runner import open_engine
 from sandbox.services.common.web import ApiError, OpenApiDocument
 from sandbox.topology import APPOINTMENT_SERVICE
 
-TENANT_HEADER = "X-Tenant-Id"
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)
 MAX_LIMIT = 100
 MAX_PAGE = 100_000
@@ -58,16 +55,7 @@ def _ctx() -> _Context:
 
 
 def _tenant() -> str:
-    raw = request.headers.get(TENANT_HEADER)
-    if raw is None:
-        return _ctx().settings.default_tenant
-    if not _IDENTIFIER.match(raw):
-        raise ApiError(
-            "INVALID_TENANT",
-            f"{TENANT_HEADER} must be 1-128 letters, digits or _ . : - (got {raw[:40]!r})",
-            field=TENANT_HEADER,
-        )
-    return raw
+    return tenancy.tenant(_ctx().settings.default_tenant)
 
 
 def _iso(moment: datetime) -> str:

@@ -1,4 +1,8 @@
-"""The notifier's HTTP API: ``/health`` and the audit log ``GET /notifications``."""
+"""The notifier's HTTP API: ``/health`` and the audit log ``GET /notifications``.
+
+The audit log is the tenant's own: ``X-Tenant-Id`` (the default tenant when absent, as
+in every service) selects whose attempts are listed, and every filter narrows that.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Engine
 
 from sandbox.contracts.files import default_contracts_dir
-from sandbox.services.common import web
+from sandbox.services.common import tenancy, web
 from sandbox.services.common.health import check_database, overall
 from sandbox.services.common.runner import open_engine
 from sandbox.services.common.web import ApiError, OpenApiDocument
@@ -95,7 +99,10 @@ def _text_arg(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
 def list_notifications() -> Response:
     page = _int_arg("page", 1, 100_000)
     limit = _int_arg("limit", 100, 500)
-    attempts, total = _ctx().store.notifications(
+    ctx = _ctx()
+    tenant = tenancy.tenant(ctx.settings.default_tenant)
+    attempts, total = ctx.store.notifications(
+        tenant,
         correlation_id=_text_arg("correlation_id"),
         event_id=_text_arg("event_id"),
         channel=_text_arg("channel", CHANNELS),

@@ -13,7 +13,9 @@ channels had their turn; ``DeliveryError`` sends the event round the retry ladde
 then to the DLQ, ``PermanentError`` (only permanent failures: SMTP 5xx, merchant 4xx,
 an invalid address, a broken template) sends it to the DLQ at once.  An email whose
 recipient is unknown (no ``customerEmail`` in the event and no ``appointment.*`` event
-seen for it yet) is retried, in case that event is still on its way, then dead-lettered.
+of the same tenant seen for it yet) is retried, in case that event is still on its way,
+then dead-lettered.  Recipients are looked up by tenant and appointment id, never by
+the appointment id alone.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Store(Protocol):
     def project_appointment(
         self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
     ) -> bool: ...
-    def appointment(self, appointment_id: str) -> AppointmentFacts | None: ...
+    def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None: ...
     def delivered(self, event_id: str, channel: str) -> bool: ...
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None: ...
     def record_failed(self, attempt: Attempt, event: OutgoingMessage | None) -> None: ...
@@ -208,7 +210,11 @@ def _facts(event: SourceEvent) -> AppointmentFacts:
 
 def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[str, str]:
     appointment_id = event.field("appointmentId")
-    facts = notifier.store.appointment(appointment_id) if appointment_id else None
+    # only the event's own tenant's appointment: an id alone may name another tenant's
+    tenant_id = event.field("tenantId")
+    facts = None
+    if appointment_id and tenant_id:
+        facts = notifier.store.appointment(tenant_id, appointment_id)
     recipient = event.field("customerEmail") or (facts.customer_email if facts else None)
 
     def fail(code: str, message: str, permanent: bool) -> _Failed:
@@ -217,7 +223,8 @@ def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[
     if not recipient:
         raise fail(
             RECIPIENT_UNKNOWN,
-            f"no customerEmail in the event and no appointment.* event seen for {appointment_id}",
+            "no customerEmail in the event and no appointment.* event of its tenant seen "
+            f"for {appointment_id}",
             permanent=False,
         )
     if not valid_address(recipient):

@@ -55,6 +55,8 @@ class NotifierSettings:
     consumer_health_port: int = 8014
     relay_health_port: int = 8024
     support_email: str = "support@payment-sandbox.local"
+    # tenant of requests without X-Tenant-Id, as in the other services
+    default_tenant: str = "default"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     merchant: MerchantSettings = field(default_factory=MerchantSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
@@ -97,6 +99,7 @@ class NotifierSettings:
             ),
             relay_health_port=e.port(env, "NOTIFIER_RELAY_HEALTH_PORT", d.relay_health_port),
             support_email=e.text(env, "NOTIFIER_SUPPORT_EMAIL", d.support_email),
+            default_tenant=e.text(env, "NOTIFIER_DEFAULT_TENANT", d.default_tenant),
             smtp=smtp,
             merchant=merchant,
             broker=BrokerSettings.from_env(env),

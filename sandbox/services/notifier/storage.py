@@ -1,10 +1,13 @@
 """The notifier's tables and the only code that writes them.
 
 - ``notifier_appointments``: a projection of ``appointment.*`` events (who to write to
-  about an appointment), updated with the event's id in the same transaction;
+  about an appointment), updated with the event's id in the same transaction; keyed by
+  tenant and appointment id, so an event of one tenant never finds another tenant's
+  customer;
 - ``notifier_deliveries``: one row per (event id, channel) sent, the record that makes
   redeliveries skip what is done;
-- ``notifier_notifications``: the audit log, one row per attempt, sent or failed;
+- ``notifier_notifications``: the audit log, one row per attempt, sent or failed, read
+  one tenant at a time;
 - ``notifier_outbox`` / ``notifier_processed_messages``: the shared outbox and inbox.
 
 A sent notification's delivery row, audit row and ``notification.sent`` event commit
@@ -22,6 +25,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -41,13 +45,14 @@ metadata = MetaData()
 appointments = Table(
     "notifier_appointments",
     metadata,
-    Column("appointment_id", String(128), primary_key=True),
     Column("tenant_id", String(128), nullable=False),
+    Column("appointment_id", String(128), nullable=False),
     Column("customer_email", String(254), nullable=True),
     Column("customer_name", String(200), nullable=True),
     Column("service", String(200), nullable=True),
     Column("start_time", String(64), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "appointment_id"),
 )
 
 deliveries = Table(
@@ -81,6 +86,7 @@ notifications = Table(
     Column("error_message", Text, nullable=True),
     Column("email_message_id", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("notifier_notifications_tenant", "tenant_id", "id"),
 )
 
 outbox_rows = outbox.outbox_table(metadata, "notifier_outbox")
@@ -127,26 +133,30 @@ class NotifierStore:
     def project_appointment(
         self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
     ) -> bool:
-        """Remember ``facts`` about an appointment; False if this event was applied before."""
+        """Remember ``facts`` about a tenant's appointment; False if this event was applied
+        before."""
         t = appointments
-        values = {**asdict(facts), "tenant_id": tenant_id, "updated_at": datetime.now(UTC)}
+        key = (t.c.tenant_id == tenant_id, t.c.appointment_id == appointment_id)
+        values = {**asdict(facts), "updated_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
             if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
                 return False
-            exists = conn.execute(
-                select(t.c.appointment_id).where(t.c.appointment_id == appointment_id)
-            ).first()
+            exists = conn.execute(select(t.c.appointment_id).where(*key)).first()
             if exists is None:
-                conn.execute(t.insert().values(appointment_id=appointment_id, **values))
+                conn.execute(
+                    t.insert().values(tenant_id=tenant_id, appointment_id=appointment_id, **values)
+                )
             else:
                 known = {k: v for k, v in values.items() if v is not None}
-                conn.execute(t.update().where(t.c.appointment_id == appointment_id).values(known))
+                conn.execute(t.update().where(*key).values(known))
         return True
 
-    def appointment(self, appointment_id: str) -> AppointmentFacts | None:
+    def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
+        """What the tenant's ``appointment.*`` events said about the appointment."""
         t = appointments
+        query = select(t).where(t.c.tenant_id == tenant_id, t.c.appointment_id == appointment_id)
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.appointment_id == appointment_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             return None
         return AppointmentFacts(
@@ -189,6 +199,7 @@ class NotifierStore:
 
     def notifications(
         self,
+        tenant_id: str,
         *,
         correlation_id: str | None = None,
         event_id: str | None = None,
@@ -197,9 +208,10 @@ class NotifierStore:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[Sequence[Attempt], int]:
-        """Audit rows matching every given filter, oldest first, and how many match."""
+        """The tenant's audit rows matching every given filter, oldest first, and how many
+        match."""
         n = notifications
-        where = [
+        where = [n.c.tenant_id == tenant_id] + [
             column == value
             for column, value in (
                 (n.c.correlation_id, correlation_id),

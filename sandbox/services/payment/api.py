@@ -21,10 +21,11 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import Engine
 
 from sandbox.contracts.files import default_contracts_dir
-from sandbox.services.common import web
+from sandbox.services.common import tenancy, web
 from sandbox.services.common.db import make_engine
 from sandbox.services.common.web import ApiError, OpenApiDocument, utc_now_iso
 from sandbox.services.payment import handlers, parsing, refunds, replies, webhooks
+from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
 from sandbox.services.payment.handlers import Context, Deps
 from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
 from sandbox.services.payment.replies import Reply
@@ -87,7 +88,7 @@ def _error_reply(error: ApiError) -> Reply:
 
 def _context() -> Context:
     deps = _deps()
-    g.tenant_id = parsing.tenant(deps.settings.default_tenant)
+    g.tenant_id = tenancy.tenant(deps.settings.default_tenant)
     return Context(
         tenant_id=g.tenant_id,
         correlation_id=web.correlation_id(),
@@ -302,8 +303,9 @@ def create_app(
     *,
     provider: PaymentProvider | None = None,
     engine: Engine | None = None,
+    bookings: Bookings | None = None,
 ) -> Flask:
-    """The payment API; real provider and database unless given."""
+    """The payment API; real provider, database and appointment service unless given."""
     engine = engine or make_engine(settings.database())
     create_schema(engine)
     provider = provider or StripeProvider(
@@ -314,7 +316,15 @@ def create_app(
     )
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["payment"] = Deps(Storage(engine), RequestStore(engine), provider, settings)
+    if bookings is None and settings.appointments_url:
+        bookings = AppointmentDirectory(
+            settings.appointments_url,
+            timeout_s=settings.appointments_timeout_s,
+            pool_size=settings.threads,
+        )
+    app.extensions["payment"] = Deps(
+        Storage(engine), RequestStore(engine), provider, settings, bookings
+    )
     app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
     web.install(app, SERVICE_NAME)
     _request_log(app)

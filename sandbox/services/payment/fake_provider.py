@@ -199,6 +199,8 @@ class FakeProvider:
             self.calls.append("retrieve_intent")
             if not self.reachable:
                 raise GatewayError("injected: unreachable")
+            if intent_id not in self.intents:
+                raise ProviderRefused(f"No such payment_intent: {intent_id}", "resource_missing")
             return self.intents[intent_id]
 
     def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:

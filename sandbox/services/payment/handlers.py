@@ -2,8 +2,9 @@
 
 Card payment (``process_payment``), in order:
 
-1. the booking must be free (DUPLICATE_TRANSACTION otherwise; a holder left failed by
-   a gateway error is reconciled with the provider first);
+1. the booking must be the tenant's (``bookings.py``: BOOKING_NOT_FOUND otherwise) and
+   free (DUPLICATE_TRANSACTION otherwise; a holder left failed by a gateway error is
+   reconciled with the provider first);
 2. a provider PaymentIntent is created (idempotency key ``<txn>-intent``);
 3. one transaction inserts the payment ``pending`` with its intent id and writes
    ``payment.created``;
@@ -28,6 +29,7 @@ from typing import Any
 
 from sandbox.services.common.web import ApiError
 from sandbox.services.payment import events, model, replies
+from sandbox.services.payment.bookings import Bookings, ensure_payable
 from sandbox.services.payment.model import CardInput, Customer, Payment
 from sandbox.services.payment.provider import (
     OPEN_STATUSES,
@@ -55,6 +57,8 @@ class Deps:
     requests: RequestStore
     provider: PaymentProvider
     settings: PaymentSettings
+    # None: no appointment service to ask; every booking is external
+    bookings: Bookings | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ def _ensure_booking_free(deps: Deps, tenant_id: str, booking_id: str) -> None:
 
 def _open(deps: Deps, ctx: Context, req: PaymentRequest, flow: str) -> tuple[Payment, Intent]:
     """Steps 1-3: a pending payment with its provider intent, and payment.created."""
+    ensure_payable(deps.bookings, ctx.tenant_id, req.booking_id, ctx.correlation_id)
     _ensure_booking_free(deps, ctx.tenant_id, req.booking_id)
     at = model.now()
     payment = Payment(

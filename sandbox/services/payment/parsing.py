@@ -1,4 +1,4 @@
-"""Reading requests: tenant and Idempotency-Key headers, bodies checked against the contract.
+"""Reading requests: the Idempotency-Key header, bodies checked against the contract.
 
 Bodies are validated by the service's OpenAPI document first (contract first), then
 turned into the handlers' request objects.  Error messages never repeat a card field's
@@ -26,9 +26,7 @@ from sandbox.services.payment.model import STATUSES, CardInput, Customer
 from sandbox.services.payment.money import AmountError, CurrencyError, exponent, to_minor
 from sandbox.services.payment.refunds import RefundRequest
 
-TENANT_HEADER = "X-Tenant-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _AMOUNT_FIELDS = ("amount", "refund_amount")
 _CARD_MESSAGES = {
@@ -38,20 +36,6 @@ _CARD_MESSAGES = {
     "card_details.cvv": "card_details.cvv must be 3 or 4 digits",
     "card_details.cardholder_name": "card_details.cardholder_name must be 1 to 200 characters",
 }
-
-
-def tenant(default: str) -> str:
-    value = request.headers.get(TENANT_HEADER)
-    if value is None:
-        return default
-    if not _IDENTIFIER.match(value):
-        raise ApiError(
-            "INVALID_TENANT",
-            f"{TENANT_HEADER} must be 1-128 letters, digits and _ . : - (starting with a "
-            "letter or digit)",
-            field=TENANT_HEADER,
-        )
-    return value
 
 
 def idempotency_key() -> str | None:

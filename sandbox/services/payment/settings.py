@@ -67,6 +67,10 @@ class PaymentSettings:
     webhook_tolerance_s: int = 300
     default_currency: str = "USD"
     default_tenant: str = "default"
+    # The appointment service: bookings in its format (appt_...) must be the caller's
+    # tenant's appointments.  None: no appointment service, every booking is external.
+    appointments_url: str | None = None
+    appointments_timeout_s: float = 2.0
     rate_limit_enabled: bool = True
     rate_limits: tuple[str, ...] = DEFAULT_RATE_LIMITS
     # memory:// counts per worker process; use redis://... to share between workers
@@ -111,6 +115,10 @@ class PaymentSettings:
             webhook_tolerance_s=tolerance,
             default_currency=_currency(env, "PAYMENT_DEFAULT_CURRENCY", d.default_currency),
             default_tenant=env.get("PAYMENT_DEFAULT_TENANT") or d.default_tenant,
+            appointments_url=(env.get("PAYMENT_APPOINTMENTS_URL") or "").rstrip("/") or None,
+            appointments_timeout_s=env_number(
+                env, "PAYMENT_APPOINTMENTS_TIMEOUT_S", d.appointments_timeout_s, 0.1
+            ),
             rate_limit_enabled=env_flag(env, "PAYMENT_RATE_LIMIT_ENABLED", d.rate_limit_enabled),
             rate_limits=_limits(env, "PAYMENT_RATE_LIMITS", d.rate_limits),
             rate_limit_storage_uri=env.get("PAYMENT_RATE_LIMIT_STORAGE_URI")

@@ -97,6 +97,13 @@ class RequestStore:
                 )
             )
 
+    def webhook_seen(self, event_id: str) -> bool:
+        """Whether a provider event id was recorded before (its delivery was handled)."""
+        w = tables.webhook_events
+        with self.engine.connect() as conn:
+            row = conn.execute(select(w.c.event_id).where(w.c.event_id == event_id)).first()
+        return row is not None
+
     def release(self, tenant_id: str, key: str) -> None:
         """Not stored for replay: the next request with the key runs again."""
         with self.engine.begin() as conn:

@@ -18,20 +18,39 @@ Order does not matter because every rule moves a payment forward only:
 Everything else (charges, refunds, intents of other systems) is acknowledged and
 recorded only.  A state-changing event for an intent of ours that has no payment yet
 (its row is not committed) is answered 409, so the provider delivers it again later.
+
+A valid signature proves who sent an event, not that what it says is so.  Before a
+change is made the event is checked twice (``_claims``, ``_confirm``):
+
+- its object must agree with our record of the payment: the intent's ``amount`` and
+  ``currency``, and the ``tenant_id`` and ``transaction_id`` metadata we gave the
+  intent (charges and refunds: whichever of that metadata they carry);
+- the provider's own intent, retrieved once, must agree with our record the same way
+  and be in the state the event reports (``succeeded``; ``canceled``;
+  ``requires_payment_method`` with a payment error for a failure).  A failure reported
+  after the intent moved on (a later attempt succeeded) is stale and ignored.
+
+An event that disagrees changes nothing, adds nothing to the payment's timeline, is
+logged at WARNING (ids, amounts and statuses only) and is answered 200 with outcome
+``rejected: <what>`` and a ``reason``: the provider would only deliver it again, and a
+second delivery is a duplicate.  A provider that does not answer the check is a 502,
+which the provider retries.  Events already applied (a duplicate id, or a change the
+payment has made already) need no provider call and stay idempotent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox import signing
 from sandbox.services.common.web import ApiError
 from sandbox.services.payment import events, model
-from sandbox.services.payment.handlers import Deps
+from sandbox.services.payment.handlers import Deps, gateway_error
 from sandbox.services.payment.model import Payment
-from sandbox.services.payment.provider import map_decline
+from sandbox.services.payment.provider import GatewayError, Intent, ProviderRefused, map_decline
 from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.storage import Tx
 from sandbox.services.payment.storage_requests import record_webhook, webhook_outcome
@@ -92,6 +111,25 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
 # Events that change a payment and so must wait for it (a cancelled intent without a
 # payment is one the service abandoned after losing a race for the booking).
 _STATE_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed"})
+FAILED_EVENT = "payment_intent.payment_failed"
+# The provider state each changing event reports; the change is made only in that state.
+_REPORTED = {
+    "payment_intent.succeeded": "succeeded",
+    FAILED_EVENT: "requires_payment_method",
+    "payment_intent.canceled": "canceled",
+}
+
+APPLY, STALE, REJECT = "apply", "stale", "reject"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the checks found: apply, stale (ignored) or reject, and why."""
+
+    kind: str
+    code: str = ""
+    reason: str = ""
+    intent: Intent | None = None
 
 
 def _ours(obj: dict[str, Any]) -> bool:
@@ -118,6 +156,99 @@ def _payment_for(deps: Deps, obj: dict[str, Any]) -> Payment | None:
     return None
 
 
+def _show(value: Any) -> str:
+    """A value from a delivery, short enough for a log line."""
+    return repr(value)[:40]
+
+
+def _claims(obj: dict[str, Any], payment: Payment) -> Verdict | None:
+    """Where a provider object disagrees with our record of the payment; None: nowhere.
+
+    A payment intent must carry our metadata, amount and currency; a charge or refund
+    is checked on the metadata it carries.
+    """
+    raw = obj.get("metadata")
+    metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    intent = obj.get("object") == "payment_intent"
+    for key, ours, code in (
+        ("tenant_id", payment.tenant_id, "tenant_mismatch"),
+        ("transaction_id", payment.id, "transaction_mismatch"),
+    ):
+        value = metadata.get(key)
+        if value != ours and (intent or value is not None):
+            return Verdict(REJECT, code, f"metadata {key} {_show(value)} is not the payment's")
+    if not intent:
+        return None
+    amount = obj.get("amount")
+    if type(amount) is not int or amount != payment.amount_minor:
+        reason = f"amount {_show(amount)} is not the payment's {payment.amount_minor}"
+        return Verdict(REJECT, "amount_mismatch", reason)
+    currency = obj.get("currency")
+    if not isinstance(currency, str) or currency.upper() != payment.currency:
+        reason = f"currency {_show(currency)} is not the payment's {payment.currency}"
+        return Verdict(REJECT, "currency_mismatch", reason)
+    return None
+
+
+def _applies(payment: Payment, event_type: str) -> bool:
+    """Whether the change the event reports is still to be made (the guards of _apply)."""
+    if payment.status == model.PENDING:
+        return True
+    if payment.status != model.FAILED:
+        return False
+    if event_type == "payment_intent.succeeded":
+        return True
+    if event_type == FAILED_EVENT:
+        return payment.retryable
+    return payment.retryable or payment.flow == model.INTENT_FLOW
+
+
+def _confirm(deps: Deps, payment: Payment, event_type: str) -> Verdict:
+    """Ask the provider whether its intent is in the state the event reports."""
+    assert payment.provider_intent_id is not None
+    try:
+        intent = deps.provider.retrieve_intent(payment.provider_intent_id)
+    except GatewayError as exc:
+        raise gateway_error(exc.message) from None
+    except ProviderRefused as exc:
+        return Verdict(REJECT, "unknown_intent", f"the provider refused to show it: {exc.message}")
+    as_object = {
+        "object": "payment_intent",
+        "amount": intent.amount_minor,
+        "currency": intent.currency,
+        "metadata": intent.metadata,
+    }
+    disagreement = _claims(as_object, payment)
+    if disagreement is not None:
+        return Verdict(REJECT, disagreement.code, f"the provider's {disagreement.reason}")
+    wanted = _REPORTED[event_type]
+    failed_attempt = event_type != FAILED_EVENT or intent.decline is not None
+    if intent.status == wanted and failed_attempt:
+        return Verdict(APPLY, intent=intent)
+    reason = f"the provider's intent is {intent.status}"
+    if event_type == FAILED_EVENT and intent.status != wanted:
+        return Verdict(STALE, reason=reason, intent=intent)  # it moved on since the failure
+    detail = "" if failed_attempt else " without a payment error"
+    return Verdict(REJECT, "status_mismatch", f"{reason}{detail}, not {wanted}", intent)
+
+
+def _check(
+    deps: Deps, payment: Payment | None, event_id: str, event_type: str, obj: dict[str, Any]
+) -> Verdict | None:
+    """The event checked against our record and, when it would change the payment, the
+    provider; None when there is nothing to check or to change."""
+    if payment is None:
+        return None
+    disagreement = _claims(obj, payment)
+    if disagreement is not None:
+        return Verdict(REJECT, disagreement.code, f"the event's {disagreement.reason}")
+    if event_type not in _REPORTED or not _applies(payment, event_type):
+        return None
+    if deps.requests.webhook_seen(event_id):
+        return None  # a redelivery: recorded as a duplicate without asking anyone
+    return _confirm(deps, payment, event_type)
+
+
 def handle(deps: Deps, payload: bytes, signature: str | None) -> Reply:
     event = verify(deps, payload, signature)
     event_id, event_type = event["id"][:255], event["type"][:128]
@@ -127,29 +258,61 @@ def handle(deps: Deps, payload: bytes, signature: str | None) -> Reply:
         # Ours but not committed yet (or never will be): the provider retries later.
         raise ApiError(
             "WEBHOOK_PAYMENT_NOT_FOUND_YET",
-            f"no payment for {obj.get('id')} yet; deliver again later",
+            f"no payment for {_show(obj.get('id'))} yet; deliver again later",
             409,
         )
+    verdict = _check(deps, found, event_id, event_type, obj)
     with deps.storage.begin() as tx:
         if not record_webhook(tx, event_id, event_type):
             outcome = "duplicate"
         else:
             payment = tx.get_payment(found.id, lock=True) if found is not None else None
-            outcome = "unknown_payment" if payment is None else _apply(tx, payment, event_type, obj)
-            webhook_outcome(tx, event_id, payment.id if payment else None, outcome)
-            if payment is not None:
+            outcome = _outcome(tx, payment, event_type, obj, verdict)
+            webhook_outcome(tx, event_id, payment.id if payment else None, outcome[:64])
+            if payment is not None and not outcome.startswith("rejected"):
                 tx.timeline(payment.id, "webhook", detail=f"{event_type} {event_id}: {outcome}")
-    log.info(
-        "webhook %s %s: %s",
-        event_type,
-        event_id,
-        outcome,
-        extra={"fields": {"transaction_id": found.id if found else None}},
-    )
-    return Reply(200, {"received": True, "event_id": event_id, "outcome": outcome})
+    fields = {"transaction_id": found.id if found else None, "event_id": event_id}
+    body: dict[str, Any] = {"received": True, "event_id": event_id, "outcome": outcome}
+    if verdict is not None and verdict.kind == REJECT and outcome.startswith("rejected"):
+        body["reason"] = verdict.reason
+        log.warning(
+            "webhook %s %s rejected: %s",
+            event_type,
+            event_id,
+            verdict.reason,
+            extra={"fields": {**fields, "tenant": found.tenant_id if found else None}},
+        )
+    else:
+        log.info("webhook %s %s: %s", event_type, event_id, outcome, extra={"fields": fields})
+    return Reply(200, body)
 
 
-def _apply(tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any]) -> str:
+def _outcome(
+    tx: Tx,
+    payment: Payment | None,
+    event_type: str,
+    obj: dict[str, Any],
+    verdict: Verdict | None,
+) -> str:
+    if payment is None:
+        return "unknown_payment"
+    if verdict is not None and verdict.kind == REJECT:
+        return f"rejected: {verdict.code}"
+    if event_type in _REPORTED and _applies(payment, event_type):
+        if verdict is None:  # the payment moved back since it was read: never, but be sure
+            raise ApiError(
+                "WEBHOOK_PAYMENT_CHANGED",
+                "the payment changed while the event was checked; deliver again later",
+                409,
+            )
+        if verdict.kind == STALE:
+            return f"ignored: {verdict.reason}"
+    return _apply(tx, payment, event_type, obj, verdict.intent if verdict else None)
+
+
+def _apply(
+    tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any], intent: Intent | None
+) -> str:
     at = model.now()
     if event_type == "payment_intent.succeeded":
         done = tx.transition(
@@ -157,7 +320,7 @@ def _apply(tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any]) -> st
             model.COMPLETED,
             expect=(model.PENDING, model.FAILED),
             any_failed=True,
-            detail="payment intent succeeded (webhook)",
+            detail="payment intent succeeded (webhook, confirmed with the provider)",
             at=at,
             processed_at=at,
             retryable=False,
@@ -168,10 +331,14 @@ def _apply(tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any]) -> st
             return f"ignored: payment is {payment.status}"
         tx.emit(done.id, [events.state_event("payment.completed", done, at)])
         return "completed"
-    if event_type == "payment_intent.payment_failed":
-        raw_error = obj.get("last_payment_error")
-        error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-        decline = map_decline(error.get("code"), error.get("decline_code"), error.get("message"))
+    if event_type == FAILED_EVENT:
+        decline = intent.decline if intent is not None else None
+        if decline is None:
+            raw_error = obj.get("last_payment_error")
+            error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+            decline = map_decline(
+                error.get("code"), error.get("decline_code"), error.get("message")
+            )
         failed = tx.transition(
             payment,
             model.FAILED,

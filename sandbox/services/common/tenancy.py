@@ -1,0 +1,33 @@
+"""The tenant of a request: ``X-Tenant-Id``, or the service's documented default tenant.
+
+Every service reads the header the same way, so one tenant id means the same thing on
+every path: 1-128 letters, digits and ``_ . : -``, starting with a letter or digit.  A
+request without the header belongs to the default tenant (``default`` unless the
+service's settings say otherwise); an unusable value is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+
+from sandbox.services.common.web import ApiError
+
+TENANT_HEADER = "X-Tenant-Id"
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def tenant(default: str) -> str:
+    """The request's tenant; 400 ``INVALID_TENANT`` when the header cannot be one."""
+    value = request.headers.get(TENANT_HEADER)
+    if value is None:
+        return default
+    if not TENANT_PATTERN.match(value):
+        raise ApiError(
+            "INVALID_TENANT",
+            f"{TENANT_HEADER} must be 1-128 letters, digits and _ . : - (starting with a "
+            "letter or digit)",
+            field=TENANT_HEADER,
+        )
+    return value
