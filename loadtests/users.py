@@ -29,7 +29,7 @@ from locust import FastHttpUser, User, constant_pacing, task
 
 from loadtests import runtime
 from loadtests.options import AMQP, FLOW, LAG
-from sandbox.messaging.envelope import OutgoingMessage
+from sandbox.messaging.envelope import CORRELATION_HEADER, OutgoingMessage
 from sandbox.messaging.tools import BlockingPublisher
 
 PRICE = 75.0
@@ -64,7 +64,7 @@ class Flow:
         self.kind = kind
         self.id = f"load-{uuid.uuid4().hex}"
         self.rt = runtime.current()
-        self.headers = {"X-Correlation-Id": self.id, "X-Tenant-Id": self.rt.tenant}
+        self.headers = {CORRELATION_HEADER: self.id, "X-Tenant-Id": self.rt.tenant}
         self.waiter = self.rt.tracker.expect(
             self.id, "notification.sent", lambda _key, body: body.get("template") == template
         )
@@ -238,7 +238,7 @@ class EventPublisherUser(FastHttpUser):
     def publish_payment_completed(self) -> None:
         rt = runtime.current()
         flow_id = f"load-amqp-{uuid.uuid4().hex}"
-        headers = {"X-Correlation-Id": flow_id, "X-Tenant-Id": rt.tenant}
+        headers = {CORRELATION_HEADER: flow_id, "X-Tenant-Id": rt.tenant}
         with self.client.post(
             f"{rt.targets.appointment}/appointments",
             json=BOOKING,

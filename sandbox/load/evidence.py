@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import requests
 
-from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.envelope import CORRELATION_HEADER, IncomingMessage
 from sandbox.messaging.tools import depths, peek
 from sandbox.topology import Topology
 
@@ -256,7 +256,7 @@ def email_from_summary(message: Mapping[str, Any]) -> Email | None:
         values = headers.get(name.lower()) or []
         return str(values[0]).strip() or None if values else None
 
-    correlation_id = first("X-Correlation-Id")
+    correlation_id = first(CORRELATION_HEADER)
     if not correlation_id:
         return None
     template = first("X-Notification-Template") or "?"

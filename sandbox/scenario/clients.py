@@ -15,6 +15,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.scenario.timeline import Entry, Timeline
 
 
@@ -92,7 +93,7 @@ class Client:
                     "client",
                     self.lane,
                     f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
-                    self.headers.get("X-Correlation-Id"),
+                    self.headers.get(CORRELATION_HEADER),
                     {
                         "request": kwargs.get("json"),
                         "response": body,

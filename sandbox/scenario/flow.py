@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.control.state import SupervisorClient
+from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.messaging.tap import KIND_EVENT, EventTap, TapRecord
 from sandbox.scenario.clients import (
     AppointmentClient,
@@ -62,7 +63,7 @@ class Flow:
         self.processes = processes
         self.topology = build(broker or BrokerSettings())
         components = state.get("components") or {}
-        headers = {"X-Correlation-Id": self.correlation_id, "X-Tenant-Id": tenant}
+        headers = {CORRELATION_HEADER: self.correlation_id, "X-Tenant-Id": tenant}
 
         def endpoint(name: str) -> str:
             entry = components.get(name) or {}
@@ -149,7 +150,7 @@ class Flow:
         count: int = 1,
     ) -> list[dict[str, Any]]:
         """Wait for ``count`` emails of this flow (matched by its correlation header)."""
-        filters = {"header": f"X-Correlation-Id:{self.correlation_id}"}
+        filters = {"header": f"{CORRELATION_HEADER}:{self.correlation_id}"}
         if to:
             filters["to"] = to
         if subject:
@@ -173,7 +174,7 @@ class Flow:
         return found
 
     def emails(self) -> list[dict[str, Any]]:
-        return self.smtp.messages(header=f"X-Correlation-Id:{self.correlation_id}")
+        return self.smtp.messages(header=f"{CORRELATION_HEADER}:{self.correlation_id}")
 
     # -- timeline ----------------------------------------------------------------------
 

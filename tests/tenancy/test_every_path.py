@@ -23,6 +23,7 @@ import pytest
 import requests
 import stripe
 
+from sandbox.control.state import SupervisorClient
 from sandbox.scenario.flow import Flow
 from sandbox.services.appointment.api import create_app as appointment_app
 from sandbox.services.appointment.settings import AppointmentSettings
@@ -32,7 +33,6 @@ from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.payment.api import create_app as payment_app
 from sandbox.services.payment.fake_provider import FakeProvider
 from sandbox.services.payment.settings import PaymentSettings
-from sandbox.control.state import SupervisorClient
 from tests.tenancy.probes import SERVICES, Answer, call, documented_operations, probes_for
 from tests.tenancy.tenant_a import PRICE, TenantA, run_tenant_a, snapshot
 

@@ -73,7 +73,9 @@ def handle_payment_event(
         event = PaymentEvent.from_body(message.routing_key, message.body)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise PermanentError(f"unreadable {message.routing_key} body: {exc!r}") from exc
-    correlation_id = message.correlation_id or uuid.uuid4().hex
+    correlation_id = message.correlation_id
+    if not correlation_id:  # the envelope contract requires one; never minted here
+        raise PermanentError("payment event without correlation_id cannot be followed")
     with unit_of_work() as uow:
         if not uow.first_time(CONSUMER, message.message_id):
             log.info("duplicate %s %s ignored", message.routing_key, message.message_id)

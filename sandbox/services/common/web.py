@@ -26,12 +26,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 
-from sandbox.messaging.envelope import CORRELATION_ID_RULE, valid_correlation_id
+from sandbox.messaging.envelope import (
+    CORRELATION_HEADER,
+    CORRELATION_ID_RULE,
+    valid_correlation_id,
+)
 from sandbox.services.common import jsonlog
 
 log = logging.getLogger(__name__)
-
-CORRELATION_HEADER = "X-Correlation-Id"
 
 
 def utc_now_iso() -> str:
@@ -132,7 +134,8 @@ def install(app: Flask, service: str) -> None:
 
 
 def correlation_id() -> str:
-    return str(g.get("correlation_id") or uuid.uuid4().hex)
+    """The request's correlation id (``_correlation`` set it before the view ran)."""
+    return str(g.correlation_id)
 
 
 def json_object() -> dict[str, Any]:

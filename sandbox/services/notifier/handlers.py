@@ -21,7 +21,6 @@ the appointment id alone.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 from jinja2 import TemplateError
 
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
+from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.services.notifier.mailer import (
     Mailer,
     MailError,
@@ -107,6 +107,13 @@ class _Failed(Exception):
         self.failure = failure
 
 
+def _correlation_id(message: IncomingMessage) -> str:
+    # the envelope contract requires one; the notifier never mints one of its own
+    if not message.correlation_id:
+        raise PermanentError("event without correlation_id cannot be followed")
+    return message.correlation_id
+
+
 @dataclass(frozen=True)
 class SourceEvent:
     """A consumed event as the notifier reads it."""
@@ -124,7 +131,7 @@ class SourceEvent:
         return cls(
             id=message.message_id,
             routing_key=message.routing_key,
-            correlation_id=message.correlation_id or uuid.uuid4().hex,
+            correlation_id=_correlation_id(message),
             attempt=message.attempt,
             body=message.body,
         )
@@ -238,7 +245,7 @@ def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[
         raise fail("TEMPLATE_ERROR", f"{type(exc).__name__}: {exc}", permanent=True) from exc
     message_id = message_id_for(event.id, template, notifier.sender_domain)
     headers = {
-        "X-Correlation-Id": clean(event.correlation_id),
+        CORRELATION_HEADER: clean(event.correlation_id),
         "X-Event-Id": clean(event.id),
         "X-Notification-Template": template,
     }

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.signing import sign
 
 SIGNATURE_HEADER = "X-Merchant-Signature"
@@ -80,7 +81,7 @@ class MerchantClient:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(self._secret, payload),
             "Idempotency-Key": idempotency_key,
-            "X-Correlation-Id": correlation_id,
+            CORRELATION_HEADER: correlation_id,
             "User-Agent": "notifier-service",
         }
         try:

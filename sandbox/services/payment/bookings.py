@@ -22,8 +22,9 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.services.common.tenancy import TENANT_HEADER
-from sandbox.services.common.web import CORRELATION_HEADER, ApiError
+from sandbox.services.common.web import ApiError
 
 log = logging.getLogger(__name__)
 
