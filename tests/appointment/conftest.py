@@ -10,37 +10,15 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.messaging import Publisher, ensure_topology
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
-from sandbox.topology import Topology, build
-from tests.appointment.support import (
-    FAST_BROKER,
-    AppointmentService,
-    EventTap,
-    appointment_service,
-    module_vhost,
-    payment_publisher,
-)
-
-
-@pytest.fixture(scope="package")
-def fast_broker() -> BrokerSettings:
-    return FAST_BROKER
-
-
-@pytest.fixture(scope="package")
-def fast_topology(fast_broker: BrokerSettings) -> Topology:
-    return build(fast_broker)
-
-
-@pytest.fixture(scope="package")
-def shared_vhost(
-    rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
-) -> Iterator[Vhost]:
-    with module_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
-        ensure_topology(vhost.url, fast_topology)
-        yield vhost
+from tests.appointment.support import AppointmentService, appointment_service
+from tests.service_support import EventTap
+from tests.service_support import fast_broker as fast_broker
+from tests.service_support import fast_topology as fast_topology
+from tests.service_support import http as http
+from tests.service_support import publisher as publisher
+from tests.service_support import shared_vhost as shared_vhost
 
 
 @pytest.fixture(scope="package")
@@ -53,21 +31,9 @@ def service(
 
 
 @pytest.fixture(scope="package")
-def publisher(shared_vhost: Vhost, fast_topology: Topology) -> Iterator[Publisher]:
-    with payment_publisher(shared_vhost.url, fast_topology.exchange.name) as p:
-        yield p
-
-
-@pytest.fixture(scope="package")
 def appointment_events(shared_vhost: Vhost, fast_broker: BrokerSettings) -> EventTap:
     """What the appointment service published (nobody consumes the notifier's queue here)."""
     return EventTap(shared_vhost.url, fast_broker.notification_queue)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
 
 
 @pytest.fixture

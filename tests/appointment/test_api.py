@@ -11,7 +11,8 @@ import requests
 
 from sandbox.contracts import ContractRegistry
 from sandbox.waiting import wait_for
-from tests.appointment.support import AppointmentService, EventTap
+from tests.appointment.support import AppointmentService
+from tests.service_support import EventTap
 
 pytestmark = pytest.mark.integration
 

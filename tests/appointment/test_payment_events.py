@@ -21,7 +21,8 @@ from sandbox.services.common.db import make_engine
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import AppointmentService, EventTap, payment_event
+from tests.appointment.support import AppointmentService, payment_event
+from tests.service_support import EventTap
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,12 @@ from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tools import depths, peek, publish_raw_message
 from sandbox.settings import BrokerSettings
 from sandbox.waiting import wait_for
+from tests.service_support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract_violations_expected]
 
 REPO = Path(__file__).resolve().parents[2]
 VALID_PER_KEY = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -68,7 +62,7 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
 ):
     module, queues, port_variable = CONSUMERS[service]
     registry = ContractRegistry.load()
-    health_port = _free_port()
+    health_port = free_port()
     env = {
         "RABBITMQ_URL": declared_vhost.url,
         "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in broker_settings.retry_delays_ms),
@@ -76,7 +70,7 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
         f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         port_variable: str(health_port),
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(_free_port()),  # nobody listens: e-mails fail and are retried
+        "SMTP_PORT": str(free_port()),  # nobody listens: e-mails fail and are retried
     }
     health = f"http://127.0.0.1:{health_port}/health"
     consumer = ManagedProcess.python_module(

@@ -4,40 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from mocks.merchant.server import MockMerchantServer
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.smtp.server import MockSmtpServer
 from mocks.smtp.settings import SmtpMockSettings
-from sandbox.messaging import Publisher, ensure_topology
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
-from sandbox.topology import Topology, build
-from tests.appointment.support import FAST_BROKER, EventTap, module_vhost, payment_publisher
 from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, notifier_service
-
-
-@pytest.fixture(scope="package")
-def fast_broker() -> BrokerSettings:
-    return FAST_BROKER
-
-
-@pytest.fixture(scope="package")
-def fast_topology(fast_broker: BrokerSettings) -> Topology:
-    return build(fast_broker)
-
-
-@pytest.fixture(scope="package")
-def shared_vhost(
-    rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
-) -> Iterator[Vhost]:
-    with module_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
-        ensure_topology(vhost.url, fast_topology)
-        yield vhost
+from tests.service_support import EventTap
+from tests.service_support import fast_broker as fast_broker
+from tests.service_support import fast_topology as fast_topology
+from tests.service_support import http as http
+from tests.service_support import publisher as publisher
+from tests.service_support import shared_vhost as shared_vhost
 
 
 @pytest.fixture(scope="package")
@@ -77,17 +59,5 @@ def notifier(
 
 
 @pytest.fixture(scope="package")
-def publisher(shared_vhost: Vhost, fast_topology: Topology) -> Iterator[Publisher]:
-    with payment_publisher(shared_vhost.url, fast_topology.exchange.name) as p:
-        yield p
-
-
-@pytest.fixture(scope="package")
 def notification_events(shared_vhost: Vhost, fast_broker: BrokerSettings) -> EventTap:
     return EventTap(shared_vhost.url, fast_broker.notification_events_queue)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session

@@ -12,11 +12,10 @@ from typing import Any
 import requests
 
 from sandbox.contracts import example_body
-from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage
 from sandbox.settings import BrokerSettings
 from sandbox.topology import APPOINTMENT_SERVICE
-from tests.appointment.support import REPO_ROOT, START_TIMEOUT_S, broker_env, free_port
+from tests.service_support import RunningService, running_service
 
 MERCHANT_SECRET = "whsec_notifier_test_secret"
 # the tenant of the contracts' example events, which the tests publish
@@ -64,17 +63,8 @@ class Inbox:
         response.raise_for_status()
 
 
-@dataclass
-class NotifierService:
-    url: str
-    consumer_health: str
-    relay_health: str
-    database_url: str
-    processes: list[ManagedProcess]
-
-    def consumer_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = requests.get(self.consumer_health, timeout=5).json()["consumer"]
-        return stats
+class NotifierService(RunningService):
+    """The notifier's processes and where they answer."""
 
     def audit(self, tenant: str | None = EXAMPLE_TENANT, **filters: str) -> list[dict[str, Any]]:
         """The audit rows of ``tenant`` (None: no X-Tenant-Id, the default tenant)."""
@@ -85,10 +75,6 @@ class NotifierService:
         response.raise_for_status()
         items: list[dict[str, Any]] = response.json()["items"]
         return items
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
 
 
 @contextmanager
@@ -102,46 +88,14 @@ def notifier_service(
     processes: Sequence[str] = ("web", "consumer", "relay"),
 ) -> Iterator[NotifierService]:
     """Start the notifier's processes for real; stop them afterwards."""
-    port, consumer_port, relay_port = free_port(), free_port(), free_port()
-    database_url = f"sqlite:///{state_dir / 'notifier.db'}"
     env = {
-        **broker_env(amqp_url, broker),
-        "SANDBOX_STATE_DIR": str(state_dir),
-        "NOTIFIER_DATABASE_URL": database_url,
-        "NOTIFIER_PORT": str(port),
-        "NOTIFIER_CONSUMER_HEALTH_PORT": str(consumer_port),
-        "NOTIFIER_RELAY_HEALTH_PORT": str(relay_port),
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "SMTP_TIMEOUT_S": "5",
         "MERCHANT_CALLBACK_URL": merchant_url or "",
         "MERCHANT_CALLBACK_SECRET": MERCHANT_SECRET if merchant_url else "",
     }
-    service = NotifierService(
-        url=f"http://127.0.0.1:{port}",
-        consumer_health=f"http://127.0.0.1:{consumer_port}/health",
-        relay_health=f"http://127.0.0.1:{relay_port}/health",
-        database_url=database_url,
-        processes=[],
-    )
-    health = {
-        "web": f"{service.url}/health",
-        "consumer": service.consumer_health,
-        "relay": service.relay_health,
-    }
-    try:
-        for name in processes:
-            process = ManagedProcess.python_module(
-                f"notifier-{name}",
-                "sandbox.services.notifier",
-                name,
-                log_file=state_dir / f"notifier-{name}.log",
-                env=env,
-                health_url=health[name],
-                start_timeout_s=START_TIMEOUT_S,
-                cwd=REPO_ROOT,
-            )
-            service.processes.append(process.start())
+    with running_service(
+        NotifierService, "notifier", state_dir, amqp_url, broker, env, processes
+    ) as service:
         yield service
-    finally:
-        service.stop()

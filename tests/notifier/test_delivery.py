@@ -19,8 +19,9 @@ from sandbox.settings import BrokerSettings
 from sandbox.signing import verify
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import EventTap, payment_event
+from tests.appointment.support import payment_event
 from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, unique_email
+from tests.service_support import EventTap
 
 pytestmark = pytest.mark.integration
 

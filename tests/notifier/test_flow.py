@@ -18,8 +18,9 @@ from sandbox.services.common.db import make_engine
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import FAST_BROKER, appointment_service, payment_event
+from tests.appointment.support import appointment_service, payment_event
 from tests.notifier.support import Inbox, notifier_service, unique_email
+from tests.service_support import FAST_BROKER
 
 pytestmark = pytest.mark.integration
 

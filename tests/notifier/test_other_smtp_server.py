@@ -17,7 +17,6 @@ from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import free_port
 from tests.notifier.support import (
     SCRIPT_NAME,
     NotifierService,
@@ -25,6 +24,7 @@ from tests.notifier.support import (
     notifier_service,
     unique_email,
 )
+from tests.service_support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import EventTap, payment_event
+from tests.appointment.support import payment_event
 from tests.notifier.support import (
     MERCHANT_SECRET,
     Inbox,
@@ -33,6 +33,7 @@ from tests.notifier.support import (
     notifier_service,
     unique_email,
 )
+from tests.service_support import EventTap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

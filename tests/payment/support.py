@@ -10,7 +10,6 @@ all at the end of the run.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import normalise_url
 from sandbox.waiting import wait_for
+from tests.service_support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_payment_tests_0123456789abcdef"
@@ -52,12 +52,6 @@ CARDS = {
 # CVVs the tests send; distinctive so a scan can look for them next to card fields.
 CVV = "739"
 EXPIRY = {"expiry_month": "11", "expiry_year": "2031"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def card_body(booking_id: str, card: str = "visa", amount: float = 25.5, **extra: Any) -> dict:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from mocks.provider import Provider, ProviderSettings, create_app
 from sandbox.waiting import WaitTimeout, wait_for
+from tests.service_support import free_port
 
 API_KEY = "sk_test_mockprovider_0123456789"
 REPO = Path(__file__).resolve().parents[2]
@@ -202,12 +202,6 @@ class WebhookReceiver:
 
     def summary(self) -> list[tuple[str, int, str | None]]:
         return [(r.event_type, r.status, r.error) for r in self.all()]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -1,0 +1,204 @@
+"""Helpers and fixtures for tests that run a service for real: its processes on free
+ports, a vhost of the package's own, a collector of what lands in an unconsumed queue.
+
+The appointment and notifier packages import the package-scoped fixtures into their
+``conftest.py`` (``from tests.service_support import shared_vhost as shared_vhost``),
+so each package gets its own vhost and its own service processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import port_for
+import pytest
+import requests
+
+from sandbox.control.process import ManagedProcess
+from sandbox.messaging import Publisher, ensure_topology
+from sandbox.messaging.envelope import IncomingMessage
+from sandbox.messaging.tools import drain
+from sandbox.pytest_plugin import Vhost
+from sandbox.settings import BrokerSettings
+from sandbox.topology import Topology, build
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Short retry delays for tests where the ladder's timing is not the point.
+FAST_BROKER = BrokerSettings(retry_delays_ms=(200, 400, 800))
+START_TIMEOUT_S = 60.0
+PROCESSES = ("web", "consumer", "relay")
+
+
+def broker_env(url: str, broker: BrokerSettings) -> dict[str, str]:
+    """Environment that points a service process at ``url`` with ``broker``'s topology."""
+    return {
+        "RABBITMQ_URL": url,
+        "RABBITMQ_QUEUE_TYPE": broker.queue_type,
+        "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in broker.retry_delays_ms),
+        "RABBITMQ_DELIVERY_LIMIT": str(broker.delivery_limit),
+    }
+
+
+def free_port() -> int:
+    return int(port_for.select_random())
+
+
+@contextmanager
+def module_vhost(broker: Any, admin: Any) -> Iterator[Vhost]:
+    """A vhost shared by one test package's long-running processes."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    admin.create_vhost(name)
+    try:
+        yield Vhost(name, broker.url_for(name), admin)
+    finally:
+        admin.delete_vhost(name)
+
+
+@dataclass
+class EventTap:
+    """Collects what arrives in one unconsumed queue; drains (acks) so nothing is redelivered.
+
+    Peeking instead would return messages to a quorum queue and count towards its
+    delivery limit, which would eventually dead-letter them.
+    """
+
+    url: str
+    queue: str
+    seen: list[IncomingMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def poll(self) -> list[IncomingMessage]:
+        with self.lock:
+            self.seen.extend(drain(self.url, self.queue))
+            return list(self.seen)
+
+    def matching(self, routing_key: str | None = None, **body: Any) -> list[IncomingMessage]:
+        """Messages collected so far with ``routing_key`` whose body has every ``body`` item."""
+        found = []
+        for message in self.poll():
+            data = message.body
+            if routing_key is not None and message.event_key != routing_key:
+                continue
+            if all(data.get(k) == v for k, v in body.items()):
+                found.append(message)
+        return found
+
+
+@dataclass
+class RunningService:
+    """One service's processes (web, consumer, relay) and where they answer."""
+
+    url: str
+    consumer_health: str
+    relay_health: str
+    database_url: str
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def consumer_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = requests.get(self.consumer_health, timeout=5).json()["consumer"]
+        return stats
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+Service = TypeVar("Service", bound=RunningService)
+
+
+@contextmanager
+def running_service(
+    kind: type[Service],
+    name: str,
+    state_dir: Path,
+    amqp_url: str,
+    broker: BrokerSettings,
+    env: dict[str, str] | None = None,
+    processes: Sequence[str] = PROCESSES,
+) -> Iterator[Service]:
+    """Start ``sandbox.services.<name>``'s processes for real; stop them afterwards."""
+    prefix = name.upper()
+    port, consumer_port, relay_port = free_port(), free_port(), free_port()
+    database_url = f"sqlite:///{state_dir / f'{name}.db'}"
+    environment = {
+        **broker_env(amqp_url, broker),
+        "SANDBOX_STATE_DIR": str(state_dir),
+        f"{prefix}_DATABASE_URL": database_url,
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_CONSUMER_HEALTH_PORT": str(consumer_port),
+        f"{prefix}_RELAY_HEALTH_PORT": str(relay_port),
+        **(env or {}),
+    }
+    service = kind(
+        url=f"http://127.0.0.1:{port}",
+        consumer_health=f"http://127.0.0.1:{consumer_port}/health",
+        relay_health=f"http://127.0.0.1:{relay_port}/health",
+        database_url=database_url,
+    )
+    health = {
+        "web": f"{service.url}/health",
+        "consumer": service.consumer_health,
+        "relay": service.relay_health,
+    }
+    try:
+        for process_name in processes:
+            process = ManagedProcess.python_module(
+                f"{name}-{process_name}",
+                f"sandbox.services.{name}",
+                process_name,
+                log_file=state_dir / f"{name}-{process_name}.log",
+                env=environment,
+                health_url=health[process_name],
+                start_timeout_s=START_TIMEOUT_S,
+                cwd=REPO_ROOT,
+            )
+            service.processes.append(process.start())
+        yield service
+    finally:
+        service.stop()
+
+
+@contextmanager
+def payment_publisher(amqp_url: str, exchange: str) -> Iterator[Publisher]:
+    with Publisher(amqp_url, exchange, name="test-payment-service") as publisher:
+        yield publisher
+
+
+# -- package fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def fast_broker() -> BrokerSettings:
+    return FAST_BROKER
+
+
+@pytest.fixture(scope="package")
+def fast_topology(fast_broker: BrokerSettings) -> Topology:
+    return build(fast_broker)
+
+
+@pytest.fixture(scope="package")
+def shared_vhost(
+    rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
+) -> Iterator[Vhost]:
+    with module_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
+        ensure_topology(vhost.url, fast_topology)
+        yield vhost
+
+
+@pytest.fixture(scope="package")
+def publisher(shared_vhost: Vhost, fast_topology: Topology) -> Iterator[Publisher]:
+    with payment_publisher(shared_vhost.url, fast_topology.exchange.name) as p:
+        yield p
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
