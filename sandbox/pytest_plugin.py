@@ -70,14 +70,21 @@ def rabbitmq_admin(rabbitmq_broker: Broker) -> Admin:
     return Admin.for_amqp_url(rabbitmq_broker.url, rabbitmq_broker.management_url)
 
 
+@contextlib.contextmanager
+def fresh_vhost(broker: Broker, admin: Admin) -> Iterator[Vhost]:
+    """A vhost of its own on ``broker``, deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    admin.create_vhost(name)
+    try:
+        yield Vhost(name, broker.url_for(name), admin)
+    finally:
+        admin.delete_vhost(name)
+
+
 @pytest.fixture
 def rabbitmq_vhost(rabbitmq_broker: Broker, rabbitmq_admin: Admin) -> Iterator[Vhost]:
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    rabbitmq_admin.create_vhost(name)
-    try:
-        yield Vhost(name, rabbitmq_broker.url_for(name), rabbitmq_admin)
-    finally:
-        rabbitmq_admin.delete_vhost(name)
+    with fresh_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
+        yield vhost
 
 
 @pytest.fixture

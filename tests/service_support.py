@@ -9,7 +9,6 @@ so each package gets its own vhost and its own service processes.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from sandbox.control.process import ManagedProcess
 from sandbox.messaging import Publisher, ensure_topology
 from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.tools import drain
-from sandbox.pytest_plugin import Vhost
+from sandbox.pytest_plugin import Vhost, fresh_vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology, build
 
@@ -47,17 +46,6 @@ def broker_env(url: str, broker: BrokerSettings) -> dict[str, str]:
 
 def free_port() -> int:
     return int(port_for.select_random())
-
-
-@contextmanager
-def module_vhost(broker: Any, admin: Any) -> Iterator[Vhost]:
-    """A vhost shared by one test package's long-running processes."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    admin.create_vhost(name)
-    try:
-        yield Vhost(name, broker.url_for(name), admin)
-    finally:
-        admin.delete_vhost(name)
 
 
 @dataclass
@@ -187,7 +175,7 @@ def fast_topology(fast_broker: BrokerSettings) -> Topology:
 def shared_vhost(
     rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
 ) -> Iterator[Vhost]:
-    with module_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
+    with fresh_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
         ensure_topology(vhost.url, fast_topology)
         yield vhost
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -15,24 +13,12 @@ import requests
 
 from sandbox.control.state import StateFile, SupervisorClient, pid_alive
 from sandbox.waiting import wait_for
+from tests.integration.cli_support import sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The mocks boot in seconds; the services are covered by the scenario suite.
 ONLY = "provider,smtp,merchant"
-
-
-def sandbox(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
-    env.pop("RABBITMQ_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def processes_of(state_dir: Path) -> list[psutil.Process]:

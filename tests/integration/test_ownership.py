@@ -8,7 +8,6 @@ live pid an older state file recorded without a fingerprint.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,23 +18,11 @@ import pytest
 
 from sandbox.control.ownership import fingerprint
 from sandbox.control.state import StateFile
+from tests.integration.cli_support import sandbox
 
 pytestmark = [pytest.mark.integration]
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
-
-
-def sandbox(state_dir: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SANDBOX_STATE_DIR": str(state_dir)}
-    env.pop("RABBITMQ_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 
-from sandbox.services.common.db import make_engine, sqlite_url
 from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell, doorbell_address
-from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
+from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.waiting import wait_for
+from tests.services.support import new_outbox
 from tests.services.test_outbox_relay import FlakyPublisher, _event
 
 
@@ -26,10 +26,7 @@ def rung_outbox(tmp_path, monkeypatch, bell):
     """A service engine configured, as the sandbox does, to ring ``bell``."""
     host, port = bell.address
     monkeypatch.setenv(DOORBELL_ENV, f"{host}:{port}")
-    engine = make_engine(sqlite_url(tmp_path / "svc.db"))
-    metadata = MetaData()
-    table = outbox_table(metadata)
-    metadata.create_all(engine)
+    engine, table = new_outbox(tmp_path)
     yield engine, table
     engine.dispose()
 

@@ -29,7 +29,7 @@ from sandbox.messaging import (
 )
 from sandbox.messaging.envelope import Envelope, valid_correlation_id
 from sandbox.messaging.tools import drain
-from sandbox.services.common.db import make_engine, sqlite_url
+from sandbox.services.common.db import make_engine
 from sandbox.services.common.health import answer_status
 from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
 from tests.payment.support import PG_URL, make_database, postgres_available
@@ -38,16 +38,6 @@ from tests.services.test_outbox_relay import _event
 # 64 "é" sent as UTF-8 in an HTTP header arrive as 128 latin-1 characters (WSGI), which
 # are 256 bytes of UTF-8 again: one byte over AMQP's limit for short strings
 POISON_ID = "é".encode().decode("latin-1") * 64
-
-
-@pytest.fixture
-def outbox(tmp_path):
-    engine = make_engine(sqlite_url(tmp_path / "svc.db"))
-    metadata = MetaData()
-    table = outbox_table(metadata)
-    metadata.create_all(engine)
-    yield engine, table
-    engine.dispose()
 
 
 Verdict = Callable[[OutgoingMessage, int], Exception | None]

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import MetaData, select
+from sqlalchemy import select
 
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher, UnconfirmedError
 from sandbox.messaging.tools import drain
-from sandbox.services.common.db import make_engine, sqlite_url
-from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
+from sandbox.services.common.outbox import OutboxRelay, add_events
 
 
 def _event(n: int) -> OutgoingMessage:
@@ -21,16 +20,6 @@ def _event(n: int) -> OutgoingMessage:
         producer="payment-service",
         correlation_id=f"corr-{n}",
     )
-
-
-@pytest.fixture
-def outbox(tmp_path):
-    engine = make_engine(sqlite_url(tmp_path / "svc.db"))
-    metadata = MetaData()
-    table = outbox_table(metadata)
-    metadata.create_all(engine)
-    yield engine, table
-    engine.dispose()
 
 
 class FlakyPublisher:
