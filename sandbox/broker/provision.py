@@ -197,26 +197,56 @@ UNAVAILABLE_HELP = """no RabbitMQ broker available. Get one in any of these thre
      (Debian/Ubuntu: apt-get install rabbitmq-server); the sandbox starts a private node"""
 
 
+def chosen(settings: SandboxSettings, size: int = 1, name: str = "broker") -> Broker:
+    """The broker ``provision_cluster`` would start, chosen and configured but not started:
+    its ports are known (``info()``) before it boots, so other processes can start
+    beside it without taking them.  Sources in SPEC order: ``RABBITMQ_URL``, a container,
+    a private node (``size`` > 1: a cluster of private nodes)."""
+    url = settings.broker.url
+    if size > 1 and url:
+        raise BrokerUnavailable(
+            f"--cluster {size} starts private nodes, but RABBITMQ_URL is set; unset it, or "
+            "drop --cluster to use the broker it names"
+        )
+    if url:
+        return ExternalBroker(url, settings.broker.management_url)
+    if size == 1 and docker_available():
+        return ContainerBroker(settings.rabbitmq_image)
+    server = rabbitmq_server_binary(settings)
+    if server is None:
+        if size > 1:
+            raise BrokerUnavailable(
+                f"--cluster {size} needs rabbitmq-server installed locally "
+                "(Debian/Ubuntu: apt-get install rabbitmq-server)"
+            )
+        raise BrokerUnavailable(UNAVAILABLE_HELP.format(image=settings.rabbitmq_image))
+    ctl = str(Path(server).with_name("rabbitmqctl"))
+    timeout = settings.broker_start_timeout_s
+    if size == 1:
+        return LocalNode(settings.state_dir / name, server=server, ctl=ctl, start_timeout_s=timeout)
+    return LocalCluster(
+        settings.state_dir / name, size, server=server, ctl=ctl, start_timeout_s=timeout
+    )
+
+
+def start(broker: Broker) -> Broker:
+    """Start a chosen broker; an external one that does not answer is ``BrokerUnavailable``,
+    and no node of a half-formed cluster outlives a failed start."""
+    try:
+        started: Broker = broker.start()
+        return started
+    except BrokerConnectError as exc:
+        url = broker.info().get("url")
+        raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
+    except BaseException:
+        if isinstance(broker, LocalCluster):
+            broker.kill()
+        raise
+
+
 def provision(settings: SandboxSettings, name: str = "broker") -> Broker:
     """Return a started broker, trying the sources in SPEC order."""
-    url = settings.broker.url
-    if url:
-        try:
-            return ExternalBroker(url, settings.broker.management_url).start()
-        except BrokerConnectError as exc:
-            raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
-    if docker_available():
-        return ContainerBroker(settings.rabbitmq_image).start()
-    server = rabbitmq_server_binary(settings)
-    if server is not None:
-        node = LocalNode(
-            settings.state_dir / name,
-            server=server,
-            ctl=str(Path(server).with_name("rabbitmqctl")),
-            start_timeout_s=settings.broker_start_timeout_s,
-        )
-        return node.start()
-    raise BrokerUnavailable(UNAVAILABLE_HELP.format(image=settings.rabbitmq_image))
+    return start(chosen(settings, 1, name))
 
 
 def provision_cluster(settings: SandboxSettings, size: int, name: str = "broker") -> Broker:
@@ -225,28 +255,4 @@ def provision_cluster(settings: SandboxSettings, size: int, name: str = "broker"
     A cluster is always made of local nodes, the only kind the sandbox can kill and
     restart one at a time; a broker given by ``RABBITMQ_URL`` is someone else's.
     """
-    if size == 1:
-        return provision(settings, name)
-    if settings.broker.url:
-        raise BrokerUnavailable(
-            f"--cluster {size} starts private nodes, but RABBITMQ_URL is set; unset it, or "
-            "drop --cluster to use the broker it names"
-        )
-    server = rabbitmq_server_binary(settings)
-    if server is None:
-        raise BrokerUnavailable(
-            f"--cluster {size} needs rabbitmq-server installed locally "
-            "(Debian/Ubuntu: apt-get install rabbitmq-server)"
-        )
-    cluster = LocalCluster(
-        settings.state_dir / name,
-        size,
-        server=server,
-        ctl=str(Path(server).with_name("rabbitmqctl")),
-        start_timeout_s=settings.broker_start_timeout_s,
-    )
-    try:
-        return cluster.start()
-    except BaseException:
-        cluster.kill()  # no node of a half-formed cluster may outlive the attempt
-        raise
+    return start(chosen(settings, size, name))

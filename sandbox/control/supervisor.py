@@ -30,6 +30,7 @@ import secrets
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
-from sandbox.broker import Broker, LocalCluster, provision_cluster
+from sandbox.broker import Broker, LocalCluster
+from sandbox.broker.provision import chosen
+from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
 from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess
@@ -77,6 +80,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self.control_url = ""
         self.token = secrets.token_urlsafe(32)
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="boot")
 
     # -- boot --------------------------------------------------------------------------
 
@@ -87,9 +91,37 @@ class Supervisor:
         self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
         began = time.monotonic()
-        self.broker = provision_cluster(
-            replace(self.settings, state_dir=self.state_dir), self.cluster, name="broker"
-        )
+        broker = chosen(replace(self.settings, state_dir=self.state_dir), self.cluster, "broker")
+        if broker.kind == "container":  # its ports and URL are known once it runs
+            self.broker = start_broker(broker)
+            broker_ready: Future[Broker] | None = None
+        else:
+            self.broker = broker
+            broker_ready = self._pool.submit(start_broker, broker)
+        ports = stack.choose_ports(taken=set(self._broker_ports()), prefer=not self.random_ports)
+        keys = stack.new_secrets()
+        # Kept for tests and tools that sign as the provider or the notifier do; the
+        # processes themselves get them through their environment, never their argv.
+        self.state.update(ports=ports, secrets=keys)
+        (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
+        planned = [
+            _with_rotated_broker_urls(component, index)
+            for index, component in enumerate(
+                stack.plan(
+                    state_dir=self.state_dir,
+                    broker_url=self.broker.url,
+                    ports=ports,
+                    keys=keys,
+                    extra_env=stack.PROFILES[self.profile],
+                )
+            )
+            if self.only is None or component.name in self.only
+        ]
+        # The mocks and the web processes need no broker to start: they boot beside it,
+        # all at once; the consumers and relays follow once it is ready.
+        self._start_all([c for c in planned if c.kind != "worker"])
+        if broker_ready is not None:
+            broker_ready.result()
         # Only once the cluster has formed: a quorum queue's members are chosen among the
         # cluster's nodes when it is declared; a node that joins later holds no replica.
         ensure_topology(self.broker.url, build(self.settings.broker))
@@ -101,23 +133,13 @@ class Supervisor:
             },
             step="broker: ready",
         )
-        ports = stack.choose_ports(taken=set(self._broker_ports()), prefer=not self.random_ports)
-        keys = stack.new_secrets()
-        # Kept for tests and tools that sign as the provider or the notifier do; the
-        # processes themselves get them through their environment, never their argv.
-        self.state.update(ports=ports, secrets=keys)
-        (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
-        planned = stack.plan(
-            state_dir=self.state_dir,
-            broker_url=self.broker.url,
-            ports=ports,
-            keys=keys,
-            extra_env=stack.PROFILES[self.profile],
-        )
-        for index, component in enumerate(planned):
-            if self.only is None or component.name in self.only:
-                self._start(_with_rotated_broker_urls(component, index))
+        self._start_all([c for c in planned if c.kind == "worker"])
         self.state.update(status="ready", step="ready")
+
+    def _start_all(self, components: list[stack.Component]) -> None:
+        """Start ``components`` at once; return when every one is ready (or raise)."""
+        for started in [self._pool.submit(self._start, c) for c in components]:
+            started.result()
 
     def _broker_info(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
         """The broker's info with each of its processes fingerprinted."""
