@@ -16,6 +16,7 @@ from mocks.provider import webhook_faults
 from mocks.provider.control_input import Reader
 from mocks.provider.endpoint import provider
 from mocks.provider.errors import StripeError
+from sandbox import strict_json
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 
@@ -44,10 +45,10 @@ def _body() -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return strict_json.loads(raw)
+    except strict_json.JsonError as exc:
         raise StripeError(
-            400, "body: not valid JSON.", code="parameter_invalid", param="body"
+            400, f"body: not valid JSON ({exc}).", code="parameter_invalid", param="body"
         ) from None
 
 

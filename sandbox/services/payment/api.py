@@ -316,7 +316,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["payment"] = Deps(Storage(engine), RequestStore(engine), provider, settings)
     app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
-    web.install(app, SERVICE_NAME)
+    web.install(app, SERVICE_NAME, max_body_bytes=settings.max_body_bytes)
     _request_log(app)
     limiter = Limiter(
         get_remote_address,
