@@ -14,6 +14,7 @@ from stripe._encode import _api_encode
 
 from mocks.provider import ProviderSettings, create_app
 from mocks.provider.forms import FormError, parse_text
+from tests.fuzzing import ALL_CHECKS, fuzz_settings
 
 CONTRACT = Path(__file__).parents[2] / "contracts" / "http" / "provider-control.openapi.yaml"
 AUTH = {"Authorization": "Bearer sk_test_fuzzing_key_123"}
@@ -132,8 +133,10 @@ def shared_provider():
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, database=None)
+@fuzz_settings(max_examples=30)
 def test_control_api_conforms_to_its_openapi_contract(case, shared_provider):
     # moves add up; one beyond year 9999 is a documented 400 the schema cannot express
     shared_provider.provider.clock.reset()
-    case.call_and_validate(base_url=shared_provider.base_url, session=shared_provider.http)
+    case.call_and_validate(
+        base_url=shared_provider.base_url, session=shared_provider.http, checks=ALL_CHECKS
+    )
