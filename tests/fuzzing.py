@@ -6,11 +6,18 @@ request accepted": a request the document allows must not be refused with a 4xx 
 than the ones positive data may get (401, 403, 404, 409, 429) unless a test says which
 business refusal it is and why the document cannot express it.  Every case sent is
 counted, so a module can show how many requests its API really got.
+
+Load a document with ``load(path)``: the HTTP server's own refusals of a request line or
+header block past its limits (gunicorn: 4094 and 8190 bytes; 414 and 431) come before
+any operation runs and are described once in each document's ``info``, not per
+operation, so a generated request that large is judged by those refusals' JSON shape
+(held to it in ``tests/integration/test_hostile_input.py``), not by the operation's.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +30,26 @@ load_all_checks()
 # Every check schemathesis knows; `call_and_validate` is given the list explicitly so no
 # configuration can quietly switch one off.
 ALL_CHECKS = list(CHECKS.get_all())
+
+
+SERVER_LIMIT_STATUSES = (414, 431)
+
+
+def load(path: Path, config: schemathesis.Config | None = None) -> schemathesis.BaseSchema:
+    """The OpenAPI document at ``path``, with the server's size refusals judged apart."""
+    schema = schemathesis.openapi.from_path(path, config=config)
+
+    @schema.hook
+    def filter_failure(context: Any, failure: Any, case: schemathesis.Case, response: Any) -> bool:
+        if response is None or response.status_code not in SERVER_LIMIT_STATUSES:
+            return True
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            return True  # not the JSON refusal it must be: keep the failure
+        return not isinstance(error, dict) or "message" not in error
+
+    return schema
 
 
 def fuzz_settings(max_examples: int) -> Any:

@@ -42,8 +42,8 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _body() -> Any:
     raw = request.get_data(cache=False)
-    if not raw.strip():
-        return {}
+    if not raw:
+        return {}  # the body is optional; whitespace alone is not JSON
     try:
         return strict_json.loads(raw)
     except strict_json.JsonError as exc:

@@ -10,12 +10,12 @@ import schemathesis
 
 from sandbox.services.appointment.api import openapi_path
 from tests.appointment.support import AppointmentService
-from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings
+from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings, load
 
 pytestmark = pytest.mark.integration
 
 # Loaded at collection: schemathesis parametrizes from the document.
-schema = schemathesis.openapi.from_path(openapi_path())
+schema = load(openapi_path())
 sent = CaseCount(schema)
 MIN_CASES = 1000
 

@@ -13,7 +13,7 @@ import schemathesis
 from mocks.merchant.server import MockMerchantServer
 from mocks.merchant.settings import MerchantMockSettings
 from sandbox.signing import sign
-from tests.fuzzing import ALL_CHECKS, fuzz_settings
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts/http/mock-merchant.openapi.yaml"
 SECRET = "contract-secret"
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 # Loaded at collection: schemathesis parametrizes from the document. (Its lazy
 # `from_fixture` loader reads `Function._nodeid`, which pytest 9 no longer has.)
-schema = schemathesis.openapi.from_path(CONTRACT)
+schema = load(CONTRACT)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import schemathesis
 from mocks.smtp.refusal import RefuseMode
 from mocks.smtp.server import MockSmtpServer
 from mocks.smtp.settings import SmtpMockSettings
-from tests.fuzzing import ALL_CHECKS, fuzz_settings
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts/http/mock-smtp.openapi.yaml"
 
@@ -29,7 +29,7 @@ def contract_smtp_server() -> Iterator[MockSmtpServer]:
 
 # Loaded at collection: schemathesis parametrizes from the document. (Its lazy
 # `from_fixture` loader reads `Function._nodeid`, which pytest 9 no longer has.)
-schema = schemathesis.openapi.from_path(CONTRACT)
+schema = load(CONTRACT)
 
 
 def seed_mail(server: MockSmtpServer) -> None:

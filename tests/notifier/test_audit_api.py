@@ -12,12 +12,12 @@ import schemathesis
 from sandbox.messaging import Publisher
 from sandbox.services.notifier.api import openapi_path
 from sandbox.waiting import wait_for
-from tests.fuzzing import ALL_CHECKS, fuzz_settings
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 from tests.notifier.support import NotifierService, appointment_event, unique_email
 
 pytestmark = pytest.mark.integration
 
-schema = schemathesis.openapi.from_path(openapi_path())
+schema = load(openapi_path())
 
 
 def test_audit_log_lists_only_the_attempts_of_the_asked_correlation_id(

@@ -25,7 +25,7 @@ from schemathesis.config import SchemathesisConfig
 from sandbox.contracts.openapi_check import openapi_problems
 from sandbox.services.payment.api import openapi_path
 from sandbox.signing import sign
-from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings
+from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings, load
 from tests.payment.support import WEBHOOK_SECRET, PaymentStack, card_body
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ CONFIG = SchemathesisConfig.from_dict(
     }
 )
 # Loaded at collection: schemathesis parametrizes from the document.
-schema = schemathesis.openapi.from_path(openapi_path(), config=CONFIG)
+schema = load(openapi_path(), CONFIG)
 sent = CaseCount(schema)
 MIN_CASES = 1000
 IDEMPOTENCY_KEY = "Idempotency-Key"
