@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 DEFAULT_TOLERANCE_S = 300
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(ValueError):
@@ -44,10 +46,10 @@ def parse(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureError("malformed_signature", "timestamp is not an integer") from None
+            # ASCII digits only: int() would also read "+1", " 1" and full-width digits.
+            if not _TIMESTAMP.fullmatch(value):
+                raise SignatureError("malformed_signature", "timestamp is not an integer")
+            timestamp = int(value)
         elif key == "v1":
             signatures.append(value)
     if timestamp is None:
@@ -69,7 +71,10 @@ def verify(
         raise SignatureError("missing_signature", "signature header is missing")
     timestamp, signatures = parse(header)
     expected = compute(secret, payload, timestamp)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    # compare_digest refuses non-ASCII str (TypeError); such a signature matches nothing.
+    if not any(
+        candidate.isascii() and hmac.compare_digest(expected, candidate) for candidate in signatures
+    ):
         raise SignatureError("invalid_signature", "signature does not match the payload")
     current = time.time() if now is None else now
     if tolerance_s > 0 and abs(current - timestamp) > tolerance_s:

@@ -8,4 +8,4 @@ import logging
 # provoke that on purpose would drown their own output.
 logging.getLogger("pika").setLevel(logging.CRITICAL)
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.schemathesis_ids", "tests.every_test_runs"]

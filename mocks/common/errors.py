@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
+from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
@@ -26,6 +28,13 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     response = jsonify({"error": {"code": code, "message": message, "field": field}})
     response.status_code = status
     return response
+
+
+def http_error_body(status: int, message: str) -> dict[str, Any]:
+    """The error body for the HTTP server's own refusals (code from the status's name)."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return {"error": {"code": code, "message": message, "field": None}}
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Request
 
 from mocks.common.errors import ApiError
+from sandbox import strict_json
 
 
 def json_object(request: Request, allowed: set[str] | None = None) -> dict[str, Any]:
     """Return the body as a JSON object (with only ``allowed`` fields if given), or a 400."""
     try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+        body = strict_json.loads(request.get_data(cache=True) or b"null")
+    except strict_json.JsonError as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
     if allowed is not None:
         for name in body:
             if name not in allowed:
                 message = f"unknown field; allowed: {sorted(allowed)}"
-                raise ApiError(400, "unknown_field", message, name)
+                raise ApiError(400, "unknown_field", message, strict_json.clip(name, 100))
     return body
 
 

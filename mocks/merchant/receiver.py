@@ -9,7 +9,6 @@ key (the ``Idempotency-Key`` header, else the body's event id) was accepted befo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackRecord, CallbackStore
+from sandbox import strict_json
 from sandbox.signing import SignatureError, parse, verify
 
 # Where ids live in the notifier's payload: top level, or inside these wrapper objects.
@@ -141,9 +141,9 @@ def _timestamp_of(signature: str | None) -> int | None:
 def _parse(raw: bytes) -> tuple[Any, str | None]:
     """Return the body as a JSON object, or None and why it is not one."""
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        return None, "callback body is not valid JSON"
+        body = strict_json.loads(raw)
+    except strict_json.JsonError as exc:
+        return None, f"callback body is not valid JSON: {exc}"
     if not isinstance(body, dict):
         return body, "callback body must be a JSON object"
     return body, None

@@ -12,13 +12,17 @@ from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from mocks.common.errors import http_error_body
 from mocks.merchant.api import create_app
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackStore
+from sandbox.http_refusals import werkzeug_handler
 
 # How often serve_forever checks for shutdown; it bounds how long stop() takes.
 _POLL_INTERVAL_S = 0.05
+# The server's own refusals (malformed request, request line or headers too long) in JSON.
+REFUSAL_HANDLER = werkzeug_handler(http_error_body)
 
 
 class MockMerchantServer:
@@ -45,7 +49,13 @@ class MockMerchantServer:
     def start(self) -> MockMerchantServer:
         """Bind the port and start serving."""
         app = create_app(self.settings, self.store, self.faults)
-        self._server = make_server(self.settings.host, self.settings.port, app, threaded=True)
+        self._server = make_server(
+            self.settings.host,
+            self.settings.port,
+            app,
+            threaded=True,
+            request_handler=REFUSAL_HANDLER,
+        )
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever,

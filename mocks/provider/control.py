@@ -16,6 +16,7 @@ from mocks.provider import webhook_faults
 from mocks.provider.control_input import Reader
 from mocks.provider.endpoint import provider
 from mocks.provider.errors import StripeError
+from sandbox import strict_json
 
 bp = Blueprint("control", __name__, url_prefix="/_control")
 
@@ -41,13 +42,13 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _body() -> Any:
     raw = request.get_data(cache=False)
-    if not raw.strip():
-        return {}
+    if not raw:
+        return {}  # the body is optional; whitespace alone is not JSON
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return strict_json.loads(raw)
+    except strict_json.JsonError as exc:
         raise StripeError(
-            400, "body: not valid JSON.", code="parameter_invalid", param="body"
+            400, f"body: not valid JSON ({exc}).", code="parameter_invalid", param="body"
         ) from None
 
 

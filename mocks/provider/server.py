@@ -2,6 +2,8 @@
 
 The app (and its webhook thread) is built in ``load()``, which gunicorn calls inside the
 worker process after forking, so the thread lives in the process that serves requests.
+gunicorn's own refusals (malformed request, request line or headers too long) are
+answered in Stripe's error format like every other refusal.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from mocks.provider.app import create_app
+from mocks.provider.errors import StripeError
 from mocks.provider.runtime import Provider
 from mocks.provider.settings import ProviderSettings, SettingsError
+from sandbox.http_refusals import gunicorn_worker
+
+
+def _refusal_body(status: int, message: str) -> dict[str, Any]:
+    kind = "api_error" if status >= 500 else "invalid_request_error"
+    return StripeError(status, message, type=kind).body()
 
 
 class ProviderServer(BaseApplication):
@@ -36,7 +45,7 @@ class ProviderServer(BaseApplication):
             "bind": f"{s.host}:{s.port}",
             # state is in memory: more than one worker would split it
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": gunicorn_worker(_refusal_body),
             "threads": s.threads,
             # an injected hang holds a thread, not the worker's heartbeat: no kill
             "timeout": 120,

@@ -17,6 +17,8 @@ from mocks.smtp.store import MessageStore
 from mocks.smtp.validation import message_filter, refuse_mode
 
 EXTENSION = "mock_smtp"
+# The only bodies this API reads are small control objects.
+MAX_BODY_BYTES = 64 * 1024
 
 ListenerProbe = Callable[[], dict[str, Any]]
 
@@ -126,6 +128,7 @@ def create_app(
     """Build the inbox app around the store and policy the SMTP handler uses."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = SmtpMockState(settings, store, refuse, listener)
     for blueprint in (inbox, control, health):
         app.register_blueprint(blueprint)

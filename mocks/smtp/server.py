@@ -18,14 +18,18 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from mocks.common.errors import http_error_body
 from mocks.smtp.api import create_app
 from mocks.smtp.handler import CaptureHandler, accept_any_login
 from mocks.smtp.refusal import RefusePolicy
 from mocks.smtp.settings import SmtpMockSettings
 from mocks.smtp.store import MessageStore
+from sandbox.http_refusals import werkzeug_handler
 
 # How often serve_forever checks for shutdown; it bounds how long stop() takes.
 _POLL_INTERVAL_S = 0.05
+# The server's own refusals (malformed request, request line or headers too long) in JSON.
+REFUSAL_HANDLER = werkzeug_handler(http_error_body)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -68,7 +72,9 @@ class WsgiThread:
     """A threaded werkzeug server for ``app`` on its own thread."""
 
     def __init__(self, app: Flask, host: str, port: int, name: str) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=REFUSAL_HANDLER
+        )
         self.port: int = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(_POLL_INTERVAL_S,), name=name, daemon=True

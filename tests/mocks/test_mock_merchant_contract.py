@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 
 from mocks.merchant.server import MockMerchantServer
 from mocks.merchant.settings import MerchantMockSettings
 from sandbox.signing import sign
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts/http/mock-merchant.openapi.yaml"
 SECRET = "contract-secret"
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 # Loaded at collection: schemathesis parametrizes from the document. (Its lazy
 # `from_fixture` loader reads `Function._nodeid`, which pytest 9 no longer has.)
-schema = schemathesis.openapi.from_path(CONTRACT)
+schema = load(CONTRACT)
 
 
 @pytest.fixture(scope="module")
@@ -33,19 +33,14 @@ def contract_merchant() -> Iterator[MockMerchantServer]:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@fuzz_settings(max_examples=50)
 def test_merchant_api_conforms_to_its_openapi_document(
     case: schemathesis.Case, contract_merchant: MockMerchantServer
 ) -> None:
     # A fuzzed /_control call may switch on failures or latency; each case starts clean,
     # so an injected 5xx is never mistaken for a crash.
     contract_merchant.faults.reset()
-    case.call_and_validate(base_url=contract_merchant.url)
+    case.call_and_validate(base_url=contract_merchant.url, checks=ALL_CHECKS)
 
 
 def test_real_callbacks_and_their_records_match_their_documented_schemas(

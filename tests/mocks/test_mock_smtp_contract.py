@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 
 from mocks.smtp.refusal import RefuseMode
 from mocks.smtp.server import MockSmtpServer
 from mocks.smtp.settings import SmtpMockSettings
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts/http/mock-smtp.openapi.yaml"
 
@@ -29,7 +29,7 @@ def contract_smtp_server() -> Iterator[MockSmtpServer]:
 
 # Loaded at collection: schemathesis parametrizes from the document. (Its lazy
 # `from_fixture` loader reads `Function._nodeid`, which pytest 9 no longer has.)
-schema = schemathesis.openapi.from_path(CONTRACT)
+schema = load(CONTRACT)
 
 
 def seed_mail(server: MockSmtpServer) -> None:
@@ -45,12 +45,7 @@ def seed_mail(server: MockSmtpServer) -> None:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@fuzz_settings(max_examples=50)
 def test_smtp_inbox_api_conforms_to_its_openapi_document(
     case: schemathesis.Case, contract_smtp_server: MockSmtpServer
 ) -> None:
@@ -58,7 +53,7 @@ def test_smtp_inbox_api_conforms_to_its_openapi_document(
     contract_smtp_server.refuse.set(RefuseMode())
     if not contract_smtp_server.store.list():
         seed_mail(contract_smtp_server)
-    case.call_and_validate(base_url=contract_smtp_server.http_url)
+    case.call_and_validate(base_url=contract_smtp_server.http_url, checks=ALL_CHECKS)
 
 
 def test_a_real_message_and_its_listing_match_their_documented_schemas(

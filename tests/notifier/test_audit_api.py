@@ -8,16 +8,16 @@ from functools import partial
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
 
 from sandbox.messaging import Publisher
 from sandbox.services.notifier.api import openapi_path
 from sandbox.waiting import wait_for
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 from tests.notifier.support import EXAMPLE_TENANT, NotifierService, appointment_event, unique_email
 
 pytestmark = pytest.mark.integration
 
-schema = schemathesis.openapi.from_path(openapi_path())
+schema = load(openapi_path())
 
 
 def test_audit_log_lists_only_the_attempts_of_the_asked_correlation_id(
@@ -71,13 +71,17 @@ def test_every_notifier_process_reports_its_dependencies(
 
 
 @schema.parametrize()
-@settings(
-    max_examples=20,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@fuzz_settings(max_examples=50)
 def test_notifier_api_conforms_to_its_openapi_document(
     case: schemathesis.Case, notifier: NotifierService
 ) -> None:
-    case.call_and_validate(base_url=notifier.url)
+    case.call_and_validate(base_url=notifier.url, checks=ALL_CHECKS)
+
+
+@pytest.mark.parametrize("page", ["\uff11", "+1", " 1", "1.0", ""])
+def test_pages_are_plain_ascii_digits(
+    notifier: NotifierService, http: requests.Session, page: str
+) -> None:
+    response = http.get(f"{notifier.url}/notifications", params={"page": page})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "INVALID_PAGINATION"

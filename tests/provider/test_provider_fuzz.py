@@ -6,7 +6,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from provider_support import fast_settings, running_provider
@@ -14,6 +13,7 @@ from stripe._encode import _api_encode
 
 from mocks.provider import ProviderSettings, create_app
 from mocks.provider.forms import FormError, parse_text
+from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 
 CONTRACT = Path(__file__).parents[2] / "contracts" / "http" / "provider-control.openapi.yaml"
 AUTH = {"Authorization": "Bearer sk_test_fuzzing_key_123"}
@@ -121,7 +121,7 @@ def test_api_never_answers_500_to_any_form_body(app_client, route, body):
 
 
 # loaded eagerly: schemathesis' lazy from_fixture loader does not work with pytest 9
-schema = schemathesis.openapi.from_path(CONTRACT)
+schema = load(CONTRACT)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +132,10 @@ def shared_provider():
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, database=None)
+@fuzz_settings(max_examples=30)
 def test_control_api_conforms_to_its_openapi_contract(case, shared_provider):
     # moves add up; one beyond year 9999 is a documented 400 the schema cannot express
     shared_provider.provider.clock.reset()
-    case.call_and_validate(base_url=shared_provider.base_url, session=shared_provider.http)
+    case.call_and_validate(
+        base_url=shared_provider.base_url, session=shared_provider.http, checks=ALL_CHECKS
+    )

@@ -100,6 +100,24 @@ def _price(value: Any) -> Decimal:
     return price.quantize(Decimal("0.01"))
 
 
+def _validate_booking(document: OpenApiDocument, body: dict[str, Any]) -> None:
+    """Check a new booking against the contract; a price that is no price is INVALID_PRICE."""
+    try:
+        document.validate_body("post", "/appointments", body, "INVALID_REQUEST")
+    except ApiError as exc:
+        price = body.get("price")
+        is_number = isinstance(price, int | float) and not isinstance(price, bool)
+        if exc.details.get("field") == "price" and is_number:
+            raise ApiError(
+                "INVALID_PRICE",
+                "price must be more than 0 and at most 999999.99, with at most two decimals "
+                "(75.00)",
+                422,
+                field="price",
+            ) from None
+        raise
+
+
 def _start_time(value: str) -> str:
     try:
         moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
@@ -113,21 +131,6 @@ def _start_time(value: str) -> str:
             field="startTime",
         )
     return moment.isoformat()
-
-
-def _query_int(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= maximum:
-        raise ApiError(
-            "INVALID_PAGINATION", f"{name} must be an integer from 1 to {maximum}", field=name
-        )
-    return value
 
 
 def _not_found(appointment_id: str) -> ApiError:
@@ -144,7 +147,7 @@ def create_appointment() -> tuple[Response, int, dict[str, str]]:
     ctx = _ctx()
     tenant = _tenant()
     body = web.json_object()
-    ctx.openapi.validate_body("post", "/appointments", body, "INVALID_REQUEST")
+    _validate_booking(ctx.openapi, body)
     new = NewAppointment(
         customer_id=body.get("customerId") or f"cust_{uuid.uuid4().hex[:16]}",
         customer_name=body["customerName"],
@@ -168,8 +171,8 @@ def create_appointment() -> tuple[Response, int, dict[str, str]]:
 def list_appointments() -> Response:
     ctx = _ctx()
     tenant = _tenant()
-    page = _query_int("page", 1, MAX_PAGE)
-    limit = _query_int("limit", 20, MAX_LIMIT)
+    page = web.query_int("page", 1, MAX_PAGE)
+    limit = web.query_int("limit", 20, MAX_LIMIT)
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise ApiError(
@@ -252,6 +255,6 @@ def create_app(
         openapi=OpenApiDocument(openapi_path()),
         now=now,
     )
-    web.install(app, APPOINTMENT_SERVICE)
+    web.install(app, APPOINTMENT_SERVICE, max_body_bytes=settings.max_body_bytes)
     app.register_blueprint(bp)
     return app

@@ -21,6 +21,7 @@ class AppointmentSettings:
     port: int = 8002
     workers: int = 1
     threads: int = 8
+    max_body_bytes: int = e.DEFAULT_MAX_BODY_BYTES
     # /health ports of the consumer and relay processes (they have no other HTTP API)
     consumer_health_port: int = 8012
     relay_health_port: int = 8022
@@ -38,6 +39,7 @@ class AppointmentSettings:
             port=e.port(env, "APPOINTMENT_PORT", d.port),
             workers=e.integer(env, "APPOINTMENT_WORKERS", d.workers, minimum=1),
             threads=e.integer(env, "APPOINTMENT_THREADS", d.threads, minimum=1),
+            max_body_bytes=e.max_body_bytes(env, SERVICE),
             consumer_health_port=e.port(
                 env, "APPOINTMENT_CONSUMER_HEALTH_PORT", d.consumer_health_port
             ),

@@ -27,6 +27,16 @@ number = env_number
 flag = env_flag
 
 
+# Request bodies past this size are refused with 413 (``<SERVICE>_MAX_BODY_BYTES``).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def max_body_bytes(env: Mapping[str, str], service: str) -> int:
+    """``<SERVICE>_MAX_BODY_BYTES``: the largest request body the web process reads."""
+    name = f"{service.upper()}_MAX_BODY_BYTES"
+    return integer(env, name, DEFAULT_MAX_BODY_BYTES, minimum=1024)
+
+
 def port(env: Mapping[str, str], name: str, default: int) -> int:
     return integer(env, name, default, minimum=0, maximum=65535)
 

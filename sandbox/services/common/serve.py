@@ -1,7 +1,9 @@
 """Serve a Flask app with gunicorn from inside our own entrypoint.
 
 gunicorn is configured in code (no config file to find) and the app is built by the
-caller's factory in each worker, so nothing is opened before the fork.
+caller's factory in each worker, so nothing is opened before the fork.  Its worker class
+answers gunicorn's own refusals (malformed request 400, request line past 4094 bytes 414,
+headers past 8190 bytes or 100 fields 431) in the seed's JSON error shape.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+from sandbox.http_refusals import gunicorn_worker
+from sandbox.services.common.web import http_error_body
 
 
 class _Application(BaseApplication):
@@ -46,7 +51,7 @@ def serve(
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": gunicorn_worker(http_error_body),
         "proc_name": name,
         "timeout": timeout_s,
         "graceful_timeout": 10,

@@ -6,34 +6,45 @@ raises itself (404, 405, bad JSON) and unexpected exceptions::
     {"error": {"code": "INVALID_AMOUNT", "message": "...", "details": {"field": "amount"}},
      "timestamp": "2024-12-15T10:30:45Z"}
 
-Request bodies are validated against the service's own OpenAPI document (contract
-first): the schema in the document is the validation, so the two cannot drift.
+Request bodies are read strictly (``sandbox.strict_json``: no NaN, repeated keys, lone
+surrogates or deep nesting) and at most ``max_body_bytes`` long (413 beyond), then
+validated against the service's own OpenAPI document (contract first): the schema in
+the document is the validation, so the two cannot drift.  Refusals never echo a long
+value back: messages are clipped.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
 from flask import Flask, Response, g, jsonify, request
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from werkzeug.exceptions import HTTPException
 
+from sandbox import strict_json
 from sandbox.messaging.envelope import (
     CORRELATION_HEADER,
     CORRELATION_ID_RULE,
     valid_correlation_id,
 )
 from sandbox.services.common import jsonlog
+from sandbox.services.common.env import DEFAULT_MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
+
+# Longest message text a refusal carries; longer ones are clipped.
+MAX_MESSAGE_CHARS = 300
 
 
 def utc_now_iso() -> str:
@@ -61,15 +72,27 @@ class ApiError(Exception):
             self.details.setdefault("field", field)
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The seed's error shape; the message is clipped so a refusal never echoes a huge value."""
+    return {
+        "error": {
+            "code": code,
+            "message": strict_json.clip(message, MAX_MESSAGE_CHARS),
+            "details": details or {},
+        },
+        "timestamp": utc_now_iso(),
+    }
+
+
 def error_response(error: ApiError) -> Response:
-    response = jsonify(
-        {
-            "error": {"code": error.code, "message": error.message, "details": error.details},
-            "timestamp": utc_now_iso(),
-        }
-    )
+    response = jsonify(error_body(error.code, error.message, error.details))
     response.status_code = error.status
     return response
+
+
+def http_error_body(status: int, message: str) -> dict[str, Any]:
+    """The error body for an HTTP status with no code of its own (the server's refusals)."""
+    return error_body(_HTTP_CODES.get(status, "HTTP_ERROR"), message)
 
 
 _HTTP_CODES = {
@@ -81,13 +104,19 @@ _HTTP_CODES = {
     406: "NOT_ACCEPTABLE",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    417: "EXPECTATION_FAILED",
     429: "RATE_LIMITED",
+    431: "HEADERS_TOO_LARGE",
+    500: "INTERNAL_ERROR",
+    501: "NOT_IMPLEMENTED",
 }
 
 
-def install(app: Flask, service: str) -> None:
-    """Install the error handlers and correlation-id handling on ``app``."""
+def install(app: Flask, service: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Install the error handlers, the body-size limit and correlation ids on ``app``."""
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
@@ -139,15 +168,56 @@ def correlation_id() -> str:
 
 
 def json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or a clear 400."""
-    data = request.get_json(silent=True)
-    if data is None:
+    """The request body as a JSON object, or a clear 400 (413 past the size limit)."""
+    if not request.is_json:
         raise ApiError(
             "INVALID_JSON", "request body must be a JSON object (Content-Type: application/json)"
         )
+    try:
+        data = strict_json.loads(request.get_data(cache=True))
+    except strict_json.JsonError as exc:
+        raise ApiError("INVALID_JSON", f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError("INVALID_JSON", "request body must be a JSON object, not an array or value")
     return data
+
+
+_POSITIVE = re.compile(r"[0-9]{1,9}")
+
+
+def query_int(
+    name: str, default: int, maximum: int, *, code: str = "INVALID_PAGINATION", status: int = 400
+) -> int:
+    """Query parameter ``name`` as an integer from 1 to ``maximum``, or ``default`` when absent.
+
+    Only plain ASCII digits count: ``+1``, `` 1``, ``1.0`` and full-width digits (which
+    ``int()`` would read) are refused, the same way by every service.
+    """
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not _POSITIVE.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+        raise ApiError(code, f"{name} must be an integer from 1 to {maximum}", status, field=name)
+    return int(raw)
+
+
+def _multiple_of(
+    validator: Any, divisor: float, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """``multipleOf`` on the decimal the JSON text spells, as JSON Schema means it.
+
+    jsonschema divides binary floats, so 0.07 is no multiple of 0.01 there (0.07 / 0.01 is
+    7.000000000000001); ``repr`` gives back the shortest decimal of the number received.
+    """
+    if not validator.is_type(instance, "number"):
+        return
+    quotient = Fraction(repr(instance)) / Fraction(repr(divisor))
+    if quotient.denominator != 1:
+        yield ValidationError(f"{instance!r} is not a multiple of {divisor!r}")
+
+
+# Draft 2020-12 with decimal multipleOf (strict_json has already refused NaN and Infinity).
+_Validator = validators.extend(Draft202012Validator, {"multipleOf": _multiple_of})
 
 
 class OpenApiDocument:
@@ -160,9 +230,9 @@ class OpenApiDocument:
         self.document: dict[str, Any] = yaml.safe_load(path.read_text())
         resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
         self._registry: Registry[Any] = Registry().with_resource(self.URI, resource)
-        self._validators: dict[tuple[str, str], Draft202012Validator] = {}
+        self._validators: dict[tuple[str, str], Any] = {}
 
-    def _validator(self, method: str, path_template: str) -> Draft202012Validator | None:
+    def _validator(self, method: str, path_template: str) -> Any:
         key = (method.lower(), path_template)
         if key not in self._validators:
             operation = self.document.get("paths", {}).get(path_template, {}).get(key[0], {})
@@ -181,7 +251,7 @@ class OpenApiDocument:
                     "schema",
                 )
             )
-            self._validators[key] = Draft202012Validator(
+            self._validators[key] = _Validator(
                 {"$ref": f"{self.URI}#/{pointer}"},
                 registry=self._registry,
                 format_checker=FormatChecker(),
@@ -200,6 +270,7 @@ class OpenApiDocument:
             return
         error = _most_specific(errors[0])
         field = ".".join(str(p) for p in error.absolute_path) or _missing_field(error)
+        field = strict_json.clip(field, 100)
         raise ApiError(code, _describe(error, field), 422, field=field or None)
 
 

@@ -70,21 +70,6 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _int_arg(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= maximum:
-        raise ApiError(
-            "INVALID_PAGINATION", f"{name} must be an integer from 1 to {maximum}", field=name
-        )
-    return value
-
-
 def _text_arg(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
     value = request.args.get(name)
     if value is None:
@@ -97,8 +82,8 @@ def _text_arg(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
 
 @bp.get("/notifications")
 def list_notifications() -> Response:
-    page = _int_arg("page", 1, 100_000)
-    limit = _int_arg("limit", 100, 500)
+    page = web.query_int("page", 1, 100_000)
+    limit = web.query_int("limit", 100, 500)
     ctx = _ctx()
     tenant = tenancy.tenant(ctx.settings.default_tenant)
     attempts, total = ctx.store.notifications(
@@ -138,6 +123,6 @@ def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> F
     app.extensions["notifier"] = _Context(
         settings=settings, store=NotifierStore(engine), openapi=OpenApiDocument(openapi_path())
     )
-    web.install(app, NOTIFIER_SERVICE)
+    web.install(app, NOTIFIER_SERVICE, max_body_bytes=settings.max_body_bytes)
     app.register_blueprint(bp)
     return app

@@ -52,6 +52,7 @@ class NotifierSettings:
     port: int = 8004
     workers: int = 1
     threads: int = 8
+    max_body_bytes: int = e.DEFAULT_MAX_BODY_BYTES
     consumer_health_port: int = 8014
     relay_health_port: int = 8024
     support_email: str = "support@payment-sandbox.local"
@@ -94,6 +95,7 @@ class NotifierSettings:
             port=e.port(env, "NOTIFIER_PORT", d.port),
             workers=e.integer(env, "NOTIFIER_WORKERS", d.workers, minimum=1),
             threads=e.integer(env, "NOTIFIER_THREADS", d.threads, minimum=1),
+            max_body_bytes=e.max_body_bytes(env, SERVICE),
             consumer_health_port=e.port(
                 env, "NOTIFIER_CONSUMER_HEALTH_PORT", d.consumer_health_port
             ),

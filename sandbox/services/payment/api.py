@@ -326,7 +326,7 @@ def create_app(
         Storage(engine), RequestStore(engine), provider, settings, bookings
     )
     app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
-    web.install(app, SERVICE_NAME)
+    web.install(app, SERVICE_NAME, max_body_bytes=settings.max_body_bytes)
     _request_log(app)
     limiter = Limiter(
         get_remote_address,

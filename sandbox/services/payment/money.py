@@ -33,8 +33,9 @@ ZERO_DECIMAL = frozenset(
 )
 # Three-decimal currencies: the event contracts carry at most two decimals.
 THREE_DECIMAL = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
-# The event contract's ceiling for one amount, in major units.
-MAX_MAJOR = Decimal(1_000_000)
+# The largest amount in major units: the provider charges at most 99,999,999 minor units
+# (and the event contracts allow up to 1,000,000).
+MAX_MAJOR = Decimal("999999.99")
 
 
 class AmountError(ValueError):

@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sandbox.services.common.jsonlog import scrub
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.web import ApiError, OpenApiDocument, query_int
 from sandbox.services.payment.handlers import PaymentRequest
 from sandbox.services.payment.model import STATUSES, CardInput, Customer
 from sandbox.services.payment.money import AmountError, CurrencyError, exponent, to_minor
@@ -75,8 +75,22 @@ def validated(document: OpenApiDocument, path_template: str, body: dict[str, Any
                     message += f" when payment_method is {body.get('payment_method')}"
             raise ApiError("INVALID_CARD", message, 400, field=field) from None
         if field in _AMOUNT_FIELDS and not exc.message.endswith("is required"):
-            raise ApiError("INVALID_AMOUNT", scrub(exc.message), 400, field=field) from None
+            message = _amount_problem(body, field) or scrub(exc.message)
+            raise ApiError("INVALID_AMOUNT", message, 400, field=field) from None
+        if field == "currency" and isinstance(body.get("currency"), str):
+            _currency(body, "USD")  # the service's own words for an unsupported currency
         raise ApiError(exc.code, scrub(exc.message), exc.status, field=field or None) from None
+
+
+def _amount_problem(body: dict[str, Any], field: str) -> str | None:
+    """What is wrong with a payment's amount, in the money rules' words (None: say it plainly)."""
+    if field != "amount" or not isinstance(body.get("currency", "USD"), str):
+        return None
+    try:
+        to_minor(body["amount"], str(body.get("currency", "USD")).upper(), field)
+    except (AmountError, CurrencyError) as exc:
+        return str(exc)
+    return None
 
 
 @functools.cache
@@ -164,20 +178,11 @@ def refund_request(body: dict[str, Any]) -> RefundRequest:
 
 def page_args() -> tuple[int, int, str | None]:
     """``page`` (from 1) and ``limit`` (1-100, default 20) of a listing, and a status."""
-    values = []
-    for name, default, top in (("page", 1, 1_000_000), ("limit", 20, 100)):
-        raw = request.args.get(name)
-        if raw is None:
-            values.append(default)
-            continue
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= top:
-            raise ApiError(
-                "VALIDATION_ERROR", f"{name} must be an integer from 1 to {top}", 422, field=name
-            )
-        values.append(int(raw))
+    page = query_int("page", 1, 1_000_000, code="VALIDATION_ERROR", status=422)
+    limit = query_int("limit", 20, 100, code="VALIDATION_ERROR", status=422)
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise ApiError(
             "VALIDATION_ERROR", f"status must be one of {', '.join(STATUSES)}", 422, field="status"
         )
-    return values[0], values[1], status
+    return page, limit, status

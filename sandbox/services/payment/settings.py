@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.services.common import env as e
 from sandbox.services.common.db import sqlite_url
 from sandbox.settings import (
     BrokerSettings,
@@ -54,6 +55,7 @@ class PaymentSettings:
     port: int = 8003
     workers: int = 1
     threads: int = 16
+    max_body_bytes: int = e.DEFAULT_MAX_BODY_BYTES
     # None: SQLite at $SANDBOX_STATE_DIR/payment.db (resolved by from_env / database())
     database_url: str | None = None
     state_dir: Path = field(default_factory=lambda: Path(".sandbox").resolve())
@@ -103,6 +105,7 @@ class PaymentSettings:
             port=env_integer(env, "PAYMENT_PORT", d.port),
             workers=env_integer(env, "PAYMENT_WORKERS", d.workers, 1),
             threads=env_integer(env, "PAYMENT_THREADS", d.threads, 1),
+            max_body_bytes=e.max_body_bytes(env, "payment"),
             database_url=database_url,
             state_dir=state_dir,
             provider_url=(env.get("PROVIDER_URL") or d.provider_url).rstrip("/"),

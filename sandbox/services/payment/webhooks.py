@@ -91,7 +91,7 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
         ) from None
     try:
         event = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         event = None
     valid = (
         isinstance(event, dict)
