@@ -1,7 +1,5 @@
 """The same event delivered twice changes the appointment once and sends one email."""
 
-import json
-
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.scenario import Flow
 from sandbox.scenario.steps import book_and_pay
@@ -15,7 +13,7 @@ def run(flow: Flow) -> None:
     # the broker redelivers the very same message (same message_id)
     again = OutgoingMessage.event(
         "payment.completed",
-        json.loads(completed.body),
+        completed.json(),
         producer="payment-service",
         correlation_id=flow.correlation_id,
         message_id=completed.message_id,
