@@ -39,7 +39,7 @@ PREFERRED_PORTS = {
 
 # The environment variable that sets each worker's health port.
 WORKER_PORT_VARIABLES = {
-    "payment-relay": "PAYMENT_RELAY_PORT",
+    "payment-relay": "PAYMENT_RELAY_HEALTH_PORT",
     "appointment-consumer": "APPOINTMENT_CONSUMER_HEALTH_PORT",
     "appointment-relay": "APPOINTMENT_RELAY_HEALTH_PORT",
     "notifier-consumer": "NOTIFIER_CONSUMER_HEALTH_PORT",

@@ -205,7 +205,7 @@ def test_poison_rows_are_parked_reported_and_later_flows_complete(
     assert sorted(unhealthy) == ["appointment-relay", "payment-relay"], status.stdout
 
     # every event written after the poison rows still goes out: a whole flow, email included
-    with Flow(sandbox.control.state(), sandbox, "after-poison") as flow:
+    with Flow(sandbox.state(), sandbox, "after-poison") as flow:
         book_and_pay(flow)
         flow.expect("payment.completed", within=10)
         flow.expect_email(subject="Appointment confirmed", within=20)

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Engine
 
+from sandbox import health
 from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.appointment import handlers, rules, storage
 from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
@@ -24,8 +25,8 @@ from sandbox.services.appointment.rules import Appointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.health import check_database, overall
-from sandbox.services.common.runner import open_engine
+from sandbox.services.common.db import create_schema, make_engine
+from sandbox.services.common.health import web_report
 from sandbox.services.common.web import ApiError, OpenApiDocument
 from sandbox.topology import APPOINTMENT_SERVICE
 
@@ -224,14 +225,9 @@ def cancel_appointment(appointment_id: str) -> Response:
 
 
 @bp.get("/health")
-def health() -> tuple[Response, int]:
-    ctx = _ctx()
-    checks = {"database": check_database(ctx.store.engine)}
-    body: dict[str, Any] = {"status": overall(checks), "service": APPOINTMENT_SERVICE}
-    body["checks"] = checks
-    if checks["database"]["ok"]:
-        body["outbox"] = {"pending": ctx.store.outbox_backlog()}
-    return jsonify(body), 200 if body["status"] == "ok" else 503
+def service_health() -> Response:
+    engine = _ctx().store.engine
+    return health.flask_response(web_report(APPOINTMENT_SERVICE, engine, storage.outbox_rows))
 
 
 @bp.get("/openapi.json")
@@ -244,8 +240,8 @@ def create_app(
 ) -> Flask:
     """The appointment API over ``engine`` (default: the settings' database)."""
     app = Flask(APPOINTMENT_SERVICE)
-    engine = engine if engine is not None else open_engine(settings.database_url)
-    storage.create_schema(engine)
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    create_schema(engine, storage.metadata)
     app.extensions["appointment"] = _Context(
         settings=settings,
         store=AppointmentStore(engine),

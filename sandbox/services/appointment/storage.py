@@ -65,10 +65,6 @@ outbox_rows = outbox.outbox_table(metadata, "appointment_outbox")
 processed = inbox.inbox_table(metadata, "appointment_processed_messages")
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
-
-
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -192,10 +188,6 @@ class AppointmentStore:
             rows = conn.execute(query).all()
             total = int(conn.execute(count).scalar_one())
         return Page([_to_appointment(row) for row in rows], total)
-
-    def outbox_backlog(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox.pending_count(conn, outbox_rows)
 
     def outbox_events(self, appointment_id: str) -> list[str]:
         """Routing keys written for one appointment, oldest first (for tests and support)."""

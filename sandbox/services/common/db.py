@@ -1,16 +1,19 @@
-"""Database engines: SQLite by default, PostgreSQL through ``DATABASE_URL``.
+"""Database engines and schemas: SQLite by default, PostgreSQL through ``DATABASE_URL``.
 
 SQLite is shared by a service's web process and its relay process, so it runs in WAL
 mode (readers never block the writer) with a busy timeout instead of failing at once
-when the other process holds the write lock.
+when the other process holds the write lock.  Every service keeps its tables in one
+``MetaData`` and creates them with ``create_schema`` when a process starts.
 """
 
 from __future__ import annotations
 
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, text
 
 
 def normalise_url(url: str) -> str:
@@ -27,7 +30,11 @@ def sqlite_url(path: Path) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for a SQLite file, its directory is created first."""
     url = normalise_url(url)
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -69,3 +76,27 @@ def _doorbell(engine: Engine) -> None:
     address = doorbell_address()
     if address is not None:
         ring_after_commits(engine, address)
+
+
+def create_schema(engine: Engine, metadata: MetaData) -> None:
+    """Create the missing tables; safe when several processes of a service start at once.
+
+    SQLite's ``BEGIN IMMEDIATE`` makes the processes take turns; on PostgreSQL a
+    transaction-scoped advisory lock, keyed by the tables' names, does the same.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            key = zlib.crc32(",".join(sorted(metadata.tables)).encode())
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        metadata.create_all(conn, checkfirst=True)
+
+
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: None) -> None: ...
+def utc(moment: datetime | None) -> datetime | None:
+    """A stored time as aware UTC: SQLite hands back naive datetimes, written in UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

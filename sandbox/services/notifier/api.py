@@ -14,10 +14,11 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Engine
 
+from sandbox import health
 from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.health import check_database, overall
-from sandbox.services.common.runner import open_engine
+from sandbox.services.common.db import create_schema, make_engine
+from sandbox.services.common.health import web_report
 from sandbox.services.common.web import ApiError, OpenApiDocument
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.settings import NotifierSettings
@@ -115,14 +116,9 @@ def list_notifications() -> Response:
 
 
 @bp.get("/health")
-def health() -> tuple[Response, int]:
-    store = _ctx().store
-    checks = {"database": check_database(store.engine)}
-    body: dict[str, Any] = {"status": overall(checks), "service": NOTIFIER_SERVICE}
-    body["checks"] = checks
-    if checks["database"]["ok"]:
-        body["outbox"] = {"pending": store.outbox_backlog()}
-    return jsonify(body), 200 if body["status"] == "ok" else 503
+def service_health() -> Response:
+    engine = _ctx().store.engine
+    return health.flask_response(web_report(NOTIFIER_SERVICE, engine, storage.outbox_rows))
 
 
 @bp.get("/openapi.json")
@@ -133,8 +129,8 @@ def openapi_document() -> Response:
 def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
     """The notifier API over ``engine`` (default: the settings' database)."""
     app = Flask(NOTIFIER_SERVICE)
-    engine = engine if engine is not None else open_engine(settings.database_url)
-    storage.create_schema(engine)
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    create_schema(engine, storage.metadata)
     app.extensions["notifier"] = _Context(
         settings=settings, store=NotifierStore(engine), openapi=OpenApiDocument(openapi_path())
     )

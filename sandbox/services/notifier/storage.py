@@ -95,10 +95,6 @@ processed = inbox.inbox_table(metadata, "notifier_processed_messages")
 PROJECTION_CONSUMER = "notifier-service/appointment-projection"
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
-
-
 @dataclass(frozen=True)
 class Attempt:
     """One notification attempt, as the audit log records it."""
@@ -227,10 +223,6 @@ class NotifierStore:
             rows = conn.execute(query).all()
             total = int(conn.execute(count).scalar_one())
         return [_attempt(row) for row in rows], total
-
-    def outbox_backlog(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox.pending_count(conn, outbox_rows)
 
 
 def _attempt(row: Any) -> Attempt:

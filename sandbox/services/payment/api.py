@@ -20,17 +20,19 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import Engine
 
+from sandbox import health
 from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.db import make_engine
+from sandbox.services.common.db import create_schema, make_engine
+from sandbox.services.common.health import web_report
 from sandbox.services.common.web import ApiError, OpenApiDocument, utc_now_iso
-from sandbox.services.payment import handlers, parsing, refunds, replies, webhooks
+from sandbox.services.payment import handlers, parsing, refunds, replies, tables, webhooks
 from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
 from sandbox.services.payment.handlers import Context, Deps
 from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
 from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
-from sandbox.services.payment.storage import Storage, create_schema
+from sandbox.services.payment.storage import Storage
 from sandbox.services.payment.storage_requests import BUSY, MISMATCH, REPLAY, RequestStore
 
 log = logging.getLogger(__name__)
@@ -231,37 +233,23 @@ def provider_webhook() -> Response:
 
 
 @meta.get("/health")
-def health() -> Response:
+def service_health() -> Response:
     deps = _deps()
-    checks: dict[str, Any] = {}
-    try:
-        deps.storage.ping()
-        checks["database"] = {"status": "up", "backend": deps.storage.engine.dialect.name}
-    except Exception as exc:
-        checks["database"] = {"status": "down", "error": type(exc).__name__}
+    provider: dict[str, Any] = {"ok": True, "url": deps.settings.provider_url}
     try:
         deps.provider.ping()
-        checks["provider"] = {"status": "up", "url": deps.settings.provider_url}
     except GatewayError as exc:
-        checks["provider"] = {
-            "status": "down",
-            "url": deps.settings.provider_url,
-            "error": exc.message,
-        }
-    body: dict[str, Any] = {
-        "service": SERVICE_NAME,
-        "timestamp": utc_now_iso(),
-        "checks": checks,
-        "webhooks": {"configured": bool(deps.settings.webhook_secret)},
-    }
-    if checks["database"]["status"] == "up":
-        body["outbox"] = {"pending": deps.storage.outbox_pending()}
-        body["status"] = "healthy" if checks["provider"]["status"] == "up" else "degraded"
-    else:
-        body["status"] = "unhealthy"
-    response = jsonify(body)
-    response.status_code = 503 if body["status"] == "unhealthy" else 200
-    return response
+        provider.update(ok=False, error=exc.message)
+    # a provider that does not answer makes payments 502, not the service unready
+    body = web_report(
+        SERVICE_NAME,
+        deps.storage.engine,
+        tables.outbox,
+        {"provider": provider},
+        advisory=("provider",),
+        webhooks={"configured": bool(deps.settings.webhook_secret)},
+    )
+    return health.flask_response(body)
 
 
 @meta.get("/openapi.json")
@@ -306,8 +294,8 @@ def create_app(
     bookings: Bookings | None = None,
 ) -> Flask:
     """The payment API; real provider, database and appointment service unless given."""
-    engine = engine or make_engine(settings.database())
-    create_schema(engine)
+    engine = engine or make_engine(settings.database_url)
+    create_schema(engine, tables.metadata)
     provider = provider or StripeProvider(
         settings.provider_api_key,
         settings.provider_url,

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -26,20 +26,9 @@ from sandbox.services.common import outbox as outbox_module
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.model import Customer, Payment, Refund
 
-# Any constant shared by the service's processes: serialises CREATE TABLE on PostgreSQL.
-_SCHEMA_LOCK = 480_031_003
-
 
 class DuplicateBooking(Exception):
     """The booking already has a payment that holds it."""
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the tables if missing; safe when several processes start at once."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-        tables.metadata.create_all(conn)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -366,11 +355,3 @@ class Storage:
             }
             for row in rows
         ]
-
-    def outbox_pending(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox_module.pending_count(conn, tables.outbox)
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(select(1)).scalar_one()
