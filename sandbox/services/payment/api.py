@@ -1,6 +1,9 @@
 """The payment service's HTTP API: seed 003 route for route, plus intents, webhooks,
 cancel, listing and timeline.  ``create_app`` wires real or given dependencies.
 
+Routes read the request and call a handler; ``replies`` turns its outcome, or its
+refusal, into the answer.
+
 Every request body is checked against ``contracts/http/payment.openapi.yaml`` (served at
 ``/openapi.json``) before a handler sees it.  POST requests honour ``Idempotency-Key``:
 the first response is stored and replayed for the same key and body; the same key with
@@ -25,10 +28,11 @@ from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.common import tenancy, web
 from sandbox.services.common.db import create_schema, make_engine
 from sandbox.services.common.health import web_report
-from sandbox.services.common.web import ApiError, OpenApiDocument, utc_now_iso
-from sandbox.services.payment import handlers, parsing, refunds, replies, tables, webhooks
+from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.payment import handlers, parsing, replies, tables
 from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
 from sandbox.services.payment.handlers import Context, Deps
+from sandbox.services.payment.model import InvalidTransition, PaymentError
 from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
 from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
@@ -80,14 +84,6 @@ def _respond(reply: Reply) -> Response:
     return response
 
 
-def _error_reply(error: ApiError) -> Reply:
-    body = {
-        "error": {"code": error.code, "message": error.message, "details": error.details},
-        "timestamp": utc_now_iso(),
-    }
-    return Reply(error.status, body)
-
-
 def _context() -> Context:
     deps = _deps()
     g.tenant_id = tenancy.tenant(deps.settings.default_tenant)
@@ -130,7 +126,9 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
     try:
         reply = operation(ctx)
     except ApiError as exc:
-        reply = _error_reply(exc)
+        reply = replies.error(exc)
+    except (PaymentError, InvalidTransition) as exc:
+        reply = replies.error(replies.refusal(exc))
     except Exception:
         deps.requests.release(ctx.tenant_id, key)
         raise
@@ -150,7 +148,7 @@ def process_payment() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/process", body)
     req = parsing.payment_request(body, deps.settings.default_currency)
-    return _idempotent(body, lambda ctx: handlers.process_payment(deps, ctx, req))
+    return _idempotent(body, lambda ctx: replies.charged(handlers.process_payment(deps, ctx, req)))
 
 
 @payments.post("/payment/refund")
@@ -159,7 +157,7 @@ def refund_payment() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/refund", body)
     req = parsing.refund_request(body)
-    return _idempotent(body, lambda ctx: refunds.refund_payment(deps, ctx, req))
+    return _idempotent(body, lambda ctx: replies.refunded(handlers.refund_payment(deps, ctx, req)))
 
 
 @payments.get("/payment/status/<transaction_id>")
@@ -182,7 +180,9 @@ def create_intent() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/intents", body)
     req = parsing.payment_request(body, deps.settings.default_currency)
-    return _idempotent(body, lambda ctx: handlers.create_intent(deps, ctx, req))
+    return _idempotent(
+        body, lambda ctx: replies.intent_opened(handlers.create_intent(deps, ctx, req))
+    )
 
 
 @payments.post("/payment/<transaction_id>/cancel")
@@ -193,7 +193,12 @@ def cancel_payment(transaction_id: str) -> Response:
         body = web.json_object()
     parsing.validated(_document(), "/payment/{transaction_id}/cancel", body)
     reason = body.get("reason")
-    return _idempotent(body, lambda ctx: handlers.cancel_payment(deps, ctx, transaction_id, reason))
+    return _idempotent(
+        body,
+        lambda ctx: replies.cancellation(
+            handlers.cancel_payment(deps, ctx, transaction_id, reason)
+        ),
+    )
 
 
 @payments.get("/payment/<transaction_id>/timeline")
@@ -226,7 +231,8 @@ def list_payments() -> Response:
 @provider_hooks.post("/payment/webhook")
 def provider_webhook() -> Response:
     payload = request.get_data(cache=False)
-    return _respond(webhooks.handle(_deps(), payload, request.headers.get("Stripe-Signature")))
+    signature = request.headers.get("Stripe-Signature")
+    return _respond(replies.webhook(handlers.handle_webhook(_deps(), payload, signature)))
 
 
 # -- health and the contract ------------------------------------------------------------
@@ -315,6 +321,12 @@ def create_app(
     )
     app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
     web.install(app, SERVICE_NAME)
+
+    @app.errorhandler(PaymentError)
+    @app.errorhandler(InvalidTransition)
+    def _refused(exc: PaymentError | InvalidTransition) -> Response:
+        return web.error_response(replies.refusal(exc))
+
     _request_log(app)
     limiter = Limiter(
         get_remote_address,

@@ -4,13 +4,15 @@
 change payments and refunds, write their events into the outbox and their timeline
 entries.  A state change, its events and its timeline entries always commit together.
 
-Transitions are guarded (``UPDATE ... WHERE status IN (expected)``): when two paths race
-(the card flow's answer and the provider's webhook for the same intent), exactly one
-applies the change and emits its event; the other sees it already done.
+Every change of status is a move of the state machine (``Tx.apply``, ``model.TRANSITIONS``),
+guarded in SQL as well: when two paths race (the card flow's answer and the provider's
+webhook for the same intent), exactly one applies the change and emits its event; the
+other sees it already done.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -76,15 +78,30 @@ def _refund(row: Any) -> Refund:
     )
 
 
+@functools.cache
+def _standing_in(states: tuple[str, ...]) -> ColumnElement[bool]:
+    """SQL that holds while a payment row stands in one of the machine's ``states``."""
+    where = []
+    for state in states:
+        status, retryable, flow = model.STATE_FIELDS[state]
+        clause = _P.c.status == status
+        if retryable is not None:
+            clause = and_(clause, _P.c.retryable.is_(retryable))
+        if flow is not None:
+            clause = and_(clause, _P.c.flow == flow)
+        where.append(clause)
+    return or_(*where)
+
+
 def _lock(payment: Payment) -> str | None:
     return payment.booking_id if model.holds_booking(payment.status, payment.retryable) else None
 
 
 _P = tables.payments
-# Columns a transition may change besides status (everything but identity and amounts).
+# Columns a transition may change besides status and retryable, which the state machine
+# sets (everything but identity and amounts).
 _MUTABLE = frozenset(
     {
-        "retryable",
         "provider_intent_id",
         "card_brand",
         "card_last4",
@@ -147,41 +164,46 @@ class Tx:
             raise DuplicateBooking(payment.booking_id) from exc
         self.timeline(payment.id, "state", None, payment.status, detail="payment created")
 
-    def transition(
-        self,
-        payment: Payment,
-        to_status: str,
-        *,
-        expect: Sequence[str],
-        detail: str,
-        at: datetime | None = None,
-        any_failed: bool = False,
-        **changes: Any,
+    def apply(
+        self, payment: Payment, event: str, *, detail: str, at: datetime, **changes: Any
     ) -> Payment | None:
-        """Move ``payment`` to ``to_status`` if it is still in one of ``expect``.
+        """Move ``payment`` as the state machine says ``event`` does (``model.TRANSITIONS``).
 
-        ``failed`` in ``expect`` means a retryable failure unless ``any_failed``: a
-        declined card payment is final, a gateway failure is not.  Returns the payment
-        as it now is, or None when another path changed it first.
+        Returns the payment as it now is, or None when nothing changed: the machine has no
+        such move from where ``payment`` stands, or the row stands elsewhere by now.
         """
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)} in a transition")
-        at = at or model.now()
-        after = payment.with_changes(status=to_status, updated_at=at, **changes)
-        others = [s for s in expect if s != model.FAILED]
-        guard: ColumnElement[bool] = _P.c.status.in_(others)
-        if model.FAILED in expect:
-            failed = _P.c.status == model.FAILED
-            guard = or_(guard, failed if any_failed else and_(failed, _P.c.retryable.is_(True)))
+        if not model.allows(payment, event):
+            return None
+        move = model.step(payment, event)
+        after = payment.with_changes(
+            status=move.status, retryable=move.retryable, updated_at=at, **changes
+        )
+        # ``payment`` was read before this transaction, and another path (the card flow's
+        # answer and the provider's webhook for the same intent) may have moved the row
+        # since.  The guard makes the update a compare-and-set: it applies only while the
+        # row stands where the machine makes this same move, so of two racing paths
+        # exactly one moves the payment and writes its event.
         result = self.conn.execute(
             update(_P)
-            .where(_P.c.id == payment.id, guard)
-            .values(status=to_status, updated_at=at, booking_lock=_lock(after), **changes)
+            .where(_P.c.id == payment.id, _standing_in(model.sources(event, move)))
+            .values(
+                status=move.status,
+                retryable=move.retryable,
+                updated_at=at,
+                booking_lock=_lock(after),
+                **changes,
+            )
         )
         if result.rowcount != 1:
             return None
-        self.timeline(payment.id, "state", payment.status, to_status, detail=detail, at=at)
+        if move.status == payment.status and move.emits is None:
+            # no move to record (a retry that failed as the first attempt did)
+            self.timeline(payment.id, "provider", detail=detail, at=at)
+        else:
+            self.timeline(payment.id, "state", payment.status, move.status, detail=detail, at=at)
         return after
 
     # -- refunds -------------------------------------------------------------------
