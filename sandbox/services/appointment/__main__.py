@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
@@ -32,18 +31,9 @@ def consumer(settings: AppointmentSettings, engine: Engine) -> common.Consumptio
 
 
 SERVICE = common.Service(
-    APPOINTMENT_SERVICE,
-    AppointmentSettings.from_env,
-    storage.metadata,
-    storage.outbox_rows,
-    create_app,
-    consumer,
+    APPOINTMENT_SERVICE, AppointmentSettings, storage.metadata, create_app, consumer
 )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return common.main(SERVICE, argv)
-
+main = SERVICE.main
 
 if __name__ == "__main__":
     sys.exit(main())

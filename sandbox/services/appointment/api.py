@@ -17,17 +17,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Engine
 
-from sandbox import health
-from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.appointment import handlers, rules, storage
 from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
 from sandbox.services.appointment.rules import Appointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
+from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.db import create_schema, make_engine
-from sandbox.services.common.health import web_report
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.web import ApiError
 from sandbox.topology import APPOINTMENT_SERVICE
 
 STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)
@@ -36,14 +33,13 @@ MAX_PAGE = 100_000
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "appointment.openapi.yaml"
+    return service_app.openapi_path("appointment")
 
 
 @dataclass(frozen=True)
 class _Context:
     settings: AppointmentSettings
     store: AppointmentStore
-    openapi: OpenApiDocument
     now: Clock
 
 
@@ -145,7 +141,7 @@ def create_appointment() -> tuple[Response, int, dict[str, str]]:
     ctx = _ctx()
     tenant = _tenant()
     body = web.json_object()
-    ctx.openapi.validate_body("post", "/appointments", body, "INVALID_REQUEST")
+    service_app.info().openapi.validate_body("post", "/appointments", body, "INVALID_REQUEST")
     new = NewAppointment(
         customer_id=body.get("customerId") or f"cust_{uuid.uuid4().hex[:16]}",
         customer_name=body["customerName"],
@@ -201,7 +197,7 @@ def cancel_appointment(appointment_id: str) -> Response:
     ctx = _ctx()
     tenant = _tenant()
     body = web.json_object() if request.get_data() else {}
-    ctx.openapi.validate_body(
+    service_app.info().openapi.validate_body(
         "post", "/appointments/{appointment_id}/cancel", body, "INVALID_REQUEST"
     )
     try:
@@ -224,30 +220,13 @@ def cancel_appointment(appointment_id: str) -> Response:
     return jsonify(appointment_json(appt))
 
 
-@bp.get("/health")
-def service_health() -> Response:
-    engine = _ctx().store.engine
-    return health.flask_response(web_report(APPOINTMENT_SERVICE, engine, storage.outbox_rows))
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Response:
-    return jsonify(_ctx().openapi.document)
-
-
 def create_app(
     settings: AppointmentSettings, *, engine: Engine | None = None, now: Clock = utc_now
 ) -> Flask:
     """The appointment API over ``engine`` (default: the settings' database)."""
-    app = Flask(APPOINTMENT_SERVICE)
-    engine = engine if engine is not None else make_engine(settings.database_url)
-    create_schema(engine, storage.metadata)
-    app.extensions["appointment"] = _Context(
-        settings=settings,
-        store=AppointmentStore(engine),
-        openapi=OpenApiDocument(openapi_path()),
-        now=now,
+    app, service = service_app.service_app(
+        APPOINTMENT_SERVICE, storage.metadata, settings.database_url, engine=engine
     )
-    web.install(app, APPOINTMENT_SERVICE)
+    app.extensions["appointment"] = _Context(settings, AppointmentStore(service.engine), now)
     app.register_blueprint(bp)
     return app

@@ -5,8 +5,6 @@ Everything it is told is the shared ``ServiceSettings`` under ``APPOINTMENT_*``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,7 +20,3 @@ class AppointmentSettings(ServiceSettings):
     port: int = 8002
     consumer_health_port: int = 8012
     relay_health_port: int = 8022
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> AppointmentSettings:
-        return cls(**cls.shared_from_env(os.environ if env is None else env))

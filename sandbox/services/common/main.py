@@ -1,9 +1,10 @@
 """``python -m sandbox.services.<name> web|consumer|relay``: the one entrypoint of every service.
 
 A service's ``__main__`` describes the service as a ``Service`` (its name, settings,
-tables, outbox, app factory and, when it consumes events, its consumer) and calls
-``main``.  Each process reads its settings once, here, creates the service's tables,
-and stops cleanly on SIGTERM:
+tables, app factory and, when it consumes events, its consumer) and runs its ``main``;
+the outbox the relay publishes is the service's ``<name>_outbox`` table.  Each process
+reads its settings once, here, creates the service's tables, and stops cleanly on
+SIGTERM:
 
 - ``web``: the HTTP API under gunicorn on ``<P>_PORT``;
 - ``consumer``: the service's queues, every message checked against its contract;
@@ -50,9 +51,8 @@ class Service(Generic[S]):
     """Everything the shared entrypoint needs to know about one service."""
 
     name: str  # "payment-service": its logs, health, process title and publisher
-    settings: Callable[[], S]  # read from the environment once per process
+    settings: type[S]  # read from the environment once per process
     metadata: MetaData  # the service's tables
-    outbox: Table
     create_app: Callable[[S], Flask]
     # None: the service consumes no events
     consumer: Callable[[S, Engine], Consumption] | None = None
@@ -60,6 +60,13 @@ class Service(Generic[S]):
     @property
     def package(self) -> str:
         return self.name.removesuffix("-service")
+
+    @property
+    def outbox(self) -> Table:
+        return self.metadata.tables[f"{self.package}_outbox"]
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        return main(self, argv)
 
 
 def _web(service: Service[S], settings: S) -> None:
@@ -114,7 +121,7 @@ def main(service: Service[S], argv: Sequence[str] | None = None) -> int:
     parser.add_argument("process", choices=sorted(processes))
     args = parser.parse_args(argv)
     try:
-        settings = service.settings()
+        settings = service.settings.from_env()
         jsonlog.configure(service.name, settings.log_level)
         processes[args.process](service, settings)
     except SettingsError as exc:

@@ -1,11 +1,12 @@
 """What every service's processes are told, read from the environment in one place.
 
 Each service's ``settings.py`` extends the frozen ``ServiceSettings`` with its own
-fields and reads them in its ``from_env()`` with the typed readers below; nothing else
-reads the environment.  The rules match ``sandbox.settings``: an unset or empty variable
-means the default, a bad value raises ``SettingsError`` naming the variable and what it
-expects.  The shared fields are read under the service's prefix (``PAYMENT``,
-``APPOINTMENT``, ``NOTIFIER``), so the three services answer to the same names::
+fields and reads them in its ``own_from_env()`` with the typed readers below;
+``from_env()`` reads the shared ones too, and nothing else reads the environment.  The
+rules match ``sandbox.settings``: an unset or empty variable means the default, a bad
+value raises ``SettingsError`` naming the variable and what it expects.  The shared
+fields are read under the service's prefix (``PAYMENT``, ``APPOINTMENT``,
+``NOTIFIER``), so the three services answer to the same names::
 
     <P>_HOST, <P>_PORT                  the web process; the workers' /health share the host
     <P>_WORKERS, <P>_THREADS            gunicorn worker processes and threads per worker
@@ -21,10 +22,11 @@ expects.  The shared fields are read under the service's prefix (``PAYMENT``,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from sandbox.settings import BrokerSettings, env_flag, env_integer, env_number
 
@@ -90,9 +92,24 @@ class ServiceSettings:
         return 30
 
     @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The settings from ``env`` (default: the process's environment)."""
+        env = os.environ if env is None else env
+        return cls(**cls.shared_from_env(env), **cls.own_from_env(env))
+
+    @classmethod
+    def own_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
+        """The service's own fields (none here); defaults are the class's own."""
+        return {}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+    @classmethod
     def shared_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
         """The shared fields from ``<PREFIX>_*``; defaults are the class's own."""
-        d = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        d = cls.defaults()
         p = cls.PREFIX
         return {
             "database_url": database_url(env, p.lower()),

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
@@ -55,19 +54,8 @@ def consumer(settings: NotifierSettings, engine: Engine) -> common.Consumption:
     )
 
 
-SERVICE = common.Service(
-    NOTIFIER_SERVICE,
-    NotifierSettings.from_env,
-    storage.metadata,
-    storage.outbox_rows,
-    create_app,
-    consumer,
-)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return common.main(SERVICE, argv)
-
+SERVICE = common.Service(NOTIFIER_SERVICE, NotifierSettings, storage.metadata, create_app, consumer)
+main = SERVICE.main
 
 if __name__ == "__main__":
     sys.exit(main())

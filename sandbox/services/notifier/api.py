@@ -14,12 +14,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Engine
 
-from sandbox import health
-from sandbox.contracts.files import default_contracts_dir
-from sandbox.services.common import tenancy, web
-from sandbox.services.common.db import create_schema, make_engine
-from sandbox.services.common.health import web_report
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common import app as service_app
+from sandbox.services.common import tenancy
+from sandbox.services.common.web import ApiError
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.notifier.storage import Attempt, NotifierStore
@@ -30,14 +27,13 @@ STATUSES = ("sent", "failed")
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "notifier.openapi.yaml"
+    return service_app.openapi_path("notifier")
 
 
 @dataclass(frozen=True)
 class _Context:
     settings: NotifierSettings
     store: NotifierStore
-    openapi: OpenApiDocument
 
 
 bp = Blueprint("notifier", __name__)
@@ -115,25 +111,11 @@ def list_notifications() -> Response:
     return jsonify({"items": items, "page": page, "limit": limit, "total": total})
 
 
-@bp.get("/health")
-def service_health() -> Response:
-    engine = _ctx().store.engine
-    return health.flask_response(web_report(NOTIFIER_SERVICE, engine, storage.outbox_rows))
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Response:
-    return jsonify(_ctx().openapi.document)
-
-
 def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
     """The notifier API over ``engine`` (default: the settings' database)."""
-    app = Flask(NOTIFIER_SERVICE)
-    engine = engine if engine is not None else make_engine(settings.database_url)
-    create_schema(engine, storage.metadata)
-    app.extensions["notifier"] = _Context(
-        settings=settings, store=NotifierStore(engine), openapi=OpenApiDocument(openapi_path())
+    app, service = service_app.service_app(
+        NOTIFIER_SERVICE, storage.metadata, settings.database_url, engine=engine
     )
-    web.install(app, NOTIFIER_SERVICE)
+    app.extensions["notifier"] = _Context(settings, NotifierStore(service.engine))
     app.register_blueprint(bp)
     return app

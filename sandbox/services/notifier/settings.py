@@ -6,11 +6,10 @@ reach a log line through a settings dump.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sandbox.services.common import settings as e
 from sandbox.services.common.settings import ServiceSettings
@@ -59,8 +58,7 @@ class NotifierSettings(ServiceSettings):
     merchant: MerchantSettings = field(default_factory=MerchantSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierSettings:
-        env = os.environ if env is None else env
+    def own_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
         d = cls(database_url="")
         smtp = SmtpSettings(
             # SMTP_SERVER is seed 002's name for the same setting
@@ -85,9 +83,8 @@ class NotifierSettings(ServiceSettings):
                 "",
                 "a secret to sign callbacks to MERCHANT_CALLBACK_URL",
             )
-        return cls(
-            **cls.shared_from_env(env),
-            support_email=e.text(env, "NOTIFIER_SUPPORT_EMAIL", d.support_email),
-            smtp=smtp,
-            merchant=merchant,
-        )
+        return {
+            "support_email": e.text(env, "NOTIFIER_SUPPORT_EMAIL", d.support_email),
+            "smtp": smtp,
+            "merchant": merchant,
+        }

@@ -11,21 +11,14 @@ its webhooks, which the web process answers.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from sandbox.services.common import main as common
 from sandbox.services.payment import tables
 from sandbox.services.payment.api import create_app
 from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
 
-SERVICE = common.Service(
-    SERVICE_NAME, PaymentSettings.from_env, tables.metadata, tables.outbox, create_app
-)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return common.main(SERVICE, argv)
-
+SERVICE = common.Service(SERVICE_NAME, PaymentSettings, tables.metadata, create_app)
+main = SERVICE.main
 
 if __name__ == "__main__":
     sys.exit(main())

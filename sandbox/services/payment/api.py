@@ -23,11 +23,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import Engine
 
-from sandbox import health
-from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.db import create_schema, make_engine
-from sandbox.services.common.health import web_report
 from sandbox.services.common.web import ApiError, OpenApiDocument
 from sandbox.services.payment import handlers, parsing, replies, tables
 from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
@@ -43,7 +40,6 @@ log = logging.getLogger(__name__)
 
 payments = Blueprint("payments", __name__)
 provider_hooks = Blueprint("provider_hooks", __name__)
-meta = Blueprint("meta", __name__)
 
 PAYMENT_METHODS = [
     {
@@ -64,7 +60,7 @@ PAYMENT_METHODS = [
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "payment.openapi.yaml"
+    return service_app.openapi_path("payment")
 
 
 def _deps() -> Deps:
@@ -73,8 +69,7 @@ def _deps() -> Deps:
 
 
 def _document() -> OpenApiDocument:
-    document: OpenApiDocument = current_app.extensions["payment_openapi"]
-    return document
+    return service_app.info().openapi
 
 
 def _respond(reply: Reply) -> Response:
@@ -235,34 +230,6 @@ def provider_webhook() -> Response:
     return _respond(replies.webhook(handlers.handle_webhook(_deps(), payload, signature)))
 
 
-# -- health and the contract ------------------------------------------------------------
-
-
-@meta.get("/health")
-def service_health() -> Response:
-    deps = _deps()
-    provider: dict[str, Any] = {"ok": True, "url": deps.settings.provider_url}
-    try:
-        deps.provider.ping()
-    except GatewayError as exc:
-        provider.update(ok=False, error=exc.message)
-    # a provider that does not answer makes payments 502, not the service unready
-    body = web_report(
-        SERVICE_NAME,
-        deps.storage.engine,
-        tables.outbox,
-        {"provider": provider},
-        advisory=("provider",),
-        webhooks={"configured": bool(deps.settings.webhook_secret)},
-    )
-    return health.flask_response(body)
-
-
-@meta.get("/openapi.json")
-def openapi() -> Response:
-    return jsonify(_document().document)
-
-
 # -- the factory ------------------------------------------------------------------------
 
 
@@ -300,16 +267,32 @@ def create_app(
     bookings: Bookings | None = None,
 ) -> Flask:
     """The payment API; real provider, database and appointment service unless given."""
-    engine = engine or make_engine(settings.database_url)
-    create_schema(engine, tables.metadata)
     provider = provider or StripeProvider(
         settings.provider_api_key,
         settings.provider_url,
         timeout_s=settings.provider_timeout_s,
         max_network_retries=settings.provider_max_network_retries,
     )
-    app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    def provider_check() -> dict[str, dict[str, Any]]:
+        check: dict[str, Any] = {"ok": True, "url": settings.provider_url}
+        try:
+            provider.ping()
+        except GatewayError as exc:
+            check.update(ok=False, error=exc.message)
+        return {"provider": check}
+
+    app, service = service_app.service_app(
+        SERVICE_NAME,
+        tables.metadata,
+        settings.database_url,
+        engine=engine,
+        checks=provider_check,
+        # a provider that does not answer makes payments 502, not the service unready
+        advisory=("provider",),
+        sections=lambda: {"webhooks": {"configured": bool(settings.webhook_secret)}},
+    )
+    engine = service.engine
     if bookings is None and settings.appointments_url:
         bookings = AppointmentDirectory(
             settings.appointments_url,
@@ -319,8 +302,6 @@ def create_app(
     app.extensions["payment"] = Deps(
         Storage(engine), RequestStore(engine), provider, settings, bookings
     )
-    app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
-    web.install(app, SERVICE_NAME)
 
     @app.errorhandler(PaymentError)
     @app.errorhandler(InvalidTransition)
@@ -336,9 +317,8 @@ def create_app(
         storage_uri=settings.rate_limit_storage_uri,
         enabled=settings.rate_limit_enabled,
     )
-    limiter.exempt(meta)
+    limiter.exempt(service_app.meta)
     limiter.exempt(provider_hooks)
     app.register_blueprint(payments)
     app.register_blueprint(provider_hooks)
-    app.register_blueprint(meta)
     return app

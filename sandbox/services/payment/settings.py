@@ -8,10 +8,9 @@ own: the provider, webhooks, the appointment service, rate limits and idempotenc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sandbox.services.common import settings as e
 from sandbox.services.common.settings import ServiceSettings
@@ -76,11 +75,9 @@ class PaymentSettings(ServiceSettings):
         return max(30, int(self.provider_timeout_s * 3))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PaymentSettings:
-        env = os.environ if env is None else env
+    def own_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
         d = cls(database_url="")
-        return cls(
-            **cls.shared_from_env(env),
+        return dict(
             provider_url=e.text(env, "PROVIDER_URL", d.provider_url).rstrip("/"),
             provider_api_key=e.text(env, "PROVIDER_API_KEY", d.provider_api_key),
             provider_timeout_s=e.number(
