@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
+from sandbox.services.common.times import iso
 from sandbox.services.common.web import ApiError
 from sandbox.topology import APPOINTMENT_SERVICE
 
@@ -55,10 +56,6 @@ def _tenant() -> str:
     return tenancy.tenant(_ctx().settings.default_tenant)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def appointment_json(appt: Appointment) -> dict[str, Any]:
     error = None
     if appt.payment_error_code is not None or appt.payment_error_message is not None:
@@ -79,8 +76,8 @@ def appointment_json(appt: Appointment) -> dict[str, Any]:
         "paymentError": error,
         "refundedAmount": float(appt.refunded_amount) if appt.refunded_amount is not None else None,
         "cancellationReason": appt.cancellation_reason,
-        "createdAt": _iso(appt.created_at),
-        "updatedAt": _iso(appt.updated_at),
+        "createdAt": iso(appt.created_at),
+        "updatedAt": iso(appt.updated_at),
     }
 
 

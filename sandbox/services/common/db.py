@@ -9,11 +9,28 @@ when the other process holds the write lock.  Every service keeps its tables in 
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime
+from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Row,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from sandbox.services.common.times import utc
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -91,12 +108,46 @@ def create_schema(engine: Engine, metadata: MetaData) -> None:
         metadata.create_all(conn, checkfirst=True)
 
 
-@overload
-def utc(moment: datetime) -> datetime: ...
-@overload
-def utc(moment: None) -> None: ...
-def utc(moment: datetime | None) -> datetime | None:
-    """A stored time as aware UTC: SQLite hands back naive datetimes, written in UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+def from_row(cls: type[T], row: Any, **values: Any) -> T:
+    """The dataclass ``cls`` from a row: each field from its column, unless in ``values``.
+
+    Times come back aware (SQLite's naive ones are UTC, as written).
+    """
+    columns = row._mapping
+    found = {
+        f.name: columns[f.name]
+        for f in fields(cls)  # type: ignore[arg-type]
+        if f.name in columns and f.name not in values
+    }
+    for name, value in found.items():
+        if isinstance(value, datetime):
+            found[name] = utc(value)
+    return cls(**found, **values)
+
+
+def to_row(record: Any, **values: Any) -> dict[str, Any]:
+    """A dataclass's fields as column values, ``values`` added or replacing them."""
+    return {f.name: getattr(record, f.name) for f in fields(record)} | values
+
+
+def tenant_rows(table: Table, tenant_id: str, **equal: Any) -> list[ColumnElement[bool]]:
+    """The tenant's rows whose columns equal every value given that is not None."""
+    return [table.c.tenant_id == tenant_id] + [
+        table.c[name] == value for name, value in equal.items() if value is not None
+    ]
+
+
+def page(
+    conn: Connection,
+    table: Table,
+    where: list[ColumnElement[bool]],
+    order_by: list[Any],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row[Any]], int]:
+    """One page of the rows matching ``where``, in ``order_by`` order, and how many match."""
+    query = select(table).where(*where).order_by(*order_by).limit(limit).offset(offset)
+    rows = list(conn.execute(query).all())
+    total = conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+    return rows, int(total)

@@ -7,7 +7,6 @@ in every service) selects whose attempts are listed, and every filter narrows th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy import Engine
 
 from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy
+from sandbox.services.common.times import iso
 from sandbox.services.common.web import ApiError
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.settings import NotifierSettings
@@ -48,7 +48,6 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
     error = None
     if attempt.error_code is not None or attempt.error_message is not None:
         error = {"code": attempt.error_code, "message": attempt.error_message}
-    created = attempt.created_at.astimezone(UTC).isoformat(timespec="milliseconds")
     return {
         "eventId": attempt.event_id,
         "routingKey": attempt.routing_key,
@@ -63,7 +62,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "attempt": attempt.attempt,
         "error": error,
         "emailMessageId": attempt.email_message_id,
-        "createdAt": created.replace("+00:00", "Z"),
+        "createdAt": iso(attempt.created_at),
     }
 
 

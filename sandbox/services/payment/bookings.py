@@ -93,7 +93,7 @@ def ensure_payable(
             "APPOINTMENT_SERVICE_UNAVAILABLE",
             "the appointment service did not confirm the booking; retry shortly",
             field="booking_id",
-            details={"retry_possible": True},
+            retry_possible=True,
         ) from None
     if not found:
         log.info(

@@ -29,8 +29,13 @@ from __future__ import annotations
 import functools
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from sandbox.services.common.times import iso as iso
+from sandbox.services.common.times import utc_now
+
+now = utc_now  # the domain's clock
 
 PENDING = "pending"
 COMPLETED = "completed"
@@ -141,20 +146,11 @@ class PaymentError(Exception):
     """A request the payment service refuses: a code, a message a person can act on, and
     details (the field at fault, the payment, whether a retry may help)."""
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.details = dict(details or {})
-        if field is not None:
-            self.details.setdefault("field", field)
+        self.details = details
 
 
 class InvalidTransition(ValueError):
@@ -231,19 +227,6 @@ def event_for(from_status: str | None, to_status: str) -> str | None:
     if not keys:
         raise InvalidTransition(state, f"moved to {to_status}")
     return next((key for key in keys if key), None)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with milliseconds and Z, as the events and the API write times."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite returns naive datetimes; they are stored in UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_transaction_id() -> str:

@@ -60,9 +60,10 @@ def card(payment: Payment) -> dict[str, str] | None:
     return {"brand": payment.card_brand or "unknown", "last4": payment.card_last4 or ""}
 
 
-def success(payment: Payment) -> dict[str, Any]:
+def _charge(payment: Payment, status: str) -> dict[str, Any]:
+    """What seed 003 answers about a charge, success or failure alike."""
     return {
-        "status": "success",
+        "status": status,
         "transaction_id": payment.id,
         "booking_id": payment.booking_id,
         "amount": to_major(payment.amount_minor, payment.currency),
@@ -70,6 +71,12 @@ def success(payment: Payment) -> dict[str, Any]:
         "payment_method": payment.payment_method,
         "payment_status": payment.status,
         "card": card(payment),
+    }
+
+
+def success(payment: Payment) -> dict[str, Any]:
+    return {
+        **_charge(payment, "success"),
         "processed_at": model.iso(payment.processed_at or payment.updated_at),
         "message": "Payment processed successfully",
     }
@@ -87,14 +94,7 @@ def failure(
         **(extra or {}),
     }
     return {
-        "status": "failed",
-        "transaction_id": payment.id,
-        "booking_id": payment.booking_id,
-        "amount": to_major(payment.amount_minor, payment.currency),
-        "currency": payment.currency,
-        "payment_method": payment.payment_method,
-        "payment_status": payment.status,
-        "card": card(payment),
+        **_charge(payment, "failed"),
         "error_code": code,
         "error_message": message,
         "processed_at": model.iso(payment.processed_at or payment.updated_at),

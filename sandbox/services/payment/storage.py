@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -24,7 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from sandbox.messaging import OutgoingMessage
+from sandbox.services.common import db
 from sandbox.services.common import outbox as outbox_module
+from sandbox.services.common.db import from_row, to_row
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.model import Customer, Payment, Refund
 
@@ -33,49 +35,19 @@ class DuplicateBooking(Exception):
     """The booking already has a payment that holds it."""
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def _payment(row: Any) -> Payment:
-    return Payment(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        booking_id=row.booking_id,
-        user_id=row.user_id,
+    return from_row(
+        Payment,
+        row,
         amount_minor=int(row.amount_minor),
-        currency=row.currency,
-        payment_method=row.payment_method,
-        flow=row.flow,
-        status=row.status,
-        correlation_id=row.correlation_id,
-        created_at=_utc(row.created_at) or model.now(),
-        updated_at=_utc(row.updated_at) or model.now(),
         refunded_minor=int(row.refunded_minor or 0),
         retryable=bool(row.retryable),
-        provider_intent_id=row.provider_intent_id,
-        card_brand=row.card_brand,
-        card_last4=row.card_last4,
-        error_code=row.error_code,
-        error_message=row.error_message,
         customer=Customer(row.customer_email, row.customer_name),
-        processed_at=_utc(row.processed_at),
     )
 
 
 def _refund(row: Any) -> Refund:
-    return Refund(
-        id=row.id,
-        payment_id=row.payment_id,
-        tenant_id=row.tenant_id,
-        amount_minor=int(row.amount_minor),
-        reason=row.reason,
-        status=row.status,
-        created_at=_utc(row.created_at) or model.now(),
-        provider_refund_id=row.provider_refund_id,
-    )
+    return from_row(Refund, row, amount_minor=int(row.amount_minor))
 
 
 @functools.cache
@@ -130,31 +102,13 @@ class Tx:
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert a new payment; DuplicateBooking when its booking is already held."""
-        values = {
-            "id": payment.id,
-            "tenant_id": payment.tenant_id,
-            "booking_id": payment.booking_id,
-            "booking_lock": _lock(payment),
-            "user_id": payment.user_id,
-            "amount_minor": payment.amount_minor,
-            "refunded_minor": payment.refunded_minor,
-            "currency": payment.currency,
-            "payment_method": payment.payment_method,
-            "flow": payment.flow,
-            "status": payment.status,
-            "retryable": payment.retryable,
-            "provider_intent_id": payment.provider_intent_id,
-            "card_brand": payment.card_brand,
-            "card_last4": payment.card_last4,
-            "error_code": payment.error_code,
-            "error_message": payment.error_message,
-            "customer_email": payment.customer.email,
-            "customer_name": payment.customer.name,
-            "correlation_id": payment.correlation_id,
-            "created_at": payment.created_at,
-            "updated_at": payment.updated_at,
-            "processed_at": payment.processed_at,
-        }
+        values = to_row(
+            payment,
+            booking_lock=_lock(payment),
+            customer_email=payment.customer.email,
+            customer_name=payment.customer.name,
+        )
+        del values["customer"]
         # A savepoint keeps the transaction usable on PostgreSQL after the violation.
         try:
             with self.conn.begin_nested():
@@ -322,42 +276,36 @@ class Storage:
         with self.engine.begin() as conn:
             yield Tx(conn)
 
-    def get_payment(self, payment_id: str, tenant_id: str | None = None) -> Payment | None:
-        query = select(_P).where(_P.c.id == payment_id)
-        if tenant_id is not None:
-            query = query.where(_P.c.tenant_id == tenant_id)
+    def _first(self, *where: ColumnElement[bool]) -> Payment | None:
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(select(_P).where(*where)).first()
         return _payment(row) if row is not None else None
+
+    def get_payment(self, payment_id: str, tenant_id: str | None = None) -> Payment | None:
+        if tenant_id is None:
+            return self._first(_P.c.id == payment_id)
+        return self._first(_P.c.id == payment_id, _P.c.tenant_id == tenant_id)
 
     def find_by_intent(self, intent_id: str) -> Payment | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(_P).where(_P.c.provider_intent_id == intent_id)).first()
-        return _payment(row) if row is not None else None
+        return self._first(_P.c.provider_intent_id == intent_id)
 
     def booking_holder(self, tenant_id: str, booking_id: str) -> Payment | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(_P).where(_P.c.tenant_id == tenant_id, _P.c.booking_lock == booking_id)
-            ).first()
-        return _payment(row) if row is not None else None
+        """The payment that holds the tenant's booking (``tables.payments.booking_lock``)."""
+        return self._first(_P.c.tenant_id == tenant_id, _P.c.booking_lock == booking_id)
 
     def list_payments(
         self, tenant_id: str, *, page: int, limit: int, status: str | None = None
     ) -> tuple[list[Payment], int]:
-        where = [_P.c.tenant_id == tenant_id]
-        if status is not None:
-            where.append(_P.c.status == status)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(_P).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(_P)
-                .where(*where)
-                .order_by(_P.c.created_at.desc(), _P.c.id.desc())
-                .limit(limit)
-                .offset((page - 1) * limit)
-            ).all()
-        return [_payment(row) for row in rows], int(total)
+            rows, total = db.page(
+                conn,
+                _P,
+                db.tenant_rows(_P, tenant_id, status=status),
+                [_P.c.created_at.desc(), _P.c.id.desc()],
+                limit=limit,
+                offset=(page - 1) * limit,
+            )
+        return [_payment(row) for row in rows], total
 
     def timeline(self, payment_id: str) -> list[dict[str, Any]]:
         t = tables.timeline
@@ -367,7 +315,7 @@ class Storage:
             ).all()
         return [
             {
-                "at": model.iso(_utc(row.at)),
+                "at": model.iso(row.at),
                 "kind": row.kind,
                 "from_status": row.from_status,
                 "to_status": row.to_status,

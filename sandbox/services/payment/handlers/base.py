@@ -114,7 +114,7 @@ def gateway_error(message: str) -> PaymentError:
     return PaymentError(
         model.GATEWAY_ERROR,
         f"the payment provider failed: {message}",
-        details={"retry_possible": True},
+        retry_possible=True,
     )
 
 

@@ -44,7 +44,7 @@ def cancel_payment(deps: Deps, ctx: Context, payment_id: str, reason: str | None
             raise PaymentError(
                 "CANCEL_NOT_ALLOWED",
                 f"the provider refused to cancel: {exc.message}",
-                details={"transaction_id": payment.id},
+                transaction_id=payment.id,
             ) from None
     current = (
         record_cancelled(deps, payment, why) or deps.storage.get_payment(payment.id) or payment
@@ -53,6 +53,7 @@ def cancel_payment(deps: Deps, ctx: Context, payment_id: str, reason: str | None
         raise PaymentError(
             "CANCEL_NOT_ALLOWED",
             f"the payment became {current.status} meanwhile",
-            details={"transaction_id": payment.id, "status": current.status},
+            transaction_id=payment.id,
+            status=current.status,
         )
     return Cancelled(current, why)

@@ -68,11 +68,9 @@ def _duplicate(holder: Payment) -> PaymentError:
     return PaymentError(
         "DUPLICATE_TRANSACTION",
         f"booking {holder.booking_id} already has payment {holder.id} ({holder.status})",
-        details={
-            "transaction_id": holder.id,
-            "status": holder.status,
-            "booking_id": holder.booking_id,
-        },
+        transaction_id=holder.id,
+        status=holder.status,
+        booking_id=holder.booking_id,
     )
 
 
@@ -223,11 +221,11 @@ def _refused(
     # The intent changed under us: cancelled, or completed on another path.
     if exc.intent is not None and exc.intent.status == "succeeded":
         return completed(deps, payment, method)
-    current = deps.storage.get_payment(payment.id) or payment
-    if current.status == model.PENDING and exc.intent is None:
+    current = _current(deps, payment)
+    if current.payment.status == model.PENDING and exc.intent is None:
         why = f"the payment provider refused the payment: {exc.message}"
         return declined(deps, payment, Decline("CARD_DECLINED", why), method)
-    return Charged(current)
+    return current
 
 
 def _card_fields(method: CardMethod | None) -> dict[str, Any]:
@@ -236,47 +234,38 @@ def _card_fields(method: CardMethod | None) -> dict[str, Any]:
     return {"card_brand": method.brand, "card_last4": method.last4}
 
 
-def _current(deps: Deps, payment: Payment) -> Payment:
+def _charged(
+    deps: Deps, payment: Payment, event: str, detail: str, **changes: Any
+) -> Payment | None:
+    """Record what became of a charge: the machine's move for ``event``, in one
+    transaction; None when another path (a webhook) moved the payment first."""
+    at = model.now()
+    with deps.storage.begin() as tx:
+        return move(tx, payment, event, detail=detail, at=at, processed_at=at, **changes)
+
+
+def _current(deps: Deps, payment: Payment) -> Charged:
     """The payment as another path left it, after a move this one did not make."""
-    return deps.storage.get_payment(payment.id) or payment
+    return Charged(deps.storage.get_payment(payment.id) or payment)
 
 
 def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Charged:
-    at = model.now()
-    with deps.storage.begin() as tx:
-        done = move(
-            tx,
-            payment,
-            model.SUCCEED,
-            detail="charge succeeded",
-            at=at,
-            processed_at=at,
-            error_code=None,
-            error_message=None,
-            **_card_fields(method),
-        )
+    cleared = {"error_code": None, "error_message": None}
+    done = _charged(
+        deps, payment, model.SUCCEED, "charge succeeded", **cleared, **_card_fields(method)
+    )
     if done is None:
-        return Charged(_current(deps, payment))
+        return _current(deps, payment)
     log.info("payment completed", extra={"fields": {"transaction_id": done.id}})
     return Charged(done)
 
 
 def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod | None) -> Charged:
-    at = model.now()
-    with deps.storage.begin() as tx:
-        failed = move(
-            tx,
-            payment,
-            model.DECLINE,
-            detail=f"card declined: {decline.code}",
-            at=at,
-            processed_at=at,
-            error_code=decline.code,
-            error_message=decline.message,
-            **_card_fields(method),
-        )
+    error = {"error_code": decline.code, "error_message": decline.message}
+    detail = f"card declined: {decline.code}"
+    failed = _charged(deps, payment, model.DECLINE, detail, **error, **_card_fields(method))
     if failed is None:
-        return Charged(_current(deps, payment))
+        return _current(deps, payment)
     log.info(
         "payment declined",
         extra={"fields": {"transaction_id": failed.id, "error_code": decline.code}},
@@ -285,23 +274,17 @@ def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod 
 
 
 def _gateway_failed(deps: Deps, payment: Payment, message: str) -> Charged:
-    at = model.now()
     first = model.step(payment, model.GATEWAY_FAIL).emits is not None
-    with deps.storage.begin() as tx:
-        failed = move(
-            tx,
-            payment,
-            model.GATEWAY_FAIL,
-            detail="gateway error; retry with the same Idempotency-Key"
-            if first
-            else f"retry failed: {message}",
-            at=at,
-            processed_at=at,
-            error_code=model.GATEWAY_ERROR,
-            error_message=f"the payment provider failed: {message}",
-        )
+    detail = "gateway error; retry with the same Idempotency-Key"
+    error = {
+        "error_code": model.GATEWAY_ERROR,
+        "error_message": f"the payment provider failed: {message}",
+    }
+    failed = _charged(
+        deps, payment, model.GATEWAY_FAIL, detail if first else f"retry failed: {message}", **error
+    )
     if failed is None:
-        return Charged(_current(deps, payment))
+        return _current(deps, payment)
     log.warning("payment gateway error", extra={"fields": {"transaction_id": payment.id}})
     return Charged(failed)
 
@@ -339,17 +322,7 @@ def reconcile(deps: Deps, holder: Payment) -> None:
 
 def record_cancelled(deps: Deps, payment: Payment, reason: str) -> Payment | None:
     """Record a cancellation the provider has made; None if another path recorded it."""
-    at = model.now()
-    with deps.storage.begin() as tx:
-        return move(
-            tx,
-            payment,
-            model.CANCEL,
-            detail=f"cancelled: {reason}",
-            at=at,
-            reason=reason,
-            processed_at=at,
-        )
+    return _charged(deps, payment, model.CANCEL, f"cancelled: {reason}", reason=reason)
 
 
 # -- the asynchronous intent flow --------------------------------------------------------------

@@ -37,7 +37,9 @@ def _not_allowed(message: str, payment: Payment, **details: object) -> PaymentEr
     return PaymentError(
         "REFUND_NOT_ALLOWED",
         message,
-        details={"transaction_id": payment.id, "status": payment.status, **details},
+        transaction_id=payment.id,
+        status=payment.status,
+        **details,
     )
 
 

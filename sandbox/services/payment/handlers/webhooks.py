@@ -85,7 +85,7 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
         raise PaymentError(
             _SIGNATURE_CODES.get(exc.code, "WEBHOOK_SIGNATURE_INVALID"),
             f"webhook refused: {exc}",
-            details={"reason": exc.code},
+            reason=exc.code,
         ) from None
     try:
         event = json.loads(payload)
