@@ -47,7 +47,7 @@ WORKER_PORT_VARIABLES = {
 }
 
 
-# The provider events the payment service changes state on (services/payment/webhooks.py).
+# The provider events the payment service changes state on (services/payment/handlers/webhooks.py).
 PAYMENT_WEBHOOK_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
