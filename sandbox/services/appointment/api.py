@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
 from sandbox.services.appointment import handlers, rules, storage
@@ -48,8 +48,7 @@ bp = Blueprint("appointments", __name__)
 
 
 def _ctx() -> _Context:
-    context: _Context = current_app.extensions["appointment"]
-    return context
+    return service_app.context(_Context)
 
 
 def _tenant() -> str:
@@ -221,9 +220,12 @@ def create_app(
     settings: AppointmentSettings, *, engine: Engine | None = None, now: Clock = utc_now
 ) -> Flask:
     """The appointment API over ``engine`` (default: the settings' database)."""
-    app, service = service_app.service_app(
-        APPOINTMENT_SERVICE, storage.metadata, settings.database_url, engine=engine
+    app = service_app.service_app(
+        APPOINTMENT_SERVICE,
+        storage.metadata,
+        settings.database_url,
+        lambda engine: _Context(settings, AppointmentStore(engine), now),
+        engine=engine,
     )
-    app.extensions["appointment"] = _Context(settings, AppointmentStore(service.engine), now)
     app.register_blueprint(bp)
     return app

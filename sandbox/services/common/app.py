@@ -3,11 +3,13 @@
 
 ``service_app`` is the first half of each service's ``create_app``: it makes the app
 over the engine (the settings' database unless one is given), creates the service's
-tables, installs the error shape and correlation ids (``web.install``) and registers
-the ``meta`` blueprint.  ``GET /health`` answers in the shared format of
-``sandbox.health``: the database and the outbox backlog, and the service's own
-``checks``; ``GET /openapi.json`` is ``contracts/http/<service>.openapi.yaml``, the
-document the service validates its request bodies with.
+tables, keeps what the service's routes need (its *context*: settings, storage,
+clients; ``context(kind)`` finds it again), installs the error shape and correlation
+ids (``web.install``) and registers the ``meta`` blueprint.  ``GET /health`` answers
+in the shared format of ``sandbox.health``: the database and the outbox backlog, and
+the service's own ``checks``; ``GET /openapi.json`` is
+``contracts/http/<service>.openapi.yaml``, the document the service validates its
+request bodies with.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import Engine, MetaData, Table
@@ -28,6 +30,7 @@ from sandbox.services.common.health import web_report
 from sandbox.services.common.web import OpenApiDocument
 
 Checks = Callable[[], dict[str, dict[str, Any]]]
+C = TypeVar("C")
 
 
 def openapi_path(service: str) -> Path:
@@ -53,6 +56,13 @@ def info() -> ServiceInfo:
     return found
 
 
+def context(kind: type[C]) -> C:
+    """The current app's service context (what ``service_app`` was given)."""
+    found = current_app.extensions[info().name.removesuffix("-service")]
+    assert isinstance(found, kind)
+    return found
+
+
 meta = Blueprint("meta", __name__)
 
 
@@ -72,13 +82,15 @@ def service_app(
     name: str,
     metadata: MetaData,
     database_url: str,
+    context: Callable[[Engine], object],
     *,
     engine: Engine | None = None,
     checks: Checks = dict,
     advisory: tuple[str, ...] = (),
     sections: Callable[[], dict[str, Any]] = dict,
-) -> tuple[Flask, ServiceInfo]:
-    """A service's app with its tables, conventions, ``/health`` and ``/openapi.json``."""
+) -> Flask:
+    """A service's app with its tables, context (made over the engine), conventions,
+    ``/health`` and ``/openapi.json``."""
     package = name.removesuffix("-service")
     engine = engine if engine is not None else make_engine(database_url)
     create_schema(engine, metadata)
@@ -94,6 +106,7 @@ def service_app(
         sections,
     )
     app.extensions["service"] = service
+    app.extensions[package] = context(engine)
     web.install(app, name)
     app.register_blueprint(meta)
-    return app, service
+    return app

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
 from sandbox.services.common import app as service_app
@@ -40,8 +40,7 @@ bp = Blueprint("notifier", __name__)
 
 
 def _ctx() -> _Context:
-    context: _Context = current_app.extensions["notifier"]
-    return context
+    return service_app.context(_Context)
 
 
 def attempt_json(attempt: Attempt) -> dict[str, Any]:
@@ -112,9 +111,12 @@ def list_notifications() -> Response:
 
 def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
     """The notifier API over ``engine`` (default: the settings' database)."""
-    app, service = service_app.service_app(
-        NOTIFIER_SERVICE, storage.metadata, settings.database_url, engine=engine
+    app = service_app.service_app(
+        NOTIFIER_SERVICE,
+        storage.metadata,
+        settings.database_url,
+        lambda engine: _Context(settings, NotifierStore(engine)),
+        engine=engine,
     )
-    app.extensions["notifier"] = _Context(settings, NotifierStore(service.engine))
     app.register_blueprint(bp)
     return app

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import Engine
@@ -64,8 +64,7 @@ def openapi_path() -> Path:
 
 
 def _deps() -> Deps:
-    deps: Deps = current_app.extensions["payment"]
-    return deps
+    return service_app.context(Deps)
 
 
 def _document() -> OpenApiDocument:
@@ -282,25 +281,26 @@ def create_app(
             check.update(ok=False, error=exc.message)
         return {"provider": check}
 
-    app, service = service_app.service_app(
-        SERVICE_NAME,
-        tables.metadata,
-        settings.database_url,
-        engine=engine,
-        checks=provider_check,
-        # a provider that does not answer makes payments 502, not the service unready
-        advisory=("provider",),
-        sections=lambda: {"webhooks": {"configured": bool(settings.webhook_secret)}},
-    )
-    engine = service.engine
     if bookings is None and settings.appointments_url:
         bookings = AppointmentDirectory(
             settings.appointments_url,
             timeout_s=settings.appointments_timeout_s,
             pool_size=settings.threads,
         )
-    app.extensions["payment"] = Deps(
-        Storage(engine), RequestStore(engine), provider, settings, bookings
+
+    def deps(engine: Engine) -> Deps:
+        return Deps(Storage(engine), RequestStore(engine), provider, settings, bookings)
+
+    app = service_app.service_app(
+        SERVICE_NAME,
+        tables.metadata,
+        settings.database_url,
+        deps,
+        engine=engine,
+        checks=provider_check,
+        # a provider that does not answer makes payments 502, not the service unready
+        advisory=("provider",),
+        sections=lambda: {"webhooks": {"configured": bool(settings.webhook_secret)}},
     )
 
     @app.errorhandler(PaymentError)
