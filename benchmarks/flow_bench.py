@@ -109,7 +109,7 @@ def relay_rate(url: str, events: int) -> float:
             **os.environ,
             "RABBITMQ_URL": url,
             "PAYMENT_DATABASE_URL": database_url,
-            "PAYMENT_RELAY_PORT": str(free_port()),
+            "PAYMENT_RELAY_HEALTH_PORT": str(free_port()),
         }
         began = time.perf_counter()
         relay = subprocess.Popen(

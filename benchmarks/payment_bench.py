@@ -37,11 +37,10 @@ from sqlalchemy import create_engine, text
 from sandbox.broker import LocalNode
 from sandbox.control.process import ManagedProcess
 from sandbox.messaging import ensure_topology
-from sandbox.services.common.db import make_engine, normalise_url
+from sandbox.services.common.db import create_schema, make_engine, normalise_url
 from sandbox.services.common.outbox import add_events
 from sandbox.services.payment import events, model, tables
 from sandbox.services.payment.provider import StripeProvider
-from sandbox.services.payment.storage import create_schema
 from sandbox.settings import BrokerSettings
 from sandbox.topology import build
 from sandbox.waiting import wait_for
@@ -155,7 +154,7 @@ def provider_alone(provider_url: str, seconds: float, threads: int) -> float:
 def fill_outbox(database_url: str, count: int) -> None:
     """Write ``count`` real payment events into the outbox, as the web process would."""
     engine = make_engine(database_url)
-    create_schema(engine)
+    create_schema(engine, tables.metadata)
     at = model.now()
     with engine.begin() as conn:
         batch = []
@@ -293,7 +292,7 @@ def main() -> None:
             "PAYMENT_LOG_LEVEL": "WARNING",
             "PAYMENT_WORKERS": str(args.workers),
             "PAYMENT_PORT": str(web_port),
-            "PAYMENT_RELAY_PORT": str(relay_port),
+            "PAYMENT_RELAY_HEALTH_PORT": str(relay_port),
         }
         web = _process(
             "web",

@@ -15,6 +15,7 @@ from mocks.merchant.receiver import Incoming, receive
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackStore, summarize
 from mocks.merchant.validation import delay_ms, fail_mode, record_filter
+from sandbox.health import flask_response, report
 
 EXTENSION = "mock_merchant"
 
@@ -120,19 +121,19 @@ def show_health() -> Response:
     """Report configuration, attempt counts and injected faults."""
     state = _state()
     settings = state.settings
-    return jsonify(
-        {
-            "status": "ok",
-            "service": "mock-merchant",
-            "callback_path": settings.callback_path,
-            "signature_header": settings.signature_header,
-            "tolerance_s": settings.tolerance_s,
-            # Lets a caller check it shares the secret without the secret being shown.
-            "secret_sha256_prefix": hashlib.sha256(settings.secret.encode()).hexdigest()[:12],
-            "callbacks": state.store.totals(),
-            **state.faults.describe(),
-        }
+    body = report(
+        "mock-merchant",
+        "mock",
+        {},
+        callback_path=settings.callback_path,
+        signature_header=settings.signature_header,
+        tolerance_s=settings.tolerance_s,
+        # Lets a caller check it shares the secret without the secret being shown.
+        secret_sha256_prefix=hashlib.sha256(settings.secret.encode()).hexdigest()[:12],
+        callbacks=state.store.totals(),
+        **state.faults.describe(),
     )
+    return flask_response(body)
 
 
 def create_app(

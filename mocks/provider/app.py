@@ -7,7 +7,6 @@ to run the webhook thread, and ``.stop()`` at the end.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Flask, Response, g, request
@@ -18,6 +17,7 @@ from mocks.provider.endpoint import error_response
 from mocks.provider.errors import StripeError, api_error, unrecognized_url
 from mocks.provider.runtime import Provider
 from mocks.provider.settings import ProviderSettings
+from sandbox import health
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,8 @@ def create_app(settings: ProviderSettings, provider: Provider | None = None) -> 
     app.register_blueprint(control.bp)
 
     @app.get("/health")
-    def health() -> Response:
-        body, status = app.extensions["provider"].health()
-        return Response(json.dumps(body), status=status, mimetype="application/json")
+    def provider_health() -> Response:
+        return health.flask_response(app.extensions["provider"].health())
 
     @app.errorhandler(StripeError)
     def stripe_error(exc: StripeError) -> Response:

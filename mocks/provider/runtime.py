@@ -16,6 +16,7 @@ from mocks.provider.idempotency import IdempotencyCache
 from mocks.provider.settings import ProviderSettings
 from mocks.provider.store import Obj, Store
 from mocks.provider.webhooks import Target, WebhookDispatcher
+from sandbox import health
 
 
 class Provider:
@@ -69,16 +70,16 @@ class Provider:
                 self.settings.webhook_events,
             )
 
-    def health(self) -> tuple[dict[str, Any], int]:
+    def health(self) -> dict[str, Any]:
+        """The ``sandbox.health`` body: the webhook worker must run."""
         worker = self.dispatcher.stats()
-        ok = worker["running"]
-        body = {
-            "status": "ok" if ok else "degraded",
-            "service": "mock-provider",
-            "webhook_worker": worker,
-            "clock": self.clock.snapshot(),
-            "seed": self.seed,
-            "faults": len(self.faults.rules()),
-            "objects": self.store.counts(),
-        }
-        return body, 200 if ok else 503
+        return health.report(
+            "mock-provider",
+            "mock",
+            {"webhook_worker": {"ok": bool(worker["running"])}},
+            webhook_worker=worker,
+            clock=self.clock.snapshot(),
+            seed=self.seed,
+            faults=len(self.faults.rules()),
+            objects=self.store.counts(),
+        )

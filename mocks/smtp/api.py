@@ -15,6 +15,7 @@ from mocks.smtp.refusal import RefusePolicy
 from mocks.smtp.settings import SmtpMockSettings
 from mocks.smtp.store import MessageStore
 from mocks.smtp.validation import message_filter, refuse_mode
+from sandbox.health import flask_response, report
 
 EXTENSION = "mock_smtp"
 # The only bodies this API reads are small control objects.
@@ -95,17 +96,15 @@ def show_health() -> Response:
     """Report whether the SMTP listener is up, what is stored and the refuse mode."""
     state = _state()
     smtp = state.listener()
-    response = jsonify(
-        {
-            "status": "ok" if smtp["listening"] else "degraded",
-            "service": "mock-smtp",
-            "smtp": smtp,
-            "messages": state.store.stats(),
-            "refuse": state.refuse.describe(),
-        }
+    body = report(
+        "mock-smtp",
+        "mock",
+        {"smtp": {"ok": bool(smtp["listening"])}},
+        smtp=smtp,
+        messages=state.store.stats(),
+        refuse=state.refuse.describe(),
     )
-    response.status_code = 200 if smtp["listening"] else 503
-    return response
+    return flask_response(body)
 
 
 def _find(message_id: str) -> CapturedMessage:

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from sandbox import health
 from sandbox.control.ownership import (
     Verdict,
     check,
@@ -58,9 +59,11 @@ def _print_table(state: dict[str, Any]) -> None:
             f"{broker['management_url']} (guest/guest)"
         )
     for name, entry in (state.get("components") or {}).items():
+        failing = entry.get("failing")
+        why = f" (failing: {', '.join(failing)})" if failing else ""
         print(
             f"{name:<22} {entry.get('kind', ''):<8} {entry.get('pid') or '':>7}  "
-            f"{entry.get('status', '?'):<10} {entry.get('endpoint') or '(worker)'}"
+            f"{entry.get('status', '?'):<10} {entry.get('endpoint') or '(worker)'}{why}"
         )
     print(f"\nstate: {state.get('_path', '.sandbox/state.json')}; logs: sandbox logs NAME")
 
@@ -239,12 +242,15 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
     for entry in (state.get("components") or {}).values():
         entry["alive"] = _ours(entry)
         if entry.get("health_url"):
+            # every process answers in the one format of sandbox.health: 200 is healthy
             try:
                 response = requests.get(entry["health_url"], timeout=3)
                 entry["health"] = response.status_code
+                entry["failing"] = health.failing(_json_or_none(response))
             except requests.RequestException as exc:
                 entry["health"] = f"unreachable: {exc.__class__.__name__}"
-        ok = entry["alive"] and entry.get("health", 200) == 200
+        answer = entry.get("health", 200)
+        ok = entry["alive"] and isinstance(answer, int) and health.healthy(answer)
         entry["status"] = entry.get("status") if ok else "unhealthy"
         healthy &= bool(ok)
     if as_json:
@@ -252,6 +258,13 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
     else:
         _print_table({**state, "_path": str(StateFile(state_dir).path)})
     return 0 if healthy else 1
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _ours(record: dict[str, Any]) -> bool:

@@ -39,7 +39,7 @@ PREFERRED_PORTS = {
 
 # The environment variable that sets each worker's health port.
 WORKER_PORT_VARIABLES = {
-    "payment-relay": "PAYMENT_RELAY_PORT",
+    "payment-relay": "PAYMENT_RELAY_HEALTH_PORT",
     "appointment-consumer": "APPOINTMENT_CONSUMER_HEALTH_PORT",
     "appointment-relay": "APPOINTMENT_RELAY_HEALTH_PORT",
     "notifier-consumer": "NOTIFIER_CONSUMER_HEALTH_PORT",
@@ -47,7 +47,7 @@ WORKER_PORT_VARIABLES = {
 }
 
 
-# The provider events the payment service changes state on (services/payment/webhooks.py).
+# The provider events the payment service changes state on (services/payment/handlers/webhooks.py).
 PAYMENT_WEBHOOK_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",

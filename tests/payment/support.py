@@ -248,7 +248,7 @@ class PaymentStack:
             "PAYMENT_RATE_LIMIT_ENABLED": "false",
             "PAYMENT_HOST": "127.0.0.1",
             "PAYMENT_PORT": str(self.web_port),
-            "PAYMENT_RELAY_PORT": str(self.relay_port),
+            "PAYMENT_RELAY_HEALTH_PORT": str(self.relay_port),
             "PAYMENT_RELAY_BATCH_SIZE": "200",
             "RABBITMQ_RECONNECT_MAX_S": "1",
             "SANDBOX_STATE_DIR": str(self.log_dir),

@@ -142,7 +142,7 @@ def test_relay_reconnects_after_the_broker_is_killed_and_loses_nothing(
         timeout=30,
         what="the relay to report the broker down",
     )
-    assert stack.relay_health().json()["checks"]["broker"]["status"] == "down"
+    assert stack.relay_health().json()["checks"]["broker"]["ok"] is False
     pay_many(stack, 10)  # committed while the broker is down
     assert outbox_pending(stack) > 0
     node.start()

@@ -12,9 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sandbox.contracts import ContractRegistry
-from sandbox.services.payment import handlers
 from sandbox.services.payment.fake_provider import FakeProvider
-from sandbox.services.payment.handlers import Context, PaymentRequest
+from sandbox.services.payment.handlers import Context, PaymentRequest, cards
 from sandbox.signing import sign
 from tests.payment.support import CARDS, card_body
 from tests.payment.unit_support import (
@@ -375,7 +374,7 @@ def test_a_card_payment_whose_process_died_is_cancelled_before_the_booking_is_pa
         deps = app.extensions["payment"]
         request = PaymentRequest("user_123", "BOOK-DIED", 1000, "USD", "credit_card")
         # the web process died right after opening the payment (steps 1-3 only)
-        died, _ = handlers._open(deps, Context("default", "flow-1"), request, "card")
+        died, _ = cards._open(deps, Context("default", "flow-1"), request, "card")
         client = app.test_client()
 
         again = pay(client, "BOOK-DIED")

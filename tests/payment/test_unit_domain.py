@@ -113,7 +113,7 @@ def test_card_input_never_shows_the_card_in_its_repr():
 def test_settings_come_from_the_environment_with_documented_defaults(tmp_path):
     settings = PaymentSettings.from_env({"SANDBOX_STATE_DIR": str(tmp_path)})
     assert settings.port == 8003
-    assert settings.database() == f"sqlite:///{tmp_path / 'payment.db'}"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'payment.db'}"
     assert settings.rate_limits == ("100 per minute", "20 per 10 seconds")
     assert settings.default_tenant == "default" and settings.default_currency == "USD"
 
@@ -125,14 +125,14 @@ def test_settings_come_from_the_environment_with_documented_defaults(tmp_path):
             "PAYMENT_RATE_LIMITS": "5 per second; 50 per minute",
         }
     )
-    assert custom.database() == "postgresql://db/x"
+    assert custom.database_url == "postgresql://db/x"
     assert not custom.rate_limit_enabled
     assert custom.default_currency == "EUR"
     assert custom.rate_limits == ("5 per second", "50 per minute")
     assert (
         PaymentSettings.from_env(
             {"DATABASE_URL": "postgresql://db/x", "PAYMENT_DATABASE_URL": "postgresql://db/pay"}
-        ).database()
+        ).database_url
         == "postgresql://db/pay"
     )
 

@@ -68,7 +68,7 @@ def test_a_signed_event_that_disagrees_with_our_record_changes_nothing(
     fields = intent_fields(fake, pi)
     body = event(SUCCEEDED, pi, **{**fields, **change(fields)})
 
-    with caplog.at_level(logging.WARNING, logger="sandbox.services.payment.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.services.payment.handlers.webhooks"):
         answer = deliver(client, body)
 
     assert answer.status_code == 200

@@ -31,13 +31,12 @@ def make_app(
 ) -> Iterator[Flask]:
     values: dict[str, Any] = {
         "database_url": sqlite_url(tmp_path / "payment.db"),
-        "state_dir": tmp_path,
         "webhook_secret": SECRET,
         "rate_limit_enabled": False,
         **overrides,
     }
     settings = PaymentSettings(**values)
-    engine = make_engine(settings.database())
+    engine = make_engine(settings.database_url)
     yield create_app(settings, provider=fake, engine=engine, bookings=bookings)
     engine.dispose()
 

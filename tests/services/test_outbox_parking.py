@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 
+from sandbox.health import http_status
 from sandbox.messaging import (
     NackedError,
     OutgoingMessage,
@@ -30,7 +31,6 @@ from sandbox.messaging import (
 from sandbox.messaging.envelope import Envelope, valid_correlation_id
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine
-from sandbox.services.common.health import answer_status
 from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
 from tests.payment.support import PG_URL, make_database, postgres_available
 from tests.services.test_outbox_relay import _event
@@ -304,9 +304,9 @@ def test_correlation_id_rule(value, valid):
 def test_health_answers_get_with_health_and_head_with_readiness():
     parked = {"status": "degraded", "ready": True}
     down = {"status": "degraded", "ready": False}
-    assert (answer_status(parked, "GET"), answer_status(parked, "HEAD")) == (503, 200)
-    assert (answer_status(down, "GET"), answer_status(down, "HEAD")) == (503, 503)
-    assert answer_status({"status": "ok"}, "HEAD") == 200
+    assert (http_status(parked, "GET"), http_status(parked, "HEAD")) == (503, 200)
+    assert (http_status(down, "GET"), http_status(down, "HEAD")) == (503, 503)
+    assert http_status({"status": "ok"}, "HEAD") == 200
 
 
 @pytest.mark.integration

@@ -44,9 +44,7 @@ def test_every_route_of_every_service_is_in_its_openapi_document(tmp_path: Path)
     operations probes them all."""
     url = sqlite_url(tmp_path / "services.db")
     apps = {
-        "payment": payment_app(
-            PaymentSettings(database_url=url, state_dir=tmp_path), provider=FakeProvider()
-        ),
+        "payment": payment_app(PaymentSettings(database_url=url), provider=FakeProvider()),
         "appointment": appointment_app(AppointmentSettings(database_url=url)),
         "notifier": notifier_app(NotifierSettings(database_url=url)),
     }

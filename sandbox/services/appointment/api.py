@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
-from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.appointment import handlers, rules, storage
 from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
 from sandbox.services.appointment.rules import Appointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
+from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.health import check_database, overall
-from sandbox.services.common.runner import open_engine
+from sandbox.services.common.times import iso
 from sandbox.services.common.web import ApiError, OpenApiDocument
 from sandbox.topology import APPOINTMENT_SERVICE
 
@@ -35,14 +34,13 @@ MAX_PAGE = 100_000
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "appointment.openapi.yaml"
+    return service_app.openapi_path("appointment")
 
 
 @dataclass(frozen=True)
 class _Context:
     settings: AppointmentSettings
     store: AppointmentStore
-    openapi: OpenApiDocument
     now: Clock
 
 
@@ -50,16 +48,11 @@ bp = Blueprint("appointments", __name__)
 
 
 def _ctx() -> _Context:
-    context: _Context = current_app.extensions["appointment"]
-    return context
+    return service_app.context(_Context)
 
 
 def _tenant() -> str:
     return tenancy.tenant(_ctx().settings.default_tenant)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def appointment_json(appt: Appointment) -> dict[str, Any]:
@@ -82,8 +75,8 @@ def appointment_json(appt: Appointment) -> dict[str, Any]:
         "paymentError": error,
         "refundedAmount": float(appt.refunded_amount) if appt.refunded_amount is not None else None,
         "cancellationReason": appt.cancellation_reason,
-        "createdAt": _iso(appt.created_at),
-        "updatedAt": _iso(appt.updated_at),
+        "createdAt": iso(appt.created_at),
+        "updatedAt": iso(appt.updated_at),
     }
 
 
@@ -147,7 +140,7 @@ def create_appointment() -> tuple[Response, int, dict[str, str]]:
     ctx = _ctx()
     tenant = _tenant()
     body = web.json_object()
-    _validate_booking(ctx.openapi, body)
+    _validate_booking(service_app.info().openapi, body)
     new = NewAppointment(
         customer_id=body.get("customerId") or f"cust_{uuid.uuid4().hex[:16]}",
         customer_name=body["customerName"],
@@ -203,7 +196,7 @@ def cancel_appointment(appointment_id: str) -> Response:
     ctx = _ctx()
     tenant = _tenant()
     body = web.json_object() if request.get_data() else {}
-    ctx.openapi.validate_body(
+    service_app.info().openapi.validate_body(
         "post", "/appointments/{appointment_id}/cancel", body, "INVALID_REQUEST"
     )
     try:
@@ -226,35 +219,17 @@ def cancel_appointment(appointment_id: str) -> Response:
     return jsonify(appointment_json(appt))
 
 
-@bp.get("/health")
-def health() -> tuple[Response, int]:
-    ctx = _ctx()
-    checks = {"database": check_database(ctx.store.engine)}
-    body: dict[str, Any] = {"status": overall(checks), "service": APPOINTMENT_SERVICE}
-    body["checks"] = checks
-    if checks["database"]["ok"]:
-        body["outbox"] = {"pending": ctx.store.outbox_backlog()}
-    return jsonify(body), 200 if body["status"] == "ok" else 503
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Response:
-    return jsonify(_ctx().openapi.document)
-
-
 def create_app(
     settings: AppointmentSettings, *, engine: Engine | None = None, now: Clock = utc_now
 ) -> Flask:
     """The appointment API over ``engine`` (default: the settings' database)."""
-    app = Flask(APPOINTMENT_SERVICE)
-    engine = engine if engine is not None else open_engine(settings.database_url)
-    storage.create_schema(engine)
-    app.extensions["appointment"] = _Context(
-        settings=settings,
-        store=AppointmentStore(engine),
-        openapi=OpenApiDocument(openapi_path()),
-        now=now,
+    app = service_app.service_app(
+        APPOINTMENT_SERVICE,
+        storage.metadata,
+        settings.database_url,
+        lambda engine: _Context(settings, AppointmentStore(engine), now),
+        engine=engine,
+        max_body_bytes=settings.max_body_bytes,
     )
-    web.install(app, APPOINTMENT_SERVICE, max_body_bytes=settings.max_body_bytes)
     app.register_blueprint(bp)
     return app

@@ -7,11 +7,11 @@ published by the relay from the outbox, with the flow's correlation id.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.appointment.rules import Appointment
+from sandbox.services.common.times import iso, utc_now
 from sandbox.topology import APPOINTMENT_SERVICE
 
 CREATED = "appointment.created"
@@ -23,11 +23,6 @@ _TYPES = {
     CONFIRMED: "APPOINTMENT_CONFIRMED",
     CANCELLED: "APPOINTMENT_CANCELLED",
 }
-
-
-def utc_timestamp(moment: datetime | None = None) -> str:
-    moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def body_for(routing_key: str, appt: Appointment, *, reason: str | None = None) -> dict[str, Any]:
@@ -45,7 +40,7 @@ def body_for(routing_key: str, appt: Appointment, *, reason: str | None = None) 
         "currency": appt.currency,
         "status": appt.status,
         "paymentStatus": appt.payment_status,
-        "timestamp": utc_timestamp(),
+        "timestamp": iso(utc_now()),
     }
     if appt.payment_id is not None:
         body["paymentId"] = appt.payment_id

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,13 +25,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
     select,
 )
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.appointment.rules import Appointment
-from sandbox.services.common import inbox, outbox
+from sandbox.services.common import db, inbox, outbox
+from sandbox.services.common.db import from_row, to_row
 
 metadata = MetaData()
 
@@ -65,60 +64,14 @@ outbox_rows = outbox.outbox_table(metadata, "appointment_outbox")
 processed = inbox.inbox_table(metadata, "appointment_processed_messages")
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _to_appointment(row: Any) -> Appointment:
-    return Appointment(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        customer_id=row.customer_id,
-        customer_name=row.customer_name,
-        customer_email=row.customer_email,
-        service=row.service,
-        start_time=row.start_time,
-        price=Decimal(row.price),
-        currency=row.currency,
-        status=row.status,
-        payment_status=row.payment_status,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
-        payment_id=row.payment_id,
-        payment_error_code=row.payment_error_code,
-        payment_error_message=row.payment_error_message,
-        refunded_amount=Decimal(row.refunded_amount) if row.refunded_amount else None,
-        cancellation_reason=row.cancellation_reason,
-        correlation_id=row.correlation_id,
-    )
+    refunded = Decimal(row.refunded_amount) if row.refunded_amount else None
+    return from_row(Appointment, row, price=Decimal(row.price), refunded_amount=refunded)
 
 
 def _to_row(appt: Appointment) -> dict[str, Any]:
-    return {
-        "id": appt.id,
-        "tenant_id": appt.tenant_id,
-        "customer_id": appt.customer_id,
-        "customer_name": appt.customer_name,
-        "customer_email": appt.customer_email,
-        "service": appt.service,
-        "start_time": appt.start_time,
-        "price": str(appt.price),
-        "currency": appt.currency,
-        "status": appt.status,
-        "payment_status": appt.payment_status,
-        "payment_id": appt.payment_id,
-        "payment_error_code": appt.payment_error_code,
-        "payment_error_message": appt.payment_error_message,
-        "refunded_amount": str(appt.refunded_amount) if appt.refunded_amount is not None else None,
-        "cancellation_reason": appt.cancellation_reason,
-        "correlation_id": appt.correlation_id,
-        "created_at": appt.created_at,
-        "updated_at": appt.updated_at,
-    }
+    refunded = str(appt.refunded_amount) if appt.refunded_amount is not None else None
+    return to_row(appt, price=str(appt.price), refunded_amount=refunded)
 
 
 class UnitOfWork:
@@ -177,25 +130,17 @@ class AppointmentStore:
         return _to_appointment(row) if row is not None else None
 
     def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
-        where = [appointments.c.tenant_id == tenant_id]
-        if status is not None:
-            where.append(appointments.c.status == status)
-        query = (
-            select(appointments)
-            .where(*where)
-            .order_by(appointments.c.created_at.desc(), appointments.c.id.desc())
-            .limit(limit)
-            .offset((page - 1) * limit)
-        )
-        count = select(func.count()).select_from(appointments).where(*where)
+        a = appointments
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            total = int(conn.execute(count).scalar_one())
+            rows, total = db.page(
+                conn,
+                a,
+                db.tenant_rows(a, tenant_id, status=status),
+                [a.c.created_at.desc(), a.c.id.desc()],
+                limit=limit,
+                offset=(page - 1) * limit,
+            )
         return Page([_to_appointment(row) for row in rows], total)
-
-    def outbox_backlog(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox.pending_count(conn, outbox_rows)
 
     def outbox_events(self, appointment_id: str) -> list[str]:
         """Routing keys written for one appointment, oldest first (for tests and support)."""

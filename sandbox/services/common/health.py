@@ -1,12 +1,10 @@
-"""``GET /health`` for processes that have no HTTP API of their own (consumers, relays).
+"""``/health`` for the service processes without an HTTP API of their own (consumers, relays).
 
-A consumer or relay serves one tiny endpoint on its own port: ``GET`` answers 200 when
-the process is healthy, 503 with the same JSON otherwise (``sandbox status`` counts any
-answer but 200 as unhealthy).  ``HEAD`` is the readiness probe the sandbox waits on when
-it starts or restarts the process: 2xx once the process can do its job (broker
-connected, database reachable), even if the report needs a person's attention.  A relay
-with parked outbox rows is such a case: unhealthy, so it shows, but ready, so a restart
-is not refused for ever.  The report says which with ``status`` and ``ready``.
+A consumer or relay serves one tiny endpoint on its own port, in the format of
+``sandbox.health`` (the same as every web process and mock): ``GET`` answers 200 when
+the process is healthy and 503 with the same JSON otherwise; ``HEAD`` is the readiness
+probe the sandbox waits on when it starts or restarts the process.  A relay with parked
+outbox rows is unhealthy, so it shows, but ready, so a restart is not refused for ever.
 It runs on a daemon thread of the standard library's threading HTTP server; it shares
 nothing with the work but the report callable.
 """
@@ -16,11 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Table, text
+
+from sandbox import health
+from sandbox.services.common.outbox import pending_count
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +38,29 @@ def check_database(engine: Engine) -> dict[str, Any]:
     return {"ok": True}
 
 
-def overall(checks: dict[str, dict[str, Any]]) -> str:
-    return "ok" if all(check.get("ok") for check in checks.values()) else "degraded"
-
-
-def answer_status(body: dict[str, Any], method: str) -> int:
-    """200 or 503 for a report: ``GET`` asks whether healthy, ``HEAD`` whether ready."""
-    ok = body.get("status") == "ok"
-    if method == "HEAD":
-        ok = bool(body.get("ready", ok))
-    return 200 if ok else 503
+def web_report(
+    service: str,
+    engine: Engine,
+    outbox: Table,
+    checks: Mapping[str, dict[str, Any]] | None = None,
+    *,
+    advisory: Collection[str] = (),
+    **sections: Any,
+) -> dict[str, Any]:
+    """A web process's health: its database, its outbox backlog, and its own ``checks``."""
+    every = {"database": check_database(engine), **(checks or {})}
+    if every["database"]["ok"]:
+        with engine.connect() as conn:
+            sections["outbox"] = {"pending": pending_count(conn, outbox)}
+    return health.report(service, "web", every, advisory=advisory, **sections)
 
 
 class HealthServer:
-    """Serves ``report()`` as JSON at ``GET /health``; 200 when its status is ``ok``.
+    """Serves ``report()``, a ``sandbox.health`` body, at ``/health`` (GET and HEAD)."""
 
-    A report may say ``ready: True`` while its status is not ``ok``: the process works
-    but needs attention, and ``HEAD /health`` (readiness) answers 200.
-    """
-
-    def __init__(self, host: str, port: int, report: Report) -> None:
+    def __init__(self, host: str, port: int, report: Report, *, service: str, process: str) -> None:
         self._report = report
+        self._names = (service, process)
         handler = self._handler_class()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -81,6 +84,7 @@ class HealthServer:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         report = self._report
+        service, process = self._names
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -98,8 +102,8 @@ class HealthServer:
                     body = report()
                 except Exception as exc:  # a failing probe is itself a health answer
                     log.exception("health report failed")
-                    body = {"status": "degraded", "error": type(exc).__name__}
-                self._send(answer_status(body, self.command), body, with_body)
+                    body = health.failed(service, process, exc)
+                self._send(health.http_status(body, self.command), body, with_body)
 
             def _send(self, status: int, body: dict[str, Any], with_body: bool) -> None:
                 data = json.dumps(body, default=str).encode()

@@ -59,6 +59,7 @@ from sqlalchemy.schema import CreateColumn
 from sandbox.messaging import NackedError, UnpublishableError, UnroutableError
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
 from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
+from sandbox.services.common.times import utc
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +177,10 @@ def parked_rows(conn: Connection, table: Table) -> Parked:
         "id": row.id,
         "message_id": row.message_id,
         "routing_key": row.routing_key,
-        "parked_at": _utc(row.parked_at).isoformat(),
+        "parked_at": utc(row.parked_at).isoformat(),
         "reason": row.park_reason,
     }
     return Parked(count, latest)
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the relay writes UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class BatchPublisher(Protocol):

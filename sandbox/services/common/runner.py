@@ -1,28 +1,26 @@
-"""Entrypoint plumbing shared by the services' consumer and relay processes.
+"""The worker processes every service runs the same way: its consumer and its outbox relay.
 
-- ``open_engine``: the service's engine, creating the SQLite directory first.
 - ``stop_on_signals``: SIGTERM/SIGINT call the process's ``stop()``, so the sandbox's
   graceful stop lets a handler finish and settle its message before the exit.
-- ``run_consumer``: a consumer in the main thread with its ``/health`` port.
-- ``run_relay``: the whole relay process (outbox -> broker with confirms) for any service,
-  with its ``/health`` port; the services differ only in their engine and outbox table.
-  Parked outbox rows make its health ``degraded`` (503) while it stays ready.
+- ``run_consumer``: a consumer in the main thread, every message checked against its
+  contract first, with its ``/health`` port.
+- ``run_relay``: the outbox relay (outbox -> broker with confirms) with its ``/health``
+  port; the services differ only in their engine, outbox table and settings.  Parked
+  outbox rows make its health ``degraded`` (503) while it stays ready.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
-import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine, Table
 
+from sandbox import health
 from sandbox.messaging import (
     BrokerConnectError,
     Consumer,
@@ -33,10 +31,10 @@ from sandbox.messaging import (
 )
 from sandbox.messaging.connection import RECOVERABLE_ERRORS
 from sandbox.services.common import jsonlog
-from sandbox.services.common.db import make_engine, normalise_url
 from sandbox.services.common.doorbell import Doorbell, doorbell_address
-from sandbox.services.common.health import HealthServer, check_database, overall
+from sandbox.services.common.health import HealthServer, check_database
 from sandbox.services.common.outbox import OutboxRelay
+from sandbox.services.common.settings import ServiceSettings
 from sandbox.settings import BrokerSettings, SettingsError
 from sandbox.topology import Topology, build
 
@@ -44,14 +42,7 @@ log = logging.getLogger(__name__)
 
 _BROKER_DOWN: tuple[type[BaseException], ...] = (BrokerConnectError, *RECOVERABLE_ERRORS)
 
-
-def open_engine(url: str) -> Engine:
-    """``make_engine(url)``; for SQLite, create the database's directory first."""
-    url = normalise_url(url)
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
-    return make_engine(url)
+Handler = Callable[[IncomingMessage], object]
 
 
 def broker_url(broker: BrokerSettings) -> str:
@@ -86,16 +77,9 @@ def declare_when_reachable(url: str, topology: Topology, stopping: threading.Eve
     return False
 
 
-def run_relay(
-    *,
-    service: str,
-    engine: Engine,
-    outbox: Table,
-    broker: BrokerSettings,
-    health_host: str,
-    health_port: int,
-) -> None:
+def run_relay(*, service: str, engine: Engine, outbox: Table, settings: ServiceSettings) -> None:
     """Relay ``outbox`` to the events exchange until SIGTERM; serve ``/health`` meanwhile."""
+    broker = settings.broker
     url = broker_url(broker)
     topology = build(broker)
     stopping = threading.Event()
@@ -110,37 +94,43 @@ def run_relay(
     address = doorbell_address()
     doorbell = Doorbell(*address) if address else None
     relay = OutboxRelay(
-        engine, outbox, publisher, max_refusals=broker.outbox_max_refusals, doorbell=doorbell
+        engine,
+        outbox,
+        publisher,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+        confirm_timeout_s=settings.relay_confirm_timeout_s,
+        max_refusals=broker.outbox_max_refusals,
+        doorbell=doorbell,
     )
 
     def report() -> dict[str, Any]:
-        checks = {
+        checks: dict[str, dict[str, Any]] = {
             "broker": {"ok": publisher.connected},
             "database": check_database(engine),
         }
-        ready = overall(checks) == "ok"
-        outbox_state: dict[str, Any] = {"published": relay.stats.published}
-        if checks["database"]["ok"]:
-            outbox_state["pending"] = relay.pending()
-            parked = relay.parked()
-            outbox_state["parked"] = parked.count
-            checks["outbox"] = {"ok": not parked.count, "parked": parked.to_dict()}
-        return {
-            "status": overall(checks),
-            "ready": ready,
-            "service": service,
-            "process": "relay",
-            "checks": checks,
-            "outbox": outbox_state,
+        stats = relay.stats
+        outbox_state: dict[str, Any] = {
+            "published": stats.published,
+            "failed_batches": stats.failed_batches,
+            "passes": stats.passes,
         }
+        if checks["database"]["ok"]:
+            parked = relay.parked()
+            outbox_state.update(pending=relay.pending(), parked=parked.count)
+            # parked rows need a person, not a restart: unhealthy, yet ready
+            checks["outbox"] = {"ok": not parked.count, "parked": parked.to_dict()}
+        return health.report(service, "relay", checks, advisory=("outbox",), outbox=outbox_state)
 
     def stop() -> None:
         stopping.set()
         relay.stop()
 
-    health = HealthServer(health_host, health_port, report).start()
+    server = HealthServer(
+        settings.host, settings.relay_health_port, report, service=service, process="relay"
+    ).start()
     stop_on_signals(stop)
-    log.info("%s relay: health at %s", service, health.url)
+    log.info("%s relay: health at %s", service, server.url)
     try:
         if not declare_when_reachable(url, topology, stopping):
             return
@@ -151,108 +141,64 @@ def run_relay(
         relay.run()
     finally:
         publisher.close()
-        health.stop()
+        server.stop()
+        engine.dispose()
         if doorbell is not None:
             doorbell.close()
+    log.info("%s relay stopped", service, extra={"fields": {"published": relay.stats.published}})
 
 
 def run_consumer(
     *,
     service: str,
-    consumer: Consumer,
     engine: Engine,
     queues: list[str],
-    health_host: str,
-    health_port: int,
+    handle: Handler,
+    settings: ServiceSettings,
 ) -> None:
-    """Run ``consumer`` in this (main) thread until SIGTERM; serve ``/health`` meanwhile."""
+    """Consume ``queues`` in this (main) thread until SIGTERM; serve ``/health`` meanwhile.
 
-    def report() -> dict[str, Any]:
-        checks = {
-            "broker": {"ok": consumer.connected},
-            "database": check_database(engine),
-        }
-        stats = consumer.stats
-        return {
-            "status": overall(checks),
-            "service": service,
-            "process": "consumer",
-            "checks": checks,
-            "consumer": {
-                "queues": queues,
-                "delivered": stats.delivered,
-                "acked": stats.acked,
-                "retried": stats.retried,
-                "dead_lettered": stats.dead_lettered,
-                "reconnects": stats.reconnects,
-            },
-        }
-
-    health = HealthServer(health_host, health_port, report).start()
-    stop_on_signals(consumer.stop)
-    log.info("%s consumer: health at %s", service, health.url)
-    try:
-        consumer.run()
-    finally:
-        health.stop()
-
-
-def consume(
-    *,
-    service: str,
-    url: str,
-    broker: BrokerSettings,
-    queues: list[str],
-    handle: Callable[[IncomingMessage], object],
-    engine: Engine,
-    health_host: str,
-    health_port: int,
-) -> None:
-    """Run a service's consumer: every message checked against its contract first."""
+    Every message is checked against its contract before ``handle`` sees it.
+    """
     from sandbox.contracts import ContractRegistry
+
+    broker = settings.broker
 
     def traced(message: IncomingMessage) -> None:
         jsonlog.correlation_id.set(message.correlation_id)
         handle(message)
 
-    run_consumer(
+    consumer = Consumer(
+        broker_url(broker),
+        build(broker),
+        queues,
+        traced,
         service=service,
-        consumer=Consumer(
-            url,
-            build(broker),
-            queues,
-            traced,
-            service=service,
-            validator=ContractRegistry.load().validate_delivered,
-            prefetch=broker.prefetch,
-            heartbeat=broker.heartbeat_s,
-            reconnect_max_s=broker.reconnect_max_s,
-        ),
-        engine=engine,
-        queues=queues,
-        health_host=health_host,
-        health_port=health_port,
+        validator=ContractRegistry.load().validate_delivered,
+        prefetch=broker.prefetch,
+        heartbeat=broker.heartbeat_s,
+        reconnect_max_s=broker.reconnect_max_s,
     )
 
+    def report() -> dict[str, Any]:
+        checks = {"broker": {"ok": consumer.connected}, "database": check_database(engine)}
+        stats = consumer.stats
+        counts = {
+            "queues": queues,
+            "delivered": stats.delivered,
+            "acked": stats.acked,
+            "retried": stats.retried,
+            "dead_lettered": stats.dead_lettered,
+            "reconnects": stats.reconnects,
+        }
+        return health.report(service, "consumer", checks, consumer=counts)
 
-def service_main(
-    service: str,
-    commands: Mapping[str, Callable[[Any], None]],
-    load_settings: Callable[[], Any],
-    argv: Sequence[str] | None = None,
-) -> int:
-    """``python -m sandbox.services.<name> PROCESS``: settings read once, exit 2 if bad."""
-    package = service.removesuffix("-service")
-    parser = argparse.ArgumentParser(
-        prog=f"python -m sandbox.services.{package}",
-        description=f"Run one process of the {package} service (settings from the environment).",
-    )
-    parser.add_argument("process", choices=sorted(commands))
-    args = parser.parse_args(argv)
-    jsonlog.configure(service)
+    server = HealthServer(
+        settings.host, settings.consumer_health_port, report, service=service, process="consumer"
+    ).start()
+    stop_on_signals(consumer.stop)
+    log.info("%s consumer: health at %s", service, server.url)
     try:
-        commands[args.process](load_settings())
-    except SettingsError as exc:
-        print(f"{parser.prog}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        consumer.run()
+    finally:
+        server.stop()

@@ -39,7 +39,7 @@ from sandbox.messaging.envelope import (
     valid_correlation_id,
 )
 from sandbox.services.common import jsonlog
-from sandbox.services.common.env import DEFAULT_MAX_BODY_BYTES
+from sandbox.services.common.settings import DEFAULT_MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 

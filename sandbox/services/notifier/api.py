@@ -7,18 +7,16 @@ in every service) selects whose attempts are listed, and every filter narrows th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
-from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.health import check_database, overall
-from sandbox.services.common.runner import open_engine
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.times import iso
+from sandbox.services.common.web import ApiError
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.notifier.storage import Attempt, NotifierStore
@@ -29,29 +27,26 @@ STATUSES = ("sent", "failed")
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "notifier.openapi.yaml"
+    return service_app.openapi_path("notifier")
 
 
 @dataclass(frozen=True)
 class _Context:
     settings: NotifierSettings
     store: NotifierStore
-    openapi: OpenApiDocument
 
 
 bp = Blueprint("notifier", __name__)
 
 
 def _ctx() -> _Context:
-    context: _Context = current_app.extensions["notifier"]
-    return context
+    return service_app.context(_Context)
 
 
 def attempt_json(attempt: Attempt) -> dict[str, Any]:
     error = None
     if attempt.error_code is not None or attempt.error_message is not None:
         error = {"code": attempt.error_code, "message": attempt.error_message}
-    created = attempt.created_at.astimezone(UTC).isoformat(timespec="milliseconds")
     return {
         "eventId": attempt.event_id,
         "routingKey": attempt.routing_key,
@@ -66,7 +61,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "attempt": attempt.attempt,
         "error": error,
         "emailMessageId": attempt.email_message_id,
-        "createdAt": created.replace("+00:00", "Z"),
+        "createdAt": iso(attempt.created_at),
     }
 
 
@@ -99,30 +94,15 @@ def list_notifications() -> Response:
     return jsonify({"items": items, "page": page, "limit": limit, "total": total})
 
 
-@bp.get("/health")
-def health() -> tuple[Response, int]:
-    store = _ctx().store
-    checks = {"database": check_database(store.engine)}
-    body: dict[str, Any] = {"status": overall(checks), "service": NOTIFIER_SERVICE}
-    body["checks"] = checks
-    if checks["database"]["ok"]:
-        body["outbox"] = {"pending": store.outbox_backlog()}
-    return jsonify(body), 200 if body["status"] == "ok" else 503
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Response:
-    return jsonify(_ctx().openapi.document)
-
-
 def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
     """The notifier API over ``engine`` (default: the settings' database)."""
-    app = Flask(NOTIFIER_SERVICE)
-    engine = engine if engine is not None else open_engine(settings.database_url)
-    storage.create_schema(engine)
-    app.extensions["notifier"] = _Context(
-        settings=settings, store=NotifierStore(engine), openapi=OpenApiDocument(openapi_path())
+    app = service_app.service_app(
+        NOTIFIER_SERVICE,
+        storage.metadata,
+        settings.database_url,
+        lambda engine: _Context(settings, NotifierStore(engine)),
+        engine=engine,
+        max_body_bytes=settings.max_body_bytes,
     )
-    web.install(app, NOTIFIER_SERVICE, max_body_bytes=settings.max_body_bytes)
     app.register_blueprint(bp)
     return app

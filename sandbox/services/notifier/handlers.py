@@ -30,6 +30,7 @@ from jinja2 import TemplateError
 
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.messaging.envelope import CORRELATION_HEADER
+from sandbox.services.notifier import events
 from sandbox.services.notifier.mailer import (
     Mailer,
     MailError,
@@ -46,15 +47,14 @@ from sandbox.services.notifier.rendering import (
     email_context,
 )
 from sandbox.services.notifier.storage import Attempt
-from sandbox.topology import NOTIFIER_SERVICE
 
 log = logging.getLogger(__name__)
 
 EMAIL = "email"
 WEBHOOK = "webhook"
 MERCHANT_TEMPLATE = "merchant_callback"
-SENT = "sent"
-FAILED = "failed"
+SENT = events.SENT
+FAILED = events.FAILED
 RECIPIENT_UNKNOWN = "RECIPIENT_UNKNOWN"
 
 
@@ -173,7 +173,7 @@ def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:
             continue
         attempt = _attempt(notifier, event, channel, template, recipient, SENT)
         attempt = replace(attempt, email_message_id=email_message_id)
-        notifier.store.record_sent(attempt, _notification_event(notifier, event, attempt))
+        notifier.store.record_sent(attempt, events.notification(attempt, event.field("customerId")))
         log.info("%s %s sent for %s %s", channel, template, event.routing_key, event.id)
         sent.append(channel)
     if failures:
@@ -187,7 +187,7 @@ def _record_failures(notifier: Notifier, event: SourceEvent, failures: list[Fail
     for f in failures:
         attempt = _attempt(notifier, event, f.channel, f.template, f.recipient, FAILED)
         attempt = replace(attempt, error_code=f.code, error_message=f.message[:1000])
-        outgoing = _notification_event(notifier, event, attempt) if final else None
+        outgoing = events.notification(attempt, event.field("customerId")) if final else None
         notifier.store.record_failed(attempt, outgoing)
         log.warning(
             "%s %s failed for %s %s (attempt %d%s): %s %s",
@@ -298,33 +298,4 @@ def _attempt(
         status=status,
         attempt=event.attempt,
         created_at=notifier.now(),
-    )
-
-
-def _notification_event(
-    notifier: Notifier, event: SourceEvent, attempt: Attempt
-) -> OutgoingMessage:
-    sent = attempt.status == SENT
-    body: dict[str, Any] = {
-        "type": "NOTIFICATION_SENT" if sent else "NOTIFICATION_FAILED",
-        "tenantId": event.field("tenantId") or "unknown",
-        "status": attempt.status,
-        "timestamp": attempt.created_at.astimezone(UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "channel": attempt.channel,
-        "template": attempt.template,
-        "sourceEventId": event.id,
-    }
-    if attempt.recipient:
-        body["recipient"] = attempt.recipient
-    if not sent:
-        body["error"] = {"code": attempt.error_code, "message": attempt.error_message or "failed"}
-    for name in ("paymentId", "appointmentId", "customerId"):
-        value = event.field(name)
-        if value is not None:
-            body[name] = value
-    routing_key = "notification.sent" if sent else "notification.failed"
-    return OutgoingMessage.event(
-        routing_key, body, producer=NOTIFIER_SERVICE, correlation_id=event.correlation_id
     )

@@ -6,15 +6,14 @@ reach a log line through a settings dump.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from typing import Any, ClassVar
 
-from sandbox.services.common import env as e
-from sandbox.settings import BrokerSettings, SettingsError
-
-SERVICE = "notifier"
+from sandbox.services.common import settings as e
+from sandbox.services.common.settings import ServiceSettings
+from sandbox.settings import SettingsError
 
 
 @dataclass(frozen=True)
@@ -46,25 +45,20 @@ class MerchantSettings:
 
 
 @dataclass(frozen=True)
-class NotifierSettings:
-    database_url: str
-    host: str = "127.0.0.1"
+class NotifierSettings(ServiceSettings):
+    """The shared ``ServiceSettings`` under ``NOTIFIER_*``, the SMTP server and the merchant."""
+
+    PREFIX: ClassVar[str] = "NOTIFIER"
+
     port: int = 8004
-    workers: int = 1
-    threads: int = 8
-    max_body_bytes: int = e.DEFAULT_MAX_BODY_BYTES
     consumer_health_port: int = 8014
     relay_health_port: int = 8024
     support_email: str = "support@payment-sandbox.local"
-    # tenant of requests without X-Tenant-Id, as in the other services
-    default_tenant: str = "default"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     merchant: MerchantSettings = field(default_factory=MerchantSettings)
-    broker: BrokerSettings = field(default_factory=BrokerSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifierSettings:
-        env = os.environ if env is None else env
+    def own_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
         d = cls(database_url="")
         smtp = SmtpSettings(
             # SMTP_SERVER is seed 002's name for the same setting
@@ -89,20 +83,8 @@ class NotifierSettings:
                 "",
                 "a secret to sign callbacks to MERCHANT_CALLBACK_URL",
             )
-        return cls(
-            database_url=e.database_url(env, SERVICE),
-            host=e.text(env, "NOTIFIER_HOST", d.host),
-            port=e.port(env, "NOTIFIER_PORT", d.port),
-            workers=e.integer(env, "NOTIFIER_WORKERS", d.workers, minimum=1),
-            threads=e.integer(env, "NOTIFIER_THREADS", d.threads, minimum=1),
-            max_body_bytes=e.max_body_bytes(env, SERVICE),
-            consumer_health_port=e.port(
-                env, "NOTIFIER_CONSUMER_HEALTH_PORT", d.consumer_health_port
-            ),
-            relay_health_port=e.port(env, "NOTIFIER_RELAY_HEALTH_PORT", d.relay_health_port),
-            support_email=e.text(env, "NOTIFIER_SUPPORT_EMAIL", d.support_email),
-            default_tenant=e.text(env, "NOTIFIER_DEFAULT_TENANT", d.default_tenant),
-            smtp=smtp,
-            merchant=merchant,
-            broker=BrokerSettings.from_env(env),
-        )
+        return {
+            "support_email": e.text(env, "NOTIFIER_SUPPORT_EMAIL", d.support_email),
+            "smtp": smtp,
+            "merchant": merchant,
+        }

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -32,12 +31,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
     select,
 )
 
 from sandbox.messaging import OutgoingMessage
-from sandbox.services.common import inbox, outbox
+from sandbox.services.common import db, inbox, outbox
+from sandbox.services.common.db import from_row
 from sandbox.services.notifier.rendering import AppointmentFacts
 
 metadata = MetaData()
@@ -95,10 +94,6 @@ processed = inbox.inbox_table(metadata, "notifier_processed_messages")
 PROJECTION_CONSUMER = "notifier-service/appointment-projection"
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
-
-
 @dataclass(frozen=True)
 class Attempt:
     """One notification attempt, as the audit log records it."""
@@ -118,10 +113,6 @@ class Attempt:
     error_code: str | None = None
     error_message: str | None = None
     email_message_id: str | None = None
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class NotifierStore:
@@ -211,29 +202,14 @@ class NotifierStore:
         """The tenant's audit rows matching every given filter, oldest first, and how many
         match."""
         n = notifications
-        where = [n.c.tenant_id == tenant_id] + [
-            column == value
-            for column, value in (
-                (n.c.correlation_id, correlation_id),
-                (n.c.event_id, event_id),
-                (n.c.channel, channel),
-                (n.c.status, status),
-            )
-            if value is not None
-        ]
-        query = select(n).where(*where).order_by(n.c.id).limit(limit).offset(offset)
-        count = select(func.count()).select_from(n).where(*where)
+        where = db.tenant_rows(
+            n,
+            tenant_id,
+            correlation_id=correlation_id,
+            event_id=event_id,
+            channel=channel,
+            status=status,
+        )
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            total = int(conn.execute(count).scalar_one())
-        return [_attempt(row) for row in rows], total
-
-    def outbox_backlog(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox.pending_count(conn, outbox_rows)
-
-
-def _attempt(row: Any) -> Attempt:
-    values = {name: getattr(row, name) for name in Attempt.__dataclass_fields__}
-    values["created_at"] = _utc(values["created_at"])
-    return Attempt(**values)
+            rows, total = db.page(conn, n, where, [n.c.id], limit=limit, offset=offset)
+        return [from_row(Attempt, row) for row in rows], total

@@ -1,6 +1,9 @@
 """The payment service's HTTP API: seed 003 route for route, plus intents, webhooks,
 cancel, listing and timeline.  ``create_app`` wires real or given dependencies.
 
+Routes read the request and call a handler; ``replies`` turns its outcome, or its
+refusal, into the answer.
+
 Every request body is checked against ``contracts/http/payment.openapi.yaml`` (served at
 ``/openapi.json``) before a handler sees it.  POST requests honour ``Idempotency-Key``:
 the first response is stored and replayed for the same key and body; the same key with
@@ -15,29 +18,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import Engine
 
-from sandbox.contracts.files import default_contracts_dir
+from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.db import make_engine
-from sandbox.services.common.web import ApiError, OpenApiDocument, utc_now_iso
-from sandbox.services.payment import handlers, parsing, refunds, replies, webhooks
+from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.payment import handlers, parsing, replies, tables
 from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
 from sandbox.services.payment.handlers import Context, Deps
+from sandbox.services.payment.model import InvalidTransition, PaymentError
 from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
 from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
-from sandbox.services.payment.storage import Storage, create_schema
+from sandbox.services.payment.storage import Storage
 from sandbox.services.payment.storage_requests import BUSY, MISMATCH, REPLAY, RequestStore
 
 log = logging.getLogger(__name__)
 
 payments = Blueprint("payments", __name__)
 provider_hooks = Blueprint("provider_hooks", __name__)
-meta = Blueprint("meta", __name__)
 
 PAYMENT_METHODS = [
     {
@@ -58,17 +60,15 @@ PAYMENT_METHODS = [
 
 
 def openapi_path() -> Path:
-    return default_contracts_dir() / "http" / "payment.openapi.yaml"
+    return service_app.openapi_path("payment")
 
 
 def _deps() -> Deps:
-    deps: Deps = current_app.extensions["payment"]
-    return deps
+    return service_app.context(Deps)
 
 
 def _document() -> OpenApiDocument:
-    document: OpenApiDocument = current_app.extensions["payment_openapi"]
-    return document
+    return service_app.info().openapi
 
 
 def _respond(reply: Reply) -> Response:
@@ -76,14 +76,6 @@ def _respond(reply: Reply) -> Response:
     response.status_code = reply.status
     response.headers.update(reply.headers)
     return response
-
-
-def _error_reply(error: ApiError) -> Reply:
-    body = {
-        "error": {"code": error.code, "message": error.message, "details": error.details},
-        "timestamp": utc_now_iso(),
-    }
-    return Reply(error.status, body)
 
 
 def _context() -> Context:
@@ -128,7 +120,9 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
     try:
         reply = operation(ctx)
     except ApiError as exc:
-        reply = _error_reply(exc)
+        reply = replies.error(exc)
+    except (PaymentError, InvalidTransition) as exc:
+        reply = replies.error(replies.refusal(exc))
     except Exception:
         deps.requests.release(ctx.tenant_id, key)
         raise
@@ -148,7 +142,7 @@ def process_payment() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/process", body)
     req = parsing.payment_request(body, deps.settings.default_currency)
-    return _idempotent(body, lambda ctx: handlers.process_payment(deps, ctx, req))
+    return _idempotent(body, lambda ctx: replies.charged(handlers.process_payment(deps, ctx, req)))
 
 
 @payments.post("/payment/refund")
@@ -157,7 +151,7 @@ def refund_payment() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/refund", body)
     req = parsing.refund_request(body)
-    return _idempotent(body, lambda ctx: refunds.refund_payment(deps, ctx, req))
+    return _idempotent(body, lambda ctx: replies.refunded(handlers.refund_payment(deps, ctx, req)))
 
 
 @payments.get("/payment/status/<transaction_id>")
@@ -180,7 +174,9 @@ def create_intent() -> Response:
     body = web.json_object()
     parsing.validated(_document(), "/payment/intents", body)
     req = parsing.payment_request(body, deps.settings.default_currency)
-    return _idempotent(body, lambda ctx: handlers.create_intent(deps, ctx, req))
+    return _idempotent(
+        body, lambda ctx: replies.intent_opened(handlers.create_intent(deps, ctx, req))
+    )
 
 
 @payments.post("/payment/<transaction_id>/cancel")
@@ -191,7 +187,12 @@ def cancel_payment(transaction_id: str) -> Response:
         body = web.json_object()
     parsing.validated(_document(), "/payment/{transaction_id}/cancel", body)
     reason = body.get("reason")
-    return _idempotent(body, lambda ctx: handlers.cancel_payment(deps, ctx, transaction_id, reason))
+    return _idempotent(
+        body,
+        lambda ctx: replies.cancellation(
+            handlers.cancel_payment(deps, ctx, transaction_id, reason)
+        ),
+    )
 
 
 @payments.get("/payment/<transaction_id>/timeline")
@@ -224,49 +225,8 @@ def list_payments() -> Response:
 @provider_hooks.post("/payment/webhook")
 def provider_webhook() -> Response:
     payload = request.get_data(cache=False)
-    return _respond(webhooks.handle(_deps(), payload, request.headers.get("Stripe-Signature")))
-
-
-# -- health and the contract ------------------------------------------------------------
-
-
-@meta.get("/health")
-def health() -> Response:
-    deps = _deps()
-    checks: dict[str, Any] = {}
-    try:
-        deps.storage.ping()
-        checks["database"] = {"status": "up", "backend": deps.storage.engine.dialect.name}
-    except Exception as exc:
-        checks["database"] = {"status": "down", "error": type(exc).__name__}
-    try:
-        deps.provider.ping()
-        checks["provider"] = {"status": "up", "url": deps.settings.provider_url}
-    except GatewayError as exc:
-        checks["provider"] = {
-            "status": "down",
-            "url": deps.settings.provider_url,
-            "error": exc.message,
-        }
-    body: dict[str, Any] = {
-        "service": SERVICE_NAME,
-        "timestamp": utc_now_iso(),
-        "checks": checks,
-        "webhooks": {"configured": bool(deps.settings.webhook_secret)},
-    }
-    if checks["database"]["status"] == "up":
-        body["outbox"] = {"pending": deps.storage.outbox_pending()}
-        body["status"] = "healthy" if checks["provider"]["status"] == "up" else "degraded"
-    else:
-        body["status"] = "unhealthy"
-    response = jsonify(body)
-    response.status_code = 503 if body["status"] == "unhealthy" else 200
-    return response
-
-
-@meta.get("/openapi.json")
-def openapi() -> Response:
-    return jsonify(_document().document)
+    signature = request.headers.get("Stripe-Signature")
+    return _respond(replies.webhook(handlers.handle_webhook(_deps(), payload, signature)))
 
 
 # -- the factory ------------------------------------------------------------------------
@@ -306,27 +266,49 @@ def create_app(
     bookings: Bookings | None = None,
 ) -> Flask:
     """The payment API; real provider, database and appointment service unless given."""
-    engine = engine or make_engine(settings.database())
-    create_schema(engine)
     provider = provider or StripeProvider(
         settings.provider_api_key,
         settings.provider_url,
         timeout_s=settings.provider_timeout_s,
         max_network_retries=settings.provider_max_network_retries,
     )
-    app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    def provider_check() -> dict[str, dict[str, Any]]:
+        check: dict[str, Any] = {"ok": True, "url": settings.provider_url}
+        try:
+            provider.ping()
+        except GatewayError as exc:
+            check.update(ok=False, error=exc.message)
+        return {"provider": check}
+
     if bookings is None and settings.appointments_url:
         bookings = AppointmentDirectory(
             settings.appointments_url,
             timeout_s=settings.appointments_timeout_s,
             pool_size=settings.threads,
         )
-    app.extensions["payment"] = Deps(
-        Storage(engine), RequestStore(engine), provider, settings, bookings
+
+    def deps(engine: Engine) -> Deps:
+        return Deps(Storage(engine), RequestStore(engine), provider, settings, bookings)
+
+    app = service_app.service_app(
+        SERVICE_NAME,
+        tables.metadata,
+        settings.database_url,
+        deps,
+        engine=engine,
+        max_body_bytes=settings.max_body_bytes,
+        checks=provider_check,
+        # a provider that does not answer makes payments 502, not the service unready
+        advisory=("provider",),
+        sections=lambda: {"webhooks": {"configured": bool(settings.webhook_secret)}},
     )
-    app.extensions["payment_openapi"] = OpenApiDocument(openapi_path())
-    web.install(app, SERVICE_NAME, max_body_bytes=settings.max_body_bytes)
+
+    @app.errorhandler(PaymentError)
+    @app.errorhandler(InvalidTransition)
+    def _refused(exc: PaymentError | InvalidTransition) -> Response:
+        return web.error_response(replies.refusal(exc))
+
     _request_log(app)
     limiter = Limiter(
         get_remote_address,
@@ -336,9 +318,8 @@ def create_app(
         storage_uri=settings.rate_limit_storage_uri,
         enabled=settings.rate_limit_enabled,
     )
-    limiter.exempt(meta)
+    limiter.exempt(service_app.meta)
     limiter.exempt(provider_hooks)
     app.register_blueprint(payments)
     app.register_blueprint(provider_hooks)
-    app.register_blueprint(meta)
     return app

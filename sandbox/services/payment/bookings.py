@@ -24,7 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.services.common.tenancy import TENANT_HEADER
-from sandbox.services.common.web import ApiError
+from sandbox.services.payment.model import PaymentError
 
 log = logging.getLogger(__name__)
 
@@ -89,21 +89,19 @@ def ensure_payable(
             exc,
             extra={"fields": {"booking_id": booking_id, "tenant": tenant_id}},
         )
-        raise ApiError(
+        raise PaymentError(
             "APPOINTMENT_SERVICE_UNAVAILABLE",
             "the appointment service did not confirm the booking; retry shortly",
-            503,
             field="booking_id",
-            details={"retry_possible": True},
+            retry_possible=True,
         ) from None
     if not found:
         log.info(
             "payment refused: no such appointment for the tenant",
             extra={"fields": {"booking_id": booking_id, "tenant": tenant_id}},
         )
-        raise ApiError(
+        raise PaymentError(
             "BOOKING_NOT_FOUND",
             f"no appointment {booking_id} for this tenant",
-            404,
             field="booking_id",
         )

@@ -74,6 +74,23 @@ def cancelled_event(payment: model.Payment, reason: str, at: datetime) -> Outgoi
     return _message("payment.cancelled", body, payment)
 
 
+def message(
+    routing_key: str,
+    payment: model.Payment,
+    at: datetime,
+    *,
+    reason: str | None = None,
+    refund: model.Refund | None = None,
+) -> OutgoingMessage:
+    """The event ``routing_key`` (a move's ``emits``) for ``payment`` as it now is."""
+    if routing_key == "payment.cancelled":
+        return cancelled_event(payment, reason or "cancelled", at)
+    if routing_key == "payment.refunded":
+        assert refund is not None, "payment.refunded tells which refund"
+        return refunded_event(payment, refund, at)
+    return state_event(routing_key, payment, at)
+
+
 def refunded_event(payment: model.Payment, refund: model.Refund, at: datetime) -> OutgoingMessage:
     """payment.refunded; ``payment`` is the state after the refund."""
     body = _common("payment.refunded", payment, at)

@@ -21,10 +21,9 @@ from referencing.jsonschema import DRAFT202012
 
 from sandbox.services.common.jsonlog import scrub
 from sandbox.services.common.web import ApiError, OpenApiDocument, query_int
-from sandbox.services.payment.handlers import PaymentRequest
+from sandbox.services.payment.handlers import PaymentRequest, RefundRequest
 from sandbox.services.payment.model import STATUSES, CardInput, Customer
 from sandbox.services.payment.money import AmountError, CurrencyError, exponent, to_minor
-from sandbox.services.payment.refunds import RefundRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

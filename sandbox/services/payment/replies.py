@@ -1,9 +1,11 @@
-"""Response bodies of the payment API (seed 003's shapes), built from stored payments.
+"""The payment API's answers: handlers' outcomes and refusals as HTTP (seed 003's shapes).
 
 The same functions build a first response and the response for a payment read back
 later (after a race with a webhook, or on an idempotent resume), so both look alike.
 A failed payment answers with seed 003's failure fields *and* its error format, so a
-client written against either finds what it reads.
+client written against either finds what it reads.  A refusal (``PaymentError``, the
+state machine's ``InvalidTransition``) answers in the shared error shape with the HTTP
+status of its code (``STATUS``, 400 unless listed).
 """
 
 from __future__ import annotations
@@ -11,10 +13,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.services.common.web import utc_now_iso
+from sandbox.services.common.web import ApiError, utc_now_iso
 from sandbox.services.payment import model
-from sandbox.services.payment.model import Payment, Refund
+from sandbox.services.payment.handlers import (
+    Cancelled,
+    Charged,
+    IntentOpened,
+    Refunded,
+    WebhookHandled,
+)
+from sandbox.services.payment.model import InvalidTransition, Payment, PaymentError, Refund
 from sandbox.services.payment.money import to_major
+from sandbox.services.payment.provider import Decline
+
+# The HTTP status of each refusal that is not a plain 400.
+STATUS = {
+    "TRANSACTION_NOT_FOUND": 404,
+    "BOOKING_NOT_FOUND": 404,
+    "DUPLICATE_TRANSACTION": 409,
+    "WEBHOOK_PAYMENT_NOT_FOUND_YET": 409,
+    "WEBHOOK_PAYMENT_CHANGED": 409,
+    model.GATEWAY_ERROR: 502,
+    "APPOINTMENT_SERVICE_UNAVAILABLE": 503,
+    "WEBHOOK_NOT_CONFIGURED": 503,
+}
+# The code a move the state machine refuses is answered with, by the machine's event.
+REFUSED_MOVES = {
+    model.CANCEL: "CANCEL_NOT_ALLOWED",
+    model.REFUND_PART: "REFUND_NOT_ALLOWED",
+    model.REFUND_REST: "REFUND_NOT_ALLOWED",
+}
 
 
 @dataclass(frozen=True)
@@ -32,9 +60,10 @@ def card(payment: Payment) -> dict[str, str] | None:
     return {"brand": payment.card_brand or "unknown", "last4": payment.card_last4 or ""}
 
 
-def success(payment: Payment) -> dict[str, Any]:
+def _charge(payment: Payment, status: str) -> dict[str, Any]:
+    """What seed 003 answers about a charge, success or failure alike."""
     return {
-        "status": "success",
+        "status": status,
         "transaction_id": payment.id,
         "booking_id": payment.booking_id,
         "amount": to_major(payment.amount_minor, payment.currency),
@@ -42,6 +71,12 @@ def success(payment: Payment) -> dict[str, Any]:
         "payment_method": payment.payment_method,
         "payment_status": payment.status,
         "card": card(payment),
+    }
+
+
+def success(payment: Payment) -> dict[str, Any]:
+    return {
+        **_charge(payment, "success"),
         "processed_at": model.iso(payment.processed_at or payment.updated_at),
         "message": "Payment processed successfully",
     }
@@ -59,14 +94,7 @@ def failure(
         **(extra or {}),
     }
     return {
-        "status": "failed",
-        "transaction_id": payment.id,
-        "booking_id": payment.booking_id,
-        "amount": to_major(payment.amount_minor, payment.currency),
-        "currency": payment.currency,
-        "payment_method": payment.payment_method,
-        "payment_status": payment.status,
-        "card": card(payment),
+        **_charge(payment, "failed"),
         "error_code": code,
         "error_message": message,
         "processed_at": model.iso(payment.processed_at or payment.updated_at),
@@ -139,10 +167,14 @@ def cancelled(payment: Payment, reason: str) -> dict[str, Any]:
     }
 
 
-def for_payment(payment: Payment) -> Reply:
-    """What /payment/process answers for a payment as it is now."""
+def for_payment(payment: Payment, decline: Decline | None = None) -> Reply:
+    """What /payment/process answers for a payment as it is now (and the decline this
+    request recorded, whose own retry advice it carries)."""
     if payment.status in (model.COMPLETED, model.PARTIALLY_REFUNDED, model.REFUNDED):
         return Reply(200, success(payment))
+    if payment.status == model.FAILED and decline is not None:
+        extra = {"decline_code": decline.decline_code} if decline.decline_code else {}
+        return Reply(400, failure(payment, retry_possible=decline.retry_possible, extra=extra))
     if payment.status == model.FAILED:
         code = 502 if payment.retryable else 400
         return Reply(code, failure(payment, retry_possible=payment.retryable))
@@ -160,3 +192,59 @@ def for_payment(payment: Payment) -> Reply:
         "timestamp": utc_now_iso(),
     }
     return Reply(409, body, final=False)
+
+
+def charged(outcome: Charged) -> Reply:
+    return for_payment(outcome.payment, outcome.decline)
+
+
+def intent_opened(outcome: IntentOpened) -> Reply:
+    return Reply(201, intent(outcome.payment, outcome.client_secret))
+
+
+def refunded(outcome: Refunded) -> Reply:
+    return Reply(200, refund(outcome.payment, outcome.refund))
+
+
+def cancellation(outcome: Cancelled) -> Reply:
+    return Reply(200, cancelled(outcome.payment, outcome.reason))
+
+
+def webhook(outcome: WebhookHandled) -> Reply:
+    body: dict[str, Any] = {
+        "received": True,
+        "event_id": outcome.event_id,
+        "outcome": outcome.outcome,
+    }
+    if outcome.reason is not None:
+        body["reason"] = outcome.reason
+    return Reply(200, body)
+
+
+def refusal(exc: PaymentError | InvalidTransition) -> ApiError:
+    """A handler's refusal as the API's error, with its HTTP status."""
+    if isinstance(exc, PaymentError):
+        return ApiError(exc.code, exc.message, STATUS.get(exc.code, 400), details=exc.details)
+    code = REFUSED_MOVES.get(exc.event)
+    if code is None:  # the handlers ask the machine before any other move: a bug
+        raise exc
+    message = str(exc)
+    if exc.event == model.CANCEL and exc.status in model.REFUNDABLE:
+        message += " (refund it instead)"
+    elif code == "REFUND_NOT_ALLOWED":
+        message += "; only completed payments can"
+    details = {"transaction_id": exc.payment_id, "status": exc.status}
+    return ApiError(code, message, 400, details=details)
+
+
+def error(api_error: ApiError) -> Reply:
+    """An error as a Reply in the shared shape (for answers stored for idempotent replay)."""
+    body = {
+        "error": {
+            "code": api_error.code,
+            "message": api_error.message,
+            "details": api_error.details,
+        },
+        "timestamp": utc_now_iso(),
+    }
+    return Reply(api_error.status, body)

@@ -4,87 +4,65 @@
 change payments and refunds, write their events into the outbox and their timeline
 entries.  A state change, its events and its timeline entries always commit together.
 
-Transitions are guarded (``UPDATE ... WHERE status IN (expected)``): when two paths race
-(the card flow's answer and the provider's webhook for the same intent), exactly one
-applies the change and emits its event; the other sees it already done.
+Every change of status is a move of the state machine (``Tx.apply``, ``model.TRANSITIONS``),
+guarded in SQL as well: when two paths race (the card flow's answer and the provider's
+webhook for the same intent), exactly one applies the change and emits its event; the
+other sees it already done.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from sandbox.messaging import OutgoingMessage
+from sandbox.services.common import db
 from sandbox.services.common import outbox as outbox_module
+from sandbox.services.common.db import from_row, to_row
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.model import Customer, Payment, Refund
-
-# Any constant shared by the service's processes: serialises CREATE TABLE on PostgreSQL.
-_SCHEMA_LOCK = 480_031_003
 
 
 class DuplicateBooking(Exception):
     """The booking already has a payment that holds it."""
 
 
-def create_schema(engine: Engine) -> None:
-    """Create the tables if missing; safe when several processes start at once."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-        tables.metadata.create_all(conn)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def _payment(row: Any) -> Payment:
-    return Payment(
-        id=row.id,
-        tenant_id=row.tenant_id,
-        booking_id=row.booking_id,
-        user_id=row.user_id,
+    return from_row(
+        Payment,
+        row,
         amount_minor=int(row.amount_minor),
-        currency=row.currency,
-        payment_method=row.payment_method,
-        flow=row.flow,
-        status=row.status,
-        correlation_id=row.correlation_id,
-        created_at=_utc(row.created_at) or model.now(),
-        updated_at=_utc(row.updated_at) or model.now(),
         refunded_minor=int(row.refunded_minor or 0),
         retryable=bool(row.retryable),
-        provider_intent_id=row.provider_intent_id,
-        card_brand=row.card_brand,
-        card_last4=row.card_last4,
-        error_code=row.error_code,
-        error_message=row.error_message,
         customer=Customer(row.customer_email, row.customer_name),
-        processed_at=_utc(row.processed_at),
     )
 
 
 def _refund(row: Any) -> Refund:
-    return Refund(
-        id=row.id,
-        payment_id=row.payment_id,
-        tenant_id=row.tenant_id,
-        amount_minor=int(row.amount_minor),
-        reason=row.reason,
-        status=row.status,
-        created_at=_utc(row.created_at) or model.now(),
-        provider_refund_id=row.provider_refund_id,
-    )
+    return from_row(Refund, row, amount_minor=int(row.amount_minor))
+
+
+@functools.cache
+def _standing_in(states: tuple[str, ...]) -> ColumnElement[bool]:
+    """SQL that holds while a payment row stands in one of the machine's ``states``."""
+    where = []
+    for state in states:
+        status, retryable, flow = model.STATE_FIELDS[state]
+        clause = _P.c.status == status
+        if retryable is not None:
+            clause = and_(clause, _P.c.retryable.is_(retryable))
+        if flow is not None:
+            clause = and_(clause, _P.c.flow == flow)
+        where.append(clause)
+    return or_(*where)
 
 
 def _lock(payment: Payment) -> str | None:
@@ -92,10 +70,10 @@ def _lock(payment: Payment) -> str | None:
 
 
 _P = tables.payments
-# Columns a transition may change besides status (everything but identity and amounts).
+# Columns a transition may change besides status and retryable, which the state machine
+# sets (everything but identity and amounts).
 _MUTABLE = frozenset(
     {
-        "retryable",
         "provider_intent_id",
         "card_brand",
         "card_last4",
@@ -124,31 +102,13 @@ class Tx:
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert a new payment; DuplicateBooking when its booking is already held."""
-        values = {
-            "id": payment.id,
-            "tenant_id": payment.tenant_id,
-            "booking_id": payment.booking_id,
-            "booking_lock": _lock(payment),
-            "user_id": payment.user_id,
-            "amount_minor": payment.amount_minor,
-            "refunded_minor": payment.refunded_minor,
-            "currency": payment.currency,
-            "payment_method": payment.payment_method,
-            "flow": payment.flow,
-            "status": payment.status,
-            "retryable": payment.retryable,
-            "provider_intent_id": payment.provider_intent_id,
-            "card_brand": payment.card_brand,
-            "card_last4": payment.card_last4,
-            "error_code": payment.error_code,
-            "error_message": payment.error_message,
-            "customer_email": payment.customer.email,
-            "customer_name": payment.customer.name,
-            "correlation_id": payment.correlation_id,
-            "created_at": payment.created_at,
-            "updated_at": payment.updated_at,
-            "processed_at": payment.processed_at,
-        }
+        values = to_row(
+            payment,
+            booking_lock=_lock(payment),
+            customer_email=payment.customer.email,
+            customer_name=payment.customer.name,
+        )
+        del values["customer"]
         # A savepoint keeps the transaction usable on PostgreSQL after the violation.
         try:
             with self.conn.begin_nested():
@@ -158,41 +118,46 @@ class Tx:
             raise DuplicateBooking(payment.booking_id) from exc
         self.timeline(payment.id, "state", None, payment.status, detail="payment created")
 
-    def transition(
-        self,
-        payment: Payment,
-        to_status: str,
-        *,
-        expect: Sequence[str],
-        detail: str,
-        at: datetime | None = None,
-        any_failed: bool = False,
-        **changes: Any,
+    def apply(
+        self, payment: Payment, event: str, *, detail: str, at: datetime, **changes: Any
     ) -> Payment | None:
-        """Move ``payment`` to ``to_status`` if it is still in one of ``expect``.
+        """Move ``payment`` as the state machine says ``event`` does (``model.TRANSITIONS``).
 
-        ``failed`` in ``expect`` means a retryable failure unless ``any_failed``: a
-        declined card payment is final, a gateway failure is not.  Returns the payment
-        as it now is, or None when another path changed it first.
+        Returns the payment as it now is, or None when nothing changed: the machine has no
+        such move from where ``payment`` stands, or the row stands elsewhere by now.
         """
         unknown = set(changes) - _MUTABLE
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)} in a transition")
-        at = at or model.now()
-        after = payment.with_changes(status=to_status, updated_at=at, **changes)
-        others = [s for s in expect if s != model.FAILED]
-        guard: ColumnElement[bool] = _P.c.status.in_(others)
-        if model.FAILED in expect:
-            failed = _P.c.status == model.FAILED
-            guard = or_(guard, failed if any_failed else and_(failed, _P.c.retryable.is_(True)))
+        if not model.allows(payment, event):
+            return None
+        move = model.step(payment, event)
+        after = payment.with_changes(
+            status=move.status, retryable=move.retryable, updated_at=at, **changes
+        )
+        # ``payment`` was read before this transaction, and another path (the card flow's
+        # answer and the provider's webhook for the same intent) may have moved the row
+        # since.  The guard makes the update a compare-and-set: it applies only while the
+        # row stands where the machine makes this same move, so of two racing paths
+        # exactly one moves the payment and writes its event.
         result = self.conn.execute(
             update(_P)
-            .where(_P.c.id == payment.id, guard)
-            .values(status=to_status, updated_at=at, booking_lock=_lock(after), **changes)
+            .where(_P.c.id == payment.id, _standing_in(model.sources(event, move)))
+            .values(
+                status=move.status,
+                retryable=move.retryable,
+                updated_at=at,
+                booking_lock=_lock(after),
+                **changes,
+            )
         )
         if result.rowcount != 1:
             return None
-        self.timeline(payment.id, "state", payment.status, to_status, detail=detail, at=at)
+        if move.status == payment.status and move.emits is None:
+            # no move to record (a retry that failed as the first attempt did)
+            self.timeline(payment.id, "provider", detail=detail, at=at)
+        else:
+            self.timeline(payment.id, "state", payment.status, move.status, detail=detail, at=at)
         return after
 
     # -- refunds -------------------------------------------------------------------
@@ -311,42 +276,36 @@ class Storage:
         with self.engine.begin() as conn:
             yield Tx(conn)
 
-    def get_payment(self, payment_id: str, tenant_id: str | None = None) -> Payment | None:
-        query = select(_P).where(_P.c.id == payment_id)
-        if tenant_id is not None:
-            query = query.where(_P.c.tenant_id == tenant_id)
+    def _first(self, *where: ColumnElement[bool]) -> Payment | None:
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(select(_P).where(*where)).first()
         return _payment(row) if row is not None else None
+
+    def get_payment(self, payment_id: str, tenant_id: str | None = None) -> Payment | None:
+        if tenant_id is None:
+            return self._first(_P.c.id == payment_id)
+        return self._first(_P.c.id == payment_id, _P.c.tenant_id == tenant_id)
 
     def find_by_intent(self, intent_id: str) -> Payment | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(_P).where(_P.c.provider_intent_id == intent_id)).first()
-        return _payment(row) if row is not None else None
+        return self._first(_P.c.provider_intent_id == intent_id)
 
     def booking_holder(self, tenant_id: str, booking_id: str) -> Payment | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(_P).where(_P.c.tenant_id == tenant_id, _P.c.booking_lock == booking_id)
-            ).first()
-        return _payment(row) if row is not None else None
+        """The payment that holds the tenant's booking (``tables.payments.booking_lock``)."""
+        return self._first(_P.c.tenant_id == tenant_id, _P.c.booking_lock == booking_id)
 
     def list_payments(
         self, tenant_id: str, *, page: int, limit: int, status: str | None = None
     ) -> tuple[list[Payment], int]:
-        where = [_P.c.tenant_id == tenant_id]
-        if status is not None:
-            where.append(_P.c.status == status)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(_P).where(*where)).scalar_one()
-            rows = conn.execute(
-                select(_P)
-                .where(*where)
-                .order_by(_P.c.created_at.desc(), _P.c.id.desc())
-                .limit(limit)
-                .offset((page - 1) * limit)
-            ).all()
-        return [_payment(row) for row in rows], int(total)
+            rows, total = db.page(
+                conn,
+                _P,
+                db.tenant_rows(_P, tenant_id, status=status),
+                [_P.c.created_at.desc(), _P.c.id.desc()],
+                limit=limit,
+                offset=(page - 1) * limit,
+            )
+        return [_payment(row) for row in rows], total
 
     def timeline(self, payment_id: str) -> list[dict[str, Any]]:
         t = tables.timeline
@@ -356,7 +315,7 @@ class Storage:
             ).all()
         return [
             {
-                "at": model.iso(_utc(row.at)),
+                "at": model.iso(row.at),
                 "kind": row.kind,
                 "from_status": row.from_status,
                 "to_status": row.to_status,
@@ -366,11 +325,3 @@ class Storage:
             }
             for row in rows
         ]
-
-    def outbox_pending(self) -> int:
-        with self.engine.connect() as conn:
-            return outbox_module.pending_count(conn, tables.outbox)
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(select(1)).scalar_one()

@@ -3,8 +3,10 @@
 A refund first reserves its amount in one transaction (a ``pending`` refund row, with
 the payment row locked), so two concurrent refunds can never add up to more than the
 payment.  Then the provider refunds with the refund id as idempotency key, and one
-transaction records the outcome: the payment becomes ``partially_refunded`` or
-``refunded`` and ``payment.refunded`` is written.  A gateway failure releases the
+transaction records the outcome: the state machine moves the payment (``REFUND_PART``
+to ``partially_refunded``, ``REFUND_REST`` to ``refunded``) and ``payment.refunded`` is
+written.  Which payments may be refunded is the machine's answer too: a refund of any
+other is refused with ``InvalidTransition``.  A gateway failure releases the
 reservation and changes nothing else; retried with the same Idempotency-Key it repeats
 the same provider refund.
 """
@@ -12,38 +14,36 @@ the same provider refund.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-from sandbox.services.common.web import ApiError
-from sandbox.services.payment import events, model, replies
-from sandbox.services.payment.handlers import Context, Deps, find, gateway_error
-from sandbox.services.payment.model import Payment, Refund
+from sandbox.services.payment import model
+from sandbox.services.payment.handlers.base import (
+    Context,
+    Deps,
+    Refunded,
+    RefundRequest,
+    find,
+    gateway_error,
+    move,
+)
+from sandbox.services.payment.model import Payment, PaymentError, Refund
 from sandbox.services.payment.money import AmountError, to_major, to_minor
 from sandbox.services.payment.provider import GatewayError, ProviderRefused
-from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.storage_requests import link_idempotency
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RefundRequest:
-    booking_id: str
-    transaction_id: str
-    refund_amount: float
-    reason: str
-    user_id: str
-
-
-def _not_allowed(message: str, payment: Payment, **details: object) -> ApiError:
-    return ApiError(
+def _not_allowed(message: str, payment: Payment, **details: object) -> PaymentError:
+    return PaymentError(
         "REFUND_NOT_ALLOWED",
         message,
-        details={"transaction_id": payment.id, "status": payment.status, **details},
+        transaction_id=payment.id,
+        status=payment.status,
+        **details,
     )
 
 
-def refund_payment(deps: Deps, ctx: Context, req: RefundRequest) -> Reply:
+def refund_payment(deps: Deps, ctx: Context, req: RefundRequest) -> Refunded:
     payment = find(deps, ctx, req.transaction_id)
     if payment.booking_id != req.booking_id:
         raise _not_allowed(
@@ -56,11 +56,10 @@ def refund_payment(deps: Deps, ctx: Context, req: RefundRequest) -> Reply:
     try:
         amount = to_minor(req.refund_amount, payment.currency, "refund_amount")
     except AmountError as exc:
-        raise ApiError("INVALID_AMOUNT", str(exc), field="refund_amount") from None
+        raise PaymentError("INVALID_AMOUNT", str(exc), field="refund_amount") from None
     refund = _resumed(deps, ctx) or _reserve(deps, ctx, payment, amount, req.reason)
     if refund.status == "succeeded":
-        current = deps.storage.get_payment(payment.id) or payment
-        return Reply(200, replies.refund(current, refund))
+        return Refunded(deps.storage.get_payment(payment.id) or payment, refund)
     assert payment.provider_intent_id is not None
     try:
         done = deps.provider.refund(
@@ -99,11 +98,7 @@ def _reserve(deps: Deps, ctx: Context, payment: Payment, amount: int, reason: st
     with deps.storage.begin() as tx:
         locked = tx.get_payment(payment.id, lock=True)
         assert locked is not None
-        if locked.status not in model.REFUNDABLE:
-            raise _not_allowed(
-                f"a {locked.status} payment cannot be refunded; only completed payments can",
-                locked,
-            )
+        model.require(locked, model.refund_event(locked, amount))
         reserved = tx.reserved_minor(locked.id)
         left = locked.amount_minor - reserved
         if amount > left:
@@ -135,27 +130,27 @@ def _release(deps: Deps, refund: Refund, why: str) -> None:
         tx.timeline(refund.payment_id, "provider", detail=f"refund {refund.id} failed: {why}")
 
 
-def _record(deps: Deps, payment_id: str, refund: Refund, provider_refund_id: str) -> Reply:
+def _record(deps: Deps, payment_id: str, refund: Refund, provider_refund_id: str) -> Refunded:
     at = model.now()
     with deps.storage.begin() as tx:
         payment = tx.get_payment(payment_id, lock=True)
         assert payment is not None
-        refunded = payment.refunded_minor + refund.amount_minor
-        status = model.REFUNDED if refunded >= payment.amount_minor else model.PARTIALLY_REFUNDED
-        after = tx.transition(
+        after = move(
+            tx,
             payment,
-            status,
-            expect=model.REFUNDABLE,
+            model.refund_event(payment, refund.amount_minor),
             detail=f"refund {refund.id} of {to_major(refund.amount_minor, payment.currency)}",
             at=at,
-            refunded_minor=refunded,
+            refund=refund,
+            refunded_minor=payment.refunded_minor + refund.amount_minor,
         )
         if after is None:  # cannot happen while the reservation holds; never lose money quietly
             raise RuntimeError(f"payment {payment_id} changed during refund {refund.id}")
         done = tx.settle_refund(refund, "succeeded", provider_refund_id)
-        tx.emit(after.id, [events.refunded_event(after, done, at)])
     log.info(
         "refund processed",
-        extra={"fields": {"transaction_id": after.id, "refund_id": done.id, "status": status}},
+        extra={
+            "fields": {"transaction_id": after.id, "refund_id": done.id, "status": after.status}
+        },
     )
-    return Reply(200, replies.refund(after, done))
+    return Refunded(after, done)

@@ -6,14 +6,16 @@ tolerance of our clock (an old delivery replayed later fails there).  A verified
 is recorded by provider event id in the same transaction as the change it causes, so a
 redelivered event changes nothing.
 
-Order does not matter because every rule moves a payment forward only:
+Each changing event is a move of the state machine (``model.TRANSITIONS``), and order
+does not matter because every move goes forward only:
 
-- ``payment_intent.succeeded``: pending or failed -> completed (an intent may succeed
-  after a declined attempt; nothing moves a payment back from completed);
-- ``payment_intent.payment_failed``: pending, or failed by a gateway error -> failed;
-  ignored once the payment completed (a late failure of an earlier attempt);
-- ``payment_intent.canceled``: pending, failed (intent flow) or failed by a gateway
-  error -> cancelled.
+- ``payment_intent.succeeded`` (``SUCCEED``): pending or failed -> completed (an intent
+  may succeed after a declined attempt; nothing moves a payment back from completed);
+- ``payment_intent.payment_failed`` (``DECLINE``): pending, or failed by a gateway
+  error -> failed; ignored once the payment completed (a late failure of an earlier
+  attempt);
+- ``payment_intent.canceled`` (``CANCEL``): pending, failed (intent flow) or failed by
+  a gateway error -> cancelled.
 
 Everything else (charges, refunds, intents of other systems) is acknowledged and
 recorded only.  A state-changing event for an intent of ours that has no payment yet
@@ -46,12 +48,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import signing
-from sandbox.services.common.web import ApiError
-from sandbox.services.payment import events, model
-from sandbox.services.payment.handlers import Deps, gateway_error
-from sandbox.services.payment.model import Payment
+from sandbox.services.payment import model
+from sandbox.services.payment.handlers.base import Deps, WebhookHandled, gateway_error, move
+from sandbox.services.payment.model import Payment, PaymentError
 from sandbox.services.payment.provider import GatewayError, Intent, ProviderRefused, map_decline
-from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.storage import Tx
 from sandbox.services.payment.storage_requests import record_webhook, webhook_outcome
 
@@ -72,22 +72,20 @@ _CANCEL_REASONS = {
 
 
 def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
-    """The verified event, or an ApiError that says why the delivery was refused."""
+    """The verified event, or a PaymentError that says why the delivery was refused."""
     secret = deps.settings.webhook_secret
     if not secret:
-        raise ApiError(
+        raise PaymentError(
             "WEBHOOK_NOT_CONFIGURED",
             "PAYMENT_WEBHOOK_SECRET is not set; webhooks cannot be verified",
-            503,
         )
     try:
         signing.verify(secret, payload, signature, tolerance_s=deps.settings.webhook_tolerance_s)
     except signing.SignatureError as exc:
-        raise ApiError(
+        raise PaymentError(
             _SIGNATURE_CODES.get(exc.code, "WEBHOOK_SIGNATURE_INVALID"),
             f"webhook refused: {exc}",
-            400,
-            details={"reason": exc.code},
+            reason=exc.code,
         ) from None
     try:
         event = json.loads(payload)
@@ -101,7 +99,7 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
         and isinstance(event["data"].get("object"), dict)
     )
     if not valid:
-        raise ApiError(
+        raise PaymentError(
             "INVALID_WEBHOOK_PAYLOAD", "the webhook body is not a provider event (id, type, data)"
         )
     assert isinstance(event, dict)
@@ -117,6 +115,12 @@ _REPORTED = {
     "payment_intent.succeeded": "succeeded",
     FAILED_EVENT: "requires_payment_method",
     "payment_intent.canceled": "canceled",
+}
+# The state machine's event each of them is.
+_MOVES = {
+    "payment_intent.succeeded": model.SUCCEED,
+    FAILED_EVENT: model.DECLINE,
+    "payment_intent.canceled": model.CANCEL,
 }
 
 APPLY, STALE, REJECT = "apply", "stale", "reject"
@@ -191,16 +195,8 @@ def _claims(obj: dict[str, Any], payment: Payment) -> Verdict | None:
 
 
 def _applies(payment: Payment, event_type: str) -> bool:
-    """Whether the change the event reports is still to be made (the guards of _apply)."""
-    if payment.status == model.PENDING:
-        return True
-    if payment.status != model.FAILED:
-        return False
-    if event_type == "payment_intent.succeeded":
-        return True
-    if event_type == FAILED_EVENT:
-        return payment.retryable
-    return payment.retryable or payment.flow == model.INTENT_FLOW
+    """Whether the change the event reports is still to be made: a move of the machine."""
+    return event_type in _MOVES and model.allows(payment, _MOVES[event_type])
 
 
 def _confirm(deps: Deps, payment: Payment, event_type: str) -> Verdict:
@@ -249,17 +245,16 @@ def _check(
     return _confirm(deps, payment, event_type)
 
 
-def handle(deps: Deps, payload: bytes, signature: str | None) -> Reply:
+def handle(deps: Deps, payload: bytes, signature: str | None) -> WebhookHandled:
     event = verify(deps, payload, signature)
     event_id, event_type = event["id"][:255], event["type"][:128]
     obj: dict[str, Any] = event["data"]["object"]
     found = _payment_for(deps, obj)
     if found is None and event_type in _STATE_EVENTS and _ours(obj):
         # Ours but not committed yet (or never will be): the provider retries later.
-        raise ApiError(
+        raise PaymentError(
             "WEBHOOK_PAYMENT_NOT_FOUND_YET",
             f"no payment for {_show(obj.get('id'))} yet; deliver again later",
-            409,
         )
     verdict = _check(deps, found, event_id, event_type, obj)
     with deps.storage.begin() as tx:
@@ -272,9 +267,7 @@ def handle(deps: Deps, payload: bytes, signature: str | None) -> Reply:
             if payment is not None and not outcome.startswith("rejected"):
                 tx.timeline(payment.id, "webhook", detail=f"{event_type} {event_id}: {outcome}")
     fields = {"transaction_id": found.id if found else None, "event_id": event_id}
-    body: dict[str, Any] = {"received": True, "event_id": event_id, "outcome": outcome}
     if verdict is not None and verdict.kind == REJECT and outcome.startswith("rejected"):
-        body["reason"] = verdict.reason
         log.warning(
             "webhook %s %s rejected: %s",
             event_type,
@@ -282,9 +275,9 @@ def handle(deps: Deps, payload: bytes, signature: str | None) -> Reply:
             verdict.reason,
             extra={"fields": {**fields, "tenant": found.tenant_id if found else None}},
         )
-    else:
-        log.info("webhook %s %s: %s", event_type, event_id, outcome, extra={"fields": fields})
-    return Reply(200, body)
+        return WebhookHandled(event_id, outcome, verdict.reason)
+    log.info("webhook %s %s: %s", event_type, event_id, outcome, extra={"fields": fields})
+    return WebhookHandled(event_id, outcome)
 
 
 def _outcome(
@@ -300,10 +293,9 @@ def _outcome(
         return f"rejected: {verdict.code}"
     if event_type in _REPORTED and _applies(payment, event_type):
         if verdict is None:  # the payment moved back since it was read: never, but be sure
-            raise ApiError(
+            raise PaymentError(
                 "WEBHOOK_PAYMENT_CHANGED",
                 "the payment changed while the event was checked; deliver again later",
-                409,
             )
         if verdict.kind == STALE:
             return f"ignored: {verdict.reason}"
@@ -313,25 +305,16 @@ def _outcome(
 def _apply(
     tx: Tx, payment: Payment, event_type: str, obj: dict[str, Any], intent: Intent | None
 ) -> str:
+    event = _MOVES.get(event_type)
+    if event is None:
+        return "recorded"
     at = model.now()
-    if event_type == "payment_intent.succeeded":
-        done = tx.transition(
-            payment,
-            model.COMPLETED,
-            expect=(model.PENDING, model.FAILED),
-            any_failed=True,
-            detail="payment intent succeeded (webhook, confirmed with the provider)",
-            at=at,
-            processed_at=at,
-            retryable=False,
-            error_code=None,
-            error_message=None,
-        )
-        if done is None:
-            return f"ignored: payment is {payment.status}"
-        tx.emit(done.id, [events.state_event("payment.completed", done, at)])
-        return "completed"
-    if event_type == FAILED_EVENT:
+    changes: dict[str, Any] = {"processed_at": at}
+    reason = None
+    if event == model.SUCCEED:
+        detail = "payment intent succeeded (webhook, confirmed with the provider)"
+        changes.update(error_code=None, error_message=None)
+    elif event == model.DECLINE:
         decline = intent.decline if intent is not None else None
         if decline is None:
             raw_error = obj.get("last_payment_error")
@@ -339,41 +322,18 @@ def _apply(
             decline = map_decline(
                 error.get("code"), error.get("decline_code"), error.get("message")
             )
-        failed = tx.transition(
-            payment,
-            model.FAILED,
-            expect=(model.PENDING, model.FAILED),
-            detail=f"payment intent failed (webhook): {decline.code}",
-            at=at,
-            processed_at=at,
-            retryable=False,
-            error_code=decline.code,
-            error_message=decline.message,
-        )
-        if failed is None:
-            return f"ignored: payment is {payment.status}"
-        tx.emit(failed.id, [events.state_event("payment.failed", failed, at)])
-        return "failed"
-    if event_type == "payment_intent.canceled":
+        detail = f"payment intent failed (webhook): {decline.code}"
+        changes.update(error_code=decline.code, error_message=decline.message)
+    else:
         why = str(obj.get("cancellation_reason"))
         # a cancellation the API asked for keeps the caller's reason, whichever path wins
         reason = tx.requested_cancel_reason(payment.id) or _CANCEL_REASONS.get(
             why, "cancelled at the provider"
         )
-        cancelled = tx.transition(
-            payment,
-            model.CANCELLED,
-            expect=(model.PENDING, model.FAILED),
-            # a declined intent may still be retried by its client, so cancelling it is
-            # news; a card payment given up after a gateway error is settled already
-            any_failed=payment.flow == model.INTENT_FLOW,
-            detail=f"payment intent cancelled (webhook): {reason}",
-            at=at,
-            processed_at=at,
-            retryable=False,
-        )
-        if cancelled is None:
-            return f"ignored: payment is {payment.status}"
-        tx.emit(cancelled.id, [events.cancelled_event(cancelled, reason, at)])
-        return "cancelled"
-    return "recorded"
+        detail = f"payment intent cancelled (webhook): {reason}"
+    if move(tx, payment, event, detail=detail, at=at, reason=reason, **changes) is None:
+        return f"ignored: payment is {payment.status}"
+    return _OUTCOMES[event]
+
+
+_OUTCOMES = {model.SUCCEED: "completed", model.DECLINE: "failed", model.CANCEL: "cancelled"}

@@ -1,4 +1,4 @@
-"""Payment handlers: plain functions, a request in, a state change and its events out.
+"""Opening payments, charging cards, intents and reconciliation: plain functions.
 
 Card payment (``process_payment``), in order:
 
@@ -10,8 +10,8 @@ Card payment (``process_payment``), in order:
    ``payment.created``;
 4. the card becomes a provider PaymentMethod (``<txn>-card``) and confirms the intent
    (``<txn>-confirm``);
-5. one transaction moves the payment to ``completed`` or ``failed`` and writes
-   ``payment.completed`` or ``payment.failed``.
+5. one transaction moves the payment (``SUCCEED``, ``DECLINE`` or ``GATEWAY_FAIL``)
+   and writes ``payment.completed`` or ``payment.failed``.
 
 A gateway failure in step 2 records nothing (no charge can follow an intent nobody
 confirms); in step 4 it leaves the payment ``failed`` and retryable: a retry with the
@@ -23,14 +23,21 @@ provider's webhooks finish it (``webhooks.py``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sandbox.services.common.web import ApiError
-from sandbox.services.payment import events, model, replies
-from sandbox.services.payment.bookings import Bookings, ensure_payable
-from sandbox.services.payment.model import CardInput, Customer, Payment
+from sandbox.services.payment import events, model
+from sandbox.services.payment.bookings import ensure_payable
+from sandbox.services.payment.handlers.base import (
+    Charged,
+    Context,
+    Deps,
+    IntentOpened,
+    PaymentRequest,
+    gateway_error,
+    move,
+)
+from sandbox.services.payment.model import CardInput, Payment, PaymentError
 from sandbox.services.payment.provider import (
     OPEN_STATUSES,
     CardDeclined,
@@ -38,57 +45,12 @@ from sandbox.services.payment.provider import (
     Decline,
     GatewayError,
     Intent,
-    PaymentProvider,
     ProviderRefused,
 )
-from sandbox.services.payment.replies import Reply
-from sandbox.services.payment.settings import PaymentSettings
-from sandbox.services.payment.storage import DuplicateBooking, Storage
-from sandbox.services.payment.storage_requests import RequestStore, link_idempotency
+from sandbox.services.payment.storage import DuplicateBooking
+from sandbox.services.payment.storage_requests import link_idempotency
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Deps:
-    """What handlers need, wired by ``api.create_app`` (real) or tests (fakes)."""
-
-    storage: Storage
-    requests: RequestStore
-    provider: PaymentProvider
-    settings: PaymentSettings
-    # None: no appointment service to ask; every booking is external
-    bookings: Bookings | None = None
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who is asking: tenant, flow id, and the Idempotency-Key's state."""
-
-    tenant_id: str
-    correlation_id: str
-    idempotency_key: str | None = None
-    resume_id: str | None = None
-
-
-@dataclass(frozen=True)
-class PaymentRequest:
-    user_id: str
-    booking_id: str
-    amount_minor: int
-    currency: str
-    payment_method: str
-    card: CardInput | None = None
-    customer: Customer = field(default_factory=Customer)
-
-
-def gateway_error(message: str) -> ApiError:
-    return ApiError(
-        model.GATEWAY_ERROR,
-        f"the payment provider failed: {message}",
-        502,
-        details={"retry_possible": True},
-    )
 
 
 # -- opening a payment --------------------------------------------------------------------
@@ -102,16 +64,13 @@ def _metadata(payment: Payment) -> dict[str, str]:
     }
 
 
-def _duplicate(holder: Payment) -> ApiError:
-    return ApiError(
+def _duplicate(holder: Payment) -> PaymentError:
+    return PaymentError(
         "DUPLICATE_TRANSACTION",
         f"booking {holder.booking_id} already has payment {holder.id} ({holder.status})",
-        409,
-        details={
-            "transaction_id": holder.id,
-            "status": holder.status,
-            "booking_id": holder.booking_id,
-        },
+        transaction_id=holder.id,
+        status=holder.status,
+        booking_id=holder.booking_id,
     )
 
 
@@ -142,6 +101,7 @@ def _open(deps: Deps, ctx: Context, req: PaymentRequest, flow: str) -> tuple[Pay
     ensure_payable(deps.bookings, ctx.tenant_id, req.booking_id, ctx.correlation_id)
     _ensure_booking_free(deps, ctx.tenant_id, req.booking_id)
     at = model.now()
+    opened = model.step(None, model.OPEN)
     payment = Payment(
         id=model.new_transaction_id(),
         tenant_id=ctx.tenant_id,
@@ -151,7 +111,7 @@ def _open(deps: Deps, ctx: Context, req: PaymentRequest, flow: str) -> tuple[Pay
         currency=req.currency,
         payment_method=req.payment_method,
         flow=flow,
-        status=model.PENDING,
+        status=opened.status,
         correlation_id=ctx.correlation_id,
         created_at=at,
         updated_at=at,
@@ -168,14 +128,17 @@ def _open(deps: Deps, ctx: Context, req: PaymentRequest, flow: str) -> tuple[Pay
     except GatewayError as exc:
         raise gateway_error(exc.message) from None
     except ProviderRefused as exc:
-        raise ApiError("PAYMENT_REJECTED", f"the payment provider refused: {exc.message}") from None
+        raise PaymentError(
+            "PAYMENT_REJECTED", f"the payment provider refused: {exc.message}"
+        ) from None
     payment = payment.with_changes(provider_intent_id=intent.id)
     try:
         with deps.storage.begin() as tx:
             tx.insert_payment(payment)
             if ctx.idempotency_key:
                 link_idempotency(tx, ctx.tenant_id, ctx.idempotency_key, payment.id)
-            tx.emit(payment.id, [events.state_event("payment.created", payment, at)])
+            assert opened.emits is not None
+            tx.emit(payment.id, [events.message(opened.emits, payment, at)])
     except DuplicateBooking:
         # Lost a race with a concurrent request for the same booking.
         _abandon_intent(deps, payment)
@@ -202,15 +165,15 @@ def _abandon_intent(deps: Deps, payment: Payment) -> None:
 # -- card payments ---------------------------------------------------------------------------
 
 
-def process_payment(deps: Deps, ctx: Context, req: PaymentRequest) -> Reply:
+def process_payment(deps: Deps, ctx: Context, req: PaymentRequest) -> Charged:
     if req.payment_method == "stripe":
-        raise ApiError(
+        raise PaymentError(
             "PAYMENT_METHOD_DISABLED",
             "payment method stripe is disabled (see GET /payment/methods)",
             field="payment_method",
         )
     if req.payment_method not in model.CARD_METHODS or req.card is None:
-        raise ApiError(
+        raise PaymentError(
             "PAYMENT_METHOD_NOT_SUPPORTED",
             f"payment method {req.payment_method} cannot be processed by this service's "
             "card provider; use credit_card or debit_card",
@@ -219,16 +182,14 @@ def process_payment(deps: Deps, ctx: Context, req: PaymentRequest) -> Reply:
     if ctx.resume_id is not None:
         previous = deps.storage.get_payment(ctx.resume_id, ctx.tenant_id)
         if previous is not None:
-            if previous.status == model.PENDING or (
-                previous.status == model.FAILED and previous.retryable
-            ):
+            if model.chargeable(previous):  # a first attempt that died or failed unknown
                 return _charge(deps, previous, req.card)
-            return replies.for_payment(previous)
+            return Charged(previous)
     payment, _intent = _open(deps, ctx, req, model.CARD_FLOW)
     return _charge(deps, payment, req.card)
 
 
-def _charge(deps: Deps, payment: Payment, card: CardInput) -> Reply:
+def _charge(deps: Deps, payment: Payment, card: CardInput) -> Charged:
     """Steps 4 and 5: confirm the intent with the card; record the outcome."""
     assert payment.provider_intent_id is not None
     method: CardMethod | None = None
@@ -253,18 +214,18 @@ def _charge(deps: Deps, payment: Payment, card: CardInput) -> Reply:
 
 def _refused(
     deps: Deps, payment: Payment, method: CardMethod | None, exc: ProviderRefused
-) -> Reply:
+) -> Charged:
     """The provider refused the card or the confirm for a reason that is not a decline."""
     if method is None:  # the card itself was refused
         return declined(deps, payment, Decline("INVALID_CARD", exc.message), None)
     # The intent changed under us: cancelled, or completed on another path.
     if exc.intent is not None and exc.intent.status == "succeeded":
         return completed(deps, payment, method)
-    current = deps.storage.get_payment(payment.id) or payment
-    if current.status == model.PENDING and exc.intent is None:
+    current = _current(deps, payment)
+    if current.payment.status == model.PENDING and exc.intent is None:
         why = f"the payment provider refused the payment: {exc.message}"
         return declined(deps, payment, Decline("CARD_DECLINED", why), method)
-    return replies.for_payment(current)
+    return current
 
 
 def _card_fields(method: CardMethod | None) -> dict[str, Any]:
@@ -273,81 +234,59 @@ def _card_fields(method: CardMethod | None) -> dict[str, Any]:
     return {"card_brand": method.brand, "card_last4": method.last4}
 
 
-def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Reply:
+def _charged(
+    deps: Deps, payment: Payment, event: str, detail: str, **changes: Any
+) -> Payment | None:
+    """Record what became of a charge: the machine's move for ``event``, in one
+    transaction; None when another path (a webhook) moved the payment first."""
     at = model.now()
     with deps.storage.begin() as tx:
-        done = tx.transition(
-            payment,
-            model.COMPLETED,
-            expect=(model.PENDING, model.FAILED),
-            detail="charge succeeded",
-            at=at,
-            processed_at=at,
-            retryable=False,
-            error_code=None,
-            error_message=None,
-            **_card_fields(method),
-        )
-        if done is not None:
-            tx.emit(done.id, [events.state_event("payment.completed", done, at)])
+        return move(tx, payment, event, detail=detail, at=at, processed_at=at, **changes)
+
+
+def _current(deps: Deps, payment: Payment) -> Charged:
+    """The payment as another path left it, after a move this one did not make."""
+    return Charged(deps.storage.get_payment(payment.id) or payment)
+
+
+def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Charged:
+    cleared = {"error_code": None, "error_message": None}
+    done = _charged(
+        deps, payment, model.SUCCEED, "charge succeeded", **cleared, **_card_fields(method)
+    )
     if done is None:
-        return replies.for_payment(deps.storage.get_payment(payment.id) or payment)
+        return _current(deps, payment)
     log.info("payment completed", extra={"fields": {"transaction_id": done.id}})
-    return Reply(200, replies.success(done))
+    return Charged(done)
 
 
-def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod | None) -> Reply:
-    at = model.now()
-    with deps.storage.begin() as tx:
-        failed = tx.transition(
-            payment,
-            model.FAILED,
-            expect=(model.PENDING, model.FAILED),
-            detail=f"card declined: {decline.code}",
-            at=at,
-            processed_at=at,
-            retryable=False,
-            error_code=decline.code,
-            error_message=decline.message,
-            **_card_fields(method),
-        )
-        if failed is not None:
-            tx.emit(failed.id, [events.state_event("payment.failed", failed, at)])
+def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod | None) -> Charged:
+    error = {"error_code": decline.code, "error_message": decline.message}
+    detail = f"card declined: {decline.code}"
+    failed = _charged(deps, payment, model.DECLINE, detail, **error, **_card_fields(method))
     if failed is None:
-        return replies.for_payment(deps.storage.get_payment(payment.id) or payment)
+        return _current(deps, payment)
     log.info(
         "payment declined",
         extra={"fields": {"transaction_id": failed.id, "error_code": decline.code}},
     )
-    extra = {"decline_code": decline.decline_code} if decline.decline_code else {}
-    return Reply(400, replies.failure(failed, retry_possible=decline.retry_possible, extra=extra))
+    return Charged(failed, decline)
 
 
-def _gateway_failed(deps: Deps, payment: Payment, message: str) -> Reply:
-    at = model.now()
-    text = f"the payment provider failed: {message}"
-    with deps.storage.begin() as tx:
-        if payment.status == model.PENDING:
-            failed = tx.transition(
-                payment,
-                model.FAILED,
-                expect=(model.PENDING,),
-                detail="gateway error; retry with the same Idempotency-Key",
-                at=at,
-                processed_at=at,
-                retryable=True,
-                error_code=model.GATEWAY_ERROR,
-                error_message=text,
-            )
-            if failed is not None:
-                tx.emit(failed.id, [events.state_event("payment.failed", failed, at)])
-        else:  # a retry that failed again: already failed and retryable, no new event
-            tx.timeline(payment.id, "provider", detail=f"retry failed: {message}", at=at)
-            failed = payment
+def _gateway_failed(deps: Deps, payment: Payment, message: str) -> Charged:
+    first = model.step(payment, model.GATEWAY_FAIL).emits is not None
+    detail = "gateway error; retry with the same Idempotency-Key"
+    error = {
+        "error_code": model.GATEWAY_ERROR,
+        "error_message": f"the payment provider failed: {message}",
+    }
+    failed = _charged(
+        deps, payment, model.GATEWAY_FAIL, detail if first else f"retry failed: {message}", **error
+    )
     if failed is None:
-        return replies.for_payment(deps.storage.get_payment(payment.id) or payment)
+        return _current(deps, payment)
     log.warning("payment gateway error", extra={"fields": {"transaction_id": payment.id}})
-    return Reply(502, replies.failure(failed, retry_possible=True))
+    return Charged(failed)
 
 
 # -- reconciliation ---------------------------------------------------------------------------
@@ -378,13 +317,18 @@ def reconcile(deps: Deps, holder: Payment) -> None:
     if intent.status == "succeeded":
         completed(deps, holder, None)
     elif intent.status == "canceled":
-        _cancelled(deps, holder, "abandoned after a gateway error; a new payment was started")
+        record_cancelled(deps, holder, "abandoned after a gateway error; a new payment was started")
+
+
+def record_cancelled(deps: Deps, payment: Payment, reason: str) -> Payment | None:
+    """Record a cancellation the provider has made; None if another path recorded it."""
+    return _charged(deps, payment, model.CANCEL, f"cancelled: {reason}", reason=reason)
 
 
 # -- the asynchronous intent flow --------------------------------------------------------------
 
 
-def create_intent(deps: Deps, ctx: Context, req: PaymentRequest) -> Reply:
+def create_intent(deps: Deps, ctx: Context, req: PaymentRequest) -> IntentOpened:
     """Seed 004: a pending payment and the client secret the client confirms with."""
     if ctx.resume_id is not None:
         previous = deps.storage.get_payment(ctx.resume_id, ctx.tenant_id)
@@ -393,90 +337,6 @@ def create_intent(deps: Deps, ctx: Context, req: PaymentRequest) -> Reply:
                 intent = deps.provider.retrieve_intent(previous.provider_intent_id)
             except GatewayError as exc:
                 raise gateway_error(exc.message) from None
-            return Reply(201, replies.intent(previous, intent.client_secret))
+            return IntentOpened(previous, intent.client_secret)
     payment, intent = _open(deps, ctx, req, model.INTENT_FLOW)
-    return Reply(201, replies.intent(payment, intent.client_secret))
-
-
-# -- cancel ------------------------------------------------------------------------------------
-
-
-def _cancellable(payment: Payment) -> bool:
-    if payment.status == model.PENDING:
-        return True
-    return payment.status == model.FAILED and (
-        payment.retryable or payment.flow == model.INTENT_FLOW
-    )
-
-
-def cancel_payment(deps: Deps, ctx: Context, payment_id: str, reason: str | None) -> Reply:
-    payment = find(deps, ctx, payment_id)
-    if not _cancellable(payment):
-        hint = " (refund it instead)" if payment.status in model.REFUNDABLE else ""
-        raise ApiError(
-            "CANCEL_NOT_ALLOWED",
-            f"a {payment.status} payment cannot be cancelled{hint}",
-            details={"transaction_id": payment.id, "status": payment.status},
-        )
-    assert payment.provider_intent_id is not None
-    why = reason or "cancelled on request"
-    with deps.storage.begin() as tx:
-        tx.request_cancel(payment.id, why)
-    try:
-        deps.provider.cancel_intent(
-            payment.provider_intent_id, idempotency_key=f"{payment.id}-cancel"
-        )
-    except GatewayError as exc:
-        raise gateway_error(exc.message) from None
-    except ProviderRefused as exc:
-        if exc.intent is not None and exc.intent.status == "succeeded":
-            completed(deps, payment, None)
-        if exc.intent is None or exc.intent.status != "canceled":
-            raise ApiError(
-                "CANCEL_NOT_ALLOWED",
-                f"the provider refused to cancel: {exc.message}",
-                details={"transaction_id": payment.id},
-            ) from None
-    current = _cancelled(deps, payment, why) or deps.storage.get_payment(payment.id) or payment
-    if current.status != model.CANCELLED:
-        raise ApiError(
-            "CANCEL_NOT_ALLOWED",
-            f"the payment became {current.status} meanwhile",
-            details={"transaction_id": payment.id, "status": current.status},
-        )
-    return Reply(200, replies.cancelled(current, why))
-
-
-def _cancelled(deps: Deps, payment: Payment, reason: str) -> Payment | None:
-    """Record a cancellation the provider has made; None if another path recorded it."""
-    at = model.now()
-    with deps.storage.begin() as tx:
-        done = tx.transition(
-            payment,
-            model.CANCELLED,
-            expect=(model.PENDING, model.FAILED),
-            any_failed=payment.flow == model.INTENT_FLOW,
-            detail=f"cancelled: {reason}",
-            at=at,
-            retryable=False,
-            processed_at=at,
-        )
-        if done is not None:
-            tx.emit(done.id, [events.cancelled_event(done, reason, at)])
-    return done
-
-
-# -- reads -------------------------------------------------------------------------------------
-
-
-def find(deps: Deps, ctx: Context, payment_id: str) -> Payment:
-    """The tenant's payment, or 404: another tenant's payment does not exist for it."""
-    payment = deps.storage.get_payment(payment_id, ctx.tenant_id)
-    if payment is None:
-        raise ApiError(
-            "TRANSACTION_NOT_FOUND",
-            f"no transaction {payment_id} for this tenant",
-            404,
-            field="transaction_id",
-        )
-    return payment
+    return IntentOpened(payment, intent.client_secret)
