@@ -2,24 +2,13 @@
 and the booking is confirmed once."""
 
 from sandbox.scenario import Flow
-from sandbox.scenario.steps import (
-    appointment_becomes,
-    book,
-    clear_webhook_faults,
-    intent_deliveries,
-    pay_by_intent,
-    webhook_faults,
-)
+from sandbox.scenario.steps import book_and_pay_by_intent, intent_deliveries, webhook_faults
 from sandbox.waiting import wait_for
 
 
 def run(flow: Flow) -> None:
-    booking = book(flow)
-    webhook_faults(flow, duplicate={"probability": 1, "copies": 1})
-    try:
-        intent = pay_by_intent(flow, booking)
-        flow.expect("appointment.confirmed", within=10)
-        appointment_becomes(flow, booking, status="confirmed", paymentStatus="paid")
+    with webhook_faults(flow, duplicate={"probability": 1, "copies": 1}):
+        _, intent = book_and_pay_by_intent(flow, within=10)
 
         def both_copies() -> list:
             rows = [
@@ -30,8 +19,6 @@ def run(flow: Flow) -> None:
             return rows if len(rows) >= 2 else []
 
         succeeded = wait_for(both_copies, timeout=10, what="both copies of the webhook delivered")
-    finally:
-        clear_webhook_faults(flow)
     assert sorted(d["copy"] for d in succeeded) == [0, 1], succeeded
     completed = flow.tap.events(event_key="payment.completed", correlation_id=flow.correlation_id)
     assert len(completed) == 1, completed

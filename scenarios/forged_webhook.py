@@ -4,17 +4,13 @@ import json
 import time
 
 from sandbox.scenario import Flow
-from sandbox.scenario.steps import PRICE, book
+from sandbox.scenario.steps import book, open_intent
 from sandbox.signing import sign
 
 
 def run(flow: Flow) -> None:
     booking = book(flow)
-    intent = flow.payments.post(
-        "/payment/intents",
-        json={"user_id": "user_123", "booking_id": booking, "amount": PRICE},
-        expect=(200, 201),
-    )
+    intent = open_intent(flow, booking)
     forged = json.dumps(
         {
             "id": "evt_forged",

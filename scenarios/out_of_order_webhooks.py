@@ -2,24 +2,13 @@
 older events arrive after newer ones; the payment completes once and never moves back."""
 
 from sandbox.scenario import Flow
-from sandbox.scenario.steps import (
-    appointment_becomes,
-    book,
-    clear_webhook_faults,
-    intent_deliveries,
-    pay_by_intent,
-    webhook_faults,
-)
+from sandbox.scenario.steps import book_and_pay_by_intent, intent_deliveries, webhook_faults
 from sandbox.waiting import wait_for
 
 
 def run(flow: Flow) -> None:
-    booking = book(flow)
-    webhook_faults(flow, reorder={"probability": 1, "hold_ms": 2000})
-    try:
-        intent = pay_by_intent(flow, booking)
-        flow.expect("payment.completed", within=15)
-        appointment_becomes(flow, booking, status="confirmed", paymentStatus="paid", within=10)
+    with webhook_faults(flow, reorder={"probability": 1, "hold_ms": 2000}):
+        _, intent = book_and_pay_by_intent(flow, within=15)
 
         def all_delivered() -> list:
             rows = intent_deliveries(flow, intent["payment_intent_id"])
@@ -27,8 +16,6 @@ def run(flow: Flow) -> None:
             return rows if done else []
 
         rows = wait_for(all_delivered, timeout=15, what="every webhook of the intent delivered")
-    finally:
-        clear_webhook_faults(flow)
     assert any("reorder" in " ".join(d["faults"]) for d in rows), rows
     # the late payment_intent.created (or any older event) did not move the payment back
     status = flow.payments.status(intent["transaction_id"])

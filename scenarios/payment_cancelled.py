@@ -1,16 +1,12 @@
 """Payment cancelled: an open payment intent is cancelled; the booking records it."""
 
 from sandbox.scenario import Flow
-from sandbox.scenario.steps import PRICE, appointment_becomes, book
+from sandbox.scenario.steps import appointment_becomes, book, open_intent
 
 
 def run(flow: Flow) -> None:
     booking = book(flow)
-    intent = flow.payments.post(
-        "/payment/intents",
-        json={"user_id": "user_123", "booking_id": booking, "amount": PRICE},
-        expect=(200, 201),
-    )
+    intent = open_intent(flow, booking)
     assert intent.get("client_secret"), intent
     flow.expect("payment.created", within=5)
     flow.payments.post(

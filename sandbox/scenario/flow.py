@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,29 +118,17 @@ class Flow:
     ) -> list[TapRecord]:
         """Wait for ``count`` events with this routing key in this flow; note a miss."""
         match.setdefault("correlation_id", self.correlation_id)
-        try:
+        with self._noting_miss(f"{count} x {routing_key} within {within:g} s"):
             return self.tap.expect(routing_key=routing_key, timeout=within, count=count, **match)
-        except WaitTimeout as exc:
-            self.timeline.note(
-                f"expected {count} x {routing_key} within {within:g} s", ok=False, error=str(exc)
-            )
-            raise
 
     def expect_dead_letter(self, queue: str, *, within: float = 15.0) -> TapRecord:
-        try:
+        with self._noting_miss(f"a dead letter in {queue}.dlq within {within:g} s"):
             [record] = self.tap.expect(
                 kind="dead-letter",
                 where=lambda r: r.routing_key == f"{queue}.dlq",
                 correlation_id=self.correlation_id,
                 timeout=within,
             )
-        except WaitTimeout as exc:
-            self.timeline.note(
-                f"expected a dead letter in {queue}.dlq within {within:g} s",
-                ok=False,
-                error=str(exc),
-            )
-            raise
         return record
 
     def expect_email(
@@ -160,18 +150,17 @@ class Flow:
             found = self.smtp.messages(**filters)
             return found if len(found) >= count else []
 
+        with self._noting_miss(f"{count} email(s) {subject or ''} within {within:g} s"):
+            return wait_for(mails, timeout=within, what=f"{count} email(s) {filters}", interval=0.1)
+
+    @contextmanager
+    def _noting_miss(self, expected: str) -> Iterator[None]:
+        """Note on the timeline that ``expected`` did not happen in time, then fail."""
         try:
-            found = wait_for(
-                mails, timeout=within, what=f"{count} email(s) {filters}", interval=0.1
-            )
+            yield
         except WaitTimeout as exc:
-            self.timeline.note(
-                f"expected {count} email(s) {subject or ''} within {within:g} s",
-                ok=False,
-                error=str(exc),
-            )
+            self.timeline.note(f"expected {expected}", ok=False, error=str(exc))
             raise
-        return found
 
     def emails(self) -> list[dict[str, Any]]:
         return self.smtp.messages(header=f"{CORRELATION_HEADER}:{self.correlation_id}")

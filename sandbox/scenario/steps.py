@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sandbox.scenario.flow import Flow
@@ -58,30 +60,55 @@ def declined(flow: Flow, card: str, code: str) -> None:
     assert "ada@example.com" in mail["to"], mail
 
 
-def pay_by_intent(flow: Flow, booking: str) -> dict[str, Any]:
-    """Open a payment intent and confirm it as the browser would (Stripe.js)."""
-    import stripe
-
+def open_intent(flow: Flow, booking: str) -> dict[str, Any]:
+    """Open a payment intent for the booking; return the payment service's answer."""
     intent = flow.payments.post(
         "/payment/intents",
         json={"user_id": "user_123", "booking_id": booking, "amount": PRICE},
         expect=(200, 201),
     )
+    return dict(intent)
+
+
+def confirm_in_browser(flow: Flow, intent: dict[str, Any]) -> None:
+    """Confirm the intent with the provider as the browser would (Stripe.js): with a
+    publishable key and the client secret, never through the payment service."""
+    import stripe
+
     browser = stripe.StripeClient(
         "pk_test_sandbox_browser", base_addresses={"api": flow.provider.base_url}
     )
     params: Any = {"payment_method": "pm_card_visa", "client_secret": intent["client_secret"]}
     browser.v1.payment_intents.confirm(intent["payment_intent_id"], params=params)
     flow.timeline.note("browser confirmed the intent with the provider")
-    return dict(intent)
 
 
-def webhook_faults(flow: Flow, **faults: Any) -> None:
+def pay_by_intent(flow: Flow, booking: str) -> dict[str, Any]:
+    """Open a payment intent and confirm it as the browser would."""
+    intent = open_intent(flow, booking)
+    confirm_in_browser(flow, intent)
+    return intent
+
+
+def book_and_pay_by_intent(flow: Flow, *, within: float = 10.0) -> tuple[str, dict[str, Any]]:
+    """Book and pay by intent; wait until the webhook has completed the payment and the
+    booking is confirmed. Return (appointment, intent)."""
+    booking = book(flow)
+    intent = pay_by_intent(flow, booking)
+    flow.expect("payment.completed", within=within)
+    flow.expect("appointment.confirmed", within=within)
+    appointment_becomes(flow, booking, status="confirmed", paymentStatus="paid", within=within)
+    return booking, intent
+
+
+@contextmanager
+def webhook_faults(flow: Flow, **faults: Any) -> Iterator[None]:
+    """Have the provider deliver webhooks with these faults until the block ends."""
     flow.provider.call("PUT", "/_control/webhooks", json=faults, expect=200)
-
-
-def clear_webhook_faults(flow: Flow) -> None:
-    flow.provider.call("DELETE", "/_control/webhooks", expect=(200, 204))
+    try:
+        yield
+    finally:
+        flow.provider.call("DELETE", "/_control/webhooks", expect=(200, 204))
 
 
 def intent_deliveries(flow: Flow, intent_id: str) -> list[dict[str, Any]]:
