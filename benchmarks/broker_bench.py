@@ -36,7 +36,8 @@ def _event(n: int) -> OutgoingMessage:
     )
 
 
-def _purge(url: str, topology: Topology) -> None:
+def purge(url: str, topology: Topology) -> None:
+    """Empty every queue of the topology."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     for decl in topology.declarations():
@@ -46,10 +47,14 @@ def _purge(url: str, topology: Topology) -> None:
 
 def raw_publish(url: str, exchange: str, n: int) -> float:
     """Raw pika: BlockingChannel in confirm mode, one confirmed publish after another."""
+    return publish_confirmed(url, exchange, [_event(i) for i in range(n)])
+
+
+def publish_confirmed(url: str, exchange: str, messages: list[OutgoingMessage]) -> float:
+    """Publish ``messages`` with raw pika, each confirmed before the next; messages/s."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     channel.confirm_delivery()
-    messages = [_event(i) for i in range(n)]
     began = time.perf_counter()
     for m in messages:
         channel.basic_publish(
@@ -61,7 +66,7 @@ def raw_publish(url: str, exchange: str, n: int) -> float:
         )
     elapsed = time.perf_counter() - began
     connection.close()
-    return n / elapsed
+    return len(messages) / elapsed
 
 
 def adapter_publish(url: str, exchange: str, n: int, batch: int = 500) -> float:
@@ -156,18 +161,18 @@ def main() -> None:
                 ensure_topology(url, topology)
                 exchange = topology.exchange.name
                 for label, fn in (("raw pika", raw_publish), ("adapter", adapter_publish)):
-                    _purge(url, topology)
+                    purge(url, topology)
                     rate = fn(url, exchange, n)
                     rows.append(
                         (f"{queue_type}: publish with confirms, {label}", f"{rate:,.0f} msg/s")
                     )
                 # both consumers drain the same backlog size, published once each
-                _purge(url, topology)
+                purge(url, topology)
                 adapter_publish(url, exchange, n)
                 wait_for(lambda: queue_depth(url, QUEUE) >= n, timeout=30, what="backlog")  # noqa: B023
                 rate = raw_consume(url, n, args.prefetch)
                 rows.append((f"{queue_type}: consume + ack, raw pika", f"{rate:,.0f} msg/s"))
-                _purge(url, topology)
+                purge(url, topology)
                 adapter_publish(url, exchange, n)
                 wait_for(lambda: queue_depth(url, QUEUE) >= n, timeout=30, what="backlog")  # noqa: B023
                 rate = adapter_consume(url, topology, n, args.prefetch)

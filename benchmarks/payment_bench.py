@@ -30,8 +30,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pika
 import requests
+from broker_bench import publish_confirmed, purge
 from sqlalchemy import create_engine, text
 
 from sandbox.broker import LocalNode
@@ -215,29 +215,7 @@ def raw_pika_publish(url: str, exchange: str, count: int) -> float:
         at,
     )
     messages = [events.state_event("payment.completed", payment, at) for _ in range(count)]
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    began = time.perf_counter()
-    for m in messages:
-        channel.basic_publish(
-            exchange,
-            m.routing_key,
-            m.body,
-            pika.BasicProperties(**m.envelope.properties()),
-            mandatory=True,
-        )
-    elapsed = time.perf_counter() - began
-    connection.close()
-    return count / elapsed
-
-
-def purge(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    for decl in build(BrokerSettings()).declarations():
-        channel.queue_purge(decl.name)
-    connection.close()
+    return publish_confirmed(url, exchange, messages)
 
 
 def timed(what: str, fn: Callable[[], object]) -> float:
@@ -341,7 +319,7 @@ def main() -> None:
             )
 
             relay.stop()
-            purge(url)
+            purge(url, build(BrokerSettings()))
             fill_outbox(database_url, args.events)
             n = pending(database_url)
             began = time.perf_counter()
@@ -360,7 +338,7 @@ def main() -> None:
                     f"{relay_rate:,.0f} msg/s",
                 )
             )
-            purge(url)
+            purge(url, build(BrokerSettings()))
             raw = raw_pika_publish(url, "appointment_events", min(n, 5000))
             rows.append(("raw pika: BlockingChannel, confirm per message", f"{raw:,.0f} msg/s"))
         finally:
