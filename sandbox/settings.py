@@ -8,11 +8,13 @@ for configuration.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 QUEUE_TYPES = ("quorum", "classic")
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -23,17 +25,27 @@ class SettingsError(ValueError):
         self.name = name
 
 
+def _parsed(
+    env: Mapping[str, str], name: str, parse: Callable[[str], T], expected: str
+) -> tuple[str, T] | None:
+    """The variable's text and parsed value; None when it is unset or empty."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return raw, parse(raw)
+    except ValueError:
+        raise SettingsError(name, raw, expected) from None
+
+
 def env_integer(
     env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
     """An integer variable; unset or empty means ``default``."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    found = _parsed(env, name, int, "an integer")
+    if found is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "an integer") from None
+    raw, value = found
     if value < minimum or (maximum is not None and value > maximum):
         bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise SettingsError(name, raw, f"an integer {bounds}")
@@ -42,13 +54,10 @@ def env_integer(
 
 def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
     """A number variable; unset or empty means ``default``."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    found = _parsed(env, name, float, "a number")
+    if found is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "a number") from None
+    raw, value = found
     if value < minimum:
         raise SettingsError(name, raw, f"a number >= {minimum:g}")
     return value
@@ -68,14 +77,11 @@ def env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def _delays(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     """Parse a comma-separated list of retry delays in milliseconds."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    expected = "comma-separated milliseconds, e.g. 1000,2000,4000"
+    found = _parsed(env, name, lambda raw: tuple(int(part) for part in raw.split(",")), expected)
+    if found is None:
         return default
-    try:
-        values = tuple(int(part) for part in raw.split(","))
-    except ValueError:
-        expected = "comma-separated milliseconds, e.g. 1000,2000,4000"
-        raise SettingsError(name, raw, expected) from None
+    raw, values = found
     if not values or any(v <= 0 for v in values):
         raise SettingsError(name, raw, "one or more positive delays in milliseconds")
     return values

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
@@ -32,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.broker.admin import Admin, AdminError
-from sandbox.broker.local import LocalNode, NodePorts, NodeStartError
+from sandbox.broker.local import LocalNode, NodePorts, NodeStartError, OwnedBroker
 from sandbox.waiting import WaitTimeout, wait_for
 
 COOKIE_FILE = "cookie"
 
 
-class LocalCluster:
+class LocalCluster(OwnedBroker):
     """N private nodes joined into one cluster; controllable as a whole or node by node."""
 
     kind = "cluster"
@@ -149,17 +148,6 @@ class LocalCluster:
 
     def kill(self) -> None:
         _each(self.nodes, lambda node: node.kill())
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-
-    def destroy(self) -> None:
-        self.kill()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def node_action(self, name: str, action: str) -> None:
         """kill, stop, start or restart one node; a started node waits to rejoin."""

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -70,21 +71,48 @@ class _NodeExecutor(Executor):
 
     def pre_start_check(self) -> bool:
         # Something already answering on our port means a node we did not start.
-        try:
-            probe(self._url, timeout=0.5)
-        except BrokerConnectError:
-            return False
-        return True
+        return self._answers(timeout=0.5)
 
     def after_start_check(self) -> bool:
+        return self._answers(timeout=1.0)
+
+    def _answers(self, timeout: float) -> bool:
         try:
-            probe(self._url, timeout=1.0)
+            probe(self._url, timeout=timeout)
         except BrokerConnectError:
             return False
         return True
 
 
-class LocalNode:
+class OwnedBroker(ABC):
+    """A broker the sandbox runs from a directory of its own: restart, close and destroy
+    follow from its start, stop and kill."""
+
+    base_dir: Path
+
+    @abstractmethod
+    def start(self) -> OwnedBroker: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @abstractmethod
+    def kill(self) -> None: ...
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+
+    def destroy(self) -> None:
+        """Kill and remove the data directory."""
+        self.kill()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+class LocalNode(OwnedBroker):
     """One private RabbitMQ node with its own ports and data directory."""
 
     kind = "local"
@@ -198,18 +226,6 @@ class LocalNode:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.kill()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-
-    def destroy(self) -> None:
-        """Stop and remove the node's data directory."""
-        self.kill()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
