@@ -19,19 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.contracts import files
+from sandbox.contracts.owed import owed
 from sandbox.contracts.registry import ContractRegistry
 
 if TYPE_CHECKING:  # Faker is slow to import; only fake_body needs it
     from faker import Faker
 
 BASIC_EXAMPLE = "basic.json"
-TEMPLATES = (
-    "appointment_confirmed",
-    "payment_succeeded",
-    "payment_failed",
-    "appointment_cancelled",
-    "refund_processed",
-)
 ERROR_CODES = ("INSUFFICIENT_FUNDS", "CARD_DECLINED", "CARD_EXPIRED", "PAYMENT_GATEWAY_ERROR")
 SERVICES = ("Haircut", "Facial treatment", "Massage (60 min)", "Dental check-up", "Consultation")
 
@@ -117,7 +111,7 @@ _FIELDS: dict[str, Callable[[Faker], Any]] = {
     "customerName": lambda fake: fake.name(),
     "service": lambda fake: fake.random_element(SERVICES),
     "reason": lambda fake: fake.sentence(nb_words=5),
-    "template": lambda fake: fake.random_element(TEMPLATES),
+    "template": lambda fake: fake.random_element(tuple(owed().emails.values())),
     "recipient": lambda fake: fake.email(),
     "error": lambda fake: {
         "code": fake.random_element(ERROR_CODES),
