@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from sandbox.messaging import ensure_topology
+from sandbox.services.payment.bookings import Bookings
+from sandbox.services.payment.fake_provider import FakeProvider
 from sandbox.settings import BrokerSettings
 from sandbox.topology import build
 from tests.payment.support import (
@@ -30,6 +34,7 @@ from tests.payment.support import (
     postgres_available,
     provider_process,
 )
+from tests.payment.unit_support import make_app
 
 BACKENDS = ("sqlite", "postgresql")
 SCAN_MODULE = "test_card_data_never_leaks"
@@ -56,6 +61,36 @@ class Artifacts:
         path = self.directory / f"{name}-{uuid.uuid4().hex[:6]}.dump.txt"
         path.write_text(database.dump())
         self.dumps.append(path)
+
+    def new_stack(
+        self,
+        name: str,
+        backend: str,
+        directory: Path,
+        broker_url: str,
+        provider_url: str,
+        web_port: int,
+        env: dict[str, str] | None = None,
+    ) -> PaymentStack:
+        """A stack (not started) on a new ``backend`` database kept in ``directory``."""
+        database = make_database(backend, directory)
+        self.databases.append(database)
+        return PaymentStack(
+            name,
+            database,
+            broker_url,
+            provider_url,
+            self.directory,
+            web_port,
+            free_port(),
+            dict(env or {}),
+        )
+
+    def retire(self, running: PaymentStack) -> None:
+        """Stop the stack, keep a dump of its database for the scan, drop the database."""
+        running.stop()
+        self.keep_dump(running.database, running.name)
+        running.database.drop()
 
 
 @pytest.fixture(scope="session")
@@ -113,25 +148,14 @@ def stack(
     """The shared web + relay of one backend, publishing into the session vhost."""
     directory = artifacts.directory / f"stack-{backend}"
     directory.mkdir(exist_ok=True)
-    database = make_database(backend, directory)
-    artifacts.databases.append(database)
-    running = PaymentStack(
-        f"payment-{backend}",
-        database,
-        session_vhost,
-        provider.url,
-        artifacts.directory,
-        web_ports[backend],
-        free_port(),
-        {},
+    running = artifacts.new_stack(
+        f"payment-{backend}", backend, directory, session_vhost, provider.url, web_ports[backend]
     ).start()
     try:
         yield running
     finally:
-        running.stop()
+        artifacts.retire(running)
         artifacts.events.collect(session_vhost)
-        artifacts.keep_dump(database, running.name)
-        database.drop()
 
 
 @pytest.fixture
@@ -152,23 +176,37 @@ def stack_factory(
     def make(
         broker_url: str, *, relay: bool = True, env: dict[str, str] | None = None
     ) -> PaymentStack:
-        database = make_database(backend, tmp_path)
-        artifacts.databases.append(database)
-        running = PaymentStack(
-            f"private-{backend}-{len(made)}",
-            database,
-            broker_url,
-            provider.url,
-            artifacts.directory,
-            free_port(),
-            free_port(),
-            dict(env or {}),
+        name = f"private-{backend}-{len(made)}"
+        running = artifacts.new_stack(
+            name, backend, tmp_path, broker_url, provider.url, free_port(), env
         )
         made.append(running)
         return running.start(relay=relay)
 
     yield make
     for running in made:
-        running.stop()
-        artifacts.keep_dump(running.database, running.name)
-        running.database.drop()
+        artifacts.retire(running)
+
+
+# -- the API in-process over a fake provider and a SQLite file (the unit tests) ----------
+
+
+@pytest.fixture
+def fake() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def bookings() -> Bookings | None:
+    """The appointment directory the app asks; None: every booking is external."""
+    return None
+
+
+@pytest.fixture
+def app(tmp_path: Path, fake: FakeProvider, bookings: Bookings | None) -> Iterator[Flask]:
+    yield from make_app(tmp_path, fake, bookings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from sandbox.contracts import ContractRegistry
-from sandbox.services.payment.fake_provider import FakeProvider
 from sandbox.services.payment.handlers import Context, PaymentRequest, cards
 from sandbox.signing import sign
 from tests.payment.support import CARDS, card_body
@@ -26,21 +23,6 @@ from tests.payment.unit_support import (
     open_intent,
     outbox,
 )
-
-
-@pytest.fixture
-def fake() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
-def app(tmp_path, fake) -> Iterator[Flask]:
-    yield from make_app(tmp_path, fake)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def pay(client: FlaskClient, booking: str = "BOOK-1", **kwargs: Any) -> Any:

@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
-from flask.testing import FlaskClient
 
 from sandbox.services.appointment.api import create_app as appointment_app
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.common.db import sqlite_url
 from sandbox.services.payment.bookings import AppointmentDirectory, AppointmentsUnavailable
-from sandbox.services.payment.fake_provider import FakeProvider
 from tests.payment.support import card_body, free_port
-from tests.payment.unit_support import make_app, outbox
+from tests.payment.unit_support import outbox
 from tests.provider.provider_support import serve
 
 MINE = "appt_0123456789abcdef0123"
@@ -40,23 +37,13 @@ class FakeDirectory:
 
 
 @pytest.fixture
-def fake() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
 def directory() -> FakeDirectory:
     return FakeDirectory()
 
 
 @pytest.fixture
-def app(tmp_path, fake, directory) -> Iterator[Flask]:
-    yield from make_app(tmp_path, fake, directory)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def bookings(directory: FakeDirectory) -> FakeDirectory:
+    return directory
 
 
 TENANT_A = {"X-Tenant-Id": "tenant-a"}

@@ -4,34 +4,17 @@ anything (fake provider, API in-process)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from sandbox.services.payment.fake_provider import FakeProvider
 from sandbox.services.payment.provider import Decline
-from tests.payment.unit_support import deliver, event, intent_fields, keys, make_app, open_intent
+from tests.payment.unit_support import deliver, event, intent_fields, keys, open_intent
 
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = "payment_intent.payment_failed"
-
-
-@pytest.fixture
-def fake() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
-def app(tmp_path, fake) -> Iterator[Flask]:
-    yield from make_app(tmp_path, fake)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def timeline_webhooks(client: FlaskClient, transaction_id: str, **headers: str) -> list[dict]:
