@@ -108,14 +108,18 @@ class Database:
         return "\n".join(lines)
 
     def drop(self) -> None:
-        if self.schema is None:
-            return
-        engine = create_engine(normalise_url(PG_URL))
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
-        finally:
-            engine.dispose()
+        if self.schema is not None:
+            _on_postgres(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+def _on_postgres(statement: str) -> None:
+    """Run one statement on the test server, outside any stack's schema."""
+    engine = create_engine(normalise_url(PG_URL))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def postgres_available() -> bool:
@@ -135,12 +139,7 @@ def make_database(backend: str, directory: Path) -> Database:
         path = directory / "payment.db"
         return Database(f"sqlite:///{path}", "sqlite", sqlite_path=path)
     schema = f"payment_test_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(normalise_url(PG_URL))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    finally:
-        engine.dispose()
+    _on_postgres(f'CREATE SCHEMA "{schema}"')
     # libpq's options parameter sets the search path of every connection of the stack
     return Database(f"{PG_URL}?options=-csearch_path%3D{schema}", "postgresql", schema=schema)
 
