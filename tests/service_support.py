@@ -8,6 +8,7 @@ so each package gets its own vhost and its own service processes.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,12 +21,13 @@ import pytest
 import requests
 
 from sandbox.control.process import ManagedProcess
-from sandbox.messaging import Publisher, ensure_topology
+from sandbox.messaging import OutgoingMessage, Publisher, ensure_topology
 from sandbox.messaging.envelope import IncomingMessage
-from sandbox.messaging.tools import drain
+from sandbox.messaging.tools import drain, publish_raw_message
 from sandbox.pytest_plugin import Vhost, fresh_vhost
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology, build
+from sandbox.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Short retry delays for tests where the ladder's timing is not the point.
@@ -76,6 +78,30 @@ class EventTap:
             if all(data.get(k) == v for k, v in body.items()):
                 found.append(message)
         return found
+
+
+def publish_altered(url: str, exchange: str, good: OutgoingMessage, **fields: Any) -> None:
+    """Publish ``good`` with ``fields`` set in its body, past the publisher's own checks."""
+    body = {**json.loads(good.body), **fields}
+    publish_raw_message(
+        url, exchange, good.routing_key, json.dumps(body).encode(), good.envelope.properties()
+    )
+
+
+# every dead letter drained so far, by message id: a drain takes (acks) all a DLQ holds,
+# including what another test is still waiting for
+_dead_letters: dict[str, IncomingMessage] = {}
+
+
+def await_dead_letter(url: str, dlq: str, message_id: str, *, timeout: float) -> IncomingMessage:
+    """Wait until ``message_id`` lands in ``dlq``; return the dead-lettered copy."""
+
+    def arrived() -> IncomingMessage | None:
+        for message in drain(url, dlq):
+            _dead_letters[str(message.properties.get("message_id"))] = message
+        return _dead_letters.get(message_id)
+
+    return wait_for(arrived, timeout=timeout, what=f"{message_id} in {dlq}")
 
 
 @dataclass

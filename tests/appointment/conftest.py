@@ -12,7 +12,7 @@ import requests
 
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
-from tests.appointment.support import AppointmentService, appointment_service
+from tests.appointment.support import BOOKING, AppointmentService, appointment_service
 from tests.service_support import EventTap
 from tests.service_support import fast_broker as fast_broker
 from tests.service_support import fast_topology as fast_topology
@@ -48,15 +48,7 @@ def book(
     """Create an appointment over HTTP for this test's tenant; return its JSON."""
 
     def create(**overrides: Any) -> dict[str, Any]:
-        body = {
-            "customerName": "Jane Doe",
-            "customerEmail": "jane.doe@example.com",
-            "service": "Haircut",
-            "startTime": "2030-06-01T10:00:00+02:00",
-            "price": 75.0,
-            "currency": "USD",
-            **overrides,
-        }
+        body = {**BOOKING, **overrides}
         response = http.post(
             f"{service.url}/appointments", json=body, headers={"X-Tenant-Id": tenant}
         )

@@ -19,6 +19,16 @@ from sandbox.settings import BrokerSettings
 from sandbox.topology import PAYMENT_SERVICE
 from tests.service_support import RunningService, running_service
 
+# A valid booking request (POST /appointments); tests override the fields they are about.
+BOOKING: dict[str, Any] = {
+    "customerName": "Jane Doe",
+    "customerEmail": "jane.doe@example.com",
+    "service": "Haircut",
+    "startTime": "2030-06-01T10:00:00+02:00",
+    "price": 75.0,
+    "currency": "USD",
+}
+
 
 def payment_event(
     routing_key: str,

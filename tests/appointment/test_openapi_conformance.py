@@ -9,7 +9,7 @@ import requests
 import schemathesis
 
 from sandbox.services.appointment.api import openapi_path
-from tests.appointment.support import AppointmentService
+from tests.appointment.support import BOOKING, AppointmentService
 from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings, load
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,6 @@ def test_appointment_api_conforms_to_its_openapi_document(
 def test_the_fuzzing_sent_at_least_1000_requests() -> None:
     sent.require(MIN_CASES)
     print("SENT", dict(sent.sent), sent.total)
-
-
-BOOKING = {
-    "customerName": "Jane Doe",
-    "customerEmail": "jane@example.com",
-    "service": "Haircut",
-    "startTime": "2030-06-01T10:00:00Z",
-    "price": 75.0,
-    "currency": "USD",
-}
 
 
 @pytest.mark.parametrize("price", [0.07, 19.99, 75.1, 999999.99])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +15,6 @@ from sandbox.contracts import ContractRegistry
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
 from sandbox.messaging.envelope import IncomingMessage
-from sandbox.messaging.tools import drain, publish_raw_message
 from sandbox.pytest_plugin import Vhost
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common.db import make_engine
@@ -22,45 +22,63 @@ from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import AppointmentService, payment_event
-from tests.service_support import EventTap
+from tests.service_support import EventTap, await_dead_letter, publish_altered
 
 pytestmark = pytest.mark.integration
 
 Appointment = dict[str, Any]
 
 
-@pytest.fixture
-def fetch(
-    service: AppointmentService, http: requests.Session, tenant: str
-) -> Callable[[str], Appointment]:
-    def get(appointment_id: str) -> Appointment:
-        response = http.get(
-            f"{service.url}/appointments/{appointment_id}", headers={"X-Tenant-Id": tenant}
+@dataclass
+class Booked:
+    """One appointment of this test's tenant: the payment events sent for it, its state."""
+
+    id: str
+    tenant: str
+    service: AppointmentService
+    http: requests.Session
+    publisher: Publisher
+
+    def event(self, routing_key: str, **fields: Any) -> OutgoingMessage:
+        """A payment event about this appointment."""
+        return payment_event(routing_key, appointment_id=self.id, tenant_id=self.tenant, **fields)
+
+    def pay(self, routing_key: str, **fields: Any) -> OutgoingMessage:
+        """Publish a payment event about this appointment; return it."""
+        event = self.event(routing_key, **fields)
+        self.publisher.publish(event)
+        return event
+
+    def now(self) -> Appointment:
+        response = self.http.get(
+            f"{self.service.url}/appointments/{self.id}", headers={"X-Tenant-Id": self.tenant}
         )
         assert response.status_code == 200, response.text
         found: Appointment = response.json()
         return found
 
-    return get
+    def becomes(self, **expected: Any) -> Appointment:
+        """Wait until the appointment has every ``expected`` field value; return it."""
+
+        def probe() -> Appointment | None:
+            found = self.now()
+            return found if all(found[k] == v for k, v in expected.items()) else None
+
+        return wait_for(
+            probe, timeout=20, what=f"appointment {self.id} with {expected}", seen=self.now
+        )
 
 
-def await_state(
-    fetch: Callable[[str], Appointment], appointment_id: str, **expected: Any
-) -> Appointment:
-    """Wait until the appointment has every ``expected`` field value; return it."""
-
-    def probe() -> Appointment | None:
-        found = fetch(appointment_id)
-        return found if all(found[k] == v for k, v in expected.items()) else None
-
-    reached = wait_for(
-        probe,
-        timeout=20,
-        what=f"appointment {appointment_id} with {expected}",
-        seen=lambda: fetch(appointment_id),
-    )
-    assert reached is not None
-    return reached
+@pytest.fixture
+def booked(
+    book: Callable[..., Appointment],
+    tenant: str,
+    service: AppointmentService,
+    http: requests.Session,
+    publisher: Publisher,
+) -> Booked:
+    """An appointment booked over HTTP, pending its payment."""
+    return Booked(book()["appointmentId"], tenant, service, http, publisher)
 
 
 def processed(service: AppointmentService, before: int, count: int) -> None:
@@ -81,29 +99,16 @@ def valid(message: IncomingMessage) -> bool:
 
 
 def test_completed_payment_confirms_a_pending_appointment_and_publishes_appointment_confirmed(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    appointment_events: EventTap,
-    tenant: str,
+    booked: Booked, appointment_events: EventTap
 ) -> None:
-    appt = book()
     flow = f"flow-{uuid.uuid4().hex}"
-    event = payment_event(
-        "payment.completed",
-        appointment_id=appt["appointmentId"],
-        tenant_id=tenant,
-        correlation_id=flow,
-    )
-    publisher.publish(event)
+    event = booked.pay("payment.completed", correlation_id=flow)
 
-    after = await_state(fetch, appt["appointmentId"], status="confirmed")
+    after = booked.becomes(status="confirmed")
     assert after["paymentStatus"] == "paid"
     assert after["paymentId"] == json.loads(event.body)["paymentId"]
     confirmed = wait_for(
-        lambda: appointment_events.matching(
-            "appointment.confirmed", appointmentId=appt["appointmentId"]
-        ),
+        lambda: appointment_events.matching("appointment.confirmed", appointmentId=booked.id),
         timeout=20,
         what="appointment.confirmed on the bus",
     )
@@ -113,52 +118,27 @@ def test_completed_payment_confirms_a_pending_appointment_and_publishes_appointm
     assert valid(confirmed[0])
 
 
-def test_failed_payment_stores_the_error_in_payment_error(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    tenant: str,
-) -> None:
-    appt = book()
+def test_failed_payment_stores_the_error_in_payment_error(booked: Booked) -> None:
     error = {"code": "INSUFFICIENT_FUNDS", "message": "Insufficient funds in account"}
-    publisher.publish(
-        payment_event(
-            "payment.failed", appointment_id=appt["appointmentId"], tenant_id=tenant, error=error
-        )
-    )
+    booked.pay("payment.failed", error=error)
 
-    after = await_state(fetch, appt["appointmentId"], paymentStatus="failed")
+    after = booked.becomes(paymentStatus="failed")
     assert after["paymentError"] == error
     assert after["status"] == "pending_confirmation"
 
 
 def test_full_refund_cancels_the_appointment_and_publishes_appointment_cancelled(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    appointment_events: EventTap,
-    tenant: str,
+    booked: Booked, appointment_events: EventTap
 ) -> None:
-    appt = book()
-    appointment_id = appt["appointmentId"]
-    publisher.publish(
-        payment_event("payment.completed", appointment_id=appointment_id, tenant_id=tenant)
-    )
-    await_state(fetch, appointment_id, status="confirmed")
-    publisher.publish(
-        payment_event(
-            "payment.refunded",
-            appointment_id=appointment_id,
-            tenant_id=tenant,
-            reason="Customer cancellation",
-        )
-    )
+    booked.pay("payment.completed")
+    booked.becomes(status="confirmed")
+    booked.pay("payment.refunded", reason="Customer cancellation")
 
-    after = await_state(fetch, appointment_id, status="cancelled")
+    after = booked.becomes(status="cancelled")
     assert after["paymentStatus"] == "refunded"
     assert after["refundedAmount"] == 75.0
     cancelled = wait_for(
-        lambda: appointment_events.matching("appointment.cancelled", appointmentId=appointment_id),
+        lambda: appointment_events.matching("appointment.cancelled", appointmentId=booked.id),
         timeout=20,
         what="appointment.cancelled on the bus",
     )
@@ -168,76 +148,48 @@ def test_full_refund_cancels_the_appointment_and_publishes_appointment_cancelled
 
 
 def test_partial_refund_records_the_refund_without_cancelling(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    service: AppointmentService,
-    appointment_events: EventTap,
-    tenant: str,
+    booked: Booked, service: AppointmentService, appointment_events: EventTap
 ) -> None:
-    appt = book()
-    appointment_id = appt["appointmentId"]
-    publisher.publish(
-        payment_event("payment.completed", appointment_id=appointment_id, tenant_id=tenant)
-    )
-    await_state(fetch, appointment_id, status="confirmed")
+    booked.pay("payment.completed")
+    booked.becomes(status="confirmed")
     before = service.consumer_stats()["acked"]
-    publisher.publish(
-        payment_event(
-            "payment.refunded",
-            appointment_id=appointment_id,
-            tenant_id=tenant,
-            status="partially_refunded",
-            refundType="partial",
-            refundedAmount=25.5,
-        )
+    booked.pay(
+        "payment.refunded",
+        status="partially_refunded",
+        refundType="partial",
+        refundedAmount=25.5,
     )
 
-    after = await_state(fetch, appointment_id, paymentStatus="refunded")
+    after = booked.becomes(paymentStatus="refunded")
     processed(service, before, 1)
     assert after["status"] == "confirmed"
     assert after["refundedAmount"] == 25.5
-    assert appointment_events.matching("appointment.cancelled", appointmentId=appointment_id) == []
+    assert appointment_events.matching("appointment.cancelled", appointmentId=booked.id) == []
 
 
-def test_cancelled_payment_is_recorded_as_payment_status_cancelled(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    tenant: str,
-) -> None:
-    appt = book()
-    publisher.publish(
-        payment_event("payment.cancelled", appointment_id=appt["appointmentId"], tenant_id=tenant)
-    )
+def test_cancelled_payment_is_recorded_as_payment_status_cancelled(booked: Booked) -> None:
+    booked.pay("payment.cancelled")
 
-    after = await_state(fetch, appt["appointmentId"], paymentStatus="cancelled")
+    after = booked.becomes(paymentStatus="cancelled")
     assert after["status"] == "pending_confirmation"
 
 
 def test_same_payment_event_delivered_three_times_changes_the_appointment_once_and_publishes_once(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    service: AppointmentService,
-    appointment_events: EventTap,
-    tenant: str,
+    booked: Booked, service: AppointmentService, appointment_events: EventTap
 ) -> None:
-    appt = book()
-    appointment_id = appt["appointmentId"]
-    event = payment_event("payment.completed", appointment_id=appointment_id, tenant_id=tenant)
+    event = booked.event("payment.completed")
     before = service.consumer_stats()["acked"]
 
     for _ in range(3):
-        publisher.publish(event)  # same message_id each time: a redelivery
+        booked.publisher.publish(event)  # same message_id each time: a redelivery
     processed(service, before, 3)
 
-    after = fetch(appointment_id)
+    after = booked.now()
     assert (after["status"], after["paymentStatus"]) == ("confirmed", "paid")
-    confirmed = appointment_events.matching("appointment.confirmed", appointmentId=appointment_id)
+    confirmed = appointment_events.matching("appointment.confirmed", appointmentId=booked.id)
     assert len(confirmed) == 1
     store = AppointmentStore(make_engine(service.database_url))
-    assert store.outbox_events(appointment_id) == ["appointment.created", "appointment.confirmed"]
+    assert store.outbox_events(booked.id) == ["appointment.created", "appointment.confirmed"]
     store.engine.dispose()
 
 
@@ -255,13 +207,8 @@ def test_event_for_an_unknown_appointment_is_retried_then_dead_lettered_with_its
 
     publisher.publish(event)
 
-    dead = wait_for(
-        lambda: _dead_letter(shared_vhost.url, fast_topology, fast_broker.payment_queue, event),
-        timeout=30,
-        what=f"{event.message_id} in the payment_events DLQ",
-    )
-    assert dead is not None
-    headers = dead.headers
+    dlq = fast_topology.queue(fast_broker.payment_queue).dlq
+    headers = await_dead_letter(shared_vhost.url, dlq, event.message_id, timeout=30).headers
     assert headers[env.EXCEPTION_CLASS_HEADER] == "UnknownAppointmentError"
     assert missing in headers[env.EXCEPTION_MESSAGE_HEADER]
     assert headers[env.ATTEMPT_HEADER] == fast_topology.max_attempts
@@ -269,81 +216,39 @@ def test_event_for_an_unknown_appointment_is_retried_then_dead_lettered_with_its
 
 
 def test_event_that_breaks_its_schema_is_dead_lettered_at_once_without_retries(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
+    booked: Booked,
     shared_vhost: Vhost,
     fast_topology: Topology,
     fast_broker: BrokerSettings,
     service: AppointmentService,
-    tenant: str,
 ) -> None:
-    appt = book()
-    good = payment_event(
-        "payment.completed", appointment_id=appt["appointmentId"], tenant_id=tenant
-    )
-    body = json.loads(good.body)
-    body["amount"] = "seventy-five"  # must be a number
+    good = booked.event("payment.completed")
     before = service.consumer_stats()["retried"]
 
-    publish_raw_message(
-        shared_vhost.url,
-        fast_topology.exchange.name,
-        "payment.completed",
-        json.dumps(body).encode(),
-        good.envelope.properties(),
-    )
+    # amount must be a number
+    publish_altered(shared_vhost.url, fast_topology.exchange.name, good, amount="seventy-five")
 
-    dead = wait_for(
-        lambda: _dead_letter(shared_vhost.url, fast_topology, fast_broker.payment_queue, good),
-        timeout=20,
-        what=f"{good.message_id} in the DLQ",
-    )
-    assert dead is not None
-    assert dead.headers[env.DEAD_LETTER_REASON_HEADER] == "schema-violation"
-    assert "amount" in dead.headers[env.EXCEPTION_MESSAGE_HEADER]
-    assert dead.headers[env.ATTEMPT_HEADER] == 1
+    dlq = fast_topology.queue(fast_broker.payment_queue).dlq
+    headers = await_dead_letter(shared_vhost.url, dlq, good.message_id, timeout=20).headers
+    assert headers[env.DEAD_LETTER_REASON_HEADER] == "schema-violation"
+    assert "amount" in headers[env.EXCEPTION_MESSAGE_HEADER]
+    assert headers[env.ATTEMPT_HEADER] == 1
     assert service.consumer_stats()["retried"] == before
-    assert fetch(appt["appointmentId"])["paymentStatus"] == "pending"
+    assert booked.now()["paymentStatus"] == "pending"
 
 
 def test_refund_before_completion_cancels_and_the_late_completion_is_ignored(
-    book: Callable[..., Appointment],
-    fetch: Callable[[str], Appointment],
-    publisher: Publisher,
-    service: AppointmentService,
-    appointment_events: EventTap,
-    tenant: str,
+    booked: Booked, service: AppointmentService, appointment_events: EventTap
 ) -> None:
-    appt = book()
-    appointment_id = appt["appointmentId"]
-    refund = payment_event("payment.refunded", appointment_id=appointment_id, tenant_id=tenant)
-    completion = payment_event(
-        "payment.completed",
-        appointment_id=appointment_id,
-        tenant_id=tenant,
-        paymentId=json.loads(refund.body)["paymentId"],
-    )
+    refund = booked.event("payment.refunded")
+    completion = booked.event("payment.completed", paymentId=json.loads(refund.body)["paymentId"])
     before = service.consumer_stats()["acked"]
 
-    publisher.publish(refund)
-    publisher.publish(completion)
+    booked.publisher.publish(refund)
+    booked.publisher.publish(completion)
     processed(service, before, 2)
 
-    after = fetch(appointment_id)
+    after = booked.now()
     assert (after["status"], after["paymentStatus"]) == ("cancelled", "refunded")
-    assert (
-        len(appointment_events.matching("appointment.cancelled", appointmentId=appointment_id)) == 1
-    )
-    assert appointment_events.matching("appointment.confirmed", appointmentId=appointment_id) == []
-
-
-_dead: dict[str, IncomingMessage] = {}
-
-
-def _dead_letter(
-    url: str, topology: Topology, queue: str, event: OutgoingMessage
-) -> IncomingMessage | None:
-    """The DLQ copy of ``event``, collected across polls (drained so it is never redelivered)."""
-    for message in drain(url, topology.queue(queue).dlq):
-        _dead[str(message.properties.get("message_id"))] = message
-    return _dead.get(event.message_id)
+    assert len(appointment_events.matching("appointment.cancelled", appointmentId=booked.id)) == 1
+    assert appointment_events.matching("appointment.confirmed", appointmentId=booked.id) == []

@@ -31,6 +31,7 @@ from sandbox.services.common.db import make_engine, sqlite_url
 from sandbox.services.common.outbox import add_events
 from sandbox.services.payment import tables as payment_tables
 from sandbox.waiting import wait_for
+from tests.appointment.support import BOOKING
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,18 +85,10 @@ def test_a_booking_with_an_unpublishable_correlation_id_is_refused_and_nothing_s
     engine = _database(sandbox, "appointment")
     outbox_before = _rows(engine, appointment_storage.outbox_rows)
     url = _url(sandbox, "appointment")
-    body = {
-        "customerName": "Ada Lovelace",
-        "customerEmail": "ada@example.com",
-        "service": "Haircut",
-        "startTime": "2031-06-01T10:00:00Z",
-        "price": 75.0,
-        "currency": "USD",
-    }
 
     response = requests.post(
         f"{url}/appointments",
-        json=body,
+        json=BOOKING,
         headers={"X-Tenant-Id": tenant, "X-Correlation-Id": value},
         timeout=10,
     )

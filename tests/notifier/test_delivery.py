@@ -12,8 +12,6 @@ from mocks.merchant.server import MockMerchantServer
 from sandbox.contracts import ContractRegistry
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
-from sandbox.messaging.envelope import IncomingMessage
-from sandbox.messaging.tools import drain, publish_raw_message
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from sandbox.signing import verify
@@ -21,7 +19,7 @@ from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import payment_event
 from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, unique_email
-from tests.service_support import EventTap
+from tests.service_support import EventTap, await_dead_letter, publish_altered
 
 pytestmark = pytest.mark.integration
 
@@ -131,15 +129,6 @@ def test_merchant_failing_twice_gets_one_accepted_signed_callback_and_the_email_
     ]
 
 
-_dead: dict[str, IncomingMessage] = {}
-
-
-def dead_letter(url: str, queue: str, message_id: str) -> IncomingMessage | None:
-    for message in drain(url, queue):
-        _dead[str(message.properties.get("message_id"))] = message
-    return _dead.get(message_id)
-
-
 def test_email_for_an_unknown_recipient_is_retried_then_dead_lettered_with_its_reason(
     notifier: NotifierService,
     publisher: Publisher,
@@ -156,12 +145,7 @@ def test_email_for_an_unknown_recipient_is_retried_then_dead_lettered_with_its_r
     publisher.publish(event)
 
     dlq = fast_topology.queue(fast_broker.notifier_payment_queue).dlq
-    dead = wait_for(
-        lambda: dead_letter(shared_vhost.url, dlq, event.message_id),
-        timeout=30,
-        what=f"{event.message_id} in {dlq}",
-    )
-    assert dead is not None
+    dead = await_dead_letter(shared_vhost.url, dlq, event.message_id, timeout=30)
     assert dead.headers[env.EXCEPTION_CLASS_HEADER] == "DeliveryError"
     assert "RECIPIENT_UNKNOWN" in dead.headers[env.EXCEPTION_MESSAGE_HEADER]
     assert dead.headers[env.ATTEMPT_HEADER] == fast_topology.max_attempts
@@ -187,24 +171,17 @@ def test_event_that_breaks_its_schema_is_dead_lettered_at_once_and_sends_nothing
     good: OutgoingMessage = payment_event(
         "payment.completed", appointment_id="appt_789", tenant_id="tenant123"
     )
-    body = json.loads(good.body)
-    body.update(customerEmail=recipient, cardNumber="4111111111111111")  # never allowed
 
-    publish_raw_message(
+    publish_altered(
         shared_vhost.url,
         fast_topology.exchange.name,
-        "payment.completed",
-        json.dumps(body).encode(),
-        good.envelope.properties(),
+        good,
+        customerEmail=recipient,
+        cardNumber="4111111111111111",  # never allowed
     )
 
     dlq = fast_topology.queue(fast_broker.notifier_payment_queue).dlq
-    dead = wait_for(
-        lambda: dead_letter(shared_vhost.url, dlq, good.message_id),
-        timeout=20,
-        what=f"{good.message_id} in {dlq}",
-    )
-    assert dead is not None
+    dead = await_dead_letter(shared_vhost.url, dlq, good.message_id, timeout=20)
     assert dead.headers[env.DEAD_LETTER_REASON_HEADER] == "schema-violation"
     assert dead.headers[env.ATTEMPT_HEADER] == 1
     assert inbox.messages(to=recipient) == []

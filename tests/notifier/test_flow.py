@@ -18,7 +18,7 @@ from sandbox.services.common.db import make_engine
 from sandbox.settings import BrokerSettings
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
-from tests.appointment.support import appointment_service, payment_event
+from tests.appointment.support import BOOKING, appointment_service, payment_event
 from tests.notifier.support import Inbox, notifier_service, unique_email
 from tests.service_support import FAST_BROKER
 
@@ -61,14 +61,7 @@ def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_e
     ):
         created = requests.post(
             f"{appointments.url}/appointments",
-            json={
-                "customerName": "Jane Doe",
-                "customerEmail": recipient,
-                "service": "Haircut",
-                "startTime": "2030-06-01T10:00:00+02:00",
-                "price": 75.0,
-                "currency": "USD",
-            },
+            json={**BOOKING, "customerEmail": recipient},
             headers={"X-Tenant-Id": "tenant123", "X-Correlation-Id": flow},
             timeout=5,
         ).json()

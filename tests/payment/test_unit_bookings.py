@@ -14,6 +14,7 @@ from sandbox.services.appointment.api import create_app as appointment_app
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.common.db import sqlite_url
 from sandbox.services.payment.bookings import AppointmentDirectory, AppointmentsUnavailable
+from tests.appointment.support import BOOKING
 from tests.payment.support import card_body, free_port
 from tests.payment.unit_support import outbox
 from tests.provider.provider_support import serve
@@ -117,14 +118,7 @@ def appointments(tmp_path: Path) -> Iterator[str]:
 def book(url: str, tenant: str) -> str:
     created = requests.post(
         f"{url}/appointments",
-        json={
-            "customerName": "Ada Lovelace",
-            "customerEmail": "ada@example.com",
-            "service": "Consultation",
-            "startTime": "2030-01-15T10:00:00Z",
-            "price": 75.0,
-            "currency": "USD",
-        },
+        json=BOOKING,
         headers={"X-Tenant-Id": tenant},
         timeout=5,
     )
