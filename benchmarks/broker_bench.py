@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pika
+from bench_common import print_table, publish_confirmed, purge
 
 from sandbox.broker import Admin, LocalNode
 from sandbox.messaging import Consumer, OutgoingMessage, Publisher, ensure_topology
@@ -36,37 +37,9 @@ def _event(n: int) -> OutgoingMessage:
     )
 
 
-def purge(url: str, topology: Topology) -> None:
-    """Empty every queue of the topology."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    for decl in topology.declarations():
-        channel.queue_purge(decl.name)
-    connection.close()
-
-
 def raw_publish(url: str, exchange: str, n: int) -> float:
     """Raw pika: BlockingChannel in confirm mode, one confirmed publish after another."""
     return publish_confirmed(url, exchange, [_event(i) for i in range(n)])
-
-
-def publish_confirmed(url: str, exchange: str, messages: list[OutgoingMessage]) -> float:
-    """Publish ``messages`` with raw pika, each confirmed before the next; messages/s."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    began = time.perf_counter()
-    for m in messages:
-        channel.basic_publish(
-            exchange,
-            m.routing_key,
-            m.body,
-            pika.BasicProperties(**m.envelope.properties()),
-            mandatory=True,
-        )
-    elapsed = time.perf_counter() - began
-    connection.close()
-    return len(messages) / elapsed
 
 
 def adapter_publish(url: str, exchange: str, n: int, batch: int = 500) -> float:
@@ -180,10 +153,7 @@ def main() -> None:
         finally:
             node.stop()
 
-    print(f"\n{n} messages of ~200 bytes, prefetch {args.prefetch}, one private node\n")
-    print("| measure | result |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print_table(f"{n} messages of ~200 bytes, prefetch {args.prefetch}, one private node", rows)
 
 
 if __name__ == "__main__":

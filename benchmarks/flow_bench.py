@@ -45,6 +45,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_common import free_port
 from bench_report import TARGETS, chart, machine, markdown
 from broker_bench import adapter_consume, raw_consume, raw_publish
 from payment_bench import fill_outbox, pending
@@ -65,12 +66,6 @@ CARD = "card → notification.sent"
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    import port_for
-
-    return int(port_for.select_random())
 
 
 # -- (a) raw ceilings -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from broker_bench import publish_confirmed, purge
+from bench_common import free_port, print_table, publish_confirmed, purge
 from sqlalchemy import create_engine, text
 
 from sandbox.broker import LocalNode
@@ -54,14 +54,6 @@ CARD = {
     "cvv": "123",
     "cardholder_name": "Bench",
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _process(
@@ -352,10 +344,9 @@ def main() -> None:
                 engine.dispose()
 
     backend = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    print(f"\nPayment service on {backend}, mock provider, quorum queues on one private node\n")
-    print("| measure | result |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print_table(
+        f"Payment service on {backend}, mock provider, quorum queues on one private node", rows
+    )
 
 
 if __name__ == "__main__":

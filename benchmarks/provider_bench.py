@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,10 @@ from typing import Any
 
 import requests
 import stripe
+from bench_common import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEY = "sk_test_benchmark_0000000000"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

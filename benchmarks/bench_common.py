@@ -1,0 +1,55 @@
+"""What the benchmarks share: free ports, raw confirmed publishing, queue purges, and
+the Markdown table they print."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pika
+
+from sandbox.messaging import OutgoingMessage
+from sandbox.topology import Topology
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def publish_confirmed(url: str, exchange: str, messages: list[OutgoingMessage]) -> float:
+    """Publish ``messages`` with raw pika, each confirmed before the next; messages/s."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    began = time.perf_counter()
+    for m in messages:
+        channel.basic_publish(
+            exchange,
+            m.routing_key,
+            m.body,
+            pika.BasicProperties(**m.envelope.properties()),
+            mandatory=True,
+        )
+    elapsed = time.perf_counter() - began
+    connection.close()
+    return len(messages) / elapsed
+
+
+def purge(url: str, topology: Topology) -> None:
+    """Empty every queue of the topology."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for decl in topology.declarations():
+        channel.queue_purge(decl.name)
+    connection.close()
+
+
+def print_table(heading: str, rows: list[tuple[str, str]]) -> None:
+    """Print ``rows`` as a two-column Markdown table under ``heading``."""
+    print(f"\n{heading}\n")
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
