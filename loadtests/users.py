@@ -139,11 +139,17 @@ class Flow:
             self.rt.fire(FLOW, name, (arrived - self.started) * 1000, None)
 
 
-class CardFlowUser(FastHttpUser):
-    weight = 4
+class SandboxUser(FastHttpUser):
+    """What every user here shares: paced flows and the same patience with the sandbox."""
+
+    abstract = True
     wait_time = paced
     connection_timeout = 10.0
     network_timeout = 15.0
+
+
+class CardFlowUser(SandboxUser):
+    weight = 4
 
     @task
     def book_and_pay_by_card(self) -> None:
@@ -184,11 +190,8 @@ class CardFlowUser(FastHttpUser):
         flow.wait_for_the_end()
 
 
-class IntentFlowUser(FastHttpUser):
+class IntentFlowUser(SandboxUser):
     weight = 1
-    wait_time = paced
-    connection_timeout = 10.0
-    network_timeout = 15.0
 
     @task
     def book_and_pay_by_intent(self) -> None:
@@ -220,13 +223,10 @@ class IntentFlowUser(FastHttpUser):
         flow.wait_for_the_end()
 
 
-class EventPublisherUser(FastHttpUser):
+class EventPublisherUser(SandboxUser):
     """Consumer lag: ``payment.completed`` published to the exchange → ``appointment.confirmed``."""
 
     weight = 1
-    wait_time = paced
-    connection_timeout = 10.0
-    network_timeout = 15.0
 
     def on_start(self) -> None:
         self.publisher = BlockingPublisher(runtime.current().targets.amqp, name="load-publisher")
