@@ -11,8 +11,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER, EXIT_OK, EXIT_USAGE
 from sandbox.settings import SandboxSettings, SettingsError
@@ -90,10 +91,7 @@ def cmd_contracts_check(args: argparse.Namespace, settings: SandboxSettings) -> 
     report = run_check(args.dir, build(settings.broker).to_contract_view())
     if args.junit:
         Path(args.junit).write_text(report.to_junit_xml())
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.render_text())
+    _print_report(report.to_dict(), report.render_text, as_json=args.json)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -110,11 +108,13 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         report = diff_contracts(base, head)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(report.render_table())
+    _print_report(report.to_dict(), report.render_table, as_json=args.json)
     return EXIT_FAILED if report.breaking else EXIT_OK
+
+
+def _print_report(data: dict[str, Any], render: Callable[[], str], *, as_json: bool) -> None:
+    """Print a report as JSON (``--json``) or as the text ``render`` makes for people."""
+    print(json.dumps(data, indent=2) if as_json else render())
 
 
 def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:

@@ -56,9 +56,6 @@ def _tenant() -> str:
 
 
 def appointment_json(appt: Appointment) -> dict[str, Any]:
-    error = None
-    if appt.payment_error_code is not None or appt.payment_error_message is not None:
-        error = {"code": appt.payment_error_code, "message": appt.payment_error_message}
     return {
         "appointmentId": appt.id,
         "tenantId": appt.tenant_id,
@@ -72,7 +69,7 @@ def appointment_json(appt: Appointment) -> dict[str, Any]:
         "status": appt.status,
         "paymentStatus": appt.payment_status,
         "paymentId": appt.payment_id,
-        "paymentError": error,
+        "paymentError": web.recorded_error(appt.payment_error_code, appt.payment_error_message),
         "refundedAmount": float(appt.refunded_amount) if appt.refunded_amount is not None else None,
         "cancellationReason": appt.cancellation_reason,
         "createdAt": iso(appt.created_at),

@@ -84,6 +84,13 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     }
 
 
+def recorded_error(code: str | None, message: str | None) -> dict[str, str | None] | None:
+    """A stored failure as the APIs show it, ``{"code", "message"}``; None if there is none."""
+    if code is None and message is None:
+        return None
+    return {"code": code, "message": message}
+
+
 def error_response(error: ApiError) -> Response:
     response = jsonify(error_body(error.code, error.message, error.details))
     response.status_code = error.status

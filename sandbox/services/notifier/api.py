@@ -44,9 +44,6 @@ def _ctx() -> _Context:
 
 
 def attempt_json(attempt: Attempt) -> dict[str, Any]:
-    error = None
-    if attempt.error_code is not None or attempt.error_message is not None:
-        error = {"code": attempt.error_code, "message": attempt.error_message}
     return {
         "eventId": attempt.event_id,
         "routingKey": attempt.routing_key,
@@ -59,7 +56,7 @@ def attempt_json(attempt: Attempt) -> dict[str, Any]:
         "recipient": attempt.recipient,
         "status": attempt.status,
         "attempt": attempt.attempt,
-        "error": error,
+        "error": web.recorded_error(attempt.error_code, attempt.error_message),
         "emailMessageId": attempt.email_message_id,
         "createdAt": iso(attempt.created_at),
     }

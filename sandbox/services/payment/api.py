@@ -71,6 +71,15 @@ def _document() -> OpenApiDocument:
     return service_app.info().openapi
 
 
+def _valid_body(path: str, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty optional body), checked against the
+    OpenAPI document's ``path``."""
+    empty = optional and not request.get_data(cache=True).strip()
+    body: dict[str, Any] = {} if empty else web.json_object()
+    parsing.validated(_document(), path, body)
+    return body
+
+
 def _respond(reply: Reply) -> Response:
     response = jsonify(reply.body)
     response.status_code = reply.status
@@ -138,18 +147,14 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
 
 @payments.post("/payment/process")
 def process_payment() -> Response:
-    deps = _deps()
-    body = web.json_object()
-    parsing.validated(_document(), "/payment/process", body)
+    deps, body = _deps(), _valid_body("/payment/process")
     req = parsing.payment_request(body, deps.settings.default_currency)
     return _idempotent(body, lambda ctx: replies.charged(handlers.process_payment(deps, ctx, req)))
 
 
 @payments.post("/payment/refund")
 def refund_payment() -> Response:
-    deps = _deps()
-    body = web.json_object()
-    parsing.validated(_document(), "/payment/refund", body)
+    deps, body = _deps(), _valid_body("/payment/refund")
     req = parsing.refund_request(body)
     return _idempotent(body, lambda ctx: replies.refunded(handlers.refund_payment(deps, ctx, req)))
 
@@ -170,9 +175,7 @@ def payment_methods() -> Response:
 
 @payments.post("/payment/intents")
 def create_intent() -> Response:
-    deps = _deps()
-    body = web.json_object()
-    parsing.validated(_document(), "/payment/intents", body)
+    deps, body = _deps(), _valid_body("/payment/intents")
     req = parsing.payment_request(body, deps.settings.default_currency)
     return _idempotent(
         body, lambda ctx: replies.intent_opened(handlers.create_intent(deps, ctx, req))
@@ -181,11 +184,7 @@ def create_intent() -> Response:
 
 @payments.post("/payment/<transaction_id>/cancel")
 def cancel_payment(transaction_id: str) -> Response:
-    deps = _deps()
-    body: dict[str, Any] = {}
-    if request.get_data(cache=True).strip():
-        body = web.json_object()
-    parsing.validated(_document(), "/payment/{transaction_id}/cancel", body)
+    deps, body = _deps(), _valid_body("/payment/{transaction_id}/cancel", optional=True)
     reason = body.get("reason")
     return _idempotent(
         body,
