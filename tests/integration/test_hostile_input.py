@@ -35,34 +35,32 @@ HUGE = LIMIT * 2 + 17
 MAX_ERROR_BYTES = 4096
 
 
-def _service_shape(body: Any) -> bool:
+def _error(body: Any) -> dict[str, Any]:
+    """The answer's ``error`` object; empty when there is none."""
     error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _texts(found: dict[str, Any], *keys: str) -> bool:
+    return all(isinstance(found.get(key), str) for key in keys)
+
+
+def _service_shape(body: Any) -> bool:
+    error = _error(body)
     return (
-        isinstance(error, dict)
-        and isinstance(error.get("code"), str)
-        and isinstance(error.get("message"), str)
+        _texts(error, "code", "message")
         and isinstance(error.get("details"), dict)
-        and isinstance(body.get("timestamp"), str)
+        and _texts(body, "timestamp")
     )
 
 
 def _mock_shape(body: Any) -> bool:
-    error = body.get("error") if isinstance(body, dict) else None
-    return (
-        isinstance(error, dict)
-        and isinstance(error.get("code"), str)
-        and isinstance(error.get("message"), str)
-        and "field" in error
-    )
+    error = _error(body)
+    return _texts(error, "code", "message") and "field" in error
 
 
 def _stripe_shape(body: Any) -> bool:
-    error = body.get("error") if isinstance(body, dict) else None
-    return (
-        isinstance(error, dict)
-        and isinstance(error.get("type"), str)
-        and isinstance(error.get("message"), str)
-    )
+    return _texts(_error(body), "type", "message")
 
 
 @dataclass(frozen=True)
