@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
-from collections.abc import Mapping
+from collections.abc import KeysView, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,27 +151,7 @@ def _catalog(contracts_dir: Path) -> tuple[Any, EventCatalog]:
 
 def _diff_asyncapi(base: Path, head: Path) -> list[Change]:
     (old_doc, old), (new_doc, new) = _catalog(base), _catalog(head)
-    changes = []
-    for rk in sorted(old.routes.keys() - new.routes.keys()):
-        changes.append(
-            change(
-                f"asyncapi {rk}",
-                "routing-key",
-                "routing-key-removed",
-                BREAKING,
-                f"routing key {rk} removed",
-            )
-        )
-    for rk in sorted(new.routes.keys() - old.routes.keys()):
-        changes.append(
-            change(
-                f"asyncapi {rk}",
-                "routing-key",
-                "routing-key-added",
-                COMPATIBLE,
-                f"routing key {rk} added",
-            )
-        )
+    changes = _removed_and_added("asyncapi ", "routing-key", old.routes.keys(), new.routes.keys())
     for rk in sorted(old.routes.keys() & new.routes.keys()):
         a, b = old.routes[rk], new.routes[rk]
         for attr, rule in (
@@ -208,24 +188,23 @@ def _diff_asyncapi(base: Path, head: Path) -> list[Change]:
     return changes
 
 
+def _removed_and_added(
+    prefix: str, kind: str, old: KeysView[str], new: KeysView[str]
+) -> list[Change]:
+    """A breaking change for every ``kind`` (routing-key, queue) that is gone, then a
+    compatible one for every new one."""
+    noun = kind.replace("-", " ")
+    return [
+        change(f"{prefix}{name}", kind, f"{kind}-removed", BREAKING, f"{noun} {name} removed")
+        for name in sorted(old - new)
+    ] + [
+        change(f"{prefix}{name}", kind, f"{kind}-added", COMPATIBLE, f"{noun} {name} added")
+        for name in sorted(new - old)
+    ]
+
+
 def _diff_queues(old: EventCatalog, new: EventCatalog) -> list[Change]:
-    changes = []
-    for name in sorted(old.queues.keys() - new.queues.keys()):
-        changes.append(
-            change(
-                f"asyncapi queue {name}",
-                "queue",
-                "queue-removed",
-                BREAKING,
-                f"queue {name} removed",
-            )
-        )
-    for name in sorted(new.queues.keys() - old.queues.keys()):
-        changes.append(
-            change(
-                f"asyncapi queue {name}", "queue", "queue-added", COMPATIBLE, f"queue {name} added"
-            )
-        )
+    changes = _removed_and_added("asyncapi queue ", "queue", old.queues.keys(), new.queues.keys())
     for name in sorted(old.queues.keys() & new.queues.keys()):
         a, b = old.queues[name], new.queues[name]
         loc = f"asyncapi queue {name}"
