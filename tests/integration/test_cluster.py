@@ -133,17 +133,37 @@ def test_up_with_cluster_3_forms_one_cluster_with_every_quorum_queue_on_every_no
 
 
 @dataclass
+class Stamps:
+    """Message ids and when each was first seen; shared between threads."""
+
+    seen: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mark(self, message_id: str, moment: float) -> None:
+        with self.lock:
+            self.seen.setdefault(message_id, moment)
+
+    def ids(self) -> set[str]:
+        with self.lock:
+            return set(self.seen)
+
+    def first_after(self, moment: float) -> float | None:
+        with self.lock:
+            later = [t for t in self.seen.values() if t > moment]
+        return min(later) if later else None
+
+
+@dataclass
 class Traffic:
     """Publishes until stopped, republishing (same message ids) what was not confirmed."""
 
     connect: Callable[[], Publisher]
     publisher: Publisher | None = None
-    confirmed: dict[str, float] = field(default_factory=dict)  # message id -> confirm time
+    confirmed: Stamps = field(default_factory=Stamps)  # message id -> confirm time
     attempted: set[str] = field(default_factory=set)
     republished_batches: int = 0
     reopened: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self) -> None:
         serial = 0
@@ -157,10 +177,9 @@ class Traffic:
             self.publisher = publisher
             errors = publisher.publish_many(pending, timeout=10)
             now = time.monotonic()
-            with self.lock:
-                for message, error in zip(pending, errors, strict=True):
-                    if error is None:
-                        self.confirmed[message.message_id] = now
+            for message, error in zip(pending, errors, strict=True):
+                if error is None:
+                    self.confirmed.mark(message.message_id, now)
             pending = [m for m, e in zip(pending, errors, strict=True) if e is not None]
             self.republished_batches += bool(pending)
             if any(isinstance(e, NackedError) for e in errors):
@@ -177,41 +196,22 @@ class Traffic:
             self.publisher = None
 
     def count(self) -> int:
-        with self.lock:
-            return len(self.confirmed)
-
-    def ids(self) -> set[str]:
-        with self.lock:
-            return set(self.confirmed)
-
-    def first_confirm_after(self, moment: float) -> float | None:
-        with self.lock:
-            later = [t for t in self.confirmed.values() if t > moment]
-        return min(later) if later else None
+        return len(self.confirmed.ids())
 
 
 @dataclass
 class Deduplicating:
     """A handler that processes each message id once, as the services' consumers do."""
 
-    processed: dict[str, float] = field(default_factory=dict)
+    processed: Stamps = field(default_factory=Stamps)
     deliveries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, message: IncomingMessage) -> None:
+        key = str(message.message_id)
         with self.lock:
-            key = str(message.message_id)
             self.deliveries[key] += 1
-            self.processed.setdefault(key, time.monotonic())
-
-    def ids(self) -> set[str]:
-        with self.lock:
-            return set(self.processed)
-
-    def first_after(self, moment: float) -> float | None:
-        with self.lock:
-            later = [t for t in self.processed.values() if t > moment]
-        return min(later) if later else None
+        self.processed.mark(key, time.monotonic())
 
 
 def _event(n: int) -> OutgoingMessage:
@@ -240,6 +240,7 @@ def test_sigkill_of_the_leader_node_loses_nothing_and_clients_fail_over(cluster)
     urls = ",".join([victim["url"], *(n["url"] for n in nodes if n is not victim)])
     topology = build(BrokerSettings(reconnect_max_s=1.0))
     handler = Deduplicating()
+    consumed = handler.processed
     admin = Admin(survivor["management_url"])
     names = ("test-service", "cluster-test-publisher")
 
@@ -262,10 +263,10 @@ def test_sigkill_of_the_leader_node_loses_nothing_and_clients_fail_over(cluster)
             )
             thread.start()
             wait_for(
-                lambda: traffic.count() >= 200 and handler.ids() >= traffic.ids(),
+                lambda: traffic.count() >= 200 and consumed.ids() >= traffic.confirmed.ids(),
                 timeout=30,
                 what="200 messages confirmed and consumed before the kill",
-                seen=lambda: (traffic.count(), len(handler.ids())),
+                seen=lambda: (traffic.count(), len(consumed.ids())),
             )
 
             killed_at = time.monotonic()
@@ -278,8 +279,8 @@ def test_sigkill_of_the_leader_node_loses_nothing_and_clients_fail_over(cluster)
                 what="200 more messages confirmed after the kill",
                 seen=lambda: (traffic.count() - at_kill, traffic.reopened),
             )
-            published_again_s = traffic.first_confirm_after(killed_at)
-            consumed_again_s = handler.first_after(killed_at)
+            published_again_s = traffic.confirmed.first_after(killed_at)
+            consumed_again_s = consumed.first_after(killed_at)
 
             def failed_over() -> dict[str, str] | None:
                 found = _connection_nodes(admin, names)
@@ -295,12 +296,12 @@ def test_sigkill_of_the_leader_node_loses_nothing_and_clients_fail_over(cluster)
             traffic.stop.set()
             thread.join(60)
             assert not thread.is_alive(), "the publishing thread did not finish"
-            confirmed = traffic.ids()
+            confirmed = traffic.confirmed.ids()
             wait_for(
-                lambda: handler.ids() >= confirmed,
+                lambda: consumed.ids() >= confirmed,
                 timeout=60,
                 what="every confirmed message consumed",
-                seen=lambda: len(confirmed - handler.ids()),
+                seen=lambda: len(confirmed - consumed.ids()),
             )
             assert consumer.stats.reconnects >= 1
     finally:
@@ -312,7 +313,7 @@ def test_sigkill_of_the_leader_node_loses_nothing_and_clients_fail_over(cluster)
 
     # no loss and nothing the test did not publish; copies (redeliveries after the kill,
     # republished unconfirmed batches) are counted and de-duplicated by message id
-    assert handler.ids() == confirmed == traffic.attempted
+    assert consumed.ids() == confirmed == traffic.attempted
     duplicates = sum(n - 1 for n in handler.deliveries.values())
     assert published_again_s is not None and consumed_again_s is not None
     print(
