@@ -6,8 +6,8 @@ import pytest
 from jinja2 import UndefinedError
 
 from sandbox.contracts import example_body
+from sandbox.contracts.owed import owed
 from sandbox.services.notifier.rendering import (
-    EMAIL_FOR,
     AppointmentFacts,
     EmailRenderer,
     email_context,
@@ -24,7 +24,7 @@ def renderer() -> EmailRenderer:
     return EmailRenderer()
 
 
-@pytest.mark.parametrize(("routing_key", "template"), sorted(EMAIL_FOR.items()))
+@pytest.mark.parametrize(("routing_key", "template"), sorted(owed().emails.items()))
 def test_every_email_escapes_event_data_in_html_and_keeps_it_readable_in_text(
     renderer: EmailRenderer, routing_key: str, template: str
 ) -> None:

@@ -1,8 +1,9 @@
 """What the notifier does with one consumed event, as a plain function over its ports.
 
-For every event it works out the notifications it owes (``channels_for``): the seed 002
-email for five routing keys and, for every ``payment.*`` event, a signed merchant
-callback.  Each (event id, channel) is sent at most once: a channel recorded as
+For every event it works out the notifications it owes from the table it shares with
+the reconciliation (``contracts/notifications.yaml``, ``sandbox.contracts.owed``): the
+seed 002 email for five routing keys and, for every ``payment.*`` event, a signed
+merchant callback.  Each (event id, channel) is sent at most once: a channel recorded as
 delivered is skipped on redelivery, so a merchant outage that makes the consumer retry
 the event never sends its email twice.  Each attempt goes to the audit log; a delivery
 commits with its ``notification.sent`` event; the last failed attempt publishes
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
+from sandbox.contracts.owed import EMAIL, WEBHOOK, channels_for
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.services.notifier import events
@@ -40,7 +42,6 @@ from sandbox.services.notifier.mailer import (
 )
 from sandbox.services.notifier.merchant import MerchantCallbacks, MerchantError, callback_payload
 from sandbox.services.notifier.rendering import (
-    EMAIL_FOR,
     AppointmentFacts,
     EmailRenderer,
     clean,
@@ -50,9 +51,6 @@ from sandbox.services.notifier.storage import Attempt
 
 log = logging.getLogger(__name__)
 
-EMAIL = "email"
-WEBHOOK = "webhook"
-MERCHANT_TEMPLATE = "merchant_callback"
 SENT = events.SENT
 FAILED = events.FAILED
 RECIPIENT_UNKNOWN = "RECIPIENT_UNKNOWN"
@@ -139,16 +137,6 @@ class SourceEvent:
     def field(self, name: str) -> str | None:
         value = self.body.get(name)
         return value if isinstance(value, str) and value else None
-
-
-def channels_for(routing_key: str, merchant_configured: bool) -> list[tuple[str, str]]:
-    """(channel, template) pairs an event with ``routing_key`` is owed, in sending order."""
-    owed = []
-    if routing_key in EMAIL_FOR:
-        owed.append((EMAIL, EMAIL_FOR[routing_key]))
-    if routing_key.startswith("payment.") and merchant_configured:
-        owed.append((WEBHOOK, MERCHANT_TEMPLATE))
-    return owed
 
 
 def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:

@@ -32,15 +32,6 @@ TEMPLATES = (
     "refund_processed",
 )
 
-# Which email each consumed event causes (routing keys without an email are absent).
-EMAIL_FOR = {
-    "appointment.confirmed": "appointment_confirmed",
-    "payment.completed": "payment_succeeded",
-    "payment.failed": "payment_failed",
-    "appointment.cancelled": "appointment_cancelled",
-    "payment.refunded": "refund_processed",
-}
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_SUBJECT = 200
 
