@@ -9,20 +9,18 @@ answered in Stripe's error format like every other refusal.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
-import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from mocks.common.main import run
 from mocks.provider.app import create_app
 from mocks.provider.errors import StripeError
 from mocks.provider.runtime import Provider
-from mocks.provider.settings import ProviderSettings, SettingsError
+from mocks.provider.settings import ProviderSettings
 from sandbox.http_refusals import gunicorn_worker
 
 
@@ -70,7 +68,8 @@ class ProviderServer(BaseApplication):
             self.provider.stop()
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """The options; each overrides its PROVIDER_* variable."""
     parser = argparse.ArgumentParser(
         prog="python -m mocks.provider",
         description="Stateful Stripe-compatible mock payment provider.",
@@ -79,27 +78,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to bind (PROVIDER_PORT)")
     parser.add_argument("--threads", type=int, help="request threads (PROVIDER_THREADS)")
     parser.add_argument("--seed", type=int, help="seed for fault injection (PROVIDER_SEED)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def serve(settings: ProviderSettings) -> int:
+    """Serve with gunicorn until SIGTERM or SIGINT."""
+    ProviderServer(settings).run()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = ProviderSettings.from_env()
-    except SettingsError as exc:
-        print(f"mock provider: {exc}", file=sys.stderr)
-        return 2
-    overrides = {
-        key: value
-        for key, value in (
-            ("host", args.host),
-            ("port", args.port),
-            ("threads", args.threads),
-            ("seed", args.seed),
-        )
-        if value is not None
-    }
-    settings = replace(settings, **overrides)
-    ProviderServer(settings).run()
-    return 0
+    """Run the mock provider until SIGTERM or SIGINT."""
+    return run("mock-provider", parser(), argv, "PROVIDER_", ProviderSettings.from_env, serve)

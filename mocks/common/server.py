@@ -1,0 +1,76 @@
+"""Serve a mock's Flask app from a thread of the process that holds the mock's state.
+
+Werkzeug's threaded WSGI server rather than gunicorn: a mock keeps what it records in
+this process's memory, and gunicorn's arbiter forks workers (each with its own empty
+state) and installs signal handlers, which only works from the main thread.  Werkzeug
+serves from a plain thread, next to whatever else the mock runs (aiosmtpd's event loop),
+and in a test's own process.  The server's own refusals (malformed request, request line
+or headers too long) are answered in the mocks' JSON error shape.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Self
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from mocks.common.errors import http_error_body
+from sandbox.http_refusals import werkzeug_handler
+
+# How often serve_forever checks for shutdown; it bounds how long stop() takes.
+POLL_INTERVAL_S = 0.05
+REFUSAL_HANDLER = werkzeug_handler(http_error_body)
+
+
+class WsgiThread:
+    """A threaded werkzeug server for ``app`` on its own thread; the port is bound at once."""
+
+    def __init__(
+        self,
+        app: Flask,
+        host: str,
+        port: int,
+        name: str,
+        handler: type[WSGIRequestHandler] = REFUSAL_HANDLER,
+    ) -> None:
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=handler
+        )
+        self.port: int = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL_S,), name=name, daemon=True
+        )
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class Served:
+    """A mock that ``start()`` brings up and ``stop()`` (safe to call twice) takes down."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
