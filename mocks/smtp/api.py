@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from mocks.common.errors import ApiError, register_error_handlers
 from mocks.common.inputs import json_object
 from mocks.smtp.message import CapturedMessage
-from mocks.smtp.refusal import RefusePolicy
+from mocks.smtp.refusal import RefuseMode, RefusePolicy
 from mocks.smtp.settings import SmtpMockSettings
 from mocks.smtp.store import MessageStore
 from mocks.smtp.validation import message_filter, refuse_mode
@@ -40,7 +40,9 @@ def _state() -> SmtpMockState:
 
 
 inbox = Blueprint("inbox", __name__, url_prefix="/api/messages")
-control = Blueprint("control", __name__, url_prefix="/api/control")
+control = Blueprint("control", __name__, url_prefix="/_control")
+# Where the control API was first served; kept so that existing callers keep working.
+LEGACY_CONTROL_PREFIX = "/api/control"
 health = Blueprint("health", __name__)
 
 
@@ -91,6 +93,14 @@ def set_refuse() -> Response:
     return jsonify({"refuse": state.refuse.describe()})
 
 
+@control.post("/reset")
+def reset_refuse() -> Response:
+    """Turn refuse mode off (messages are kept; DELETE /api/messages clears them)."""
+    state = _state()
+    state.refuse.set(RefuseMode())
+    return jsonify({"refuse": state.refuse.describe()})
+
+
 @health.get("/health")
 def show_health() -> Response:
     """Report whether the SMTP listener is up, what is stored and the refuse mode."""
@@ -131,5 +141,7 @@ def create_app(
     app.extensions[EXTENSION] = SmtpMockState(settings, store, refuse, listener)
     for blueprint in (inbox, control, health):
         app.register_blueprint(blueprint)
+    app.add_url_rule(LEGACY_CONTROL_PREFIX, view_func=show_control, methods=["GET"])
+    app.add_url_rule(LEGACY_CONTROL_PREFIX + "/refuse", view_func=set_refuse, methods=["POST"])
     register_error_handlers(app)
     return app
