@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from mocks.common.errors import http_error_body
 from sandbox.http_refusals import werkzeug_handler
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 # How often serve_forever checks for shutdown; it bounds how long stop() takes.
 POLL_INTERVAL_S = 0.05
@@ -30,7 +32,7 @@ class WsgiThread:
 
     def __init__(
         self,
-        app: Flask,
+        app: WSGIApplication,
         host: str,
         port: int,
         name: str,
