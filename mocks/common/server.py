@@ -60,11 +60,22 @@ class WsgiThread:
 class Served:
     """A mock that ``start()`` brings up and ``stop()`` (safe to call twice) takes down."""
 
+    _http: WsgiThread | None = None
+
     def start(self) -> Self:
         raise NotImplementedError
 
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop serving HTTP; safe to call twice."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.stop()
+
+    def serve_http(self, app: WSGIApplication, host: str, port: int, name: str) -> int:
+        """Serve ``app`` from a thread of its own; return the port it is bound to."""
+        self._http = WsgiThread(app, host, port, name)
+        self._http.start()
+        return self._http.port
 
     def __enter__(self) -> Self:
         return self.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from mocks.common.server import Served, WsgiThread
+from mocks.common.server import Served
 from mocks.merchant.api import create_app
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.settings import MerchantMockSettings
@@ -18,7 +18,6 @@ class MockMerchantServer(Served):
         self.settings = settings
         self.store = CallbackStore(settings.max_records)
         self.faults = FaultPolicy()
-        self._http: WsgiThread | None = None
         self.port = 0
 
     @property
@@ -34,13 +33,7 @@ class MockMerchantServer(Served):
     def start(self) -> Self:
         """Bind the port and start serving."""
         app = create_app(self.settings, self.store, self.faults)
-        self._http = WsgiThread(app, self.settings.host, self.settings.port, "mock-merchant-http")
-        self.port = self._http.port
-        self._http.start()
+        self.port = self.serve_http(
+            app, self.settings.host, self.settings.port, "mock-merchant-http"
+        )
         return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice."""
-        if self._http is not None:
-            self._http.stop()
-            self._http = None

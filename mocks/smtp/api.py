@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
-from mocks.common.errors import ApiError, register_error_handlers
+from mocks.common.app import mock_app, mock_state
+from mocks.common.errors import ApiError
 from mocks.common.inputs import json_object
 from mocks.smtp.message import CapturedMessage
 from mocks.smtp.refusal import RefuseMode, RefusePolicy
@@ -17,7 +18,6 @@ from mocks.smtp.store import MessageStore
 from mocks.smtp.validation import message_filter, refuse_mode
 from sandbox.health import flask_response, report
 
-EXTENSION = "mock_smtp"
 # The only bodies this API reads are small control objects.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -35,8 +35,7 @@ class SmtpMockState:
 
 
 def _state() -> SmtpMockState:
-    state: SmtpMockState = current_app.extensions[EXTENSION]
-    return state
+    return mock_state(SmtpMockState)
 
 
 inbox = Blueprint("inbox", __name__, url_prefix="/api/messages")
@@ -135,13 +134,8 @@ def create_app(
     listener: ListenerProbe,
 ) -> Flask:
     """Build the inbox app around the store and policy the SMTP handler uses."""
-    app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[EXTENSION] = SmtpMockState(settings, store, refuse, listener)
-    for blueprint in (inbox, control, health):
-        app.register_blueprint(blueprint)
+    state = SmtpMockState(settings, store, refuse, listener)
+    app = mock_app(__name__, state, MAX_BODY_BYTES, (inbox, control, health))
     app.add_url_rule(LEGACY_CONTROL_PREFIX, view_func=show_control, methods=["GET"])
     app.add_url_rule(LEGACY_CONTROL_PREFIX + "/refuse", view_func=set_refuse, methods=["POST"])
-    register_error_handlers(app)
     return app

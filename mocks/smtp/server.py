@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
-from mocks.common.server import Served, WsgiThread
+from mocks.common.server import Served
 from mocks.smtp.api import create_app
 from mocks.smtp.handler import CaptureHandler, accept_any_login
 from mocks.smtp.refusal import RefusePolicy
@@ -64,7 +64,6 @@ class MockSmtpServer(Served):
         self.store = MessageStore(settings.max_messages)
         self.refuse = RefusePolicy()
         self._controller: _BoundController | None = None
-        self._http: WsgiThread | None = None
         self.smtp_port = 0
         self.http_port = 0
 
@@ -103,19 +102,17 @@ class MockSmtpServer(Served):
         self._controller = controller
         try:
             app = create_app(settings, self.store, self.refuse, self.listener_status)
-            self._http = WsgiThread(app, settings.host, settings.http_port, "mock-smtp-http")
+            self.http_port = self.serve_http(
+                app, settings.host, settings.http_port, "mock-smtp-http"
+            )
         except BaseException:
             self.stop()
             raise
-        self.http_port = self._http.port
-        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop both listeners; safe to call twice."""
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
+        super().stop()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
