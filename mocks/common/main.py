@@ -57,6 +57,11 @@ def run(
     return serve(settings)
 
 
+def print_ready(fields: dict[str, Any]) -> None:
+    """Print the one JSON line that says the mock listens, with where (its real ports)."""
+    print(json.dumps({"event": "ready", **fields}), flush=True)
+
+
 def serve_until_signalled(
     server: AbstractContextManager[T], ready: Callable[[T], dict[str, Any]]
 ) -> int:
@@ -66,7 +71,7 @@ def serve_until_signalled(
             # Inside the try: a SIGTERM right after the ready line must still end cleanly.
             signal.signal(signal.SIGTERM, _on_signal)
             signal.signal(signal.SIGINT, _on_signal)
-            print(json.dumps({"event": "ready", **ready(running)}), flush=True)
+            print_ready(ready(running))
             while True:
                 signal.pause()
         except _Shutdown:

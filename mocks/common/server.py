@@ -1,11 +1,12 @@
 """Serve a mock's Flask app from a thread of the process that holds the mock's state.
 
-Werkzeug's threaded WSGI server rather than gunicorn: a mock keeps what it records in
-this process's memory, and gunicorn's arbiter forks workers (each with its own empty
-state) and installs signal handlers, which only works from the main thread.  Werkzeug
-serves from a plain thread, next to whatever else the mock runs (aiosmtpd's event loop),
-and in a test's own process.  The server's own refusals (malformed request, request line
-or headers too long) are answered in the mocks' JSON error shape.
+Werkzeug's threaded WSGI server rather than gunicorn: gunicorn's arbiter forks its
+worker (which would hold its own copy of the state) and installs signal handlers, which
+only works from the main thread.  Werkzeug serves from a plain thread, next to whatever
+else the process runs (aiosmtpd's event loop, a test).  A mock that is a process of its
+own and nothing else is served by gunicorn instead (``mocks.common.process``).  The
+server's own refusals (malformed request, request line or headers too long) are answered
+in the mocks' JSON error shape.
 """
 
 from __future__ import annotations

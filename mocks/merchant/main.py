@@ -1,7 +1,9 @@
 """Command line: ``python -m mocks.merchant --host H --port N [--path P] [--tolerance S]``.
 
-The HMAC secret comes from ``MOCK_MERCHANT_SECRET`` only, never an option: a command
-line is readable by every local user (``ps``, ``/proc/<pid>/cmdline``).
+The process serves with gunicorn (``mocks.common.process``): keep-alive connections,
+one worker since the records are in memory.  The HMAC secret comes from
+``MOCK_MERCHANT_SECRET`` only, never an option: a command line is readable by every
+local user (``ps``, ``/proc/<pid>/cmdline``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from mocks.common.main import run, serve_until_signalled
-from mocks.merchant.server import MockMerchantServer
+from flask import Flask
+
+from mocks.common.errors import http_error_body
+from mocks.common.main import print_ready, run
+from mocks.common.process import GunicornMock
+from mocks.merchant.api import create_app
 from mocks.merchant.settings import ENV_PREFIX, MerchantMockSettings
 
 
@@ -29,21 +35,35 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve(settings: MerchantMockSettings) -> int:
-    """Serve until SIGTERM or SIGINT; print one JSON 'ready' line with the bound port."""
+class MerchantProcess(GunicornMock):
+    """The merchant app in gunicorn's worker; the ready line once the port is bound."""
 
-    def ready(server: MockMerchantServer) -> dict[str, Any]:
+    def __init__(self, settings: MerchantMockSettings) -> None:
+        self.settings = settings
+        super().__init__(
+            settings.host, settings.port, threads=settings.threads, refusal=http_error_body
+        )
+
+    def load(self) -> Flask:
+        return create_app(self.settings)
+
+    def ready(self, port: int) -> None:
+        settings = self.settings
         line: dict[str, Any] = {
             "service": "mock-merchant",
-            "port": server.port,
-            "url": server.url,
-            "callback_url": server.callback_url,
+            "port": port,
+            "url": f"http://{settings.host}:{port}",
+            "callback_url": settings.callback_url(port),
         }
         if settings.secret_generated:
             line["secret"] = settings.secret
-        return line
+        print_ready(line)
 
-    return serve_until_signalled(MockMerchantServer(settings), ready)
+
+def serve(settings: MerchantMockSettings) -> int:
+    """Serve until SIGTERM or SIGINT; print one JSON 'ready' line with the bound port."""
+    MerchantProcess(settings).run()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

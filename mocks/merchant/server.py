@@ -1,4 +1,4 @@
-"""Serve the merchant app from a thread, for tests and for ``main()``."""
+"""Serve the merchant app from a thread of this process: for tests (its process uses gunicorn)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class MockMerchantServer(Served):
     @property
     def callback_url(self) -> str:
         """Return the URL the notifier should post callbacks to."""
-        return self.url + self.settings.callback_path
+        return self.settings.callback_url(self.port)
 
     def start(self) -> Self:
         """Bind the port and start serving."""

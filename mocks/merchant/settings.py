@@ -29,6 +29,8 @@ class MerchantMockSettings:
     tolerance_s: int = 300
     max_records: int = 10_000  # oldest attempts are dropped beyond this; 0 keeps everything
     max_body_bytes: int = 1024 * 1024
+    # request threads of the mock's own process; an injected delay holds one per callback
+    threads: int = 8
     secret_generated: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +50,12 @@ class MerchantMockSettings:
             raise SettingsError("max_records", str(self.max_records), "an integer >= 0")
         if self.max_body_bytes < 1:
             raise SettingsError("max_body_bytes", str(self.max_body_bytes), "an integer >= 1")
+        if self.threads < 1:
+            raise SettingsError("threads", str(self.threads), "an integer >= 1")
+
+    def callback_url(self, port: int) -> str:
+        """Return the URL the notifier posts callbacks to, once bound to ``port``."""
+        return f"http://{self.host}:{port}{self.callback_path}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MerchantMockSettings:

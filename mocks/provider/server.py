@@ -1,27 +1,24 @@
-"""Serve the provider with gunicorn: one gthread worker, because all state is in memory.
+"""Serve the provider with gunicorn (``mocks.common.process``) from ``python -m mocks.provider``.
 
-The app (and its webhook thread) is built in ``load()``, which gunicorn calls inside the
-worker process after forking, so the thread lives in the process that serves requests.
-gunicorn's own refusals (malformed request, request line or headers too long) are
-answered in Stripe's error format like every other refusal.
+Its webhook thread starts in the worker with the app; gunicorn's own refusals (malformed
+request, request line or headers too long) are answered in Stripe's error format like
+every other refusal.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
 from mocks.common.main import run
+from mocks.common.process import GunicornMock
 from mocks.provider.app import create_app
 from mocks.provider.errors import StripeError
 from mocks.provider.runtime import Provider
 from mocks.provider.settings import ProviderSettings
-from sandbox.http_refusals import gunicorn_worker
 
 
 def _refusal_body(status: int, message: str) -> dict[str, Any]:
@@ -29,33 +26,20 @@ def _refusal_body(status: int, message: str) -> dict[str, Any]:
     return StripeError(status, message, type=kind).body()
 
 
-class ProviderServer(BaseApplication):
-    """A gunicorn application whose configuration comes from ProviderSettings."""
+class ProviderServer(GunicornMock):
+    """The provider's gunicorn application, configured by ProviderSettings."""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         self.provider: Provider | None = None
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        options: dict[str, Any] = {
-            "bind": f"{s.host}:{s.port}",
-            # state is in memory: more than one worker would split it
-            "workers": 1,
-            "worker_class": gunicorn_worker(_refusal_body),
-            "threads": s.threads,
-            # an injected hang holds a thread, not the worker's heartbeat: no kill
-            "timeout": 120,
-            "graceful_timeout": max(1, math.ceil(s.graceful_timeout_s)),
-            "keepalive": 75,  # outlive the clients' idle connections (see services' serve)
-            "accesslog": "-" if s.access_log else None,
-            "errorlog": "-",
-            "loglevel": "info",
-            "worker_exit": self._worker_exit,
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
+        super().__init__(
+            settings.host,
+            settings.port,
+            threads=settings.threads,
+            refusal=_refusal_body,
+            graceful_timeout_s=settings.graceful_timeout_s,
+            access_log=settings.access_log,
+        )
 
     def load(self) -> Flask:
         self.provider = Provider(self.settings)
@@ -63,7 +47,7 @@ class ProviderServer(BaseApplication):
         self.provider.start()
         return app
 
-    def _worker_exit(self, server: Any, worker: Any) -> None:
+    def worker_exit(self) -> None:
         if self.provider is not None:
             self.provider.stop()
 
