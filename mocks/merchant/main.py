@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
 
-from flask import Flask
-
-from mocks.common.errors import http_error_body
-from mocks.common.main import print_ready, run
-from mocks.common.process import GunicornMock
-from mocks.merchant.api import create_app
+from mocks.common.main import run
+from mocks.merchant.server import MerchantProcess
 from mocks.merchant.settings import ENV_PREFIX, MerchantMockSettings
 
 
@@ -33,31 +28,6 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--path", dest="callback_path", help="callback path (default /callbacks)")
     parser.add_argument("--tolerance", dest="tolerance_s", type=int, help="timestamp tolerance s")
     return parser
-
-
-class MerchantProcess(GunicornMock):
-    """The merchant app in gunicorn's worker; the ready line once the port is bound."""
-
-    def __init__(self, settings: MerchantMockSettings) -> None:
-        self.settings = settings
-        super().__init__(
-            settings.host, settings.port, threads=settings.threads, refusal=http_error_body
-        )
-
-    def load(self) -> Flask:
-        return create_app(self.settings)
-
-    def ready(self, port: int) -> None:
-        settings = self.settings
-        line: dict[str, Any] = {
-            "service": "mock-merchant",
-            "port": port,
-            "url": f"http://{settings.host}:{port}",
-            "callback_url": settings.callback_url(port),
-        }
-        if settings.secret_generated:
-            line["secret"] = settings.secret
-        print_ready(line)
 
 
 def serve(settings: MerchantMockSettings) -> int:

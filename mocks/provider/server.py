@@ -1,4 +1,4 @@
-"""Serve the provider with gunicorn (``mocks.common.process``) from ``python -m mocks.provider``.
+"""Serve the provider with gunicorn (``mocks.common.process``) in its own process.
 
 Its webhook thread starts in the worker with the app; gunicorn's own refusals (malformed
 request, request line or headers too long) are answered in Stripe's error format like
@@ -7,13 +7,10 @@ every other refusal.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
 
-from mocks.common.main import run
 from mocks.common.process import GunicornMock
 from mocks.provider.app import create_app
 from mocks.provider.errors import StripeError
@@ -50,27 +47,3 @@ class ProviderServer(GunicornMock):
     def worker_exit(self) -> None:
         if self.provider is not None:
             self.provider.stop()
-
-
-def parser() -> argparse.ArgumentParser:
-    """The options; each overrides its PROVIDER_* variable."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mocks.provider",
-        description="Stateful Stripe-compatible mock payment provider.",
-    )
-    parser.add_argument("--host", help="interface to bind (PROVIDER_HOST)")
-    parser.add_argument("--port", type=int, help="port to bind (PROVIDER_PORT)")
-    parser.add_argument("--threads", type=int, help="request threads (PROVIDER_THREADS)")
-    parser.add_argument("--seed", type=int, help="seed for fault injection (PROVIDER_SEED)")
-    return parser
-
-
-def serve(settings: ProviderSettings) -> int:
-    """Serve with gunicorn until SIGTERM or SIGINT."""
-    ProviderServer(settings).run()
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the mock provider until SIGTERM or SIGINT."""
-    return run("mock-provider", parser(), argv, "PROVIDER_", ProviderSettings.from_env, serve)
