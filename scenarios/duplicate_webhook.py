@@ -5,17 +5,15 @@ from sandbox.scenario import Flow
 from sandbox.scenario.steps import (
     appointment_becomes,
     book,
-    clear_webhook_faults,
     intent_deliveries,
     pay_by_intent,
-    webhook_faults,
 )
 from sandbox.waiting import wait_for
 
 
 def run(flow: Flow) -> None:
     booking = book(flow)
-    webhook_faults(flow, duplicate={"probability": 1, "copies": 1})
+    flow.provider.webhook_faults(duplicate={"probability": 1, "copies": 1})
     try:
         intent = pay_by_intent(flow, booking)
         flow.expect("appointment.confirmed", within=10)
@@ -31,7 +29,7 @@ def run(flow: Flow) -> None:
 
         succeeded = wait_for(both_copies, timeout=10, what="both copies of the webhook delivered")
     finally:
-        clear_webhook_faults(flow)
+        flow.provider.clear_webhook_faults()
     assert sorted(d["copy"] for d in succeeded) == [0, 1], succeeded
     completed = flow.tap.events(event_key="payment.completed", correlation_id=flow.correlation_id)
     assert len(completed) == 1, completed

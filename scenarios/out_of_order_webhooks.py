@@ -5,17 +5,15 @@ from sandbox.scenario import Flow
 from sandbox.scenario.steps import (
     appointment_becomes,
     book,
-    clear_webhook_faults,
     intent_deliveries,
     pay_by_intent,
-    webhook_faults,
 )
 from sandbox.waiting import wait_for
 
 
 def run(flow: Flow) -> None:
     booking = book(flow)
-    webhook_faults(flow, reorder={"probability": 1, "hold_ms": 2000})
+    flow.provider.webhook_faults(reorder={"probability": 1, "hold_ms": 2000})
     try:
         intent = pay_by_intent(flow, booking)
         flow.expect("payment.completed", within=15)
@@ -28,7 +26,7 @@ def run(flow: Flow) -> None:
 
         rows = wait_for(all_delivered, timeout=15, what="every webhook of the intent delivered")
     finally:
-        clear_webhook_faults(flow)
+        flow.provider.clear_webhook_faults()
     assert any("reorder" in " ".join(d["faults"]) for d in rows), rows
     # the late payment_intent.created (or any older event) did not move the payment back
     status = flow.payments.status(intent["transaction_id"])
