@@ -1,13 +1,14 @@
 """JSON answers for the requests an HTTP server refuses before the application sees them.
 
-gunicorn (behind the services and the mock provider) answers a malformed request with 400,
-a request line longer than ``limit_request_line`` with 414 and headers past
-``limit_request_field_size`` / ``limit_request_fields`` with 431, and werkzeug's threaded
-server (behind the merchant and SMTP mocks) does the same through ``http.server``: all
-as HTML pages.  A client of a JSON API gets JSON for every answer, so both servers are
-given a class here that writes the application's own error shape instead; ``render``
-turns a status and a message into that body.  The messages are fixed or clipped: a
-refusal of an oversized request never echoes it.
+gunicorn (behind the services, the mock provider and the mock merchant) answers a
+malformed request with 400, a request line longer than ``limit_request_line`` with 414 and
+headers past ``limit_request_field_size`` / ``limit_request_fields`` with 431, and
+werkzeug's threaded server (behind the SMTP mock's inbox, and the mocks inside tests)
+does the same through ``http.server``: all as HTML pages.  A client of a JSON API gets
+JSON for every answer, so both servers are given a class here that writes the
+application's own error shape instead; ``render`` turns a status and a message into that
+body.  The messages are fixed or clipped: a refusal of an oversized request never echoes
+it.
 """
 
 from __future__ import annotations

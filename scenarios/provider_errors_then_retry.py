@@ -8,7 +8,7 @@ from sandbox.scenario.steps import PRICE, appointment_becomes, book
 def run(flow: Flow) -> None:
     booking = book(flow)
     key = f"{flow.correlation_id}-pay"
-    flow.provider.fault(
+    flow.provider.add_fault(
         method="POST",
         path="/v1/payment_intents/*/confirm",
         error={"status": 500, "type": "api_error", "message": "outage"},

@@ -9,7 +9,7 @@ from sandbox.scenario.steps import PRICE, appointment_becomes, book
 def run(flow: Flow) -> None:
     booking = book(flow)
     # the provider holds the confirm longer than the payment service waits (3 s)
-    flow.provider.fault(method="POST", path="/v1/payment_intents/*/confirm", hang_s=20, count=1)
+    flow.provider.add_fault(method="POST", path="/v1/payment_intents/*/confirm", hang_s=20, count=1)
     try:
         failure = flow.payments.pay_by_card(booking_id=booking, amount=PRICE, expect=502)
         assert failure["error"]["code"] == "PAYMENT_GATEWAY_ERROR", failure

@@ -7,14 +7,14 @@ from sandbox.scenario.steps import book_and_pay
 
 
 def run(flow: Flow) -> None:
-    flow.smtp.refuse(True, code=451, message="try again later")
+    flow.smtp.refuse(code=451, message="try again later")
     try:
         book_and_pay(flow)
         flow.expect_dead_letter("appointment_notifications", within=20)
         flow.expect_dead_letter("notifier_payment_events", within=20)
         assert flow.emails() == []
     finally:
-        flow.smtp.refuse(False)
+        flow.smtp.accept()
 
     for dlq in ("appointment_notifications.dlq", "notifier_payment_events.dlq"):
         replay_dlq(flow.broker_url, flow.topology, dlq)

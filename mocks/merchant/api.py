@@ -6,9 +6,10 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
-from mocks.common.errors import ApiError, register_error_handlers
+from mocks.common.app import mock_app, mock_state
+from mocks.common.errors import ApiError
 from mocks.common.inputs import json_object
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.receiver import Incoming, receive
@@ -16,8 +17,6 @@ from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackStore, summarize
 from mocks.merchant.validation import delay_ms, fail_mode, record_filter
 from sandbox.health import flask_response, report
-
-EXTENSION = "mock_merchant"
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,7 @@ class MerchantMockState:
 
 
 def _state() -> MerchantMockState:
-    state: MerchantMockState = current_app.extensions[EXTENSION]
-    return state
+    return mock_state(MerchantMockState)
 
 
 callbacks = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -142,13 +140,8 @@ def create_app(
     faults: FaultPolicy | None = None,
 ) -> Flask:
     """Build the merchant app; the callback route is mounted at ``settings.callback_path``."""
-    app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     store = store or CallbackStore(settings.max_records)
-    app.extensions[EXTENSION] = MerchantMockState(settings, store, faults or FaultPolicy())
+    state = MerchantMockState(settings, store, faults or FaultPolicy())
+    app = mock_app(__name__, state, settings.max_body_bytes, (callbacks, control, health))
     app.add_url_rule(settings.callback_path, "receive_callback", receive_callback, methods=["POST"])
-    for blueprint in (callbacks, control, health):
-        app.register_blueprint(blueprint)
-    register_error_handlers(app)
     return app

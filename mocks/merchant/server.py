@@ -1,39 +1,31 @@
-"""Serve the merchant app from a thread, for tests and for ``main()``.
+"""Serve the merchant app: from a thread of a test's process, or with gunicorn as its own.
 
-Werkzeug's threaded WSGI server rather than gunicorn: the records live in this process's
-memory, and gunicorn's arbiter would fork workers that each keep their own records (and it
-installs signal handlers, which only works from the main thread).
+Both build the same app (``mocks.merchant.api``) around a store and fault policy.
 """
 
 from __future__ import annotations
 
-import threading
-from types import TracebackType
+from typing import Any, Self
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from flask import Flask
 
 from mocks.common.errors import http_error_body
+from mocks.common.main import print_ready
+from mocks.common.process import GunicornMock
+from mocks.common.server import Served
 from mocks.merchant.api import create_app
 from mocks.merchant.faults import FaultPolicy
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.merchant.store import CallbackStore
-from sandbox.http_refusals import werkzeug_handler
-
-# How often serve_forever checks for shutdown; it bounds how long stop() takes.
-_POLL_INTERVAL_S = 0.05
-# The server's own refusals (malformed request, request line or headers too long) in JSON.
-REFUSAL_HANDLER = werkzeug_handler(http_error_body)
 
 
-class MockMerchantServer:
+class MockMerchantServer(Served):
     """The merchant endpoint on its own thread; a context manager that starts and stops it."""
 
     def __init__(self, settings: MerchantMockSettings) -> None:
         self.settings = settings
         self.store = CallbackStore(settings.max_records)
         self.faults = FaultPolicy()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
 
     @property
@@ -44,45 +36,37 @@ class MockMerchantServer:
     @property
     def callback_url(self) -> str:
         """Return the URL the notifier should post callbacks to."""
-        return self.url + self.settings.callback_path
+        return self.settings.callback_url(self.port)
 
-    def start(self) -> MockMerchantServer:
+    def start(self) -> Self:
         """Bind the port and start serving."""
         app = create_app(self.settings, self.store, self.faults)
-        self._server = make_server(
-            self.settings.host,
-            self.settings.port,
-            app,
-            threaded=True,
-            request_handler=REFUSAL_HANDLER,
+        self.port = self.serve_http(
+            app, self.settings.host, self.settings.port, "mock-merchant-http"
         )
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            args=(_POLL_INTERVAL_S,),
-            name="mock-merchant-http",
-            daemon=True,
-        )
-        self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
-    def __enter__(self) -> MockMerchantServer:
-        return self.start()
+class MerchantProcess(GunicornMock):
+    """The merchant app in gunicorn's worker; the ready line once the port is bound."""
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def __init__(self, settings: MerchantMockSettings) -> None:
+        self.settings = settings
+        super().__init__(
+            settings.host, settings.port, threads=settings.threads, refusal=http_error_body
+        )
+
+    def load(self) -> Flask:
+        return create_app(self.settings)
+
+    def ready(self, port: int) -> None:
+        settings = self.settings
+        line: dict[str, Any] = {
+            "service": "mock-merchant",
+            "port": port,
+            "url": f"http://{settings.host}:{port}",
+            "callback_url": settings.callback_url(port),
+        }
+        if settings.secret_generated:
+            line["secret"] = settings.secret
+        print_ready(line)

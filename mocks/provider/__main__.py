@@ -2,7 +2,7 @@
 
 import sys
 
-from mocks.provider.server import main
+from mocks.provider.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

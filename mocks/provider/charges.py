@@ -10,7 +10,7 @@ from typing import Any
 
 from mocks.provider import params as p
 from mocks.provider.cards import Decline
-from mocks.provider.store import Obj, Store, new_id, paginate, snapshot
+from mocks.provider.store import Obj, Store, list_of, new_id, snapshot
 
 LIST: dict[str, p.Field] = {**p.LIST_SPEC, "payment_intent": p.Str(), "customer": p.Str()}
 
@@ -76,10 +76,4 @@ def build(store: Store, pi: Obj, pm: Obj, decline: Decline | None) -> Obj:
 
 
 def list_(store: Store, params: dict[str, Any]) -> Obj:
-    items = [
-        o
-        for o in reversed(store.tables["charge"].values())
-        if o["payment_intent"] == params.get("payment_intent", o["payment_intent"])
-        and o["customer"] == params.get("customer", o["customer"])
-    ]
-    return paginate(items, params, "/v1/charges", "charge")
+    return list_of(store, "charge", params, "payment_intent", "customer")

@@ -56,6 +56,20 @@ def _not_found(kind: str, object_id: str) -> StripeError:
     return StripeError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param="id")
 
 
+@bp.get("")
+def show_control() -> Response:
+    """Everything injected now: fault rules, webhook faults, seed and clock."""
+    prov = provider()
+    return _json(
+        {
+            "faults": [r.to_json() for r in prov.faults.rules()],
+            "webhooks": prov.dispatcher.faults.to_json(),
+            "seed": prov.seed,
+            "clock": prov.clock.snapshot(),
+        }
+    )
+
+
 @bp.get("/faults")
 def list_faults() -> Response:
     prov = provider()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from mocks.provider import params as p
 from mocks.provider.errors import StripeError, invalid
-from mocks.provider.store import Obj, Store, new_id, paginate
+from mocks.provider.store import Obj, Store, list_of, new_id, paginate
 
 EVENT_TYPES = (
     "charge.captured",
@@ -145,8 +145,7 @@ def delete_endpoint(store: Store, endpoint_id: str) -> Obj:
 
 
 def list_endpoints(store: Store, params: dict[str, Any]) -> Obj:
-    items = list(reversed(store.tables["webhook_endpoint"].values()))
-    return paginate(items, params, "/v1/webhook_endpoints", "webhook_endpoint")
+    return list_of(store, "webhook_endpoint", params)
 
 
 def configure_endpoints(

@@ -12,7 +12,7 @@ from typing import Any
 from mocks.provider import params as p
 from mocks.provider.cards import CheckedCard, card_for_token, check_card
 from mocks.provider.errors import invalid, missing, no_such
-from mocks.provider.store import Obj, Store, new_id, paginate
+from mocks.provider.store import Obj, Store, list_of, new_id
 
 ADDRESS = p.Obj(
     fields={k: p.Str() for k in ("city", "country", "line1", "line2", "postal_code", "state")}
@@ -129,10 +129,4 @@ def _store(
 
 
 def list_(store: Store, params: dict[str, Any]) -> Obj:
-    items = [
-        o
-        for o in reversed(store.tables["payment_method"].values())
-        if o["type"] == params.get("type", o["type"])
-        and o["customer"] == params.get("customer", o["customer"])
-    ]
-    return paginate(items, params, "/v1/payment_methods", "payment_method")
+    return list_of(store, "payment_method", params, "type", "customer")

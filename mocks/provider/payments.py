@@ -15,7 +15,7 @@ from mocks.provider import charges, payment_methods
 from mocks.provider import params as p
 from mocks.provider.cards import Decline
 from mocks.provider.errors import StripeError, invalid, unexpected_state
-from mocks.provider.store import Obj, RequestInfo, Store, new_id, paginate, snapshot
+from mocks.provider.store import Obj, RequestInfo, Store, list_of, new_id, snapshot
 
 CREATE: dict[str, p.Field] = {
     "amount": p.Int(required=True, minimum=1, maximum=99_999_999),
@@ -315,9 +315,4 @@ def cancel(store: Store, pi_id: str, params: dict[str, Any], req: RequestInfo) -
 
 
 def list_intents(store: Store, params: dict[str, Any]) -> Obj:
-    items = [
-        o
-        for o in reversed(store.tables["payment_intent"].values())
-        if o["customer"] == params.get("customer", o["customer"])
-    ]
-    return paginate(items, params, "/v1/payment_intents", "payment_intent")
+    return list_of(store, "payment_intent", params, "customer")

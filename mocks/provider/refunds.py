@@ -6,7 +6,7 @@ from typing import Any
 
 from mocks.provider import params as p
 from mocks.provider.errors import StripeError, invalid
-from mocks.provider.store import Obj, RequestInfo, Store, new_id, paginate
+from mocks.provider.store import Obj, RequestInfo, Store, list_of, new_id
 
 CREATE: dict[str, p.Field] = {
     "payment_intent": p.Str(max_len=200),
@@ -108,10 +108,4 @@ def create(store: Store, params: dict[str, Any], req: RequestInfo) -> Obj:
 
 
 def list_(store: Store, params: dict[str, Any]) -> Obj:
-    items = [
-        o
-        for o in reversed(store.tables["refund"].values())
-        if o["payment_intent"] == params.get("payment_intent", o["payment_intent"])
-        and o["charge"] == params.get("charge", o["charge"])
-    ]
-    return paginate(items, params, "/v1/refunds", "refund")
+    return list_of(store, "refund", params, "payment_intent", "charge")

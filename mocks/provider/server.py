@@ -1,29 +1,21 @@
-"""Serve the provider with gunicorn: one gthread worker, because all state is in memory.
+"""Serve the provider with gunicorn (``mocks.common.process``) in its own process.
 
-The app (and its webhook thread) is built in ``load()``, which gunicorn calls inside the
-worker process after forking, so the thread lives in the process that serves requests.
-gunicorn's own refusals (malformed request, request line or headers too long) are
-answered in Stripe's error format like every other refusal.
+Its webhook thread starts in the worker with the app; gunicorn's own refusals (malformed
+request, request line or headers too long) are answered in Stripe's error format like
+every other refusal.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import math
-import sys
-from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from flask import Flask
-from gunicorn.app.base import BaseApplication
 
+from mocks.common.process import GunicornMock
 from mocks.provider.app import create_app
 from mocks.provider.errors import StripeError
 from mocks.provider.runtime import Provider
-from mocks.provider.settings import ProviderSettings, SettingsError
-from sandbox.http_refusals import gunicorn_worker
+from mocks.provider.settings import ProviderSettings
 
 
 def _refusal_body(status: int, message: str) -> dict[str, Any]:
@@ -31,33 +23,20 @@ def _refusal_body(status: int, message: str) -> dict[str, Any]:
     return StripeError(status, message, type=kind).body()
 
 
-class ProviderServer(BaseApplication):
-    """A gunicorn application whose configuration comes from ProviderSettings."""
+class ProviderServer(GunicornMock):
+    """The provider's gunicorn application, configured by ProviderSettings."""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
         self.provider: Provider | None = None
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        options: dict[str, Any] = {
-            "bind": f"{s.host}:{s.port}",
-            # state is in memory: more than one worker would split it
-            "workers": 1,
-            "worker_class": gunicorn_worker(_refusal_body),
-            "threads": s.threads,
-            # an injected hang holds a thread, not the worker's heartbeat: no kill
-            "timeout": 120,
-            "graceful_timeout": max(1, math.ceil(s.graceful_timeout_s)),
-            "keepalive": 75,  # outlive the clients' idle connections (see services' serve)
-            "accesslog": "-" if s.access_log else None,
-            "errorlog": "-",
-            "loglevel": "info",
-            "worker_exit": self._worker_exit,
-        }
-        for key, value in options.items():
-            self.cfg.set(key, value)
+        super().__init__(
+            settings.host,
+            settings.port,
+            threads=settings.threads,
+            refusal=_refusal_body,
+            graceful_timeout_s=settings.graceful_timeout_s,
+            access_log=settings.access_log,
+        )
 
     def load(self) -> Flask:
         self.provider = Provider(self.settings)
@@ -65,41 +44,6 @@ class ProviderServer(BaseApplication):
         self.provider.start()
         return app
 
-    def _worker_exit(self, server: Any, worker: Any) -> None:
+    def worker_exit(self) -> None:
         if self.provider is not None:
             self.provider.stop()
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m mocks.provider",
-        description="Stateful Stripe-compatible mock payment provider.",
-    )
-    parser.add_argument("--host", help="interface to bind (PROVIDER_HOST)")
-    parser.add_argument("--port", type=int, help="port to bind (PROVIDER_PORT)")
-    parser.add_argument("--threads", type=int, help="request threads (PROVIDER_THREADS)")
-    parser.add_argument("--seed", type=int, help="seed for fault injection (PROVIDER_SEED)")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = ProviderSettings.from_env()
-    except SettingsError as exc:
-        print(f"mock provider: {exc}", file=sys.stderr)
-        return 2
-    overrides = {
-        key: value
-        for key, value in (
-            ("host", args.host),
-            ("port", args.port),
-            ("threads", args.threads),
-            ("seed", args.seed),
-        )
-        if value is not None
-    }
-    settings = replace(settings, **overrides)
-    ProviderServer(settings).run()
-    return 0

@@ -11,59 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from mocks.common.settings import (
+    SettingsError,
+    check_port,
+    env_flag,
+    env_integer,
+    env_list,
+    env_number,
+    env_text,
+)
 
-class SettingsError(ValueError):
-    """An environment variable holds a value the provider cannot use."""
-
-    def __init__(self, name: str, value: str, expected: str) -> None:
-        super().__init__(f"{name}={value!r} is not valid: expected {expected}")
-        self.name = name
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name) or default
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "an integer") from None
-    if value < minimum:
-        raise SettingsError(name, raw, f"an integer >= {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(name, raw, "a number") from None
-    if value < 0:
-        raise SettingsError(name, raw, "a number >= 0")
-    return value
-
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    raw = env.get(name) or ""
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(name, raw, "true or false")
+__all__ = ["ProviderSettings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +51,7 @@ class ProviderSettings:
     access_log: bool = False
 
     def __post_init__(self) -> None:
+        check_port("PROVIDER_PORT", self.port)
         for url in self.webhook_urls:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -110,24 +69,26 @@ class ProviderSettings:
         env = os.environ if env is None else env
         d = cls()
         return cls(
-            host=_text(env, "PROVIDER_HOST", d.host),
-            port=_int(env, "PROVIDER_PORT", d.port),
-            threads=_int(env, "PROVIDER_THREADS", d.threads, minimum=1),
-            api_keys=_list(env, "PROVIDER_API_KEYS"),
-            seed=_int(env, "PROVIDER_SEED", d.seed),
-            api_version=_text(env, "PROVIDER_API_VERSION", d.api_version),
-            idempotency_ttl_s=_float(env, "PROVIDER_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
-            webhook_urls=_list(env, "PROVIDER_WEBHOOK_URL"),
-            webhook_events=_list(env, "PROVIDER_WEBHOOK_EVENTS") or d.webhook_events,
-            webhook_secrets=_list(env, "PROVIDER_WEBHOOK_SECRET"),
-            webhook_retry_base_s=_float(
+            host=env_text(env, "PROVIDER_HOST", d.host),
+            port=env_integer(env, "PROVIDER_PORT", d.port),
+            threads=env_integer(env, "PROVIDER_THREADS", d.threads, minimum=1),
+            api_keys=env_list(env, "PROVIDER_API_KEYS"),
+            seed=env_integer(env, "PROVIDER_SEED", d.seed),
+            api_version=env_text(env, "PROVIDER_API_VERSION", d.api_version),
+            idempotency_ttl_s=env_number(env, "PROVIDER_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
+            webhook_urls=env_list(env, "PROVIDER_WEBHOOK_URL"),
+            webhook_events=env_list(env, "PROVIDER_WEBHOOK_EVENTS") or d.webhook_events,
+            webhook_secrets=env_list(env, "PROVIDER_WEBHOOK_SECRET"),
+            webhook_retry_base_s=env_number(
                 env, "PROVIDER_WEBHOOK_RETRY_BASE_S", d.webhook_retry_base_s
             ),
-            webhook_retry_max_s=_float(env, "PROVIDER_WEBHOOK_RETRY_MAX_S", d.webhook_retry_max_s),
-            webhook_max_attempts=_int(
+            webhook_retry_max_s=env_number(
+                env, "PROVIDER_WEBHOOK_RETRY_MAX_S", d.webhook_retry_max_s
+            ),
+            webhook_max_attempts=env_integer(
                 env, "PROVIDER_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts, minimum=1
             ),
-            webhook_timeout_s=_float(env, "PROVIDER_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
-            graceful_timeout_s=_float(env, "PROVIDER_GRACEFUL_TIMEOUT_S", d.graceful_timeout_s),
-            access_log=_bool(env, "PROVIDER_ACCESS_LOG", d.access_log),
+            webhook_timeout_s=env_number(env, "PROVIDER_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
+            graceful_timeout_s=env_number(env, "PROVIDER_GRACEFUL_TIMEOUT_S", d.graceful_timeout_s),
+            access_log=env_flag(env, "PROVIDER_ACCESS_LOG", d.access_log),
         )

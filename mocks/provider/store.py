@@ -165,6 +165,17 @@ def _expand_path(store: Store, node: Any, parts: list[str], path: str) -> None:
         _expand_path(store, value, rest, path)
 
 
+def list_of(store: Store, kind: str, params: dict[str, Any], *filters: str) -> dict[str, Any]:
+    """A Stripe list of ``kind`` (at ``/v1/<kind>s``), newest first: the objects whose
+    ``filters`` fields equal the parameters of the same names, where those are given."""
+    items = [
+        o
+        for o in reversed(store.tables[kind].values())
+        if all(o[name] == params.get(name, o[name]) for name in filters)
+    ]
+    return paginate(items, params, f"/v1/{kind}s", kind)
+
+
 def paginate(items: list[Obj], params: dict[str, Any], url: str, kind: str) -> dict[str, Any]:
     """Return a Stripe list object of ``items`` (newest first) per limit and cursors."""
     created = params.get("created")

@@ -8,7 +8,8 @@ a run with the same seed and the same events makes the same choices.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mocks.provider.control_input import Reader
@@ -62,50 +63,37 @@ class Plan:
     hold: bool
 
 
+def _probability(r: Reader) -> float:
+    return r.number("probability", default=1.0, maximum=1.0)
+
+
+# How each fault is read from its JSON object, in the order they are checked.
+_READERS: dict[str, Callable[[Reader], Any]] = {
+    "delay": lambda r: Delay(
+        _probability(r), r.number("ms", maximum=600_000), r.number("jitter_ms", maximum=600_000)
+    ),
+    "duplicate": lambda r: Duplicate(
+        _probability(r), r.integer("copies", default=1, minimum=1, maximum=10)
+    ),
+    "reorder": lambda r: Reorder(
+        _probability(r), r.number("hold_ms", default=1000.0, maximum=600_000)
+    ),
+    "loss": lambda r: Loss(_probability(r)),
+}
+
+
 def parse(body: Any) -> WebhookFaults:
     """Build the webhook faults from the control API's JSON, or raise a 400."""
     r = Reader(body)
-    delay, dup, reorder, loss = (r.object(k) for k in ("delay", "duplicate", "reorder", "loss"))
+    given = {name: r.object(name) for name in _READERS}
     r.no_extra()
-    faults = WebhookFaults()
-    if delay is not None:
-        d = Reader(delay, "delay")
-        faults = replace(
-            faults,
-            delay=Delay(
-                probability=d.number("probability", default=1.0, maximum=1.0),
-                ms=d.number("ms", maximum=600_000),
-                jitter_ms=d.number("jitter_ms", maximum=600_000),
-            ),
-        )
-        d.no_extra()
-    if dup is not None:
-        d = Reader(dup, "duplicate")
-        faults = replace(
-            faults,
-            duplicate=Duplicate(
-                probability=d.number("probability", default=1.0, maximum=1.0),
-                copies=d.integer("copies", default=1, minimum=1, maximum=10),
-            ),
-        )
-        d.no_extra()
-    if reorder is not None:
-        d = Reader(reorder, "reorder")
-        faults = replace(
-            faults,
-            reorder=Reorder(
-                probability=d.number("probability", default=1.0, maximum=1.0),
-                hold_ms=d.number("hold_ms", default=1000.0, maximum=600_000),
-            ),
-        )
-        d.no_extra()
-    if loss is not None:
-        d = Reader(loss, "loss")
-        faults = replace(
-            faults, loss=Loss(probability=d.number("probability", default=1.0, maximum=1.0))
-        )
-        d.no_extra()
-    return faults
+    faults: dict[str, Any] = {}
+    for name, raw in given.items():
+        if raw is not None:
+            fields = Reader(raw, name)
+            faults[name] = _READERS[name](fields)
+            fields.no_extra()
+    return WebhookFaults(**faults)
 
 
 def draw(faults: WebhookFaults, rng: random.Random) -> Plan:

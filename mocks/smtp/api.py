@@ -6,18 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
-from mocks.common.errors import ApiError, register_error_handlers
+from mocks.common.app import mock_app, mock_state
+from mocks.common.errors import ApiError
 from mocks.common.inputs import json_object
 from mocks.smtp.message import CapturedMessage
-from mocks.smtp.refusal import RefusePolicy
+from mocks.smtp.refusal import RefuseMode, RefusePolicy
 from mocks.smtp.settings import SmtpMockSettings
 from mocks.smtp.store import MessageStore
 from mocks.smtp.validation import message_filter, refuse_mode
 from sandbox.health import flask_response, report
 
-EXTENSION = "mock_smtp"
 # The only bodies this API reads are small control objects.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -35,12 +35,13 @@ class SmtpMockState:
 
 
 def _state() -> SmtpMockState:
-    state: SmtpMockState = current_app.extensions[EXTENSION]
-    return state
+    return mock_state(SmtpMockState)
 
 
 inbox = Blueprint("inbox", __name__, url_prefix="/api/messages")
-control = Blueprint("control", __name__, url_prefix="/api/control")
+control = Blueprint("control", __name__, url_prefix="/_control")
+# Where the control API was first served; kept so that existing callers keep working.
+LEGACY_CONTROL_PREFIX = "/api/control"
 health = Blueprint("health", __name__)
 
 
@@ -91,6 +92,14 @@ def set_refuse() -> Response:
     return jsonify({"refuse": state.refuse.describe()})
 
 
+@control.post("/reset")
+def reset_refuse() -> Response:
+    """Turn refuse mode off (messages are kept; DELETE /api/messages clears them)."""
+    state = _state()
+    state.refuse.set(RefuseMode())
+    return jsonify({"refuse": state.refuse.describe()})
+
+
 @health.get("/health")
 def show_health() -> Response:
     """Report whether the SMTP listener is up, what is stored and the refuse mode."""
@@ -125,11 +134,8 @@ def create_app(
     listener: ListenerProbe,
 ) -> Flask:
     """Build the inbox app around the store and policy the SMTP handler uses."""
-    app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[EXTENSION] = SmtpMockState(settings, store, refuse, listener)
-    for blueprint in (inbox, control, health):
-        app.register_blueprint(blueprint)
-    register_error_handlers(app)
+    state = SmtpMockState(settings, store, refuse, listener)
+    app = mock_app(__name__, state, MAX_BODY_BYTES, (inbox, control, health))
+    app.add_url_rule(LEGACY_CONTROL_PREFIX, view_func=show_control, methods=["GET"])
+    app.add_url_rule(LEGACY_CONTROL_PREFIX + "/refuse", view_func=set_refuse, methods=["POST"])
     return app

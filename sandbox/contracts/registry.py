@@ -28,7 +28,9 @@ from sandbox.contracts import files, refs
 from sandbox.contracts.asyncapi import EventCatalog, read_catalog
 from sandbox.contracts.files import ContractLoadError
 from sandbox.contracts.validation import (
+    FastCheck,
     build_validator,
+    fast_check,
     format_checker,
     schema_registry,
     violations,
@@ -64,6 +66,7 @@ class EventContract:
     schema: Mapping[str, Any]
     bundled: Mapping[str, Any]
     validator: Validator
+    fast: FastCheck | None = None
 
 
 class ContractRegistry:
@@ -75,11 +78,13 @@ class ContractRegistry:
         events: Mapping[str, EventContract],
         envelope_validator: Validator,
         catalog: EventCatalog,
+        envelope_fast: FastCheck | None = None,
     ) -> None:
         self.contracts_dir = contracts_dir
         self._events = dict(events)
         self._by_type = {c.type: c.routing_key for c in events.values()}
         self._envelope = envelope_validator
+        self._envelope_fast = envelope_fast
         self.catalog = catalog
 
     @classmethod
@@ -145,7 +150,7 @@ class ContractRegistry:
         contract = self._events.get(routing_key)
         if contract is None:
             return [_unknown(routing_key)]
-        found = violations(contract.validator, body, BODY_ROOT)
+        found = violations(contract.validator, body, BODY_ROOT, contract.fast)
         if isinstance(body, Mapping) and "type" in body and body["type"] != contract.type:
             found = [v for v in found if v.path != "$.type"]
             found.insert(
@@ -167,7 +172,7 @@ class ContractRegistry:
         if contract is None:
             return [_unknown(routing_key)]
         props = {k: v for k, v in properties.items() if v is not None}
-        found = violations(self._envelope, props, ENVELOPE_ROOT)
+        found = violations(self._envelope, props, ENVELOPE_ROOT, self._envelope_fast)
         found.extend(_cross_rules(contract, props, body))
         return found
 
@@ -279,13 +284,16 @@ def _load(contracts_dir: Path) -> ContractRegistry:
             schema=schema,
             bundled=bundled,
             validator=build_validator(bundled, registry, checker),
+            fast=fast_check(bundled),
         )
     undescribed = sorted(set(catalog.routes) - set(events))
     if undescribed:
         raise ContractLoadError(f"AsyncAPI channels without an event schema: {undescribed}")
     envelope_schema = _bundle(schemas[envelope_path], refs_registry, envelope_path)
     envelope = build_validator(envelope_schema, registry, checker)
-    return ContractRegistry(contracts_dir, events, envelope, catalog)
+    return ContractRegistry(
+        contracts_dir, events, envelope, catalog, envelope_fast=fast_check(envelope_schema)
+    )
 
 
 def _bundle(schema: Any, registry: Any, path: Path) -> dict[str, Any]:

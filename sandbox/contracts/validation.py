@@ -5,17 +5,24 @@ JSON number in major units, and ``multipleOf: 0.01`` rejects binary floats such 
 75.1 (75.1 / 0.01 is 7509.999...), so decimals are counted on the number's shortest
 decimal form instead.  ``date-time`` is checked by our own function so that the check
 does not silently vanish when jsonschema's optional ``rfc3339-validator`` is missing.
+
+Every message a service consumes is validated, and nearly all of them are valid, so a
+valid one is recognised by jsonschema-rs (compiled, about 30 times faster) and only an
+invalid one goes through jsonschema, which explains what is wrong.  Both run the same
+schema with the same keyword and format rules; ``tests/contracts`` holds the valid and
+invalid examples both must agree on.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
@@ -76,6 +83,45 @@ ContractValidator = extend(
 )
 
 
+class _MaxDecimalPlacesRs:
+    """``x-maxDecimalPlaces`` for jsonschema-rs: the rule of ``_max_decimal_places``."""
+
+    def __init__(self, _parent: Any, places: int, _path: Any) -> None:
+        self.places = places
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, bool) or not isinstance(instance, int | float):
+            return
+        found = decimal_places(instance)
+        if found is None or found > self.places:
+            raise ValueError(f"{instance!r}: at most {self.places} decimal places")
+
+
+FastCheck = Callable[[Any], bool]
+
+
+def fast_check(schema: Mapping[str, Any]) -> FastCheck | None:
+    """True for an instance the schema accepts, by jsonschema-rs; None when it cannot
+    compile the schema (the full validator then judges every instance)."""
+    try:
+        compiled = jsonschema_rs.Draft202012Validator(
+            dict(schema),
+            formats={"date-time": is_rfc3339_date_time},
+            validate_formats=True,
+            keywords={"x-maxDecimalPlaces": _MaxDecimalPlacesRs},
+        )
+    except Exception:
+        return None
+
+    def accepts(instance: Any) -> bool:
+        try:
+            return bool(compiled.is_valid(instance))
+        except Exception:
+            return False
+
+    return accepts
+
+
 def format_checker() -> FormatChecker:
     checker = FormatChecker()
     checker.checks("date-time")(is_rfc3339_date_time)
@@ -98,8 +144,13 @@ def build_validator(
     return ContractValidator(schema, registry=registry, format_checker=checker)
 
 
-def violations(validator: Validator, instance: Any, root: str) -> list[Violation]:
-    """Every way ``instance`` breaks the validator's schema, as violations under ``root``."""
+def violations(
+    validator: Validator, instance: Any, root: str, fast: FastCheck | None = None
+) -> list[Violation]:
+    """Every way ``instance`` breaks the validator's schema, as violations under ``root``;
+    ``fast`` recognises a valid instance first."""
+    if fast is not None and fast(instance):
+        return []
     found: list[Violation] = []
     for error in validator.iter_errors(instance):
         found.extend(_from_error(error, root))

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import requests
 
+from mocks.clients import MerchantClient, SmtpClient
 from sandbox.messaging.envelope import CORRELATION_HEADER, IncomingMessage
 from sandbox.messaging.tools import depths, peek
 from sandbox.topology import Topology
@@ -132,14 +133,17 @@ class SandboxSources:
         for session in sessions:
             session.close()
 
-    def _get(self, url: str, **kwargs: Any) -> requests.Response:
+    def _session(self) -> requests.Session:
         # a requests session is not shared between threads: one per thread that reads
-        session = getattr(self._local, "session", None)
+        session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
             with self._lock:
                 self._sessions.append(session)
-        response: requests.Response = session.get(url, timeout=self.timeout_s, **kwargs)
+        return session
+
+    def _get(self, url: str, **kwargs: Any) -> requests.Response:
+        response = self._session().get(url, timeout=self.timeout_s, **kwargs)
         if response.status_code != 404:
             response.raise_for_status()
         return response
@@ -184,21 +188,24 @@ class SandboxSources:
         return appointment_id, None if response.status_code == 404 else _state(response.json())
 
     def emails(self, warnings: list[str]) -> list[Email]:
-        base = self.endpoints["smtp"]
-        dropped = self._get(f"{base}/health").json().get("messages", {}).get("dropped_total", 0)
+        inbox = SmtpClient(
+            self.endpoints["smtp"], session=self._session(), timeout_s=self.timeout_s
+        )
+        dropped = inbox.health().get("messages", {}).get("dropped_total", 0)
         if dropped:
             warnings.append(
                 f"the mock SMTP inbox dropped its {dropped} oldest message(s) "
                 "(MOCK_SMTP_MAX_MESSAGES): a missing email may be one of them"
             )
-        messages = self._get(f"{base}/api/messages").json()["messages"]
-        return [e for e in map(email_from_summary, messages) if e is not None]
+        return [e for e in map(email_from_summary, inbox.messages()) if e is not None]
 
     def callbacks(self, warnings: list[str]) -> list[Callback]:
-        base = self.endpoints["merchant"]
+        merchant = MerchantClient(
+            self.endpoints["merchant"], session=self._session(), timeout_s=self.timeout_s
+        )
         # the total first: callbacks arriving between the two reads only add to the listing
-        total = self._get(f"{base}/health").json().get("callbacks", {}).get("total", 0)
-        records = self._get(f"{base}/callbacks").json()["callbacks"]
+        total = merchant.health().get("callbacks", {}).get("total", 0)
+        records = merchant.callbacks()
         if len(records) < total:
             warnings.append(
                 f"the mock merchant kept {len(records)} of {total} callbacks "

@@ -2,11 +2,11 @@
 
 ``FaultRunner`` executes the steps of a ``sandbox.load.faults.Schedule`` in a background
 thread, each at its time after the load started, through ``Controls``: the supervisor's
-control API for processes and the broker, the mock provider's ``/_control`` for its
-faults, the mock SMTP's refuse mode, the mock merchant's fail mode and the broker for DLQ
-replays.  Every step is written to a JSON-lines fault log as it happens (planned and
-actual time, result or error); after a process is killed, the log also says when the
-supervisor had it running again, or that it did not.  Whatever is still applied when the
+control API for processes and the broker, the mocks' clients (``mocks.clients``) for the
+provider's faults, the SMTP server's refuse mode and the merchant's fail mode, and the
+broker for DLQ replays.  Every step is written to a JSON-lines fault log as it happens
+(planned and actual time, result or error); after a process is killed, the log also says
+when the supervisor had it running again, or that it did not.  Whatever is still applied when the
 run stops (a window not yet over, a broker still down), even on an error or Ctrl-C, is
 undone before the runner's thread ends.
 """
@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
 
+from mocks.clients import MerchantClient, MockClient, ProviderClient, SmtpClient
 from sandbox.control.state import SupervisorClient
 from sandbox.load.faults import BROKER, PROCESSES, UNDO, is_broker
 from sandbox.load.schedule import Schedule, Step
@@ -32,6 +33,8 @@ HTTP_TIMEOUT_S = 10.0
 RESTART_TIMEOUT_S = 60.0  # a killed process not running again by then is a failed step
 ANCHOR_TIMEOUT_S = 90.0  # start the clock anyway if the load never says it started
 POLL_S = 0.2
+
+C = TypeVar("C", bound=MockClient)
 
 
 class Controls(Protocol):
@@ -70,43 +73,38 @@ class SandboxControls:
     def process(self, action: str, target: str) -> dict[str, Any]:
         return self.supervisor.action(target, action)
 
-    def _call(self, component: str, method: str, path: str, body: Any = None) -> Any:
-        url = self.supervisor.endpoint(component) + path
-        response = self.http.request(method, url, json=body, timeout=HTTP_TIMEOUT_S)
-        if response.status_code >= 400:
-            raise RuntimeError(
-                f"{method} {path}: HTTP {response.status_code} {response.text[:300]}"
-            )
-        return response.json() if response.content else None
+    def _client(self, kind: type[C], component: str) -> C:
+        url = self.supervisor.endpoint(component)
+        return kind(url, session=self.http, timeout_s=HTTP_TIMEOUT_S)
 
     def seed_provider(self, seed: int) -> None:
-        self._call("provider", "POST", "/_control/seed", {"seed": seed})
+        self._client(ProviderClient, "provider").reseed(seed)
 
     def provider_fault(self, rule: dict[str, Any]) -> str:
-        return str(self._call("provider", "POST", "/_control/faults", rule)["id"])
+        return str(self._client(ProviderClient, "provider").add_fault(**rule)["id"])
 
     def provider_fault_clear(self, rule_id: str | None) -> None:
         # without the id (its creation failed half-way) every rule goes
-        self._call("provider", "DELETE", "/_control/faults" + (f"/{rule_id}" if rule_id else ""))
+        self._client(ProviderClient, "provider").remove_fault(rule_id)
 
     def webhook_faults(self, faults: dict[str, Any]) -> None:
-        self._call("provider", "PUT", "/_control/webhooks", faults)
+        self._client(ProviderClient, "provider").webhook_faults(**faults)
 
     def webhook_faults_clear(self) -> None:
-        self._call("provider", "DELETE", "/_control/webhooks")
+        self._client(ProviderClient, "provider").clear_webhook_faults()
 
     def smtp_refuse(self, mode: dict[str, Any]) -> Any:
-        return self._call("smtp", "POST", "/api/control/refuse", {"enabled": True, **mode})
+        return self._client(SmtpClient, "smtp").refuse(**mode)
 
     def smtp_accept(self) -> Any:
         # the answer counts the mails refused so far (refused_total)
-        return self._call("smtp", "POST", "/api/control/refuse", {"enabled": False})
+        return self._client(SmtpClient, "smtp").accept()
 
     def merchant_fail(self, status: int) -> None:
-        self._call("merchant", "POST", "/_control/fail", {"status": status, "mode": "always"})
+        self._client(MerchantClient, "merchant").fail(status)
 
     def merchant_ok(self) -> None:
-        self._call("merchant", "POST", "/_control/fail", {"mode": "off"})
+        self._client(MerchantClient, "merchant").accept()
 
     def dlq_replay(self, queues: list[str] | str) -> dict[str, int]:
         from sandbox.messaging.tools import replay_dlq

@@ -8,9 +8,11 @@ a flow next to its events.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -39,6 +41,58 @@ def flow_source_ip(seed: str) -> str:
 
 class ServiceError(AssertionError):
     """A call answered with a status the scenario did not expect."""
+
+
+def _record(
+    timeline: Timeline,
+    lane: str,
+    path: str,
+    response: requests.Response,
+    began: float,
+    sent: Any,
+    ok: bool,
+) -> Any:
+    """Put one call on the timeline; return the answer's body (JSON, else its text)."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:500]
+    method = response.request.method
+    elapsed_ms = (time.time() - began) * 1000
+    timeline.add(
+        Entry(
+            began,
+            "http",
+            "client",
+            lane,
+            f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
+            response.request.headers.get(CORRELATION_HEADER),
+            {"request": sent, "response": body, "status": response.status_code},
+            ok=ok,
+        )
+    )
+    return body
+
+
+def recording_session(lane: str, timeline: Timeline) -> requests.Session:
+    """A session for a mock's client that puts each call on the timeline.
+
+    Reading a mock (its inbox, its records) observes the flow and is left out unless it
+    fails; driving it (a fault, a reset) is part of the flow.
+    """
+    session = requests.Session()
+
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        ok = response.status_code < 400
+        if response.request.method == "GET" and ok:
+            return
+        began = time.time() - response.elapsed.total_seconds()
+        body = response.request.body
+        sent = json.loads(body) if body else None
+        _record(timeline, lane, urlsplit(response.url).path, response, began, sent, ok)
+
+    session.hooks["response"].append(record)
+    return session
 
 
 class Client:
@@ -78,30 +132,10 @@ class Client:
             timeout=kwargs.pop("timeout", self.timeout_s),
             **kwargs,
         )
-        elapsed_ms = (time.time() - began) * 1000
         expected = (expect,) if isinstance(expect, int) else expect
         ok = expected is None or response.status_code in expected
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text[:500]
         if record or not ok:
-            self.timeline.add(
-                Entry(
-                    began,
-                    "http",
-                    "client",
-                    self.lane,
-                    f"{method} {path} -> {response.status_code} ({elapsed_ms:.0f} ms)",
-                    self.headers.get(CORRELATION_HEADER),
-                    {
-                        "request": kwargs.get("json"),
-                        "response": body,
-                        "status": response.status_code,
-                    },
-                    ok=ok,
-                )
-            )
+            body = _record(self.timeline, self.lane, path, response, began, kwargs.get("json"), ok)
         if not ok:
             raise ServiceError(
                 f"{method} {path}: expected {expected}, got "
@@ -192,30 +226,3 @@ class NotifierClient(Client):
     def notifications(self, **filters: str) -> list[dict[str, Any]]:
         data = self.get("/notifications", params=filters, expect=200)
         return list(data.get("notifications", data) if isinstance(data, dict) else data)
-
-
-class SmtpInbox(Client):
-    def messages(self, **filters: str) -> list[dict[str, Any]]:
-        # reading the inbox observes the flow; it is not part of it
-        response = self.call("GET", "/api/messages", params=filters, expect=200, record=False)
-        return list(response.json()["messages"])
-
-    def refuse(self, enabled: bool = True, **mode: Any) -> None:
-        self.post("/api/control/refuse", json={"enabled": enabled, **mode}, expect=200)
-
-
-class MerchantInbox(Client):
-    def callbacks(self, **filters: str) -> list[dict[str, Any]]:
-        data = self.call("GET", "/callbacks", params=filters, expect=200, record=False).json()
-        return list(data.get("callbacks", data) if isinstance(data, dict) else data)
-
-    def fail(self, **mode: Any) -> None:
-        self.post("/_control/fail", json=mode, expect=200)
-
-
-class ProviderControl(Client):
-    def fault(self, **rule: Any) -> dict[str, Any]:
-        return dict(self.post("/_control/faults", json=rule, expect=(200, 201)))
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/_control/faults", expect=(200, 204))

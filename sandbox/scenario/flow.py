@@ -21,17 +21,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mocks.clients import MerchantClient, ProviderClient, SmtpClient
 from sandbox.control.state import SupervisorClient
 from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.messaging.tap import KIND_EVENT, EventTap, TapRecord
 from sandbox.scenario.clients import (
     AppointmentClient,
-    MerchantInbox,
     NotifierClient,
     PaymentClient,
-    ProviderControl,
-    SmtpInbox,
     flow_source_ip,
+    recording_session,
 )
 from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
 from sandbox.settings import BrokerSettings
@@ -80,9 +79,13 @@ class Flow:
             "payment", endpoint("payment"), self.timeline, headers, source_ip=ip
         )
         self.notifier = NotifierClient("notifier", endpoint("notifier"), self.timeline, headers)
-        self.smtp = SmtpInbox("smtp", endpoint("smtp"), self.timeline, {})
-        self.merchant = MerchantInbox("merchant", endpoint("merchant"), self.timeline, {})
-        self.provider = ProviderControl("provider", endpoint("provider"), self.timeline, {})
+        self.smtp = SmtpClient(endpoint("smtp"), session=recording_session("smtp", self.timeline))
+        self.merchant = MerchantClient(
+            endpoint("merchant"), session=recording_session("merchant", self.timeline)
+        )
+        self.provider = ProviderClient(
+            endpoint("provider"), session=recording_session("provider", self.timeline)
+        )
         from sandbox.contracts import ContractRegistry
 
         self.tap = EventTap(

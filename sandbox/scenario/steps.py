@@ -104,17 +104,16 @@ def book_and_pay_by_intent(flow: Flow, *, within: float = 10.0) -> tuple[str, di
 @contextmanager
 def webhook_faults(flow: Flow, **faults: Any) -> Iterator[None]:
     """Have the provider deliver webhooks with these faults until the block ends."""
-    flow.provider.call("PUT", "/_control/webhooks", json=faults, expect=200)
+    flow.provider.webhook_faults(**faults)
     try:
         yield
     finally:
-        flow.provider.call("DELETE", "/_control/webhooks", expect=(200, 204))
+        flow.provider.clear_webhook_faults()
 
 
 def intent_deliveries(flow: Flow, intent_id: str) -> list[dict[str, Any]]:
     """Every webhook delivery the provider made for events about this payment intent."""
     auth = {"Authorization": "Bearer sk_test_scenario_observer"}
-    events = flow.provider.get("/v1/events", params={"limit": 100}, headers=auth, record=False)
+    events = flow.provider.call("GET", "/v1/events", params={"limit": 100}, headers=auth)
     ids = {e["id"] for e in events["data"] if e["data"]["object"].get("id") == intent_id}
-    found = flow.provider.get("/_control/webhooks/deliveries", params={"limit": 1000}, record=False)
-    return [d for d in found["data"] if d["event_id"] in ids]
+    return [d for d in flow.provider.deliveries(limit=1000) if d["event_id"] in ids]

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
+from mocks.clients import ProviderClient, SmtpClient
 from sandbox.cli import main
 from sandbox.control import lifecycle
 from sandbox.control.state import SupervisorClient
@@ -482,7 +482,8 @@ def real_controls(state_dir: Path) -> SandboxControls:
 def test_window_faults_cut_short_are_undone_on_the_real_mocks(chaos_sandbox, tmp_path):
     controls = real_controls(chaos_sandbox)
     client = SupervisorClient(chaos_sandbox)
-    smtp, provider = client.endpoint("smtp"), client.endpoint("provider")
+    smtp = SmtpClient(client.endpoint("smtp"))
+    provider = ProviderClient(client.endpoint("provider"))
     schedule = expand(
         {
             "faults": [
@@ -496,23 +497,21 @@ def test_window_faults_cut_short_are_undone_on_the_real_mocks(chaos_sandbox, tmp
     runner = FaultRunner(schedule, controls, tmp_path / "faults.jsonl").start()
     try:
         refusing = wait_for(
-            lambda: requests.get(f"{smtp}/api/control", timeout=5).json()["refuse"]["enabled"],
-            timeout=10,
-            what="SMTP refusing",
+            lambda: smtp.control()["refuse"]["enabled"], timeout=10, what="SMTP refusing"
         )
         assert refusing
         wait_for(
             lambda: len(runner.records) >= 6, timeout=10, what="all three faults applied"
         )  # plan, start, seed, three actions
-        rules = requests.get(f"{provider}/_control/faults", timeout=5).json()
-        assert [r["probability"] for r in rules["data"]] == [0.5] and rules["seed"] == 4
+        control = provider.control()
+        assert [r["probability"] for r in control["faults"]] == [0.5] and control["seed"] == 4
     finally:
         runner.stop()
 
-    assert requests.get(f"{smtp}/api/control", timeout=5).json()["refuse"]["enabled"] is False
-    assert requests.get(f"{provider}/_control/faults", timeout=5).json()["data"] == []
-    webhooks = requests.get(f"{provider}/_control/webhooks", timeout=5).json()["faults"]
-    assert webhooks["duplicate"]["probability"] == 0.0
+    assert smtp.control()["refuse"]["enabled"] is False
+    control = provider.control()
+    assert control["faults"] == []
+    assert control["webhooks"]["duplicate"]["probability"] == 0.0
     assert all(r["ok"] for r in runner.records if "ok" in r), runner.records
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 
+from mocks.clients import SmtpClient
 from sandbox import cli
 from sandbox.control.state import SupervisorClient
 from sandbox.load.classify import (
@@ -607,13 +608,8 @@ class Sandbox:
         return ledger
 
     def emails(self, correlation_id: str, template: str) -> list[dict[str, Any]]:
-        params = [
-            ("header", f"X-Correlation-Id:{correlation_id}"),
-            ("header", f"X-Notification-Template:{template}"),
-        ]
-        response = requests.get(f"{self.endpoints['smtp']}/api/messages", params=params, timeout=5)
-        response.raise_for_status()
-        return list(response.json()["messages"])
+        headers = [f"X-Correlation-Id:{correlation_id}", f"X-Notification-Template:{template}"]
+        return SmtpClient(self.endpoints["smtp"]).messages(header=headers)
 
     def send_again(self, original: dict[str, Any], *, same_message_id: bool = False) -> None:
         """Send a copy of ``original`` straight to the mock SMTP server, same flow headers

@@ -50,9 +50,16 @@ def merchant() -> Iterator[MockMerchantServer]:
 class MockProcess:
     """A ``python -m mocks.<name>`` child process and the ready line it printed."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], ready: dict[str, Any]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], ready: dict[str, Any], stderr_path: Path
+    ) -> None:
         self.proc = proc
         self.ready = ready
+        self.stderr_path = stderr_path
+
+    def log(self) -> str:
+        """Return what the process wrote to stderr (its log) so far."""
+        return self.stderr_path.read_text(errors="replace")
 
     def stop(self, timeout_s: float = 10) -> int:
         """Send SIGTERM and wait (bounded) for the exit code."""
@@ -110,7 +117,8 @@ def start_mock_process(tmp_path: Path) -> Iterator[Callable[..., MockProcess]]:
                 stderr=stderr,
             )
         started.append(proc)
-        return MockProcess(proc, _read_ready_line(proc, stderr_path, timeout_s=20))
+        ready = _read_ready_line(proc, stderr_path, timeout_s=20)
+        return MockProcess(proc, ready, stderr_path)
 
     yield start
     for proc in started:

@@ -29,6 +29,14 @@ def test_smtp_settings_reject_a_port_that_is_not_a_number() -> None:
         SmtpMockSettings.from_env({"MOCK_SMTP_SMTP_PORT": "smtp"})
 
 
+def test_aiosmtpd_logs_warnings_only_unless_told_otherwise() -> None:
+    assert SmtpMockSettings.from_env({}).aiosmtpd_log_level == "WARNING"
+    chatty = SmtpMockSettings.from_env({"MOCK_SMTP_AIOSMTPD_LOG_LEVEL": "INFO"})
+    assert chatty.aiosmtpd_log_level == "INFO"
+    with pytest.raises(SettingsError, match="aiosmtpd_log_level"):
+        SmtpMockSettings.from_env({"MOCK_SMTP_AIOSMTPD_LOG_LEVEL": "LOUD"})
+
+
 def test_merchant_settings_are_read_from_mock_merchant_variables() -> None:
     settings = MerchantMockSettings.from_env(
         {

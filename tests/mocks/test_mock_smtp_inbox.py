@@ -172,7 +172,7 @@ def test_unknown_route_and_wrong_method_answer_json_errors(
     smtp_server: MockSmtpServer, http: requests.Session
 ) -> None:
     missing = http.get(smtp_server.http_url + "/nope")
-    wrong = http.put(smtp_server.http_url + "/api/control")
+    wrong = http.put(smtp_server.http_url + "/_control")
 
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"

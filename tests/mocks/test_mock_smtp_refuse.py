@@ -28,7 +28,7 @@ def send(server: MockSmtpServer) -> None:
 
 
 def refuse(http: requests.Session, server: MockSmtpServer, **body: object) -> requests.Response:
-    return http.post(server.http_url + "/api/control/refuse", json=body)
+    return http.post(server.http_url + "/_control/refuse", json=body)
 
 
 def stored(server: MockSmtpServer) -> int:
@@ -65,7 +65,7 @@ def test_refuse_with_count_turns_itself_off_after_that_many(
             outcomes.append(error.smtp_code)
 
     assert outcomes == [554, 554, "sent"]
-    control = http.get(smtp_server.http_url + "/api/control").json()["refuse"]
+    control = http.get(smtp_server.http_url + "/_control").json()["refuse"]
     assert control["enabled"] is False
     assert control["refused_total"] == 2
 
@@ -121,7 +121,7 @@ def test_bad_refuse_fields_are_a_400_naming_the_field(
 
     assert response.status_code == 400
     assert response.json()["error"]["field"] == field
-    assert http.get(smtp_server.http_url + "/api/control").json()["refuse"]["enabled"] is False
+    assert http.get(smtp_server.http_url + "/_control").json()["refuse"]["enabled"] is False
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b""])
@@ -129,7 +129,7 @@ def test_refuse_body_that_is_not_a_json_object_is_a_400(
     smtp_server: MockSmtpServer, http: requests.Session, raw: bytes
 ) -> None:
     response = http.post(
-        smtp_server.http_url + "/api/control/refuse",
+        smtp_server.http_url + "/_control/refuse",
         data=raw,
         headers={"Content-Type": "application/json"},
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from mocks.clients import SmtpClient
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage
 from sandbox.settings import BrokerSettings
@@ -38,29 +38,8 @@ def unique_email() -> str:
     return f"customer-{uuid.uuid4().hex[:12]}@example.com"
 
 
-@dataclass
-class Inbox:
-    """The mock SMTP server's HTTP inbox."""
-
-    url: str
-
-    def messages(self, **filters: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/api/messages", params=filters, timeout=5)
-        response.raise_for_status()
-        found: list[dict[str, Any]] = response.json()["messages"]
-        return found
-
-    def message(self, message_id: str) -> dict[str, Any]:
-        response = requests.get(f"{self.url}/api/messages/{message_id}", timeout=5)
-        response.raise_for_status()
-        detail: dict[str, Any] = response.json()
-        return detail
-
-    def refuse(self, enabled: bool, **mode: Any) -> None:
-        response = requests.post(
-            f"{self.url}/api/control/refuse", json={"enabled": enabled, **mode}, timeout=5
-        )
-        response.raise_for_status()
+# The mock SMTP server's HTTP inbox, read and driven through its client.
+Inbox = SmtpClient
 
 
 class NotifierService(RunningService):

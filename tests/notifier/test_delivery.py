@@ -6,8 +6,8 @@ import json
 import uuid
 
 import pytest
-import requests
 
+from mocks.clients import MerchantClient
 from mocks.merchant.server import MockMerchantServer
 from sandbox.contracts import ContractRegistry
 from sandbox.messaging import OutgoingMessage, Publisher
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def callbacks(merchant: MockMerchantServer, payment_id: str) -> list[dict[str, object]]:
-    response = requests.get(
-        f"{merchant.url}/callbacks", params={"paymentId": payment_id}, timeout=5
-    )
-    found: list[dict[str, object]] = response.json()["callbacks"]
-    return found
+    return MerchantClient(merchant.url).callbacks(paymentId=payment_id)
 
 
 def settled(notifier: NotifierService, before: int, count: int) -> None:
@@ -99,7 +95,7 @@ def test_merchant_failing_twice_gets_one_accepted_signed_callback_and_the_email_
         customerEmail=recipient,
     )
     payment_id = json.loads(event.body)["paymentId"]
-    requests.post(f"{merchant.url}/_control/fail", json={"status": 500, "count": 2}, timeout=5)
+    MerchantClient(merchant.url).fail(500, count=2)
 
     publisher.publish(event)
 

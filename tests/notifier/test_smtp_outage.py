@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-import requests
 
+from mocks.clients import MerchantClient
 from mocks.merchant.server import MockMerchantServer
 from mocks.merchant.settings import MerchantMockSettings
 from mocks.smtp.server import MockSmtpServer
@@ -84,7 +84,7 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
 ) -> None:
     notifier = real_ladder_notifier
     inbox = Inbox(outage_smtp.http_url)
-    inbox.refuse(True, code=451, message="4.3.0 try later", stage="data")
+    inbox.refuse(code=451, message="4.3.0 try later", stage="data")
     flow = f"flow-{uuid.uuid4().hex}"
     confirmed_to, paid_to = unique_email(), unique_email()
     events: dict[str, OutgoingMessage] = {
@@ -135,12 +135,10 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
         seen=failed.poll,
     )
     payment_id = json.loads(events[broker_settings.notifier_payment_queue].body)["paymentId"]
-    merchant_log = requests.get(
-        f"{outage_merchant.url}/callbacks", params={"paymentId": payment_id}, timeout=5
-    ).json()["callbacks"]
+    merchant_log = MerchantClient(outage_merchant.url).callbacks(paymentId=payment_id)
     assert [c["outcome"] for c in merchant_log] == ["accepted"]  # not repeated by the retries
 
-    inbox.refuse(False)
+    inbox.accept()
     before = notifier.consumer_stats()["acked"]
     for queue in events:
         assert replay_dlq(declared_vhost.url, topology, topology.queue(queue).dlq) == 1

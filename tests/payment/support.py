@@ -23,6 +23,7 @@ import requests
 import stripe
 from sqlalchemy import create_engine, text
 
+from mocks.clients import ProviderClient
 from sandbox.contracts import ContractRegistry
 from sandbox.control.process import ManagedProcess
 from sandbox.messaging.envelope import IncomingMessage
@@ -327,34 +328,29 @@ class Provider:
     process: ManagedProcess
     http: requests.Session = field(default_factory=requests.Session)
 
+    @property
+    def client(self) -> ProviderClient:
+        return ProviderClient(self.url, session=self.http)
+
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, f"{self.url}/_control{path}", json=body, timeout=10)
-        assert response.ok, f"{method} /_control{path}: {response.status_code} {response.text}"
-        return response.json()
+        return self.client.call(method, f"/_control{path}", json=body)
 
     def fault(self, path: str, method: str = "POST", **rule: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.control(
-            "POST", "/faults", {"path": path, "method": method, **rule}
-        )
-        return result
+        return self.client.add_fault(path=path, method=method, **rule)
 
     def webhook_faults(self, **faults: Any) -> None:
-        self.control("PUT", "/webhooks", faults)
+        self.client.webhook_faults(**faults)
 
     def set_clock(self, moment: datetime) -> None:
-        self.control("POST", "/clock", {"now": moment.timestamp()})
+        self.client.set_clock(moment.timestamp())
 
     def clean(self) -> None:
         """Back to no faults, immediate webhooks and real time (state is kept)."""
-        self.control("DELETE", "/faults")
-        self.control("DELETE", "/webhooks")
-        self.control("POST", "/clock", {"reset": True})
+        self.client.clear_faults()
+        self.client.real_time()
 
     def deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.control(
-            "GET", "/webhooks/deliveries?" + "&".join(f"{k}={v}" for k, v in filters.items())
-        )["data"]
-        return found
+        return self.client.deliveries(**filters)
 
     def stripe(self) -> stripe.StripeClient:
         return stripe.StripeClient(

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import pytest
 import requests
 import stripe
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from mocks.clients import ProviderClient
+from mocks.common.server import WsgiThread
 from mocks.provider import Provider, ProviderSettings, create_app
 from sandbox.waiting import WaitTimeout, wait_for
 from tests.service_support import free_port
@@ -56,18 +58,12 @@ class QuietHandler(WSGIRequestHandler):
 @contextlib.contextmanager
 def serve(wsgi_app: Any) -> Iterator[str]:
     """Serve a WSGI app on a free port in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=QuietHandler)
-    # a short poll interval keeps shutdown() (and so every fixture teardown) fast
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.02,), name="test-server", daemon=True
-    )
-    thread.start()
+    server = WsgiThread(wsgi_app, "127.0.0.1", 0, "test-server", handler=QuietHandler)
+    server.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop()
 
 
 @dataclass
@@ -78,13 +74,13 @@ class RunningProvider:
     provider: Provider
     http: requests.Session
 
+    @property
+    def client(self) -> ProviderClient:
+        return ProviderClient(self.base_url, session=self.http)
+
     def control(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        """Call the control API and return its JSON; fail the test on a non-2xx answer."""
-        response = self.http.request(
-            method, f"{self.base_url}/_control{path}", json=body, timeout=10, **kwargs
-        )
-        assert response.ok, f"{method} /_control{path} -> {response.status_code} {response.text}"
-        return response.json()
+        """Call the control API and return its JSON; a non-2xx answer raises MockError."""
+        return self.client.call(method, f"/_control{path}", json=body, **kwargs)
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Call the Stripe API with raw HTTP (for what the SDK would never send)."""
@@ -94,10 +90,7 @@ class RunningProvider:
         )
 
     def deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.control(
-            "GET", "/webhooks/deliveries", params={**filters, "limit": "10000"}
-        )["data"]
-        return found
+        return self.client.deliveries(**filters)
 
     def stripe_client(self, timeout: float = 10.0) -> stripe.StripeClient:
         return stripe.StripeClient(
