@@ -62,5 +62,8 @@ def serve(
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        # gunicornc's socket has one default path per user: the services and mocks of
+        # one sandbox would take it from each other (gunicorn 25.1 and later)
+        "control_socket_disable": True,
     }
     _Application(factory, options).run()
