@@ -113,6 +113,9 @@ def main() -> int:
         action="store_true",
         help="sample waiting threads too (where wall time goes, not only CPU)",
     )
+    parser.add_argument(
+        "--no-spy", action="store_true", help="only CPU per flow and latency, no sampling"
+    )
     parser.add_argument("--state-dir", help="profile this running sandbox (profile load)")
     parser.add_argument("--out", default=None, help="folder for the collapsed stacks")
     args = parser.parse_args()
@@ -126,7 +129,7 @@ def main() -> int:
         pids = component_pids(state)
         spies = []
         for name, group in pids.items():
-            if name == "broker":
+            if name == "broker" or args.no_spy:
                 continue
             for pid in group:
                 spies.append(

@@ -125,13 +125,13 @@ class AppointmentStore:
         query = select(appointments).where(
             appointments.c.id == appointment_id, appointments.c.tenant_id == tenant_id
         )
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             row = conn.execute(query).first()
         return _to_appointment(row) if row is not None else None
 
     def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
         a = appointments
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             rows, total = db.page(
                 conn,
                 a,
@@ -149,5 +149,5 @@ class AppointmentStore:
             .where(outbox_rows.c.aggregate_id == appointment_id)
             .order_by(outbox_rows.c.id)
         )
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             return [row.routing_key for row in conn.execute(query)]

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, text
 
 from sandbox import health
+from sandbox.services.common import db
 from sandbox.services.common.outbox import pending_count
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ Report = Callable[[], dict[str, Any]]
 def check_database(engine: Engine) -> dict[str, Any]:
     """``{"ok": True}`` when a trivial query answers, else ``ok: False`` with the error."""
     try:
-        with engine.connect() as conn:
+        with db.reading(engine) as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return {"ok": False, "error": type(exc).__name__}
@@ -50,7 +51,7 @@ def web_report(
     """A web process's health: its database, its outbox backlog, and its own ``checks``."""
     every = {"database": check_database(engine), **(checks or {})}
     if every["database"]["ok"]:
-        with engine.connect() as conn:
+        with db.reading(engine) as conn:
             sections["outbox"] = {"pending": pending_count(conn, outbox)}
     return health.report(service, "web", every, advisory=advisory, **sections)
 

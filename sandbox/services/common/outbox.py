@@ -8,6 +8,13 @@ confirmed them.  A crash anywhere therefore duplicates events (consumers de-dupl
 (``sandbox.services.common.doorbell``); without one the relay polls every
 ``poll_interval_s``.
 
+Claims: a pass first *claims* the rows it will publish, in one write transaction: it
+sets ``claimed_by`` to the relay's name and ``claimed_until`` to a lease, and takes only
+rows that are unclaimed, whose lease ran out, or that are its own.  A row is not taken
+while an earlier unsent row of the same aggregate is claimed by another relay, so
+several relays on one outbox keep each aggregate's order.  A relay that dies leaves its
+claims to run out; the same relay started again (same name) takes them back at once.
+
 Ordering: the relay marks only the confirmed *prefix* of each batch as sent.  If message
 k of a batch is not confirmed (connection lost), k and everything after it are published
 again in order on the next pass, so every event reaches the broker after all events
@@ -33,7 +40,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -47,26 +54,33 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    bindparam,
     event,
     func,
     inspect,
+    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.elements import BindParameter
 
 from sandbox.messaging import NackedError, UnpublishableError, UnroutableError
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
+from sandbox.services.common import db
 from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
 from sandbox.services.common.times import utc
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REFUSALS = 5
+DEFAULT_LEASE_S = 60.0
 PARK_REASON_MAX = 500
+CLAIMANT_MAX = 64
 # columns added after the first release; ``upgrade_outbox`` adds them to older tables
-_LATER_COLUMNS = ("refusals", "parked_at", "park_reason")
+_LATER_COLUMNS = ("refusals", "parked_at", "park_reason", "claimed_by", "claimed_until")
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -87,6 +101,9 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("refusals", Integer, nullable=False, server_default=text("0")),
         Column("parked_at", DateTime(timezone=True), nullable=True),
         Column("park_reason", Text, nullable=True),
+        # the relay publishing the row now, and until when its claim holds
+        Column("claimed_by", String(CLAIMANT_MAX), nullable=True),
+        Column("claimed_until", DateTime(timezone=True), nullable=True),
         Index(f"ix_{name}_parked_at", "parked_at"),
     )
 
@@ -222,7 +239,11 @@ class OutboxRelay:
         max_refusals: int = DEFAULT_MAX_REFUSALS,
         doorbell: Doorbell | None = None,
         idle_poll_s: float = IDLE_POLL_S,
+        name: str = "relay",
+        lease_s: float | None = None,
     ) -> None:
+        if not name or len(name) > CLAIMANT_MAX:
+            raise ValueError(f"a relay's name has 1 to {CLAIMANT_MAX} characters: {name!r}")
         self._engine = engine
         self._table = table
         self._publisher = publisher
@@ -233,28 +254,24 @@ class OutboxRelay:
         self._doorbell = doorbell
         self._idle_poll_s = idle_poll_s
         self._stopping = threading.Event()
+        self.name = name
+        # a claim must outlive a pass that waits the whole confirm timeout
+        self._lease = timedelta(seconds=lease_s or max(DEFAULT_LEASE_S, 2 * confirm_timeout_s))
+        self._statements = _Statements(table, name, batch_size)
         self.stats = RelayStats()
 
     def pending(self) -> int:
-        with self._engine.connect() as conn:
+        with db.reading(self._engine) as conn:
             return pending_count(conn, self._table)
 
     def parked(self) -> Parked:
-        with self._engine.connect() as conn:
+        with db.reading(self._engine) as conn:
             return parked_rows(conn, self._table)
 
     def run_once(self) -> int:
         """Publish one batch; return how many rows it settled (marked sent or parked)."""
-        t = self._table
         self.stats.passes += 1
-        # a plain read: no write lock, so polling never stalls the service's writers
-        with self._engine.connect().execution_options(sqlite_deferred=True) as conn:
-            rows = conn.execute(
-                select(t)
-                .where(t.c.sent_at.is_(None), t.c.parked_at.is_(None))
-                .order_by(t.c.id)
-                .limit(self._batch_size)
-            ).all()
+        rows = self._claim()
         if not rows:
             return 0
         done = _Pass()
@@ -281,6 +298,17 @@ class OutboxRelay:
         self.stats.published += len(done.sent)
         self.stats.parked += len(done.parked)
         return len(done.sent) + len(done.parked)
+
+    def _claim(self) -> list[Any]:
+        """Claim the next batch of publishable rows for this relay, in insertion order."""
+        if not self._statements.anything_pending(self._engine):
+            return []  # the usual idle pass: a read, no write lock
+        now = datetime.now(UTC)
+        with self._engine.begin() as conn:
+            rows = conn.execute(
+                self._statements.claim, {"now": now, "until": now + self._lease}
+            ).all()
+        return sorted(rows, key=lambda row: row.id)
 
     def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:
         """Sort published rows by their results, in order, up to the first to retry."""
@@ -316,26 +344,19 @@ class OutboxRelay:
         return None
 
     def _write(self, done: _Pass) -> None:
-        t = self._table
+        statements = self._statements
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             if done.attempted:
-                conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(done.attempted))
-                    .values(publish_attempts=t.c.publish_attempts + 1)
-                )
+                conn.execute(statements.attempted, {"ids": done.attempted})
             if done.refused:
-                conn.execute(
-                    update(t).where(t.c.id.in_(done.refused)).values(refusals=t.c.refusals + 1)
-                )
+                conn.execute(statements.refused, {"ids": done.refused})
             if done.sent:
-                conn.execute(update(t).where(t.c.id.in_(done.sent)).values(sent_at=now))
+                conn.execute(statements.sent, {"ids": done.sent, "now": now})
             for row_id, reason in done.parked.items():
                 conn.execute(
-                    update(t)
-                    .where(t.c.id == row_id)
-                    .values(parked_at=now, park_reason=reason[:PARK_REASON_MAX])
+                    statements.park,
+                    {"row_id": row_id, "now": now, "reason": reason[:PARK_REASON_MAX]},
                 )
 
     def run(self) -> None:
@@ -354,18 +375,70 @@ class OutboxRelay:
                 self._idle()
 
     def _idle(self) -> None:
+        """Wait for a ring (writers ring after their commit), or poll without a doorbell."""
         if self._doorbell is None:
             self._stopping.wait(self._poll_interval_s)
             return
-        if self._doorbell.wait(self._idle_poll_s) and not self._stopping.is_set():
-            # rung, but the pass found nothing (a pass already running took the rows, or
-            # a writer's connection rang early): look again briefly before sleeping
-            for pause in (0.0, 0.005, 0.02, 0.05):
-                self._stopping.wait(pause)
-                if self.run_once():
-                    return
+        self._doorbell.wait(self._idle_poll_s)
 
     def stop(self) -> None:
         self._stopping.set()
         if self._doorbell is not None:
             self._doorbell.ring()
+
+
+class _Statements:
+    """The relay's statements, built once: SQLAlchemy then reuses their compiled form."""
+
+    def __init__(self, table: Table, name: str, batch_size: int) -> None:
+        t = table
+        now = bindparam("now", type_=DateTime(timezone=True))
+        ids: BindParameter[Any] = bindparam("ids", expanding=True)
+        publishable = and_(t.c.sent_at.is_(None), t.c.parked_at.is_(None))
+        free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now, t.c.claimed_by == name)
+        earlier = t.alias("earlier")
+        # an earlier row of the same aggregate, unsent and claimed by another relay
+        held_back = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.aggregate_id == t.c.aggregate_id,
+                earlier.c.id < t.c.id,
+                earlier.c.sent_at.is_(None),
+                earlier.c.parked_at.is_(None),
+                earlier.c.claimed_until >= now,
+                earlier.c.claimed_by != name,
+            )
+            .exists()
+        )
+        batch = (
+            select(t.c.id)
+            .where(publishable, free, ~held_back)
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        # ``free`` again outside: PostgreSQL waits for a row another transaction holds and
+        # then re-checks it, so two relays never both take a row.  (Not SKIP LOCKED: a row
+        # locked by a relay that just died would be skipped while a later row of its
+        # aggregate went out first.)
+        self.claim = (
+            update(t)
+            .where(t.c.id.in_(batch), publishable, free)
+            .values(claimed_by=name, claimed_until=bindparam("until"))
+            .returning(*t.c)
+        )
+        self.any_pending = select(t.c.id).where(publishable).limit(1)
+        self.attempted = (
+            update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
+        )
+        self.refused = update(t).where(t.c.id.in_(ids)).values(refusals=t.c.refusals + 1)
+        self.sent = update(t).where(t.c.id.in_(ids)).values(sent_at=now)
+        self.park = (
+            update(t)
+            .where(t.c.id == bindparam("row_id"))
+            .values(parked_at=now, park_reason=bindparam("reason"))
+        )
+
+    def anything_pending(self, engine: Engine) -> bool:
+        with db.reading(engine) as conn:
+            return conn.execute(self.any_pending).first() is not None

@@ -102,6 +102,7 @@ def run_relay(*, service: str, engine: Engine, outbox: Table, settings: ServiceS
         confirm_timeout_s=settings.relay_confirm_timeout_s,
         max_refusals=broker.outbox_max_refusals,
         doorbell=doorbell,
+        name=settings.relay_name or f"{service}-relay",
     )
 
     def report() -> dict[str, Any]:

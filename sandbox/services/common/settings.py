@@ -29,7 +29,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from sandbox.settings import BrokerSettings, env_flag, env_integer, env_number
+from sandbox.settings import BrokerSettings, SettingsError, env_flag, env_integer, env_number
 
 # Request bodies past this size are refused with 413 (``<P>_MAX_BODY_BYTES``).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -45,6 +45,13 @@ def text(env: Mapping[str, str], name: str, default: str) -> str:
 
 def optional_text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name) or None
+
+
+def relay_name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = text(env, name, default)
+    if len(value) > 64 or not value.isprintable():
+        raise SettingsError(name, value, "a name of at most 64 printable characters")
+    return value
 
 
 def port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -87,6 +94,10 @@ class ServiceSettings:
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.02
     relay_confirm_timeout_s: float = 15.0
+    # the name the relay claims outbox rows under (empty: "<service>-relay"); a relay
+    # started again under its name takes its claims back at once, so replicas need
+    # names of their own
+    relay_name: str = ""
     default_tenant: str = "default"
     log_level: str = "INFO"
     broker: BrokerSettings = field(default_factory=BrokerSettings)
@@ -138,6 +149,7 @@ class ServiceSettings:
             "relay_confirm_timeout_s": number(
                 env, f"{p}_RELAY_CONFIRM_TIMEOUT_S", d["relay_confirm_timeout_s"], minimum=0.1
             ),
+            "relay_name": relay_name(env, f"{p}_RELAY_NAME", d["relay_name"]),
             "default_tenant": text(env, f"{p}_DEFAULT_TENANT", d["default_tenant"]),
             "log_level": text(env, f"{p}_LOG_LEVEL", d["log_level"]).upper(),
             "broker": BrokerSettings.from_env(env),

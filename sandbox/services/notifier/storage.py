@@ -146,7 +146,7 @@ class NotifierStore:
         """What the tenant's ``appointment.*`` events said about the appointment."""
         t = appointments
         query = select(t).where(t.c.tenant_id == tenant_id, t.c.appointment_id == appointment_id)
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -162,7 +162,7 @@ class NotifierStore:
     def delivered(self, event_id: str, channel: str) -> bool:
         d = deliveries
         query = select(d.c.event_id).where(d.c.event_id == event_id, d.c.channel == channel)
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             return conn.execute(query).first() is not None
 
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
@@ -210,6 +210,6 @@ class NotifierStore:
             channel=channel,
             status=status,
         )
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             rows, total = db.page(conn, n, where, [n.c.id], limit=limit, offset=offset)
         return [from_row(Attempt, row) for row in rows], total

@@ -270,6 +270,7 @@ def create_app(
         settings.provider_url,
         timeout_s=settings.provider_timeout_s,
         max_network_retries=settings.provider_max_network_retries,
+        pool_size=settings.threads,
     )
 
     def provider_check() -> dict[str, dict[str, Any]]:

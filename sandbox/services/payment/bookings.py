@@ -20,9 +20,9 @@ from typing import Protocol
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from sandbox.messaging.envelope import CORRELATION_HEADER
+from sandbox.services.common.http import pooled_session
 from sandbox.services.common.tenancy import TENANT_HEADER
 from sandbox.services.payment.model import PaymentError
 
@@ -47,10 +47,7 @@ class AppointmentDirectory:
     def __init__(self, base_url: str, *, timeout_s: float, pool_size: int = 10) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self._http.mount("http://", adapter)
-        self._http.mount("https://", adapter)
+        self._http = pooled_session(self.base_url, pool_size=pool_size)
 
     def exists(self, tenant_id: str, appointment_id: str, *, correlation_id: str) -> bool:
         url = f"{self.base_url}/appointments/{quote(appointment_id, safe='')}"

@@ -277,7 +277,7 @@ class Storage:
             yield Tx(conn)
 
     def _first(self, *where: ColumnElement[bool]) -> Payment | None:
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             row = conn.execute(select(_P).where(*where)).first()
         return _payment(row) if row is not None else None
 
@@ -296,7 +296,7 @@ class Storage:
     def list_payments(
         self, tenant_id: str, *, page: int, limit: int, status: str | None = None
     ) -> tuple[list[Payment], int]:
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             rows, total = db.page(
                 conn,
                 _P,
@@ -309,7 +309,7 @@ class Storage:
 
     def timeline(self, payment_id: str) -> list[dict[str, Any]]:
         t = tables.timeline
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             rows = conn.execute(
                 select(t).where(t.c.payment_id == payment_id).order_by(t.c.id)
             ).all()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sandbox.services.common import db
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.storage import Tx
 
@@ -100,7 +101,7 @@ class RequestStore:
     def webhook_seen(self, event_id: str) -> bool:
         """Whether a provider event id was recorded before (its delivery was handled)."""
         w = tables.webhook_events
-        with self.engine.connect() as conn:
+        with db.reading(self.engine) as conn:
             row = conn.execute(select(w.c.event_id).where(w.c.event_id == event_id)).first()
         return row is not None
 

@@ -1,0 +1,142 @@
+"""The relay claims the rows it publishes: another relay leaves them, and each aggregate's
+order, alone until the claim runs out; the same relay started again takes them back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from sandbox.messaging import OutgoingMessage
+from sandbox.services.common.outbox import OutboxRelay, add_events
+from sandbox.services.common.times import utc
+from sandbox.waiting import wait_for
+from tests.services.test_outbox_relay import FlakyPublisher, _event
+
+
+class HeldPublisher:
+    """Holds ``publish_many`` until released, so a pass can be watched mid-publish."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.published: list[str] = []
+
+    def publish_many(
+        self, messages: Sequence[OutgoingMessage], timeout: float = 30.0
+    ) -> list[Exception | None]:
+        self.entered.set()
+        self.release.wait(30)
+        self.published.extend(m.message_id for m in messages)
+        return [None] * len(messages)
+
+
+def _claims(engine, table) -> dict[str, tuple[str | None, datetime | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(table.c.message_id, table.c.claimed_by, table.c.claimed_until)
+        ).all()
+    return {
+        r.message_id: (r.claimed_by, utc(r.claimed_until) if r.claimed_until else None)
+        for r in rows
+    }
+
+
+def test_rows_being_published_are_claimed_by_the_relay_with_a_lease(outbox):
+    engine, table = outbox
+    events = [_event(n) for n in range(3)]
+    with engine.begin() as conn:
+        add_events(conn, table, events, aggregate_id="pay_1")
+    publisher = HeldPublisher()
+    relay = OutboxRelay(engine, table, publisher, name="payment-relay-0", lease_s=120)
+    thread = threading.Thread(target=relay.run_once)
+    thread.start()
+    try:
+        assert publisher.entered.wait(10)
+        claims = _claims(engine, table)
+        now = datetime.now(UTC)
+        for event in events:
+            by, until = claims[event.message_id]
+            assert by == "payment-relay-0"
+            assert until is not None and 100 < (until - now).total_seconds() <= 120
+    finally:
+        publisher.release.set()
+        thread.join(10)
+    assert publisher.published == [e.message_id for e in events]
+    assert relay.pending() == 0
+
+
+def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone(outbox):
+    engine, table = outbox
+    first = [_event(n) for n in range(2)]
+    with engine.begin() as conn:
+        add_events(conn, table, first, aggregate_id="pay_a")
+    held = HeldPublisher()
+    relay_a = OutboxRelay(engine, table, held, name="relay-a", lease_s=120)
+    thread = threading.Thread(target=relay_a.run_once)
+    thread.start()
+    try:
+        assert held.entered.wait(10)
+        later_a = _event(10)
+        other = _event(20)
+        with engine.begin() as conn:
+            add_events(conn, table, [later_a], aggregate_id="pay_a")
+            add_events(conn, table, [other], aggregate_id="pay_b")
+        publisher_b = FlakyPublisher(fail_at=10_000)
+        relay_b = OutboxRelay(engine, table, publisher_b, name="relay-b")
+
+        # B takes only the other aggregate: pay_a's later row waits behind A's claim
+        assert relay_b.run_once() == 1
+        assert publisher_b.published == [other.message_id]
+        assert relay_b.run_once() == 0
+    finally:
+        held.release.set()
+        thread.join(10)
+    # A's rows are sent; now pay_a's later row is free for B, after them
+    assert relay_b.run_once() == 1
+    assert publisher_b.published == [other.message_id, later_a.message_id]
+    assert relay_a.pending() == 0
+
+
+def test_a_relay_started_again_takes_its_claims_back_and_others_wait_for_the_lease(outbox):
+    engine, table = outbox
+    events = [_event(n) for n in range(3)]
+    with engine.begin() as conn:
+        add_events(conn, table, events, aggregate_id="pay_1")
+    # a relay that dies mid-batch: claimed, never confirmed, never marked
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            table.update().values(
+                claimed_by="relay-a", claimed_until=now.replace(year=now.year + 1)
+            )
+        )
+
+    stranger = FlakyPublisher(fail_at=10_000)
+    assert OutboxRelay(engine, table, stranger, name="relay-b").run_once() == 0
+    assert stranger.published == []
+
+    again = FlakyPublisher(fail_at=10_000)
+    assert OutboxRelay(engine, table, again, name="relay-a").run_once() == 3
+    assert again.published == [e.message_id for e in events]
+
+
+def test_a_claim_that_ran_out_is_taken_by_another_relay(outbox):
+    engine, table = outbox
+    events = [_event(n) for n in range(2)]
+    with engine.begin() as conn:
+        add_events(conn, table, events, aggregate_id="pay_1")
+    held = HeldPublisher()
+    dying = OutboxRelay(engine, table, held, name="relay-a", lease_s=0.3)
+    thread = threading.Thread(target=dying.run_once, daemon=True)
+    thread.start()
+    assert held.entered.wait(10)  # relay-a hangs mid-publish with its claims
+
+    publisher = FlakyPublisher(fail_at=10_000)
+    relay_b = OutboxRelay(engine, table, publisher, name="relay-b")
+    wait_for(lambda: relay_b.run_once() == 2, timeout=10, what="relay-b takes the lapsed claims")
+    assert publisher.published == [e.message_id for e in events]
+    held.release.set()
+    thread.join(10)
