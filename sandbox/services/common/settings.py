@@ -12,6 +12,8 @@ fields are read under the service's prefix (``PAYMENT``, ``APPOINTMENT``,
     <P>_WORKERS, <P>_THREADS            gunicorn worker processes and threads per worker
     <P>_MAX_BODY_BYTES                  the largest request body read (413 past it)
     <P>_CONSUMER_HEALTH_PORT            the consumer's /health (services that consume)
+    <P>_CONSUMER_CONCURRENCY            the consumer's lanes: handlers run at once (1..64,
+                                        at most RABBITMQ_PREFETCH)
     <P>_RELAY_HEALTH_PORT               the outbox relay's /health
     <P>_RELAY_BATCH_SIZE                rows the relay publishes per pass
     <P>_RELAY_POLL_INTERVAL_S           the relay's pause between idle passes
@@ -29,10 +31,12 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from sandbox.settings import BrokerSettings, env_flag, env_integer, env_number
+from sandbox.settings import BrokerSettings, SettingsError, env_flag, env_integer, env_number
 
 # Request bodies past this size are refused with 413 (``<P>_MAX_BODY_BYTES``).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Lanes of one consumer process; past this, run more consumer processes instead.
+MAX_CONSUMER_CONCURRENCY = 64
 
 integer = env_integer
 number = env_number
@@ -49,6 +53,25 @@ def optional_text(env: Mapping[str, str], name: str) -> str | None:
 
 def port(env: Mapping[str, str], name: str, default: int) -> int:
     return integer(env, name, default, minimum=0, maximum=65535)
+
+
+def consumer_concurrency(
+    env: Mapping[str, str], name: str, default: int, broker: BrokerSettings
+) -> int:
+    """How many handlers the consumer runs at once: 1..64, and no more than the prefetch.
+
+    The broker hands a consumer at most ``RABBITMQ_PREFETCH`` unacked messages, so lanes
+    beyond that could never get work.
+    """
+    value = integer(env, name, default, minimum=1, maximum=MAX_CONSUMER_CONCURRENCY)
+    if value > broker.prefetch:
+        raise SettingsError(
+            name,
+            str(value),
+            f"no more lanes than RABBITMQ_PREFETCH ({broker.prefetch}); raise the prefetch "
+            "or lower the concurrency",
+        )
+    return value
 
 
 def state_dir(env: Mapping[str, str]) -> Path:
@@ -83,6 +106,8 @@ class ServiceSettings:
     threads: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     consumer_health_port: int = 0
+    # handlers the consumer runs at once, each flow (correlation id) in order in one lane
+    consumer_concurrency: int = 1
     relay_health_port: int = 0
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.02
@@ -116,6 +141,7 @@ class ServiceSettings:
         """The shared fields from ``<PREFIX>_*``; defaults are the class's own."""
         d = cls.defaults()
         p = cls.PREFIX
+        broker = BrokerSettings.from_env(env)
         return {
             "database_url": database_url(env, p.lower()),
             "host": text(env, f"{p}_HOST", d["host"]),
@@ -127,6 +153,9 @@ class ServiceSettings:
             ),
             "consumer_health_port": port(
                 env, f"{p}_CONSUMER_HEALTH_PORT", d["consumer_health_port"]
+            ),
+            "consumer_concurrency": consumer_concurrency(
+                env, f"{p}_CONSUMER_CONCURRENCY", d["consumer_concurrency"], broker
             ),
             "relay_health_port": port(env, f"{p}_RELAY_HEALTH_PORT", d["relay_health_port"]),
             "relay_batch_size": integer(
@@ -140,5 +169,5 @@ class ServiceSettings:
             ),
             "default_tenant": text(env, f"{p}_DEFAULT_TENANT", d["default_tenant"]),
             "log_level": text(env, f"{p}_LOG_LEVEL", d["log_level"]).upper(),
-            "broker": BrokerSettings.from_env(env),
+            "broker": broker,
         }
