@@ -222,7 +222,11 @@ class Consumer:
                     connection.close()
 
     def _drain_in_flight(self, connection: pika.BlockingConnection, deadline_s: float) -> None:
-        """On stop, let running handlers finish and settle before closing."""
+        """On stop, let every lane finish and settle what it holds before closing.
+
+        That is the running handlers and the messages queued behind them; whatever is
+        still unsettled at the deadline goes back to the queue with the connection.
+        """
         deadline = time.monotonic() + deadline_s
         while self._in_flight and time.monotonic() < deadline:
             connection.process_data_events(time_limit=0.1)

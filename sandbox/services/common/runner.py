@@ -1,7 +1,7 @@
 """The worker processes every service runs the same way: its consumer and its outbox relay.
 
 - ``stop_on_signals``: SIGTERM/SIGINT call the process's ``stop()``, so the sandbox's
-  graceful stop lets a handler finish and settle its message before the exit.
+  graceful stop lets the running handlers finish and settle their messages first.
 - ``run_consumer``: a consumer in the main thread, every message checked against its
   contract first, its handlers in ``<P>_CONSUMER_CONCURRENCY`` lanes, with its
   ``/health`` port.
