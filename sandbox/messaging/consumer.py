@@ -1,11 +1,21 @@
 """A consumer with manual acks, a retry ladder, dead-lettering and reconnection.
 
 Threading: pika connections are not thread-safe, so one thread (the I/O thread, the one
-calling ``run()``) owns the connection and a worker thread runs the handler.  The I/O
-thread keeps calling ``process_data_events`` while a handler works, so heartbeats go out
-however long the handler takes; the worker hands its verdict back with
+calling ``run()``) owns the connection and worker threads run the handler.  The I/O
+thread keeps calling ``process_data_events`` while handlers work, so heartbeats go out
+however long a handler takes; a worker hands its verdict back with
 ``add_callback_threadsafe`` and the I/O thread settles the delivery on the same channel
 that received it (acks are only valid on that channel).
+
+Lanes: ``concurrency`` single-thread workers.  A message goes to the lane its key picks
+(the correlation id, else the message id), so the messages of one flow are handled one
+at a time in the order they were delivered while different flows run side by side.
+The order is the delivery order: a retried message comes back behind whatever was
+delivered meanwhile, as it does with one lane.  ``prefetch`` must be at least
+``concurrency``: the broker hands out no more unacked messages than the prefetch, so
+with fewer some lanes could never get work.  Keep it comfortably above (the default 16
+for 4 lanes): messages queued behind a slow handler in one lane hold prefetch slots
+the other lanes could use.
 
 Settling a failure: the message is republished (with confirms) to the next retry wait
 queue or to the DLQ with headers saying why, and only then acked, so a crash in between
@@ -24,6 +34,7 @@ import contextlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,10 +98,19 @@ class Consumer:
         service: str,
         validator: Validator | None = None,
         prefetch: int = 16,
+        concurrency: int = 1,
         heartbeat: int = 30,
         reconnect_max_s: float = 5.0,
         declare: bool = True,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if prefetch < concurrency:
+            raise ValueError(
+                f"prefetch ({prefetch}) must be at least concurrency ({concurrency}): "
+                "the broker never hands out more unacked messages than the prefetch, "
+                "so the other lanes would never get work"
+            )
         self._urls = urls
         self._topology = topology
         self._queues = [topology.queue(q) for q in queues]
@@ -103,7 +123,11 @@ class Consumer:
         self._declare = declare
         self._stopping = threading.Event()
         self._connected = threading.Event()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{service}-handler")
+        # one thread per lane: a lane runs its messages strictly one after another
+        self._lanes = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{service}-lane-{n}")
+            for n in range(concurrency)
+        ]
         self._generation = 0
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -128,7 +152,10 @@ class Consumer:
                 )
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self._reconnect_max_s)
-        self._worker.shutdown(wait=True)
+        # Work still queued in a lane has lost its channel (the drain gave up on it): drop
+        # it, the broker redelivers it.  Handlers already running finish first.
+        for lane in self._lanes:
+            lane.shutdown(wait=True, cancel_futures=True)
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name=f"{self._service}-io", daemon=True)
@@ -144,6 +171,10 @@ class Consumer:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def concurrency(self) -> int:
+        return len(self._lanes)
 
     # -- I/O thread --------------------------------------------------------------------
 
@@ -182,12 +213,20 @@ class Consumer:
             self._drain_in_flight(connection, deadline_s=10.0)
         finally:
             self._connected.clear()
+            with self._lock:
+                # this channel's delivery tags die with it: lanes skip what is still
+                # queued and verdicts still on their way are dropped (see ``_settle``)
+                self._generation += 1
             if connection.is_open:
                 with contextlib.suppress(*RECOVERABLE_ERRORS):
                     connection.close()
 
     def _drain_in_flight(self, connection: pika.BlockingConnection, deadline_s: float) -> None:
-        """On stop, let running handlers finish and settle before closing."""
+        """On stop, let every lane finish and settle what it holds before closing.
+
+        That is the running handlers and the messages queued behind them; whatever is
+        still unsettled at the deadline goes back to the queue with the connection.
+        """
         deadline = time.monotonic() + deadline_s
         while self._in_flight and time.monotonic() < deadline:
             connection.process_data_events(time_limit=0.1)
@@ -212,6 +251,10 @@ class Consumer:
         message = incoming(method, properties, body, queue, routing_key=key or None)
 
         def work() -> None:
+            if generation != self._generation:
+                # Queued in a lane while its connection dropped: the broker redelivers it
+                # (on the next connection), so running it here would only duplicate it.
+                return
             verdict = self._judge(message)
             settle = partial(
                 self._settle,
@@ -232,7 +275,8 @@ class Consumer:
                     message.message_id,
                 )
 
-        self._worker.submit(work)
+        key = message.correlation_id or message.message_id or ""
+        self._lanes[lane_of(key, len(self._lanes))].submit(work)
 
     def _settle(
         self,
@@ -290,7 +334,7 @@ class Consumer:
             verdict.reason,
         )
 
-    # -- worker thread -----------------------------------------------------------------
+    # -- lane threads ------------------------------------------------------------------
 
     def _judge(self, message: env.IncomingMessage) -> _Verdict:
         try:
@@ -318,6 +362,12 @@ class Consumer:
             )
             return _Verdict("retry", REASON_HANDLER_ERROR, exc)
         return _Verdict("ack")
+
+
+def lane_of(key: str, lanes: int) -> int:
+    """The lane of a message keyed ``key`` (its correlation id, else its message id)."""
+    # crc32, not hash(): the same key picks the same lane in every process and run
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % lanes
 
 
 def _dead_letter_headers(verdict: _Verdict, attempt: int, service: str) -> dict[str, Any]:

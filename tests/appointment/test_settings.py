@@ -48,3 +48,9 @@ def test_every_port_can_be_overridden() -> None:
 def test_a_bad_port_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="APPOINTMENT_PORT"):
         AppointmentSettings.from_env({"APPOINTMENT_PORT": "eighty"})
+
+
+def test_the_consumer_handles_one_payment_event_at_a_time_unless_told_otherwise() -> None:
+    assert AppointmentSettings.from_env({}).consumer_concurrency == 1
+    settings = AppointmentSettings.from_env({"APPOINTMENT_CONSUMER_CONCURRENCY": "8"})
+    assert settings.consumer_concurrency == 8

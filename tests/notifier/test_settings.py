@@ -40,3 +40,31 @@ def test_smtp_and_merchant_settings_come_from_the_environment() -> None:
 def test_a_callback_url_without_a_secret_is_refused() -> None:
     with pytest.raises(SettingsError, match="MERCHANT_CALLBACK_SECRET"):
         NotifierSettings.from_env({"MERCHANT_CALLBACK_URL": "http://merchant.example/cb"})
+
+
+def test_the_consumer_runs_four_lanes_by_default() -> None:
+    assert NotifierSettings.from_env({}).consumer_concurrency == 4
+    assert (
+        NotifierSettings.from_env({"NOTIFIER_CONSUMER_CONCURRENCY": "1"}).consumer_concurrency == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("four", "expected an integer"),
+        ("0", "between 1 and 64"),
+        ("65", "between 1 and 64"),
+        ("2.5", "expected an integer"),
+    ],
+)
+def test_a_bad_consumer_concurrency_names_the_variable(value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=f"NOTIFIER_CONSUMER_CONCURRENCY.*{expected}"):
+        NotifierSettings.from_env({"NOTIFIER_CONSUMER_CONCURRENCY": value})
+
+
+def test_more_lanes_than_prefetched_messages_is_refused() -> None:
+    env = {"NOTIFIER_CONSUMER_CONCURRENCY": "8", "RABBITMQ_PREFETCH": "4"}
+    with pytest.raises(SettingsError, match=r"no more lanes than RABBITMQ_PREFETCH \(4\)") as e:
+        NotifierSettings.from_env(env)
+    assert e.value.name == "NOTIFIER_CONSUMER_CONCURRENCY"

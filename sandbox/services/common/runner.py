@@ -1,9 +1,10 @@
 """The worker processes every service runs the same way: its consumer and its outbox relay.
 
 - ``stop_on_signals``: SIGTERM/SIGINT call the process's ``stop()``, so the sandbox's
-  graceful stop lets a handler finish and settle its message before the exit.
+  graceful stop lets the running handlers finish and settle their messages first.
 - ``run_consumer``: a consumer in the main thread, every message checked against its
-  contract first, with its ``/health`` port.
+  contract first, its handlers in ``<P>_CONSUMER_CONCURRENCY`` lanes, with its
+  ``/health`` port.
 - ``run_relay``: the outbox relay (outbox -> broker with confirms) with its ``/health``
   port; the services differ only in their engine, outbox table and settings.  Parked
   outbox rows make its health ``degraded`` (503) while it stays ready.
@@ -177,6 +178,7 @@ def run_consumer(
         service=service,
         validator=ContractRegistry.load().validate_delivered,
         prefetch=broker.prefetch,
+        concurrency=settings.consumer_concurrency,
         heartbeat=broker.heartbeat_s,
         reconnect_max_s=broker.reconnect_max_s,
     )
@@ -186,6 +188,7 @@ def run_consumer(
         stats = consumer.stats
         counts = {
             "queues": queues,
+            "concurrency": consumer.concurrency,
             "delivered": stats.delivered,
             "acked": stats.acked,
             "retried": stats.retried,

@@ -12,6 +12,8 @@ fields are read under the service's prefix (``PAYMENT``, ``APPOINTMENT``,
     <P>_WORKERS, <P>_THREADS            gunicorn worker processes and threads per worker
     <P>_MAX_BODY_BYTES                  the largest request body read (413 past it)
     <P>_CONSUMER_HEALTH_PORT            the consumer's /health (services that consume)
+    <P>_CONSUMER_CONCURRENCY            the consumer's lanes: handlers run at once (1..64,
+                                        at most RABBITMQ_PREFETCH)
     <P>_RELAY_HEALTH_PORT               the outbox relay's /health
     <P>_RELAY_BATCH_SIZE                rows the relay publishes per pass
     <P>_RELAY_POLL_INTERVAL_S           the relay's pause between idle passes
@@ -33,6 +35,8 @@ from sandbox.settings import BrokerSettings, SettingsError, env_flag, env_intege
 
 # Request bodies past this size are refused with 413 (``<P>_MAX_BODY_BYTES``).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Lanes of one consumer process; past this, run more consumer processes instead.
+MAX_CONSUMER_CONCURRENCY = 64
 
 integer = env_integer
 number = env_number
@@ -56,6 +60,25 @@ def relay_name(env: Mapping[str, str], name: str, default: str) -> str:
 
 def port(env: Mapping[str, str], name: str, default: int) -> int:
     return integer(env, name, default, minimum=0, maximum=65535)
+
+
+def consumer_concurrency(
+    env: Mapping[str, str], name: str, default: int, broker: BrokerSettings
+) -> int:
+    """How many handlers the consumer runs at once: 1..64, and no more than the prefetch.
+
+    The broker hands a consumer at most ``RABBITMQ_PREFETCH`` unacked messages, so lanes
+    beyond that could never get work.
+    """
+    value = integer(env, name, default, minimum=1, maximum=MAX_CONSUMER_CONCURRENCY)
+    if value > broker.prefetch:
+        raise SettingsError(
+            name,
+            str(value),
+            f"no more lanes than RABBITMQ_PREFETCH ({broker.prefetch}); raise the prefetch "
+            "or lower the concurrency",
+        )
+    return value
 
 
 def state_dir(env: Mapping[str, str]) -> Path:
@@ -90,6 +113,8 @@ class ServiceSettings:
     threads: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     consumer_health_port: int = 0
+    # handlers the consumer runs at once, each flow (correlation id) in order in one lane
+    consumer_concurrency: int = 1
     relay_health_port: int = 0
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.02
@@ -127,6 +152,7 @@ class ServiceSettings:
         """The shared fields from ``<PREFIX>_*``; defaults are the class's own."""
         d = cls.defaults()
         p = cls.PREFIX
+        broker = BrokerSettings.from_env(env)
         return {
             "database_url": database_url(env, p.lower()),
             "host": text(env, f"{p}_HOST", d["host"]),
@@ -138,6 +164,9 @@ class ServiceSettings:
             ),
             "consumer_health_port": port(
                 env, f"{p}_CONSUMER_HEALTH_PORT", d["consumer_health_port"]
+            ),
+            "consumer_concurrency": consumer_concurrency(
+                env, f"{p}_CONSUMER_CONCURRENCY", d["consumer_concurrency"], broker
             ),
             "relay_health_port": port(env, f"{p}_RELAY_HEALTH_PORT", d["relay_health_port"]),
             "relay_batch_size": integer(
@@ -152,5 +181,5 @@ class ServiceSettings:
             "relay_name": relay_name(env, f"{p}_RELAY_NAME", d["relay_name"]),
             "default_tenant": text(env, f"{p}_DEFAULT_TENANT", d["default_tenant"]),
             "log_level": text(env, f"{p}_LOG_LEVEL", d["log_level"]).upper(),
-            "broker": BrokerSettings.from_env(env),
+            "broker": broker,
         }

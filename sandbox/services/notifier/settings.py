@@ -52,6 +52,8 @@ class NotifierSettings(ServiceSettings):
 
     port: int = 8004
     consumer_health_port: int = 8014
+    # its handlers mostly wait on SMTP and merchant callbacks: let four flows wait at once
+    consumer_concurrency: int = 4
     relay_health_port: int = 8024
     support_email: str = "support@payment-sandbox.local"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
