@@ -98,8 +98,8 @@ class SmtpMailer:
 
     def close(self) -> None:
         """Close every idle connection and stop the idle reaper; safe to call twice."""
-        self._closing.set()
         with self._lock:
+            self._closing.set()
             idle, self._idle = self._idle, []
         for smtp, _ in idle:
             _quit(smtp)
@@ -160,16 +160,17 @@ class SmtpMailer:
             return self._idle.pop()[0] if self._idle else None
 
     def _put_back(self, smtp: smtplib.SMTP) -> None:
-        if self._closing.is_set() or self._settings.idle_timeout_s <= 0:
+        with self._lock:  # the same lock as close(), so nothing is kept after it
+            keep = not self._closing.is_set() and self._settings.idle_timeout_s > 0
+            if keep:
+                self._idle.append((smtp, self._clock()))
+                if self._reaper is None:
+                    self._reaper = threading.Thread(
+                        target=self._reap, name="smtp-idle-reaper", daemon=True
+                    )
+                    self._reaper.start()
+        if not keep:
             _quit(smtp)
-            return
-        with self._lock:
-            self._idle.append((smtp, self._clock()))
-            if self._reaper is None:
-                self._reaper = threading.Thread(
-                    target=self._reap, name="smtp-idle-reaper", daemon=True
-                )
-                self._reaper.start()
 
     def _reap(self) -> None:
         """Close connections idle longer than the limit, until ``close()``."""
@@ -183,7 +184,8 @@ class SmtpMailer:
                 oldest = min((since for _, since in self._idle), default=None)
             for smtp in expired:
                 _quit(smtp)
-            # wake when the oldest idle connection expires; a new one waits at most half
+            # wake when the oldest idle connection expires; with none, look again after
+            # half the limit, so one put back meanwhile is still closed on time
             wait = limit / 2 if oldest is None else max(oldest + limit - now, 0.01)
 
 
