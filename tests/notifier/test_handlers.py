@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sandbox.contracts import ContractRegistry, example_body
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.messaging.envelope import ATTEMPT_HEADER, encode_body
 from sandbox.services.notifier.handlers import DeliveryError, Notifier, handle_event
-from sandbox.services.notifier.mailer import MailError
+from sandbox.services.notifier.mailer import Email, MailError
 from sandbox.services.notifier.merchant import MerchantError
 from sandbox.services.notifier.rendering import AppointmentFacts, EmailRenderer
 from sandbox.services.notifier.storage import Attempt
@@ -54,9 +53,9 @@ class FakeStore:
 @dataclass
 class FakeMailer:
     failures: list[MailError] = field(default_factory=list)
-    sent: list[EmailMessage] = field(default_factory=list)
+    sent: list[Email] = field(default_factory=list)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Email) -> None:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(message)
@@ -130,8 +129,8 @@ def test_payment_completed_sends_an_email_and_a_merchant_callback_and_reports_bo
     sent = world.handle(event("payment.completed", customerEmail="jane@example.com"))
     assert sent == ["email", "webhook"]
     [mail] = world.mailer.sent
-    assert mail["To"] == "jane@example.com"
-    assert mail["X-Correlation-Id"] == "flow-1"
+    assert mail.headers["To"] == "jane@example.com"
+    assert mail.headers["X-Correlation-Id"] == "flow-1"
     assert [m.routing_key for m in world.store.outbox] == ["notification.sent"] * 2
     for message in world.store.outbox:
         assert_valid(message)
@@ -167,7 +166,7 @@ def test_recipient_comes_from_the_projected_appointment_when_the_event_has_none(
     world.handle(event("appointment.created", message_id="evt-0", customerEmail="ada@example.com"))
     world.handle(event("payment.failed", customerEmail=None, customerName=None))
     [mail] = world.mailer.sent
-    assert mail["To"] == "ada@example.com"
+    assert mail.headers["To"] == "ada@example.com"
 
 
 def test_another_tenants_event_never_finds_the_projected_customer() -> None:
@@ -214,10 +213,10 @@ def test_message_id_is_the_same_for_every_send_of_the_same_event() -> None:
     first, second = World(merchant=None), World(merchant=None)
     first.handle(event("appointment.cancelled", message_id="evt-9"))
     second.handle(event("appointment.cancelled", message_id="evt-9"))
-    assert first.mailer.sent[0]["Message-ID"] == second.mailer.sent[0]["Message-ID"]
+    assert first.mailer.sent[0].headers["Message-ID"] == second.mailer.sent[0].headers["Message-ID"]
     other = World(merchant=None)
     other.handle(event("appointment.cancelled", message_id="evt-10"))
-    assert other.mailer.sent[0]["Message-ID"] != first.mailer.sent[0]["Message-ID"]
+    assert other.mailer.sent[0].headers["Message-ID"] != first.mailer.sent[0].headers["Message-ID"]
 
 
 def test_appointment_created_only_updates_the_projection() -> None:

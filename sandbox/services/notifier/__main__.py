@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import atexit
 import sys
 
 from sqlalchemy import Engine
@@ -19,15 +20,17 @@ from sandbox.services.common import main as common
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.api import create_app
 from sandbox.services.notifier.handlers import Notifier, handle_event
-from sandbox.services.notifier.mailer import SmtpMailer
 from sandbox.services.notifier.merchant import MerchantClient
 from sandbox.services.notifier.rendering import EmailRenderer
 from sandbox.services.notifier.settings import NotifierSettings
+from sandbox.services.notifier.smtp import SmtpMailer
 from sandbox.services.notifier.storage import NotifierStore
 from sandbox.topology import NOTIFIER_SERVICE, build
 
 
-def build_notifier(settings: NotifierSettings, store: NotifierStore) -> Notifier:
+def build_notifier(
+    settings: NotifierSettings, store: NotifierStore, mailer: SmtpMailer
+) -> Notifier:
     """The real ports: SMTP, the merchant endpoint (when configured), the templates."""
     merchant = settings.merchant
     client = None
@@ -35,7 +38,7 @@ def build_notifier(settings: NotifierSettings, store: NotifierStore) -> Notifier
         client = MerchantClient(merchant.url, merchant.secret, merchant.timeout_s)
     return Notifier(
         store=store,
-        mailer=SmtpMailer(settings.smtp),
+        mailer=mailer,
         renderer=EmailRenderer(),
         merchant=client,
         sender=settings.smtp.from_address,
@@ -46,7 +49,11 @@ def build_notifier(settings: NotifierSettings, store: NotifierStore) -> Notifier
 
 
 def consumer(settings: NotifierSettings, engine: Engine) -> common.Consumption:
-    notifier = build_notifier(settings, NotifierStore(engine))
+    mailer = SmtpMailer(settings.smtp)
+    # The shared runner has no stop hook: the kept SMTP connections get their QUIT when
+    # the process exits after its consumer stopped.
+    atexit.register(mailer.close)
+    notifier = build_notifier(settings, NotifierStore(engine), mailer)
     broker = settings.broker
     return common.Consumption(
         [broker.notification_queue, broker.notifier_payment_queue],

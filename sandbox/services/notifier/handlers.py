@@ -237,7 +237,7 @@ def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[
         "X-Event-Id": clean(event.id),
         "X-Notification-Template": template,
     }
-    message = compose(
+    email = compose(
         rendered,
         sender=notifier.sender,
         recipient=recipient,
@@ -245,7 +245,7 @@ def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[
         headers=headers,
     )
     try:
-        notifier.mailer.send(message)
+        notifier.mailer.send(email)
     except MailError as exc:
         raise fail(exc.code, str(exc), exc.permanent) from exc
     return recipient, message_id

@@ -5,6 +5,14 @@ event id, type and correlation id.  It is signed with ``sandbox.signing``
 (``X-Merchant-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``) and carries the
 event's id as ``Idempotency-Key``, so the merchant can drop a resend.  2xx is success;
 408, 425, 429, 5xx and network errors are worth retrying; other 4xx are not.
+
+One ``requests.Session`` per process carries every callback, so connections to the
+merchant are kept alive and reused (a pool of ``POOL_CONNECTIONS``, one per consumer
+thread calling at the same time).  The session does not read the environment
+(``trust_env = False``): requests would otherwise look up proxies (``HTTP_PROXY``,
+``NO_PROXY``, ...), ``~/.netrc`` and ``REQUESTS_CA_BUNDLE`` on every call.  So the
+merchant URL is always reached directly, never through a proxy from the environment,
+and HTTPS is verified against certifi's CA bundle.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from sandbox.messaging.envelope import CORRELATION_HEADER
 from sandbox.signing import sign
@@ -22,6 +31,9 @@ from sandbox.signing import sign
 SIGNATURE_HEADER = "X-Merchant-Signature"
 RETRYABLE_4XX = (408, 425, 429)
 PERSONAL_FIELDS = ("customerEmail", "customerName")
+# kept connections to the merchant: enough for each consumer thread to have its own;
+# a thread beyond them opens a connection of its own instead of waiting
+POOL_CONNECTIONS = 10
 
 
 class MerchantError(Exception):
@@ -61,6 +73,16 @@ def callback_payload(
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+def callback_session(connections: int = POOL_CONNECTIONS) -> requests.Session:
+    """A keep-alive session that reads nothing from the environment (see the module doc)."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class MerchantClient:
     """POSTs signed callbacks to one merchant URL."""
 
@@ -68,13 +90,14 @@ class MerchantClient:
         self, url: str, secret: str, timeout_s: float, session: requests.Session | None = None
     ) -> None:
         self._url = url
+        self._recipient = public_url(url)
         self._secret = secret
         self._timeout_s = timeout_s
-        self._session = session or requests.Session()
+        self._session = session or callback_session()
 
     @property
     def recipient(self) -> str:
-        return public_url(self._url)
+        return self._recipient
 
     def deliver(self, payload: bytes, *, idempotency_key: str, correlation_id: str) -> None:
         headers = {

@@ -98,6 +98,7 @@ def email_context(
     assert isinstance(error, Mapping)
     currency = body.get("currency")
     refund_type = body.get("refundType")
+    at = format_time(body.get("timestamp"))
     context = {
         "user_name": body.get("customerName") or facts.customer_name or "there",
         "booking_id": body.get("appointmentId"),
@@ -112,8 +113,8 @@ def email_context(
         "error_code": error.get("code"),
         "error_message": error.get("message") or "the payment was declined",
         "payment_status": body.get("paymentStatus"),
-        "paid_at": format_time(body.get("timestamp")),
-        "processed_at": format_time(body.get("timestamp")),
+        "paid_at": at,
+        "processed_at": at,
         "support_email": support_email,
     }
     return {key: clean(value) for key, value in context.items()}
@@ -130,6 +131,8 @@ class EmailRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # the templates are package files: no stat() of each one on every render
+            auto_reload=False,
         )
 
     def render(self, template: str, context: Mapping[str, Any]) -> RenderedEmail:

@@ -27,6 +27,8 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)
     starttls: bool = False
     timeout_s: float = 10.0
+    # a kept connection unused this long is closed (0: one connection per email)
+    idle_timeout_s: float = 30.0
 
     @property
     def sender_domain(self) -> str:
@@ -71,6 +73,7 @@ class NotifierSettings(ServiceSettings):
             password=e.optional_text(env, "SMTP_PASSWORD"),
             starttls=e.flag(env, "SMTP_STARTTLS", d.smtp.starttls),
             timeout_s=e.number(env, "SMTP_TIMEOUT_S", d.smtp.timeout_s, minimum=0.1),
+            idle_timeout_s=e.number(env, "SMTP_IDLE_TIMEOUT_S", d.smtp.idle_timeout_s),
         )
         merchant = MerchantSettings(
             url=e.optional_text(env, "MERCHANT_CALLBACK_URL"),
