@@ -25,7 +25,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from locust import FastHttpUser, User, constant_pacing, task
+import gevent
+from locust import FastHttpUser, User, task
 
 from loadtests import runtime
 from loadtests.options import AMQP, FLOW, LAG
@@ -45,15 +46,46 @@ BOOKING = {
 }
 
 
-def paced(user: User) -> float:
-    """Seconds to wait so that all users together start ``--flows-per-s`` flows."""
+def pacing_period(user: User) -> float:
+    """Seconds between one user's flows so that all users together start
+    ``--flows-per-s`` flows (0: no pacing)."""
     options = user.environment.parsed_options
     rate = float(getattr(options, "flows_per_s", 0.0) or 0.0)
     if rate <= 0:
         return 0.0
     # flow_users is the whole run's user count, set by the master (workers see only theirs)
     users = max(1, int(getattr(options, "flow_users", 0) or getattr(options, "num_users", 1) or 1))
-    return constant_pacing(users / rate)(user)
+    return users / rate
+
+
+_NEXT_START = "_sandbox_next_start"
+
+
+def paced(user: User) -> float:
+    """Seconds to wait so that all users together start ``--flows-per-s`` flows: each
+    user starts one flow every pacing period, at its own phase (``stagger``)."""
+    period = pacing_period(user)
+    if not period:
+        return 0.0
+    now = time.monotonic()
+    # a flow that took longer than a period starts the next one at once, and the
+    # schedule moves on from there rather than catching up in a burst
+    next_start = max(getattr(user, _NEXT_START, now) + period, now)
+    setattr(user, _NEXT_START, next_start)
+    return next_start - now
+
+
+def stagger(user: User) -> None:
+    """Start this user's first flow at a random point of its pacing period.
+
+    Users spawned together and paced alike would otherwise start their flows at the same
+    instants: 24 users at 8 flows/s are a burst of 24 flows every 3 s, and the latency
+    measured is that of 24 concurrent flows, not of 8 flows/s.
+    """
+    period = pacing_period(user)
+    if period:
+        gevent.sleep(runtime.current().random.uniform(0.0, period))
+        setattr(user, _NEXT_START, time.monotonic())
 
 
 class Flow:
@@ -147,6 +179,9 @@ class SandboxUser(FastHttpUser):
     connection_timeout = 10.0
     network_timeout = 15.0
 
+    def on_start(self) -> None:
+        stagger(self)
+
 
 class CardFlowUser(SandboxUser):
     weight = 4
@@ -230,6 +265,7 @@ class EventPublisherUser(SandboxUser):
 
     def on_start(self) -> None:
         self.publisher = BlockingPublisher(runtime.current().targets.amqp, name="load-publisher")
+        super().on_start()
 
     def on_stop(self) -> None:
         self.publisher.close()
