@@ -7,12 +7,13 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.services.common.times import utc
 from sandbox.waiting import wait_for
+from tests.services.support import new_outbox
 from tests.services.test_outbox_relay import FlakyPublisher, _event
 
 
@@ -140,3 +141,53 @@ def test_a_claim_that_ran_out_is_taken_by_another_relay(outbox):
     assert publisher.published == [e.message_id for e in events]
     held.release.set()
     thread.join(10)
+
+
+def _sqlite_steps(engine) -> list[int]:
+    """A counter of the SQLite virtual machine's steps on every connection of ``engine``
+    (in thousands)."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    @event.listens_for(engine, "connect")
+    def _count(dbapi_connection, _record) -> None:
+        dbapi_connection.set_progress_handler(tick, 1000)
+
+    engine.dispose()  # connections made from now on count
+    return steps
+
+
+def test_an_idle_pass_costs_the_same_however_many_rows_were_sent_before(tmp_path):
+    costs = []
+    for sent_before in (100, 20_000):
+        engine, table = new_outbox(tmp_path / str(sent_before))
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                table.insert(),
+                [
+                    {
+                        "message_id": f"m{n}",
+                        "routing_key": "payment.completed",
+                        "aggregate_id": f"pay_{n}",
+                        "body": "{}",
+                        "envelope": "{}",
+                        "publish_attempts": 1,
+                        "sent_at": now,
+                    }
+                    for n in range(sent_before)
+                ],
+            )
+        steps = _sqlite_steps(engine)
+        relay = OutboxRelay(engine, table, FlakyPublisher(fail_at=10_000))
+        relay.run_once()  # warm: the pool's connection, the statements' compiled forms
+        steps[0] = 0
+        for _ in range(20):
+            assert relay.run_once() == 0
+        costs.append(steps[0])
+        engine.dispose()
+    # an index search: 200 times the rows, about the same work (a scan would be 200x)
+    assert costs[1] <= costs[0] * 2 + 5, costs
