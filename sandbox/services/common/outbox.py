@@ -275,10 +275,14 @@ class OutboxRelay:
         with db.reading(self._engine) as conn:
             return parked_rows(conn, self._table)
 
-    def run_once(self) -> int:
-        """Publish one batch; return how many rows it settled (marked sent or parked)."""
+    def run_once(self, *, look_first: bool = True) -> int:
+        """Publish one batch; return how many rows it settled (marked sent or parked).
+
+        ``look_first``: read whether anything waits before claiming (an idle pass then
+        costs one read and takes no write lock); a pass right after a ring skips it.
+        """
         self.stats.passes += 1
-        rows = self._claim()
+        rows = self._claim(look_first)
         if not rows:
             return 0
         done = _Pass()
@@ -306,10 +310,10 @@ class OutboxRelay:
         self.stats.parked += len(done.parked)
         return len(done.sent) + len(done.parked)
 
-    def _claim(self) -> list[Any]:
+    def _claim(self, look_first: bool) -> list[Any]:
         """Claim the next batch of publishable rows for this relay, in insertion order."""
-        if not self._statements.anything_pending(self._engine):
-            return []  # the usual idle pass: a read, no write lock
+        if look_first and not self._statements.anything_pending(self._engine):
+            return []
         now = datetime.now(UTC)
         with self._engine.begin() as conn:
             rows = conn.execute(
@@ -353,13 +357,15 @@ class OutboxRelay:
     def _write(self, done: _Pass) -> None:
         statements = self._statements
         now = datetime.now(UTC)
+        sent = set(done.sent)
+        others = [row_id for row_id in done.attempted if row_id not in sent]
         with self._engine.begin() as conn:
-            if done.attempted:
-                conn.execute(statements.attempted, {"ids": done.attempted})
+            if done.sent:  # sent rows were attempted too: one statement for both
+                conn.execute(statements.sent, {"ids": done.sent, "now": now})
+            if others:
+                conn.execute(statements.attempted, {"ids": others})
             if done.refused:
                 conn.execute(statements.refused, {"ids": done.refused})
-            if done.sent:
-                conn.execute(statements.sent, {"ids": done.sent, "now": now})
             for row_id, reason in done.parked.items():
                 conn.execute(
                     statements.park,
@@ -369,24 +375,25 @@ class OutboxRelay:
     def run(self) -> None:
         """Relay until ``stop()``; idle passes wait ``poll_interval_s``, failures back off."""
         backoff = self._poll_interval_s
+        rung = False
         while not self._stopping.is_set():
             try:
-                settled = self.run_once()
+                settled = self.run_once(look_first=not rung)
             except Exception:
                 log.exception("relay pass failed")
                 backoff = min(max(backoff * 2, 0.1), 5.0)
                 self._stopping.wait(backoff)
                 continue
             backoff = self._poll_interval_s
-            if settled < self._batch_size:
-                self._idle()
+            rung = settled >= self._batch_size or self._idle()
 
-    def _idle(self) -> None:
-        """Wait for a ring (writers ring after their commit), or poll without a doorbell."""
+    def _idle(self) -> bool:
+        """Wait for a ring (writers ring after their commit), or poll without a doorbell;
+        True when rung."""
         if self._doorbell is None:
             self._stopping.wait(self._poll_interval_s)
-            return
-        self._doorbell.wait(self._idle_poll_s)
+            return False
+        return self._doorbell.wait(self._idle_poll_s)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -439,7 +446,11 @@ class _Statements:
             update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
         )
         self.refused = update(t).where(t.c.id.in_(ids)).values(refusals=t.c.refusals + 1)
-        self.sent = update(t).where(t.c.id.in_(ids)).values(sent_at=now)
+        self.sent = (
+            update(t)
+            .where(t.c.id.in_(ids))
+            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
+        )
         self.park = (
             update(t)
             .where(t.c.id == bindparam("row_id"))
