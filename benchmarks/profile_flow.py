@@ -114,6 +114,11 @@ def main() -> int:
         help="sample waiting threads too (where wall time goes, not only CPU)",
     )
     parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL: Python's own CPU, no waiting",
+    )
+    parser.add_argument(
         "--no-spy", action="store_true", help="only CPU per flow and latency, no sampling"
     )
     parser.add_argument("--state-dir", help="profile this running sandbox (profile load)")
@@ -142,6 +147,7 @@ def main() -> int:
                                 *("--pid", str(pid), "--rate", str(args.sample_rate)),
                                 *("--format", "raw", "--nonblocking"),
                                 *(["--idle"] if args.idle else []),
+                                *(["--gil"] if args.gil else []),
                                 *("--duration", str(args.seconds + 4)),
                                 *("--output", str(out / f"{name}-{pid}.txt")),
                             ],

@@ -207,6 +207,7 @@ class WebhookDispatcher:
         self._stopping = False
         if self._session is None:
             self._session = requests.Session()
+            self._session.trust_env = False  # no proxy lookup in the environment per delivery
         self._thread = threading.Thread(target=self._run, name="webhook-dispatcher", daemon=True)
         self._thread.start()
 
