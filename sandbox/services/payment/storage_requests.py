@@ -4,6 +4,9 @@ An idempotency record is claimed before a request runs and finished with its res
 a gateway failure turns it into ``retry`` so that the same key re-attempts the same
 payment.  Webhook events are recorded by provider event id in the same transaction as
 the change they cause, which makes a redelivered event a no-op.
+
+Statements are built once, with ``bindparam`` placeholders, as in ``storage`` (and their
+UPDATEs' WHERE placeholders are named ``match_<column>`` for the same reason).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sandbox.services.common import db
@@ -27,6 +30,48 @@ BUSY = "busy"  # the first request with this key is still running
 RESUME = "resume"  # the first attempt hit a gateway error: re-attempt resource_id
 
 _I = tables.idempotency
+_W = tables.webhook_events
+
+# Built once (see the module doc): their compiled form is reused.
+_KEY_LOCKED = (
+    select(_I)
+    .where(_I.c.tenant_id == bindparam("tenant_id"), _I.c.key == bindparam("key"))
+    .with_for_update()  # a row lock on PostgreSQL
+)
+_KEY_RESOURCE = select(_I.c.resource_id).where(
+    _I.c.tenant_id == bindparam("tenant_id"), _I.c.key == bindparam("key")
+)
+_INSERT_KEY = _I.insert()
+_UPDATE_KEY = update(_I).where(
+    _I.c.tenant_id == bindparam("match_tenant_id"), _I.c.key == bindparam("match_key")
+)
+_RESUME_KEY = _UPDATE_KEY.values(state="in_progress", updated_at=bindparam("updated_at"))
+_FINISH_KEY = _UPDATE_KEY.values(
+    state="done",
+    status_code=bindparam("status_code"),
+    response=bindparam("response"),
+    updated_at=bindparam("updated_at"),
+)
+_RETRY_KEY = _UPDATE_KEY.values(state="retry", updated_at=bindparam("updated_at"))
+_LINK_KEY = _UPDATE_KEY.values(
+    resource_id=bindparam("resource_id"), updated_at=bindparam("updated_at")
+)
+_DELETE_KEY = delete(_I).where(
+    _I.c.tenant_id == bindparam("tenant_id"), _I.c.key == bindparam("key")
+)
+
+_WEBHOOK_SEEN = select(_W.c.event_id).where(_W.c.event_id == bindparam("event_id"))
+_INSERT_WEBHOOK = _W.insert()
+_WEBHOOK_OUTCOME = (
+    update(_W)
+    .where(_W.c.event_id == bindparam("match_event_id"))
+    .values(payment_id=bindparam("payment_id"), outcome=bindparam("outcome"))
+)
+
+
+def _matching(tenant_id: str, key: str) -> dict[str, str]:
+    """The WHERE parameters of ``_UPDATE_KEY``'s statements."""
+    return {"match_tenant_id": tenant_id, "match_key": key}
 
 
 @dataclass(frozen=True)
@@ -53,19 +98,18 @@ class RequestStore:
     def _claim(self, tenant_id: str, key: str, fingerprint: str, stale_after_s: float) -> Claim:
         now = model.now()
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(_I).where(_I.c.tenant_id == tenant_id, _I.c.key == key).with_for_update()
-            ).first()
+            row = conn.execute(_KEY_LOCKED, {"tenant_id": tenant_id, "key": key}).first()
             if row is None:
                 conn.execute(
-                    _I.insert().values(
-                        tenant_id=tenant_id,
-                        key=key,
-                        fingerprint=fingerprint,
-                        state="in_progress",
-                        created_at=now,
-                        updated_at=now,
-                    )
+                    _INSERT_KEY,
+                    {
+                        "tenant_id": tenant_id,
+                        "key": key,
+                        "fingerprint": fingerprint,
+                        "state": "in_progress",
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 )
                 return Claim(NEW)
             if row.fingerprint != fingerprint:
@@ -78,53 +122,42 @@ class RequestStore:
             if row.state == "in_progress" and now - updated < timedelta(seconds=stale_after_s):
                 return Claim(BUSY)
             # a retry after a gateway error, or a first attempt that died mid-way
-            conn.execute(
-                update(_I)
-                .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
-                .values(state="in_progress", updated_at=now)
-            )
+            conn.execute(_RESUME_KEY, {**_matching(tenant_id, key), "updated_at": now})
             return Claim(RESUME, resource_id=row.resource_id)
 
     def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(_I)
-                .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
-                .values(
-                    state="done",
-                    status_code=status_code,
-                    response=json.dumps(response, sort_keys=True),
-                    updated_at=model.now(),
-                )
+                _FINISH_KEY,
+                {
+                    **_matching(tenant_id, key),
+                    "status_code": status_code,
+                    "response": json.dumps(response, sort_keys=True),
+                    "updated_at": model.now(),
+                },
             )
 
     def webhook_seen(self, event_id: str) -> bool:
         """Whether a provider event id was recorded before (its delivery was handled)."""
-        w = tables.webhook_events
         with db.reading(self.engine) as conn:
-            row = conn.execute(select(w.c.event_id).where(w.c.event_id == event_id)).first()
+            row = conn.execute(_WEBHOOK_SEEN, {"event_id": event_id}).first()
         return row is not None
 
     def release(self, tenant_id: str, key: str) -> None:
         """Not stored for replay: the next request with the key runs again."""
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(_I.c.resource_id).where(_I.c.tenant_id == tenant_id, _I.c.key == key)
-            ).first()
-            where = (_I.c.tenant_id == tenant_id, _I.c.key == key)
+            row = conn.execute(_KEY_RESOURCE, {"tenant_id": tenant_id, "key": key}).first()
             if row is not None and row.resource_id is not None:
-                conn.execute(update(_I).where(*where).values(state="retry", updated_at=model.now()))
+                retry = {**_matching(tenant_id, key), "updated_at": model.now()}
+                conn.execute(_RETRY_KEY, retry)
             else:
-                conn.execute(delete(_I).where(*where))
+                conn.execute(_DELETE_KEY, {"tenant_id": tenant_id, "key": key})
 
 
 def link_idempotency(tx: Tx, tenant_id: str, key: str, resource_id: str) -> None:
     """Tie a key to the payment or refund its request created, in that transaction."""
-    tx.conn.execute(
-        update(_I)
-        .where(_I.c.tenant_id == tenant_id, _I.c.key == key)
-        .values(resource_id=resource_id, updated_at=model.now())
-    )
+    link = {**_matching(tenant_id, key), "resource_id": resource_id, "updated_at": model.now()}
+    tx.conn.execute(_LINK_KEY, link)
 
 
 def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
@@ -132,9 +165,13 @@ def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
     try:
         with tx.conn.begin_nested():
             tx.conn.execute(
-                tables.webhook_events.insert().values(
-                    event_id=event_id, type=event_type, outcome="received", received_at=model.now()
-                )
+                _INSERT_WEBHOOK,
+                {
+                    "event_id": event_id,
+                    "type": event_type,
+                    "outcome": "received",
+                    "received_at": model.now(),
+                },
             )
     except IntegrityError:
         return False
@@ -142,7 +179,5 @@ def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
 
 
 def webhook_outcome(tx: Tx, event_id: str, payment_id: str | None, outcome: str) -> None:
-    w = tables.webhook_events
-    tx.conn.execute(
-        update(w).where(w.c.event_id == event_id).values(payment_id=payment_id, outcome=outcome)
-    )
+    outcome_of = {"match_event_id": event_id, "payment_id": payment_id, "outcome": outcome}
+    tx.conn.execute(_WEBHOOK_OUTCOME, outcome_of)
