@@ -36,8 +36,8 @@ class FakeStore:
     def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
         return self.facts.get((tenant_id, appointment_id))
 
-    def delivered(self, event_id: str, channel: str) -> bool:
-        return (event_id, channel) in self.done
+    def delivered_channels(self, event_id: str) -> frozenset[str]:
+        return frozenset(channel for done_id, channel in self.done if done_id == event_id)
 
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
         self.done.add((attempt.event_id, attempt.channel))

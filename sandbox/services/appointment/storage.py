@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
 )
 
@@ -63,6 +64,25 @@ appointments = Table(
 outbox_rows = outbox.outbox_table(metadata, "appointment_outbox")
 processed = inbox.inbox_table(metadata, "appointment_processed_messages")
 
+# Statements are built once, their values passed when they run: SQLAlchemy reuses their
+# compiled form, and building a statement costs more than running it.
+# FOR UPDATE on PostgreSQL: two consumers applying events to one appointment take turns.
+# SQLite ignores it; its BEGIN IMMEDIATE already serialises writers.
+_APPOINTMENT_FOR_UPDATE = (
+    select(appointments).where(appointments.c.id == bindparam("id")).with_for_update()
+)
+_TENANT_APPOINTMENT = select(appointments).where(
+    appointments.c.id == bindparam("id"), appointments.c.tenant_id == bindparam("tenant_id")
+)
+_INSERT_APPOINTMENT = appointments.insert()
+# the key is named apart from the columns, whose names carry the values written
+_UPDATE_APPOINTMENT = appointments.update().where(appointments.c.id == bindparam("appointment_id"))
+_OUTBOX_ROUTING_KEYS = (
+    select(outbox_rows.c.routing_key)
+    .where(outbox_rows.c.aggregate_id == bindparam("aggregate_id"))
+    .order_by(outbox_rows.c.id)
+)
+
 
 def _to_appointment(row: Any) -> Appointment:
     refunded = Decimal(row.refunded_amount) if row.refunded_amount else None
@@ -84,21 +104,17 @@ class UnitOfWork:
         return inbox.first_time(self._conn, processed, consumer, message_id)
 
     def get(self, appointment_id: str) -> Appointment | None:
-        # FOR UPDATE on PostgreSQL: two consumers applying events to one appointment take
-        # turns.  SQLite ignores it; its BEGIN IMMEDIATE already serialises writers.
-        query = select(appointments).where(appointments.c.id == appointment_id).with_for_update()
-        row = self._conn.execute(query).first()
+        """The appointment, its row locked until the transaction ends."""
+        row = self._conn.execute(_APPOINTMENT_FOR_UPDATE, {"id": appointment_id}).first()
         return _to_appointment(row) if row is not None else None
 
     def insert(self, appt: Appointment) -> None:
-        self._conn.execute(appointments.insert().values(**_to_row(appt)))
+        self._conn.execute(_INSERT_APPOINTMENT, _to_row(appt))
 
     def update(self, appt: Appointment) -> None:
         values = _to_row(appt)
-        del values["id"]
-        self._conn.execute(
-            appointments.update().where(appointments.c.id == appt.id).values(**values)
-        )
+        values["appointment_id"] = values.pop("id")
+        self._conn.execute(_UPDATE_APPOINTMENT, values)
 
     def publish(self, messages: Sequence[OutgoingMessage], appointment_id: str) -> None:
         outbox.add_events(self._conn, outbox_rows, messages, aggregate_id=appointment_id)
@@ -122,11 +138,9 @@ class AppointmentStore:
             yield UnitOfWork(conn)
 
     def get(self, tenant_id: str, appointment_id: str) -> Appointment | None:
-        query = select(appointments).where(
-            appointments.c.id == appointment_id, appointments.c.tenant_id == tenant_id
-        )
         with db.reading(self.engine) as conn:
-            row = conn.execute(query).first()
+            key = {"id": appointment_id, "tenant_id": tenant_id}
+            row = conn.execute(_TENANT_APPOINTMENT, key).first()
         return _to_appointment(row) if row is not None else None
 
     def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
@@ -144,10 +158,6 @@ class AppointmentStore:
 
     def outbox_events(self, appointment_id: str) -> list[str]:
         """Routing keys written for one appointment, oldest first (for tests and support)."""
-        query = (
-            select(outbox_rows.c.routing_key)
-            .where(outbox_rows.c.aggregate_id == appointment_id)
-            .order_by(outbox_rows.c.id)
-        )
         with db.reading(self.engine) as conn:
-            return [row.routing_key for row in conn.execute(query)]
+            rows = conn.execute(_OUTBOX_ROUTING_KEYS, {"aggregate_id": appointment_id})
+            return [row.routing_key for row in rows]

@@ -9,16 +9,21 @@ one is recorded without the other.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Insert,
     MetaData,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
+    bindparam,
     select,
 )
 
@@ -34,18 +39,26 @@ def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
     )
 
 
+class _Statements(NamedTuple):
+    seen: Select[Any]
+    record: Insert
+
+
+@functools.cache
+def _statements(table: Table) -> _Statements:
+    """The inbox statements for ``table``, built once per table: SQLAlchemy reuses their
+    compiled form, and building a statement costs more than running it."""
+    seen = select(table.c.message_id).where(
+        table.c.consumer == bindparam("consumer"), table.c.message_id == bindparam("message_id")
+    )
+    return _Statements(seen, table.insert())
+
+
 def first_time(conn: Connection, table: Table, consumer: str, message_id: str) -> bool:
     """Record ``message_id`` for ``consumer``; False if it was recorded before."""
-    seen = conn.execute(
-        select(table.c.message_id).where(
-            table.c.consumer == consumer, table.c.message_id == message_id
-        )
-    ).first()
-    if seen is not None:
+    statements = _statements(table)
+    key = {"consumer": consumer, "message_id": message_id}
+    if conn.execute(statements.seen, key).first() is not None:
         return False
-    conn.execute(
-        table.insert().values(
-            consumer=consumer, message_id=message_id, processed_at=datetime.now(UTC)
-        )
-    )
+    conn.execute(statements.record, {**key, "processed_at": datetime.now(UTC)})
     return True

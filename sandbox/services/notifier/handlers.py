@@ -61,7 +61,7 @@ class Store(Protocol):
         self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
     ) -> bool: ...
     def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None: ...
-    def delivered(self, event_id: str, channel: str) -> bool: ...
+    def delivered_channels(self, event_id: str) -> frozenset[str]: ...
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None: ...
     def record_failed(self, attempt: Attempt, event: OutgoingMessage | None) -> None: ...
 
@@ -149,8 +149,10 @@ def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:
         )
     sent: list[str] = []
     failures: list[Failure] = []
-    for channel, template in channels_for(event.routing_key, notifier.merchant is not None):
-        if notifier.store.delivered(event.id, channel):
+    owed = channels_for(event.routing_key, notifier.merchant is not None)
+    delivered = notifier.store.delivered_channels(event.id) if owed else frozenset()
+    for channel, template in owed:
+        if channel in delivered:
             log.info("%s for %s already delivered; skipped", channel, event.id)
             continue
         send = _send_email if channel == EMAIL else _call_merchant

@@ -17,7 +17,7 @@ together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -31,12 +31,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
 )
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.common import db, inbox, outbox
-from sandbox.services.common.db import from_row
+from sandbox.services.common.db import from_row, to_row
 from sandbox.services.notifier.rendering import AppointmentFacts
 
 metadata = MetaData()
@@ -93,6 +94,24 @@ processed = inbox.inbox_table(metadata, "notifier_processed_messages")
 
 PROJECTION_CONSUMER = "notifier-service/appointment-projection"
 
+# Statements are built once, their values passed when they run: SQLAlchemy reuses their
+# compiled form, and building a statement costs more than running it.
+# Key parameters are named apart from the columns, whose names carry the values written.
+_PROJECTION_KEY = (
+    appointments.c.tenant_id == bindparam("key_tenant_id"),
+    appointments.c.appointment_id == bindparam("key_appointment_id"),
+)
+_PROJECTION = select(appointments).where(*_PROJECTION_KEY)
+_PROJECTION_EXISTS = select(appointments.c.appointment_id).where(*_PROJECTION_KEY)
+_INSERT_PROJECTION = appointments.insert()
+# sets the columns whose values it is given, the others are left as they are
+_UPDATE_PROJECTION = appointments.update().where(*_PROJECTION_KEY)
+_DELIVERED_CHANNELS = select(deliveries.c.channel).where(
+    deliveries.c.event_id == bindparam("event_id")
+)
+_INSERT_DELIVERY = deliveries.insert()
+_INSERT_NOTIFICATION = notifications.insert()
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -126,28 +145,24 @@ class NotifierStore:
     ) -> bool:
         """Remember ``facts`` about a tenant's appointment; False if this event was applied
         before."""
-        t = appointments
-        key = (t.c.tenant_id == tenant_id, t.c.appointment_id == appointment_id)
-        values = {**asdict(facts), "updated_at": datetime.now(UTC)}
+        key = {"key_tenant_id": tenant_id, "key_appointment_id": appointment_id}
+        values = to_row(facts, updated_at=datetime.now(UTC))
         with self.engine.begin() as conn:
             if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
                 return False
-            exists = conn.execute(select(t.c.appointment_id).where(*key)).first()
-            if exists is None:
-                conn.execute(
-                    t.insert().values(tenant_id=tenant_id, appointment_id=appointment_id, **values)
-                )
+            if conn.execute(_PROJECTION_EXISTS, key).first() is None:
+                row = {"tenant_id": tenant_id, "appointment_id": appointment_id, **values}
+                conn.execute(_INSERT_PROJECTION, row)
             else:
                 known = {k: v for k, v in values.items() if v is not None}
-                conn.execute(t.update().where(*key).values(known))
+                conn.execute(_UPDATE_PROJECTION, {**key, **known})
         return True
 
     def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
         """What the tenant's ``appointment.*`` events said about the appointment."""
-        t = appointments
-        query = select(t).where(t.c.tenant_id == tenant_id, t.c.appointment_id == appointment_id)
+        key = {"key_tenant_id": tenant_id, "key_appointment_id": appointment_id}
         with db.reading(self.engine) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_PROJECTION, key).first()
         if row is None:
             return None
         return AppointmentFacts(
@@ -159,32 +174,31 @@ class NotifierStore:
 
     # -- deliveries and audit --------------------------------------------------------
 
-    def delivered(self, event_id: str, channel: str) -> bool:
-        d = deliveries
-        query = select(d.c.event_id).where(d.c.event_id == event_id, d.c.channel == channel)
+    def delivered_channels(self, event_id: str) -> frozenset[str]:
+        """The channels the event's notifications were already delivered on."""
         with db.reading(self.engine) as conn:
-            return conn.execute(query).first() is not None
+            rows = conn.execute(_DELIVERED_CHANNELS, {"event_id": event_id})
+            return frozenset(row.channel for row in rows)
 
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
         """The delivery, its audit row and ``notification.sent``, in one transaction."""
+        delivery = {
+            "event_id": attempt.event_id,
+            "channel": attempt.channel,
+            "template": attempt.template,
+            "recipient": attempt.recipient or "",
+            "email_message_id": attempt.email_message_id,
+            "delivered_at": attempt.created_at,
+        }
         with self.engine.begin() as conn:
-            conn.execute(
-                deliveries.insert().values(
-                    event_id=attempt.event_id,
-                    channel=attempt.channel,
-                    template=attempt.template,
-                    recipient=attempt.recipient or "",
-                    email_message_id=attempt.email_message_id,
-                    delivered_at=attempt.created_at,
-                )
-            )
-            conn.execute(notifications.insert().values(**asdict(attempt)))
+            conn.execute(_INSERT_DELIVERY, delivery)
+            conn.execute(_INSERT_NOTIFICATION, to_row(attempt))
             outbox.add_events(conn, outbox_rows, [event], aggregate_id=attempt.event_id)
 
     def record_failed(self, attempt: Attempt, event: OutgoingMessage | None) -> None:
         """The failed attempt's audit row, and ``notification.failed`` when it was the last."""
         with self.engine.begin() as conn:
-            conn.execute(notifications.insert().values(**asdict(attempt)))
+            conn.execute(_INSERT_NOTIFICATION, to_row(attempt))
             if event is not None:
                 outbox.add_events(conn, outbox_rows, [event], aggregate_id=attempt.event_id)
 

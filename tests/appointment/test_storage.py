@@ -1,0 +1,89 @@
+"""The appointment store on SQLite and PostgreSQL: what the handlers write, read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sandbox.messaging import IncomingMessage
+from sandbox.services.appointment import handlers, rules
+from sandbox.services.appointment.handlers import NewAppointment
+from sandbox.services.appointment.storage import AppointmentStore, metadata
+from sandbox.services.common.db import create_schema, make_engine
+from tests.appointment.support import payment_event
+from tests.payment.support import PG_URL, make_database, postgres_available
+
+TENANT = "tenant-storage"
+NEW = NewAppointment(
+    "cust_1", "Jane", "jane@example.com", "Haircut", "2030-06-01T10:00:00Z", Decimal("75.10"), "USD"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppointmentStore]:
+    if request.param == "postgresql" and not postgres_available():
+        pytest.skip("no PostgreSQL at " + PG_URL)
+    database = make_database(request.param, tmp_path)
+    engine = make_engine(database.url)
+    try:
+        create_schema(engine, metadata)
+        yield AppointmentStore(engine)
+    finally:
+        engine.dispose()
+        if database.schema:
+            database.drop()
+
+
+def consumed(routing_key: str, appointment_id: str, message_id: str) -> IncomingMessage:
+    event = payment_event(routing_key, appointment_id=appointment_id, tenant_id=TENANT)
+    return IncomingMessage(
+        routing_key=routing_key,
+        raw_body=event.body,
+        properties={"message_id": message_id, "correlation_id": "flow-1"},
+        queue="payment_events",
+    )
+
+
+def test_a_paid_appointment_is_stored_confirmed_and_read_back_by_its_tenant_only(
+    store: AppointmentStore,
+) -> None:
+    other = handlers.create_appointment(
+        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-0"
+    )
+    appt = handlers.create_appointment(
+        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-1"
+    )
+    completed = consumed("payment.completed", appt.id, "evt-1")
+    handlers.handle_payment_event(completed, store.unit_of_work)
+
+    stored = store.get(TENANT, appt.id)
+    assert stored is not None
+    assert (stored.status, stored.payment_status) == (rules.CONFIRMED, rules.PAID)
+    assert stored.payment_id == completed.body["paymentId"]
+    assert stored.price == Decimal("75.10")
+    assert store.get("another-tenant", appt.id) is None
+    assert store.get(TENANT, other.id) == other
+    assert store.outbox_events(appt.id) == ["appointment.created", "appointment.confirmed"]
+
+
+def test_a_redelivered_payment_event_changes_and_publishes_nothing(
+    store: AppointmentStore,
+) -> None:
+    appt = handlers.create_appointment(
+        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-1"
+    )
+    completed = consumed("payment.completed", appt.id, "evt-1")
+    assert handlers.handle_payment_event(completed, store.unit_of_work) is not None
+    assert handlers.handle_payment_event(completed, store.unit_of_work) is None
+    assert store.outbox_events(appt.id) == ["appointment.created", "appointment.confirmed"]
+
+
+def test_a_message_id_is_recorded_once_for_each_consumer(store: AppointmentStore) -> None:
+    with store.unit_of_work() as uow:
+        assert uow.first_time("consumer-a", "evt-1")
+        assert not uow.first_time("consumer-a", "evt-1")
+        assert uow.first_time("consumer-b", "evt-1")
+        assert uow.first_time("consumer-a", "evt-2")

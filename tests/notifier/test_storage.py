@@ -1,0 +1,96 @@
+"""The notifier store on SQLite and PostgreSQL: the appointment projection and deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sandbox.contracts.owed import EMAIL, WEBHOOK
+from sandbox.messaging import OutgoingMessage
+from sandbox.services.common.db import create_schema, make_engine
+from sandbox.services.notifier.rendering import AppointmentFacts
+from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata
+from tests.payment.support import PG_URL, make_database, postgres_available
+
+FACTS = AppointmentFacts("jane@example.com", "Jane", "Haircut", "2030-06-01T10:00:00Z")
+NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifierStore]:
+    if request.param == "postgresql" and not postgres_available():
+        pytest.skip("no PostgreSQL at " + PG_URL)
+    database = make_database(request.param, tmp_path)
+    engine = make_engine(database.url)
+    try:
+        create_schema(engine, metadata)
+        yield NotifierStore(engine)
+    finally:
+        engine.dispose()
+        if database.schema:
+            database.drop()
+
+
+def attempt(event_id: str, channel: str, status: str = "sent") -> Attempt:
+    return Attempt(
+        event_id=event_id,
+        routing_key="payment.completed",
+        correlation_id="flow-1",
+        tenant_id="t1",
+        appointment_id="appt_1",
+        payment_id="pay_1",
+        channel=channel,
+        template="payment_succeeded",
+        recipient="jane@example.com",
+        status=status,
+        attempt=1,
+        created_at=NOW,
+    )
+
+
+def sent_event() -> OutgoingMessage:
+    return OutgoingMessage.event(
+        "notification.sent", {"type": "NOTIFICATION_SENT"}, producer="notifier-service"
+    )
+
+
+def test_a_later_event_keeps_the_facts_it_leaves_out(store: NotifierStore) -> None:
+    assert store.project_appointment("evt-1", "appt_1", "t1", FACTS)
+    later = AppointmentFacts(None, None, "Colour", None)
+    assert store.project_appointment("evt-2", "appt_1", "t1", later)
+    assert store.appointment("t1", "appt_1") == replace(FACTS, service="Colour")
+
+
+def test_a_redelivered_event_changes_no_projection(store: NotifierStore) -> None:
+    assert store.project_appointment("evt-1", "appt_1", "t1", FACTS)
+    assert not store.project_appointment("evt-1", "appt_1", "t1", replace(FACTS, service="X"))
+    assert store.appointment("t1", "appt_1") == FACTS
+
+
+def test_an_appointment_is_found_only_under_its_own_tenant(store: NotifierStore) -> None:
+    store.project_appointment("evt-1", "appt_1", "t1", FACTS)
+    store.project_appointment("evt-2", "appt_1", "t2", replace(FACTS, customer_email="b@x.io"))
+    assert store.appointment("t1", "appt_1") == FACTS
+    assert store.appointment("t2", "appt_1") == replace(FACTS, customer_email="b@x.io")
+    assert store.appointment("t3", "appt_1") is None
+
+
+def test_delivered_channels_are_the_event_channels_sent(store: NotifierStore) -> None:
+    assert store.delivered_channels("evt-1") == frozenset()
+    store.record_sent(attempt("evt-1", EMAIL), sent_event())
+    store.record_failed(attempt("evt-1", WEBHOOK, status="failed"), None)
+    store.record_sent(attempt("evt-2", WEBHOOK), sent_event())
+    assert store.delivered_channels("evt-1") == {EMAIL}
+    store.record_sent(attempt("evt-1", WEBHOOK), sent_event())
+    assert store.delivered_channels("evt-1") == {EMAIL, WEBHOOK}
+    audit, total = store.notifications("t1", event_id="evt-1")
+    assert total == 3
+    assert [(a.channel, a.status) for a in audit] == [
+        (EMAIL, "sent"),
+        (WEBHOOK, "failed"),
+        (WEBHOOK, "sent"),
+    ]
