@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import stripe
 
-from sandbox.services.common.http import pooled_session
 from sandbox.services.payment.model import CardInput
+from sandbox.services.payment.provider_http import PooledStripeClient
 
 OPEN_STATUSES = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -206,20 +206,18 @@ class StripeProvider:
         # The SDK logs request parameters (card numbers included) at DEBUG and one line
         # per call at INFO; neither belongs in our logs.
         logging.getLogger("stripe").setLevel(logging.WARNING)
-        # one keep-alive pool shared by the request threads (the SDK would otherwise keep
-        # a session per thread, and requests would read the environment on every call)
-        session = pooled_session(base_url, pool_size=pool_size)
+        # one keep-alive pool shared by the request threads (provider_http.py)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": base_url},
-            http_client=stripe.RequestsClient(timeout=timeout_s, session=session),
+            http_client=PooledStripeClient(base_url, timeout_s=timeout_s, pool_size=pool_size),
             max_network_retries=max_network_retries,
         )
         # Health probes must answer quickly even when payment calls may wait longer.
         self._probe = stripe.StripeClient(
             api_key,
             base_addresses={"api": base_url},
-            http_client=stripe.RequestsClient(timeout=min(timeout_s, 2.0), session=session),
+            http_client=PooledStripeClient(base_url, timeout_s=min(timeout_s, 2.0), pool_size=2),
             max_network_retries=0,
         )
 
