@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Request
@@ -12,6 +13,9 @@ from mocks.smtp.refusal import STAGES, RefuseMode
 from mocks.smtp.store import MessageFilter
 
 MAX_REPLY_TEXT = 200
+# A header filter is `Name:value`: the name is printable ASCII without a colon (RFC 5322
+# field names), spaces or tabs around it allowed. The OpenAPI document has the same pattern.
+HEADER_FILTER = re.compile(r"^[ \t]*([!-9;-~]+)[ \t]*:(.*)$", re.DOTALL)
 
 
 def refuse_mode(body: dict[str, Any]) -> RefuseMode:
@@ -60,10 +64,15 @@ def message_filter(request: Request) -> MessageFilter:
     """Build a MessageFilter from ``to``, ``from``, ``subject`` and ``header`` query params."""
     headers = []
     for item in request.args.getlist("header"):
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise ApiError(400, "invalid_query", "header must look like Name:value", "header")
-        headers.append((name.strip(), value.strip()))
+        match = HEADER_FILTER.match(item)
+        if match is None:
+            raise ApiError(
+                400,
+                "invalid_query",
+                "header must look like Name:value, Name printable ASCII without a colon",
+                "header",
+            )
+        headers.append((match.group(1), match.group(2).strip()))
     return MessageFilter(
         to=request.args.get("to"),
         sender=request.args.get("from"),

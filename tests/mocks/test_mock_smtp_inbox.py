@@ -134,13 +134,24 @@ def test_unknown_message_id_is_a_404_json_error(
     assert response.json()["error"]["code"] == "message_not_found"
 
 
+@pytest.mark.parametrize("item", ["no-colon", ":value", " \t:value", "\x1c{:[", "Subjéct:x"])
 def test_malformed_header_filter_is_a_400_naming_the_field(
-    smtp_server: MockSmtpServer, http: requests.Session
+    smtp_server: MockSmtpServer, http: requests.Session, item: str
 ) -> None:
-    response = http.get(smtp_server.http_url + "/api/messages", params={"header": "no-colon"})
+    response = http.get(smtp_server.http_url + "/api/messages", params={"header": item})
 
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "header"
+
+
+def test_header_filter_names_may_have_spaces_around_them(
+    smtp_server: MockSmtpServer, http: requests.Session
+) -> None:
+    send(smtp_server, make_mail(correlation_id="spaced"))
+
+    found = inbox(http, smtp_server, header=" X-Correlation-Id\t: spaced ")
+
+    assert [m["headers"]["X-Correlation-Id"] for m in found] == [["spaced"]]
 
 
 def test_login_with_any_credentials_is_accepted(
