@@ -54,23 +54,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
-    bindparam,
     event,
     func,
     inspect,
-    or_,
     select,
     text,
-    update,
 )
 from sqlalchemy.schema import CreateColumn
-from sqlalchemy.sql.elements import BindParameter
 
 from sandbox.messaging import NackedError, UnpublishableError, UnroutableError
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
 from sandbox.services.common import db
 from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
+from sandbox.services.common.relay_sql import RelayStatements
 from sandbox.services.common.times import utc
 
 log = logging.getLogger(__name__)
@@ -264,7 +260,7 @@ class OutboxRelay:
         self.name = name
         # a claim must outlive a pass that waits the whole confirm timeout
         self._lease = timedelta(seconds=lease_s or max(DEFAULT_LEASE_S, 2 * confirm_timeout_s))
-        self._statements = _Statements(table, name, batch_size)
+        self._statements = RelayStatements(table, name, batch_size)
         self.stats = RelayStats()
 
     def pending(self) -> int:
@@ -399,64 +395,3 @@ class OutboxRelay:
         self._stopping.set()
         if self._doorbell is not None:
             self._doorbell.ring()
-
-
-class _Statements:
-    """The relay's statements, built once: SQLAlchemy then reuses their compiled form."""
-
-    def __init__(self, table: Table, name: str, batch_size: int) -> None:
-        t = table
-        now = bindparam("now", type_=DateTime(timezone=True))
-        ids: BindParameter[Any] = bindparam("ids", expanding=True)
-        publishable = and_(t.c.sent_at.is_(None), t.c.parked_at.is_(None))
-        free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now, t.c.claimed_by == name)
-        earlier = t.alias("earlier")
-        # an earlier row of the same aggregate, unsent and claimed by another relay
-        held_back = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.aggregate_id == t.c.aggregate_id,
-                earlier.c.id < t.c.id,
-                earlier.c.sent_at.is_(None),
-                earlier.c.parked_at.is_(None),
-                earlier.c.claimed_until >= now,
-                earlier.c.claimed_by != name,
-            )
-            .exists()
-        )
-        batch = (
-            select(t.c.id)
-            .where(publishable, free, ~held_back)
-            .order_by(t.c.id)
-            .limit(batch_size)
-            .scalar_subquery()
-        )
-        # ``free`` again outside: PostgreSQL waits for a row another transaction holds and
-        # then re-checks it, so two relays never both take a row.  (Not SKIP LOCKED: a row
-        # locked by a relay that just died would be skipped while a later row of its
-        # aggregate went out first.)
-        self.claim = (
-            update(t)
-            .where(t.c.id.in_(batch), publishable, free)
-            .values(claimed_by=name, claimed_until=bindparam("until"))
-            .returning(*t.c)
-        )
-        self.any_pending = select(t.c.id).where(publishable).limit(1)
-        self.attempted = (
-            update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
-        )
-        self.refused = update(t).where(t.c.id.in_(ids)).values(refusals=t.c.refusals + 1)
-        self.sent = (
-            update(t)
-            .where(t.c.id.in_(ids))
-            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
-        )
-        self.park = (
-            update(t)
-            .where(t.c.id == bindparam("row_id"))
-            .values(parked_at=now, park_reason=bindparam("reason"))
-        )
-
-    def anything_pending(self, engine: Engine) -> bool:
-        with db.reading(engine) as conn:
-            return conn.execute(self.any_pending).first() is not None

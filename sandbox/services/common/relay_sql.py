@@ -1,0 +1,77 @@
+"""The outbox relay's SQL (``outbox.OutboxRelay``), built once per relay.
+
+SQLAlchemy reuses a statement's compiled form, and building a statement costs more than
+running it; so a relay makes its claim, marks and park statements when it starts and
+passes values when they run.  The claim is where several relays on one outbox agree
+(see ``outbox``'s module doc on claims).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, Table, and_, bindparam, or_, select, update
+from sqlalchemy.sql.elements import BindParameter
+
+from sandbox.services.common import db
+
+
+class RelayStatements:
+    """The statements of the relay ``name`` over ``table``, taking ``batch_size`` rows."""
+
+    def __init__(self, table: Table, name: str, batch_size: int) -> None:
+        t = table
+        now = bindparam("now", type_=DateTime(timezone=True))
+        ids: BindParameter[Any] = bindparam("ids", expanding=True)
+        publishable = and_(t.c.sent_at.is_(None), t.c.parked_at.is_(None))
+        free = or_(t.c.claimed_until.is_(None), t.c.claimed_until < now, t.c.claimed_by == name)
+        earlier = t.alias("earlier")
+        # an earlier row of the same aggregate, unsent and claimed by another relay
+        held_back = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.aggregate_id == t.c.aggregate_id,
+                earlier.c.id < t.c.id,
+                earlier.c.sent_at.is_(None),
+                earlier.c.parked_at.is_(None),
+                earlier.c.claimed_until >= now,
+                earlier.c.claimed_by != name,
+            )
+            .exists()
+        )
+        batch = (
+            select(t.c.id)
+            .where(publishable, free, ~held_back)
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        # ``free`` again outside: PostgreSQL waits for a row another transaction holds and
+        # then re-checks it, so two relays never both take a row.  (Not SKIP LOCKED: a row
+        # locked by a relay that just died would be skipped while a later row of its
+        # aggregate went out first.)
+        self.claim = (
+            update(t)
+            .where(t.c.id.in_(batch), publishable, free)
+            .values(claimed_by=name, claimed_until=bindparam("until"))
+            .returning(*t.c)
+        )
+        self.any_pending = select(t.c.id).where(publishable).limit(1)
+        self.attempted = (
+            update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
+        )
+        self.refused = update(t).where(t.c.id.in_(ids)).values(refusals=t.c.refusals + 1)
+        self.sent = (
+            update(t)
+            .where(t.c.id.in_(ids))
+            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
+        )
+        self.park = (
+            update(t)
+            .where(t.c.id == bindparam("row_id"))
+            .values(parked_at=now, park_reason=bindparam("reason"))
+        )
+
+    def anything_pending(self, engine: Engine) -> bool:
+        with db.reading(engine) as conn:
+            return conn.execute(self.any_pending).first() is not None
