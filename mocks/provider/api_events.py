@@ -8,47 +8,26 @@ from flask import Blueprint
 
 from mocks.provider import events
 from mocks.provider import params as p
-from mocks.provider.endpoint import api_view, before_api_request
+from mocks.provider.endpoint import (
+    RETRIEVE,
+    add_list,
+    add_retrieve,
+    api_view,
+    before_api_request,
+)
 from mocks.provider.runtime import Provider
 from mocks.provider.store import Obj, RequestInfo
 
 bp = Blueprint("v1_events", __name__, url_prefix="/v1")
 bp.before_request(before_api_request)
 
-RETRIEVE: dict[str, p.Field] = {"expand": p.EXPAND}
 Params = dict[str, Any]
-
-
-@bp.get("/events")
-@api_view(events.EVENTS_LIST)
-def list_events(prov: Provider, params: Params, req: RequestInfo) -> Obj:
-    return events.list_events(prov.store, params)
-
-
-@bp.get("/events/<event_id>")
-@api_view(RETRIEVE)
-def retrieve_event(prov: Provider, params: Params, req: RequestInfo, event_id: str) -> Obj:
-    return prov.store.get("event", event_id, "id")
 
 
 @bp.post("/webhook_endpoints")
 @api_view(events.ENDPOINT_CREATE)
 def create_webhook_endpoint(prov: Provider, params: Params, req: RequestInfo) -> Obj:
     return events.create_endpoint(prov.store, params)
-
-
-@bp.get("/webhook_endpoints")
-@api_view(p.LIST_SPEC)
-def list_webhook_endpoints(prov: Provider, params: Params, req: RequestInfo) -> Obj:
-    return events.list_endpoints(prov.store, params)
-
-
-@bp.get("/webhook_endpoints/<endpoint_id>")
-@api_view(RETRIEVE)
-def retrieve_webhook_endpoint(
-    prov: Provider, params: Params, req: RequestInfo, endpoint_id: str
-) -> Obj:
-    return prov.store.get("webhook_endpoint", endpoint_id, "webhook_endpoint")
 
 
 @bp.post("/webhook_endpoints/<endpoint_id>")
@@ -67,3 +46,10 @@ def delete_webhook_endpoint(
     deleted = events.delete_endpoint(prov.store, endpoint_id)
     prov.dispatcher.cancel_endpoint(endpoint_id)
     return deleted
+
+
+# the routes every resource has alike
+add_list(bp, "events", events.EVENTS_LIST, events.list_events)
+add_retrieve(bp, "events", "event", param="id")
+add_list(bp, "webhook_endpoints", p.LIST_SPEC, events.list_endpoints)
+add_retrieve(bp, "webhook_endpoints", "webhook_endpoint")

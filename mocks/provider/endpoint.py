@@ -3,7 +3,9 @@
 In order: injected faults, the API key, parsing the form body or query string,
 checking parameters against the route's spec, the idempotency key, the handler, and
 ``expand``.  Handlers are plain functions ``(provider, params, request_info, **path)``
-that return a Stripe object or raise :class:`StripeError`.
+that return a Stripe object or raise :class:`StripeError`.  The routes every resource has
+alike (its list, and retrieving one object by id) are added with :func:`add_list` and
+:func:`add_retrieve`.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 
 from mocks.provider import params as p
 from mocks.provider.errors import StripeError
 from mocks.provider.forms import parse_body, parse_text
 from mocks.provider.idempotency import fingerprint
 from mocks.provider.runtime import Provider
-from mocks.provider.store import Obj, RequestInfo, new_id
+from mocks.provider.store import Obj, RequestInfo, Store, new_id
 
 Handler = Callable[..., Obj]
+Lister = Callable[[Store, dict[str, Any]], Obj]
+RETRIEVE: p.Spec = {"expand": p.EXPAND}
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_", "pk_test_")
 # what a browser may do with a publishable key (Stripe.js): card details and confirming
 # or reading a PaymentIntent it holds the client_secret of
@@ -139,6 +143,26 @@ def api_view(spec: p.Spec) -> Callable[[Handler], Callable[..., Response]]:
         return view
 
     return decorate
+
+
+def add_list(bp: Blueprint, resource: str, spec: p.Spec, list_: Lister) -> None:
+    """Serve ``GET /v1/<resource>`` (endpoint ``list_<resource>``): the list ``list_`` makes."""
+
+    def list_view(prov: Provider, params: dict[str, Any], req: RequestInfo) -> Obj:
+        return list_(prov.store, params)
+
+    bp.add_url_rule(f"/{resource}", f"list_{resource}", api_view(spec)(list_view), methods=["GET"])
+
+
+def add_retrieve(bp: Blueprint, resource: str, kind: str, param: str | None = None) -> None:
+    """Serve ``GET /v1/<resource>/<id>`` (endpoint ``retrieve_<kind>``): the stored object
+    of ``kind``, or a 404 naming ``param`` (by default ``kind``)."""
+
+    def retrieve_view(prov: Provider, params: dict[str, Any], req: RequestInfo, id_: str) -> Obj:
+        return prov.store.get(kind, id_, param or kind)
+
+    view = api_view(RETRIEVE)(retrieve_view)
+    bp.add_url_rule(f"/{resource}/<id_>", f"retrieve_{kind}", view, methods=["GET"])
 
 
 def _run(handler: Handler, spec: p.Spec, path: dict[str, str]) -> Response:
