@@ -60,17 +60,9 @@ class PooledStripeClient(stripe.HTTPClient):
             self._handle_request_error(exc)
         return response.data.decode("utf-8"), response.status, response.headers
 
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        content, status, response_headers = self.request(method, url, headers, post_data)
-        return content, status, response_headers
+    # The SDK streams only downloads (a quote's PDF), which this service never makes: a
+    # stream here is the whole body, read as ``request`` reads it.
+    request_stream = request
 
     def _handle_request_error(self, exc: Exception) -> NoReturn:
         # as the SDK's own clients: timeouts and connection failures may be retried
