@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 
-from flask import request
-
-from sandbox.services.common.web import ApiError
+from sandbox.services.common.web import checked_header
 
 TENANT_HEADER = "X-Tenant-Id"
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -20,14 +18,10 @@ TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 def tenant(default: str) -> str:
     """The request's tenant; 400 ``INVALID_TENANT`` when the header cannot be one."""
-    value = request.headers.get(TENANT_HEADER)
-    if value is None:
-        return default
-    if not TENANT_PATTERN.match(value):
-        raise ApiError(
-            "INVALID_TENANT",
-            f"{TENANT_HEADER} must be 1-128 letters, digits and _ . : - (starting with a "
-            "letter or digit)",
-            field=TENANT_HEADER,
-        )
-    return value
+    value = checked_header(
+        TENANT_HEADER,
+        TENANT_PATTERN,
+        "INVALID_TENANT",
+        "1-128 letters, digits and _ . : - (starting with a letter or digit)",
+    )
+    return default if value is None else value

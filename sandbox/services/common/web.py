@@ -174,6 +174,15 @@ def correlation_id() -> str:
     return str(g.correlation_id)
 
 
+def checked_header(name: str, pattern: re.Pattern[str], code: str, expected: str) -> str | None:
+    """Request header ``name``, None when absent; 400 ``code`` when ``pattern`` does not
+    match it (``expected`` says, to the caller, what would)."""
+    value = request.headers.get(name)
+    if value is not None and not pattern.match(value):
+        raise ApiError(code, f"{name} must be {expected}", field=name)
+    return value
+
+
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a clear 400 (413 past the size limit)."""
     if not request.is_json:

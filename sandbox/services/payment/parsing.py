@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sandbox.services.common.jsonlog import scrub
-from sandbox.services.common.web import ApiError, OpenApiDocument, query_int
+from sandbox.services.common.web import ApiError, OpenApiDocument, checked_header, query_int
 from sandbox.services.payment.handlers import PaymentRequest, RefundRequest
 from sandbox.services.payment.model import STATUSES, CardInput, Customer
 from sandbox.services.payment.money import AmountError, CurrencyError, exponent, to_minor
@@ -38,16 +38,12 @@ _CARD_MESSAGES = {
 
 
 def idempotency_key() -> str | None:
-    value = request.headers.get(IDEMPOTENCY_HEADER)
-    if value is None:
-        return None
-    if not _KEY.match(value):
-        raise ApiError(
-            "IDEMPOTENCY_KEY_INVALID",
-            f"{IDEMPOTENCY_HEADER} must be 1-255 printable ASCII characters without spaces",
-            field=IDEMPOTENCY_HEADER,
-        )
-    return value
+    return checked_header(
+        IDEMPOTENCY_HEADER,
+        _KEY,
+        "IDEMPOTENCY_KEY_INVALID",
+        "1-255 printable ASCII characters without spaces",
+    )
 
 
 def fingerprint(secret: str, body: dict[str, Any]) -> str:
