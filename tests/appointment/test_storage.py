@@ -12,9 +12,8 @@ from sandbox.messaging import IncomingMessage
 from sandbox.services.appointment import handlers, rules
 from sandbox.services.appointment.handlers import NewAppointment
 from sandbox.services.appointment.storage import AppointmentStore, metadata
-from sandbox.services.common.db import create_schema, make_engine
 from tests.appointment.support import payment_event
-from tests.payment.support import PG_URL, make_database, postgres_available
+from tests.payment.support import engine_with_tables
 
 TENANT = "tenant-storage"
 NEW = NewAppointment(
@@ -24,17 +23,8 @@ NEW = NewAppointment(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppointmentStore]:
-    if request.param == "postgresql" and not postgres_available():
-        pytest.skip("no PostgreSQL at " + PG_URL)
-    database = make_database(request.param, tmp_path)
-    engine = make_engine(database.url)
-    try:
-        create_schema(engine, metadata)
+    with engine_with_tables(request.param, tmp_path, metadata) as engine:
         yield AppointmentStore(engine)
-    finally:
-        engine.dispose()
-        if database.schema:
-            database.drop()
 
 
 def consumed(routing_key: str, appointment_id: str, message_id: str) -> IncomingMessage:

@@ -11,10 +11,9 @@ import pytest
 
 from sandbox.contracts.owed import EMAIL, WEBHOOK
 from sandbox.messaging import OutgoingMessage
-from sandbox.services.common.db import create_schema, make_engine
 from sandbox.services.notifier.rendering import AppointmentFacts
 from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata
-from tests.payment.support import PG_URL, make_database, postgres_available
+from tests.payment.support import engine_with_tables
 
 FACTS = AppointmentFacts("jane@example.com", "Jane", "Haircut", "2030-06-01T10:00:00Z")
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -22,17 +21,8 @@ NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifierStore]:
-    if request.param == "postgresql" and not postgres_available():
-        pytest.skip("no PostgreSQL at " + PG_URL)
-    database = make_database(request.param, tmp_path)
-    engine = make_engine(database.url)
-    try:
-        create_schema(engine, metadata)
+    with engine_with_tables(request.param, tmp_path, metadata) as engine:
         yield NotifierStore(engine)
-    finally:
-        engine.dispose()
-        if database.schema:
-            database.drop()
 
 
 def attempt(event_id: str, channel: str, status: str = "sent") -> Attempt:

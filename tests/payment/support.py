@@ -19,16 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import stripe
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, MetaData, create_engine, text
 
 from mocks.clients import ProviderClient
 from sandbox.contracts import ContractRegistry
 from sandbox.control.process import ManagedProcess
 from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.tools import drain
-from sandbox.services.common.db import normalise_url
+from sandbox.services.common.db import create_schema, make_engine, normalise_url
 from sandbox.waiting import wait_for
 from tests.service_support import free_port
 
@@ -143,6 +144,30 @@ def make_database(backend: str, directory: Path) -> Database:
     _on_postgres(f'CREATE SCHEMA "{schema}"')
     # libpq's options parameter sets the search path of every connection of the stack
     return Database(f"{PG_URL}?options=-csearch_path%3D{schema}", "postgresql", schema=schema)
+
+
+@contextmanager
+def fresh_database(backend: str, directory: Path) -> Iterator[Database]:
+    """A new database on ``backend``, dropped afterwards; skips the test without PostgreSQL."""
+    if backend == "postgresql" and not postgres_available():
+        pytest.skip("no PostgreSQL at " + PG_URL)
+    database = make_database(backend, directory)
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@contextmanager
+def engine_with_tables(backend: str, directory: Path, metadata: MetaData) -> Iterator[Engine]:
+    """An engine on a fresh database on ``backend`` holding ``metadata``'s tables."""
+    with fresh_database(backend, directory) as database:
+        engine = make_engine(database.url)
+        try:
+            create_schema(engine, metadata)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 # -- the events a stack published -------------------------------------------------------------
