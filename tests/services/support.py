@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, Table
 
+from sandbox.messaging import OutgoingMessage
 from sandbox.services.common.db import make_engine, sqlite_url
-from sandbox.services.common.outbox import outbox_table
+from sandbox.services.common.outbox import add_events, outbox_table
 
 
 def new_outbox(directory: Path) -> tuple[Engine, Table]:
@@ -17,3 +19,11 @@ def new_outbox(directory: Path) -> tuple[Engine, Table]:
     table = outbox_table(metadata)
     metadata.create_all(engine)
     return engine, table
+
+
+def write_events(
+    engine: Engine, table: Table, events: Sequence[OutgoingMessage], aggregate_id: str = "agg"
+) -> None:
+    """Commit ``events`` to the outbox ``table`` as one aggregate's, as a service does."""
+    with engine.begin() as conn:
+        add_events(conn, table, events, aggregate_id=aggregate_id)

@@ -4,7 +4,8 @@ order, alone until the claim runs out; the same relay started again takes them b
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import event, select
@@ -13,7 +14,7 @@ from sandbox.messaging import OutgoingMessage
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.services.common.times import utc
 from sandbox.waiting import wait_for
-from tests.services.support import new_outbox
+from tests.services.support import new_outbox, write_events
 from tests.services.test_outbox_relay import FlakyPublisher, _event
 
 
@@ -33,6 +34,19 @@ class HeldPublisher:
         self.published.extend(m.message_id for m in messages)
         return [None] * len(messages)
 
+    @contextmanager
+    def mid_publish(self, relay: OutboxRelay) -> Iterator[None]:
+        """Run one pass of ``relay`` (publishing here) in a thread, held inside
+        ``publish_many`` until the block ends."""
+        thread = threading.Thread(target=relay.run_once, daemon=True)
+        thread.start()
+        try:
+            assert self.entered.wait(10), "the relay never reached publish_many"
+            yield
+        finally:
+            self.release.set()
+            thread.join(10)
+
 
 def _claims(engine, table) -> dict[str, tuple[str | None, datetime | None]]:
     with engine.connect() as conn:
@@ -48,23 +62,16 @@ def _claims(engine, table) -> dict[str, tuple[str | None, datetime | None]]:
 def test_rows_being_published_are_claimed_by_the_relay_with_a_lease(outbox):
     engine, table = outbox
     events = [_event(n) for n in range(3)]
-    with engine.begin() as conn:
-        add_events(conn, table, events, aggregate_id="pay_1")
+    write_events(engine, table, events, aggregate_id="pay_1")
     publisher = HeldPublisher()
     relay = OutboxRelay(engine, table, publisher, name="payment-relay-0", lease_s=120)
-    thread = threading.Thread(target=relay.run_once)
-    thread.start()
-    try:
-        assert publisher.entered.wait(10)
+    with publisher.mid_publish(relay):
         claims = _claims(engine, table)
         now = datetime.now(UTC)
         for event in events:
             by, until = claims[event.message_id]
             assert by == "payment-relay-0"
             assert until is not None and 100 < (until - now).total_seconds() <= 120
-    finally:
-        publisher.release.set()
-        thread.join(10)
     assert publisher.published == [e.message_id for e in events]
     assert relay.pending() == 0
 
@@ -72,14 +79,10 @@ def test_rows_being_published_are_claimed_by_the_relay_with_a_lease(outbox):
 def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone(outbox):
     engine, table = outbox
     first = [_event(n) for n in range(2)]
-    with engine.begin() as conn:
-        add_events(conn, table, first, aggregate_id="pay_a")
+    write_events(engine, table, first, aggregate_id="pay_a")
     held = HeldPublisher()
     relay_a = OutboxRelay(engine, table, held, name="relay-a", lease_s=120)
-    thread = threading.Thread(target=relay_a.run_once)
-    thread.start()
-    try:
-        assert held.entered.wait(10)
+    with held.mid_publish(relay_a):
         later_a = _event(10)
         other = _event(20)
         with engine.begin() as conn:
@@ -92,9 +95,6 @@ def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone
         assert relay_b.run_once() == 1
         assert publisher_b.published == [other.message_id]
         assert relay_b.run_once() == 0
-    finally:
-        held.release.set()
-        thread.join(10)
     # A's rows are sent; now pay_a's later row is free for B, after them
     assert relay_b.run_once() == 1
     assert publisher_b.published == [other.message_id, later_a.message_id]
@@ -104,8 +104,7 @@ def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone
 def test_a_relay_started_again_takes_its_claims_back_and_others_wait_for_the_lease(outbox):
     engine, table = outbox
     events = [_event(n) for n in range(3)]
-    with engine.begin() as conn:
-        add_events(conn, table, events, aggregate_id="pay_1")
+    write_events(engine, table, events, aggregate_id="pay_1")
     # a relay that dies mid-batch: claimed, never confirmed, never marked
     now = datetime.now(UTC)
     with engine.begin() as conn:
@@ -127,20 +126,16 @@ def test_a_relay_started_again_takes_its_claims_back_and_others_wait_for_the_lea
 def test_a_claim_that_ran_out_is_taken_by_another_relay(outbox):
     engine, table = outbox
     events = [_event(n) for n in range(2)]
-    with engine.begin() as conn:
-        add_events(conn, table, events, aggregate_id="pay_1")
+    write_events(engine, table, events, aggregate_id="pay_1")
     held = HeldPublisher()
     dying = OutboxRelay(engine, table, held, name="relay-a", lease_s=0.3)
-    thread = threading.Thread(target=dying.run_once, daemon=True)
-    thread.start()
-    assert held.entered.wait(10)  # relay-a hangs mid-publish with its claims
-
-    publisher = FlakyPublisher(fail_at=10_000)
-    relay_b = OutboxRelay(engine, table, publisher, name="relay-b")
-    wait_for(lambda: relay_b.run_once() == 2, timeout=10, what="relay-b takes the lapsed claims")
-    assert publisher.published == [e.message_id for e in events]
-    held.release.set()
-    thread.join(10)
+    with held.mid_publish(dying):  # relay-a hangs mid-publish with its claims
+        publisher = FlakyPublisher(fail_at=10_000)
+        relay_b = OutboxRelay(engine, table, publisher, name="relay-b")
+        wait_for(
+            lambda: relay_b.run_once() == 2, timeout=10, what="relay-b takes the lapsed claims"
+        )
+        assert publisher.published == [e.message_id for e in events]
 
 
 def _sqlite_steps(engine) -> list[int]:

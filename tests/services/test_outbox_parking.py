@@ -31,8 +31,9 @@ from sandbox.messaging import (
 from sandbox.messaging.envelope import Envelope, valid_correlation_id
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine
-from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
-from tests.payment.support import PG_URL, make_database, postgres_available
+from sandbox.services.common.outbox import OutboxRelay, outbox_table
+from tests.payment.support import fresh_database
+from tests.services.support import write_events
 from tests.services.test_outbox_relay import _event
 
 # 64 "é" sent as UTF-8 in an HTTP header arrive as 128 latin-1 characters (WSGI), which
@@ -72,11 +73,6 @@ class ScriptedBroker:
         return results
 
 
-def _write(engine, table, events: Sequence[OutgoingMessage], aggregate_id: str = "agg") -> None:
-    with engine.begin() as conn:
-        add_events(conn, table, events, aggregate_id=aggregate_id)
-
-
 def _row(engine, table, message_id: str):
     with engine.connect() as conn:
         return conn.execute(select(table).where(table.c.message_id == message_id)).one()
@@ -108,7 +104,7 @@ def _drain_relay(relay: OutboxRelay, passes: int = 20) -> None:
 def test_a_row_that_cannot_be_encoded_is_parked_at_once_and_the_rows_behind_it_go_out(outbox):
     engine, table = outbox
     before, poison, after = _event(1), _poisoned(2), [_event(n) for n in range(3, 8)]
-    _write(engine, table, [before, poison, *after])
+    write_events(engine, table, [before, poison, *after])
     broker = ScriptedBroker()
     relay = OutboxRelay(engine, table, broker)
 
@@ -127,7 +123,7 @@ def test_a_row_that_cannot_be_encoded_is_parked_at_once_and_the_rows_behind_it_g
 def test_a_row_that_does_not_make_a_message_is_parked_with_the_error_class(outbox):
     engine, table = outbox
     events = [_event(1), _event(2)]
-    _write(engine, table, events)
+    write_events(engine, table, events)
     with engine.begin() as conn:
         conn.execute(
             update(table).where(table.c.message_id == events[0].message_id).values(envelope="{")
@@ -148,7 +144,7 @@ def test_a_row_that_does_not_make_a_message_is_parked_with_the_error_class(outbo
 def test_a_refused_row_holds_the_rest_back_until_its_last_refusal_then_is_parked(outbox):
     engine, table = outbox
     refused, *later = [_event(n) for n in range(4)]
-    _write(engine, table, [refused, *later])
+    write_events(engine, table, [refused, *later])
 
     def nack_it(message: OutgoingMessage, _pass: int) -> Exception | None:
         return NackedError("broker nacked it") if message.message_id == refused.message_id else None
@@ -173,7 +169,7 @@ def test_a_refused_row_holds_the_rest_back_until_its_last_refusal_then_is_parked
 def test_unroutable_counts_as_a_refusal(outbox):
     engine, table = outbox
     event = _event(1)
-    _write(engine, table, [event])
+    write_events(engine, table, [event])
     broker = ScriptedBroker(lambda _m, _p: UnroutableError("no queue bound for 'x'"))
     relay = OutboxRelay(engine, table, broker, max_refusals=2)
 
@@ -185,7 +181,7 @@ def test_unroutable_counts_as_a_refusal(outbox):
 def test_a_row_refused_fewer_times_than_the_limit_is_sent_when_the_broker_takes_it(outbox):
     engine, table = outbox
     events = [_event(n) for n in range(3)]
-    _write(engine, table, events)
+    write_events(engine, table, events)
     broker = ScriptedBroker(lambda _m, n: NackedError("nacked") if n <= 2 else None)
     relay = OutboxRelay(engine, table, broker, max_refusals=3)
 
@@ -200,7 +196,7 @@ def test_a_row_refused_fewer_times_than_the_limit_is_sent_when_the_broker_takes_
 def test_a_lost_connection_never_parks_however_often_it_happens(outbox):
     engine, table = outbox
     events = [_event(n) for n in range(5)]
-    _write(engine, table, events)
+    write_events(engine, table, events)
     broker = ScriptedBroker(lambda _m, n: UnconfirmedError("connection lost") if n <= 50 else None)
     relay = OutboxRelay(engine, table, broker, max_refusals=1)
 
@@ -218,10 +214,10 @@ def test_a_lost_connection_never_parks_however_often_it_happens(outbox):
 def test_the_latest_parked_row_is_the_one_reported(outbox):
     engine, table = outbox
     first, second = _poisoned(1), _poisoned(2)
-    _write(engine, table, [first])
+    write_events(engine, table, [first])
     relay = OutboxRelay(engine, table, ScriptedBroker())
     relay.run_once()
-    _write(engine, table, [second])
+    write_events(engine, table, [second])
     relay.run_once()
 
     summary = relay.parked()
@@ -249,14 +245,8 @@ def _first_release_outbox(metadata: MetaData) -> Table:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path) -> Iterator[str]:
-    if request.param == "postgresql" and not postgres_available():
-        pytest.skip("no PostgreSQL at " + PG_URL)
-    database = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as database:
         yield database.url
-    finally:
-        if database.schema:
-            database.drop()
 
 
 def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows(database_url):
@@ -265,7 +255,7 @@ def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows
     old_table = _first_release_outbox(old_metadata)
     old_metadata.create_all(engine)
     old = _event(1)
-    _write(engine, old_table, [old])
+    write_events(engine, old_table, [old])
 
     metadata = MetaData()
     table = outbox_table(metadata)
@@ -277,7 +267,7 @@ def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows
     assert relay.pending() == 1
     assert relay.run_once() == 1
     assert broker.confirmed == [old.message_id]
-    _write(engine, table, [_poisoned(2)])
+    write_events(engine, table, [_poisoned(2)])
     relay.run_once()
     assert relay.parked().count == 1
     engine.dispose()
@@ -330,7 +320,7 @@ def test_a_relay_on_a_real_broker_parks_the_poison_row_and_publishes_the_rest_in
 ):
     engine, table = outbox
     good = [_event(n) for n in range(6)]
-    _write(engine, table, [*good[:3], _poisoned(99), *good[3:]])
+    write_events(engine, table, [*good[:3], _poisoned(99), *good[3:]])
     with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
         relay = OutboxRelay(engine, table, publisher, confirm_timeout_s=10)
         assert relay.run_once() == 7
