@@ -63,28 +63,36 @@ def test_a_signed_event_that_disagrees_with_our_record_changes_nothing(
     assert "retrieve_intent" not in fake.calls  # refused on our own record first
 
 
-def test_a_reported_success_the_provider_does_not_have_changes_nothing(app, client, fake):
-    intent = open_intent(client)
-    pi = intent["payment_intent_id"]
-    fields = {**intent_fields(fake, pi), "status": "succeeded"}  # the provider says otherwise
-
-    answer = deliver(client, event(SUCCEEDED, pi, **fields))
-
-    assert answer.json["outcome"] == "rejected: status_mismatch"
-    assert "requires_payment_method" in answer.json["reason"]
-    assert keys(app, intent["transaction_id"]) == ["payment.created"]
+def _success_the_provider_does_not_have(fake, pi: str) -> dict:
+    """Our record, reported as succeeded; the provider still awaits a payment method."""
+    return {**intent_fields(fake, pi), "status": "succeeded"}
 
 
-def test_an_intent_the_provider_holds_for_another_amount_is_not_trusted(app, client, fake):
-    intent = open_intent(client)
-    pi = intent["payment_intent_id"]
+def _success_the_provider_holds_for_another_amount(fake, pi: str) -> dict:
+    """Our record as it was; the provider has the intent succeeded, for 1 minor unit."""
     fields = intent_fields(fake, pi)
     fake.intents[pi] = replace(fake.intents[pi], status="succeeded", amount_minor=1)
+    return fields
 
-    answer = deliver(client, event(SUCCEEDED, pi, **fields))
 
-    assert answer.json["outcome"] == "rejected: amount_mismatch"
-    assert "provider" in answer.json["reason"]
+@pytest.mark.parametrize(
+    ("reported", "code", "reason"),
+    [
+        (_success_the_provider_does_not_have, "status_mismatch", "requires_payment_method"),
+        (_success_the_provider_holds_for_another_amount, "amount_mismatch", "provider"),
+    ],
+    ids=["provider-not-succeeded", "provider-amount-differs"],
+)
+def test_a_reported_success_the_provider_does_not_back_changes_nothing(
+    app, client, fake, reported, code, reason
+):
+    intent = open_intent(client)
+    pi = intent["payment_intent_id"]
+
+    answer = deliver(client, event(SUCCEEDED, pi, **reported(fake, pi)))
+
+    assert answer.json["outcome"] == f"rejected: {code}"
+    assert reason in answer.json["reason"]
     assert keys(app, intent["transaction_id"]) == ["payment.created"]
 
 
