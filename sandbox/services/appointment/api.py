@@ -220,13 +220,11 @@ def create_app(
     settings: AppointmentSettings, *, engine: Engine | None = None, now: Clock = utc_now
 ) -> Flask:
     """The appointment API over ``engine`` (default: the settings' database)."""
-    app = service_app.service_app(
+    return service_app.service_app(
         APPOINTMENT_SERVICE,
         storage.metadata,
-        settings.database_url,
+        settings,
         lambda engine: _Context(settings, AppointmentStore(engine), now),
         engine=engine,
-        max_body_bytes=settings.max_body_bytes,
+        blueprints=(bp,),
     )
-    app.register_blueprint(bp)
-    return app

@@ -1,11 +1,12 @@
 """What every service's Flask app has: its tables, the shared HTTP conventions, its
 ``/health`` and its contract at ``/openapi.json``.
 
-``service_app`` is the first half of each service's ``create_app``: it makes the app
-over the engine (the settings' database unless one is given), creates the service's
-tables, keeps what the service's routes need (its *context*: settings, storage,
-clients; ``context(kind)`` finds it again), installs the error shape and correlation
-ids (``web.install``) and registers the ``meta`` blueprint.  ``GET /health`` answers
+``service_app`` makes each service's app, and its ``create_app`` adds what only that
+service has: it makes the app over the engine (the settings' database unless one is
+given), creates the service's tables, keeps what the service's routes need (its
+*context*: settings, storage, clients; ``context(kind)`` finds it again), installs the
+error shape and correlation ids (``web.install``) and registers the ``meta`` blueprint
+and the service's own.  ``GET /health`` answers
 in the shared format of ``sandbox.health``: the database and the outbox backlog, and
 the service's own ``checks``; ``GET /openapi.json`` is
 ``contracts/http/<service>.openapi.yaml``, the document the service validates its
@@ -14,7 +15,7 @@ request bodies with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.common import web
 from sandbox.services.common.db import create_schema, make_engine
 from sandbox.services.common.health import web_report
-from sandbox.services.common.settings import DEFAULT_MAX_BODY_BYTES
+from sandbox.services.common.settings import ServiceSettings
 from sandbox.services.common.web import OpenApiDocument
 
 Checks = Callable[[], dict[str, dict[str, Any]]]
@@ -82,19 +83,19 @@ def openapi_document() -> Response:
 def service_app(
     name: str,
     metadata: MetaData,
-    database_url: str,
+    settings: ServiceSettings,
     context: Callable[[Engine], object],
     *,
     engine: Engine | None = None,
+    blueprints: Sequence[Blueprint] = (),
     checks: Checks = dict,
     advisory: tuple[str, ...] = (),
     sections: Callable[[], dict[str, Any]] = dict,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Flask:
     """A service's app with its tables, context (made over the engine), conventions,
-    ``/health`` and ``/openapi.json``."""
+    ``/health``, ``/openapi.json`` and ``blueprints``."""
     package = name.removesuffix("-service")
-    engine = engine if engine is not None else make_engine(database_url)
+    engine = engine if engine is not None else make_engine(settings.database_url)
     create_schema(engine, metadata)
     app = Flask(name)
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -109,6 +110,8 @@ def service_app(
     )
     app.extensions["service"] = service
     app.extensions[package] = context(engine)
-    web.install(app, name, max_body_bytes=max_body_bytes)
+    web.install(app, name, max_body_bytes=settings.max_body_bytes)
     app.register_blueprint(meta)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
     return app

@@ -93,13 +93,11 @@ def list_notifications() -> Response:
 
 def create_app(settings: NotifierSettings, *, engine: Engine | None = None) -> Flask:
     """The notifier API over ``engine`` (default: the settings' database)."""
-    app = service_app.service_app(
+    return service_app.service_app(
         NOTIFIER_SERVICE,
         storage.metadata,
-        settings.database_url,
+        settings,
         lambda engine: _Context(settings, NotifierStore(engine)),
         engine=engine,
-        max_body_bytes=settings.max_body_bytes,
+        blueprints=(bp,),
     )
-    app.register_blueprint(bp)
-    return app

@@ -294,10 +294,9 @@ def create_app(
     app = service_app.service_app(
         SERVICE_NAME,
         tables.metadata,
-        settings.database_url,
+        settings,
         deps,
         engine=engine,
-        max_body_bytes=settings.max_body_bytes,
         checks=provider_check,
         # a provider that does not answer makes payments 502, not the service unready
         advisory=("provider",),
