@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -113,6 +113,8 @@ def handle_payment_event(
 
 @dataclass(frozen=True)
 class NewAppointment:
+    """What a booking request says: the new appointment's fields of the same names."""
+
     customer_id: str
     customer_name: str
     customer_email: str
@@ -139,13 +141,7 @@ def create_appointment(
     appt = Appointment(
         id=new_appointment_id(),
         tenant_id=tenant_id,
-        customer_id=new.customer_id,
-        customer_name=new.customer_name,
-        customer_email=new.customer_email,
-        service=new.service,
-        start_time=new.start_time,
-        price=new.price,
-        currency=new.currency,
+        **asdict(new),
         status=rules.PENDING_CONFIRMATION,
         payment_status=rules.PAYMENT_PENDING,
         created_at=moment,
