@@ -187,6 +187,17 @@ def payment_publisher(amqp_url: str, exchange: str) -> Iterator[Publisher]:
 # -- package fixtures ---------------------------------------------------------------------
 
 
+# page numbers that are not plain ASCII digits: every service's listing refuses them
+NOT_PLAIN_PAGES = ["\uff11", "+1", " 1", "1.0", "0x1", ""]
+
+
+def assert_invalid_pagination(http: requests.Session, url: str, page: str) -> None:
+    """GET ``url`` asking for ``page``: refused with 400 INVALID_PAGINATION."""
+    response = http.get(url, params={"page": page})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "INVALID_PAGINATION"
+
+
 @pytest.fixture(scope="package")
 def fast_broker() -> BrokerSettings:
     return FAST_BROKER
