@@ -20,6 +20,10 @@ import port_for
 import pytest
 import requests
 
+from mocks.merchant.server import MockMerchantServer
+from mocks.merchant.settings import MerchantMockSettings
+from mocks.smtp.server import MockSmtpServer
+from mocks.smtp.settings import SmtpMockSettings
 from sandbox.control.process import ManagedProcess
 from sandbox.messaging import OutgoingMessage, Publisher, ensure_topology
 from sandbox.messaging.envelope import IncomingMessage
@@ -185,6 +189,16 @@ def payment_publisher(amqp_url: str, exchange: str) -> Iterator[Publisher]:
 
 
 # -- package fixtures ---------------------------------------------------------------------
+
+
+def mock_smtp_on_free_ports() -> MockSmtpServer:
+    """The mock SMTP server and its inbox API on free ports; ``with`` it to run it."""
+    return MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0))
+
+
+def mock_merchant_on_free_port(secret: str) -> MockMerchantServer:
+    """A mock merchant signing with ``secret`` on a free port; ``with`` it to run it."""
+    return MockMerchantServer(MerchantMockSettings(port=0, secret=secret))
 
 
 # page numbers that are not plain ASCII digits: every service's listing refuses them

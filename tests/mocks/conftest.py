@@ -17,9 +17,8 @@ import pytest
 import requests
 
 from mocks.merchant.server import MockMerchantServer
-from mocks.merchant.settings import MerchantMockSettings
 from mocks.smtp.server import MockSmtpServer
-from mocks.smtp.settings import SmtpMockSettings
+from tests.service_support import mock_merchant_on_free_port, mock_smtp_on_free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MERCHANT_SECRET = "whsec_test_merchant_secret"
@@ -35,15 +34,14 @@ def http() -> Iterator[requests.Session]:
 @pytest.fixture
 def smtp_server() -> Iterator[MockSmtpServer]:
     """Run a mock SMTP server with its inbox on free ports."""
-    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+    with mock_smtp_on_free_ports() as server:
         yield server
 
 
 @pytest.fixture
 def merchant() -> Iterator[MockMerchantServer]:
     """Run a mock merchant on a free port with a known secret."""
-    settings = MerchantMockSettings(port=0, secret=MERCHANT_SECRET)
-    with MockMerchantServer(settings) as server:
+    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
         yield server
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 
 from mocks.merchant.server import MockMerchantServer
-from mocks.merchant.settings import MerchantMockSettings
 from mocks.smtp.server import MockSmtpServer
-from mocks.smtp.settings import SmtpMockSettings
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
 from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, notifier_service
-from tests.service_support import EventTap
+from tests.service_support import EventTap, mock_merchant_on_free_port, mock_smtp_on_free_ports
 from tests.service_support import fast_broker as fast_broker
 from tests.service_support import fast_topology as fast_topology
 from tests.service_support import http as http
@@ -24,7 +22,7 @@ from tests.service_support import shared_vhost as shared_vhost
 
 @pytest.fixture(scope="package")
 def smtp() -> Iterator[MockSmtpServer]:
-    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+    with mock_smtp_on_free_ports() as server:
         yield server
 
 
@@ -35,7 +33,7 @@ def inbox(smtp: MockSmtpServer) -> Inbox:
 
 @pytest.fixture(scope="package")
 def merchant() -> Iterator[MockMerchantServer]:
-    with MockMerchantServer(MerchantMockSettings(port=0, secret=MERCHANT_SECRET)) as server:
+    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
         yield server
 
 

@@ -10,7 +10,6 @@ import pytest
 import requests
 
 from mocks.smtp.server import MockSmtpServer
-from mocks.smtp.settings import SmtpMockSettings
 from sandbox.messaging import Publisher
 from sandbox.pytest_plugin import Vhost
 from sandbox.services.appointment.storage import AppointmentStore
@@ -20,7 +19,7 @@ from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import BOOKING, appointment_service, payment_event
 from tests.notifier.support import Inbox, notifier_service, unique_email
-from tests.service_support import FAST_BROKER
+from tests.service_support import FAST_BROKER, mock_smtp_on_free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ def broker_settings() -> BrokerSettings:
 
 @pytest.fixture
 def flow_smtp() -> Iterator[MockSmtpServer]:
-    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+    with mock_smtp_on_free_ports() as server:
         yield server
 
 

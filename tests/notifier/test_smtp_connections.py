@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -20,14 +20,13 @@ from aiosmtpd.smtp import SMTP
 
 from mocks.smtp.refusal import RefuseMode
 from mocks.smtp.server import MockSmtpServer, _BoundController, _listening_socket
-from mocks.smtp.settings import SmtpMockSettings
 from sandbox.services.notifier.mailer import Email, MailError, compose
 from sandbox.services.notifier.rendering import RenderedEmail
 from sandbox.services.notifier.settings import SmtpSettings
 from sandbox.services.notifier.smtp import SmtpMailer
 from sandbox.waiting import wait_for
 from tests.notifier.support import unique_email
-from tests.service_support import free_port
+from tests.service_support import free_port, mock_smtp_on_free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +74,7 @@ class CountingServer:
     def start(self) -> None:
         self.controller.start()
         # the controller's own probe connection at start is not a client's
-        wait_for(lambda: self.open_connections == 0, timeout=5, what="the start-up probe gone")
+        self.wait_all_closed("the start-up probe gone")
         with self._lock:
             self.opened = 0
 
@@ -84,18 +83,22 @@ class CountingServer:
         with self._lock:
             return len(self._open)
 
+    def wait_all_closed(self, what: str, seen: Callable[[], object] | None = None) -> None:
+        """Wait until no connection is open; ``what`` says who was to close them."""
+        wait_for(
+            lambda: self.open_connections == 0,
+            timeout=5,
+            what=what,
+            seen=seen or (lambda: self.open_connections),
+        )
+
     def close_connections(self) -> None:
         """Close every client connection from the server's side, as an idle timeout does."""
         with self._lock:
             transports = [s.transport for s in self._open if s.transport is not None]
         for transport in transports:
             self.controller.loop.call_soon_threadsafe(transport.close)
-        wait_for(
-            lambda: self.open_connections == 0,
-            timeout=5,
-            what="the server to close its connections",
-            seen=lambda: self.open_connections,
-        )
+        self.wait_all_closed("the server to close its connections")
 
 
 @pytest.fixture
@@ -110,7 +113,7 @@ def counting() -> Iterator[CountingServer]:
 
 @pytest.fixture
 def mock_smtp() -> Iterator[MockSmtpServer]:
-    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+    with mock_smtp_on_free_ports() as server:
         yield server
 
 
@@ -237,10 +240,8 @@ def test_an_idle_connection_is_closed_after_the_idle_limit(counting: CountingSer
         mailer.send(email_to(unique_email()))
         assert counting.open_connections == 1
 
-        wait_for(
-            lambda: counting.open_connections == 0,
-            timeout=5,
-            what="the idle connection closed by the mailer",
+        counting.wait_all_closed(
+            "the idle connection closed by the mailer",
             seen=lambda: (counting.open_connections, mailer.idle_connections),
         )
         assert mailer.idle_connections == 0
@@ -272,12 +273,7 @@ def test_threads_sending_at_once_each_use_a_connection_and_close_ends_them_all(
         assert errors == []
         assert 1 <= counting.opened <= 4
         mailer.close()
-        wait_for(
-            lambda: counting.open_connections == 0,
-            timeout=5,
-            what="every kept connection closed by close()",
-            seen=lambda: counting.open_connections,
-        )
+        counting.wait_all_closed("every kept connection closed by close()")
 
 
 def test_without_an_idle_limit_each_email_has_its_own_connection(
@@ -287,9 +283,4 @@ def test_without_an_idle_limit_each_email_has_its_own_connection(
         for _ in range(3):
             mailer.send(email_to(unique_email()))
         assert counting.opened == 3
-        wait_for(
-            lambda: counting.open_connections == 0,
-            timeout=5,
-            what="no connection kept",
-            seen=lambda: counting.open_connections,
-        )
+        counting.wait_all_closed("no connection kept")

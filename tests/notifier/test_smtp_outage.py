@@ -13,9 +13,7 @@ import pytest
 
 from mocks.clients import MerchantClient
 from mocks.merchant.server import MockMerchantServer
-from mocks.merchant.settings import MerchantMockSettings
 from mocks.smtp.server import MockSmtpServer
-from mocks.smtp.settings import SmtpMockSettings
 from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging import envelope as env
 from sandbox.messaging.envelope import IncomingMessage
@@ -33,20 +31,20 @@ from tests.notifier.support import (
     notifier_service,
     unique_email,
 )
-from tests.service_support import EventTap
+from tests.service_support import EventTap, mock_merchant_on_free_port, mock_smtp_on_free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
 def outage_smtp() -> Iterator[MockSmtpServer]:
-    with MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0)) as server:
+    with mock_smtp_on_free_ports() as server:
         yield server
 
 
 @pytest.fixture
 def outage_merchant() -> Iterator[MockMerchantServer]:
-    with MockMerchantServer(MerchantMockSettings(port=0, secret=MERCHANT_SECRET)) as server:
+    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
         yield server
 
 
