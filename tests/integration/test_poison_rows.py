@@ -77,52 +77,56 @@ def _assert_refused(response: requests.Response, sent: bytes) -> None:
     assert response.headers["X-Correlation-Id"].encode("latin-1") != sent
 
 
+def _post_refused(
+    sandbox: SupervisorClient,
+    service: str,
+    outbox: Table,
+    path: str,
+    body: dict[str, Any],
+    correlation_id: bytes,
+) -> tuple[str, str]:
+    """POST ``body`` to ``service`` as a new tenant with ``correlation_id``: refused, and
+    nothing new in the service's outbox.  Returns the service's URL and the tenant."""
+    tenant = f"edge-{uuid.uuid4().hex[:8]}"
+    engine = _database(sandbox, service)
+    outbox_before = _rows(engine, outbox)
+    url = _url(sandbox, service)
+
+    response = requests.post(
+        f"{url}{path}",
+        json=body,
+        headers={"X-Tenant-Id": tenant, "X-Correlation-Id": correlation_id},
+        timeout=10,
+    )
+
+    _assert_refused(response, correlation_id)
+    assert _rows(engine, outbox) == outbox_before
+    engine.dispose()
+    return url, tenant
+
+
 @pytest.mark.parametrize("value", BAD_IDS.values(), ids=BAD_IDS.keys())
 def test_a_booking_with_an_unpublishable_correlation_id_is_refused_and_nothing_stored(
     sandbox: SupervisorClient, value: bytes
 ) -> None:
-    tenant = f"edge-{uuid.uuid4().hex[:8]}"
-    engine = _database(sandbox, "appointment")
-    outbox_before = _rows(engine, appointment_storage.outbox_rows)
-    url = _url(sandbox, "appointment")
-
-    response = requests.post(
-        f"{url}/appointments",
-        json=BOOKING,
-        headers={"X-Tenant-Id": tenant, "X-Correlation-Id": value},
-        timeout=10,
+    url, tenant = _post_refused(
+        sandbox, "appointment", appointment_storage.outbox_rows, "/appointments", BOOKING, value
     )
-
-    _assert_refused(response, value)
     listed = requests.get(f"{url}/appointments", headers={"X-Tenant-Id": tenant}, timeout=10)
     assert listed.json()["total"] == 0, listed.text
-    assert _rows(engine, appointment_storage.outbox_rows) == outbox_before
-    engine.dispose()
 
 
 @pytest.mark.parametrize("value", BAD_IDS.values(), ids=BAD_IDS.keys())
 def test_an_intent_with_an_unpublishable_correlation_id_is_refused_and_nothing_stored(
     sandbox: SupervisorClient, value: bytes
 ) -> None:
-    tenant = f"edge-{uuid.uuid4().hex[:8]}"
-    engine = _database(sandbox, "payment")
-    outbox_before = _rows(engine, payment_tables.outbox)
-    url = _url(sandbox, "payment")
     body = {"user_id": "user_123", "booking_id": f"BOOK-{uuid.uuid4().hex[:8]}", "amount": 75.0}
-
-    response = requests.post(
-        f"{url}/payment/intents",
-        json=body,
-        headers={"X-Tenant-Id": tenant, "X-Correlation-Id": value},
-        timeout=10,
+    url, tenant = _post_refused(
+        sandbox, "payment", payment_tables.outbox, "/payment/intents", body, value
     )
-
-    _assert_refused(response, value)
     listed = requests.get(f"{url}/payments", headers={"X-Tenant-Id": tenant}, timeout=10)
     assert listed.status_code == 200, listed.text
     assert listed.json()["pagination"]["total"] == 0, listed.text
-    assert _rows(engine, payment_tables.outbox) == outbox_before
-    engine.dispose()
 
 
 def _plant(engine: Engine, table: Table, routing_key: str, producer: str) -> str:
