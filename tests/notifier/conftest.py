@@ -37,6 +37,21 @@ def merchant() -> Iterator[MockMerchantServer]:
         yield server
 
 
+@pytest.fixture
+def own_smtp() -> Iterator[MockSmtpServer]:
+    """A mock SMTP server of the test's own, for a test that makes it refuse or needs
+    its inbox to itself."""
+    with mock_smtp_on_free_ports() as server:
+        yield server
+
+
+@pytest.fixture
+def own_merchant() -> Iterator[MockMerchantServer]:
+    """A mock merchant of the test's own, for a test that reads all its callbacks."""
+    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
+        yield server
+
+
 @pytest.fixture(scope="package")
 def notifier(
     tmp_path_factory: pytest.TempPathFactory,

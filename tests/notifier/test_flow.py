@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import BOOKING, appointment_service, payment_event
 from tests.notifier.support import Inbox, notifier_service, unique_email
-from tests.service_support import FAST_BROKER, mock_smtp_on_free_ports
+from tests.service_support import FAST_BROKER
 
 pytestmark = pytest.mark.integration
 
@@ -29,20 +28,14 @@ def broker_settings() -> BrokerSettings:
     return FAST_BROKER
 
 
-@pytest.fixture
-def flow_smtp() -> Iterator[MockSmtpServer]:
-    with mock_smtp_on_free_ports() as server:
-        yield server
-
-
 def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_email_of_each(
     tmp_path: Path,
     declared_vhost: Vhost,
     broker_settings: BrokerSettings,
     topology: Topology,
-    flow_smtp: MockSmtpServer,
+    own_smtp: MockSmtpServer,
 ) -> None:
-    inbox = Inbox(flow_smtp.http_url)
+    inbox = Inbox(own_smtp.http_url)
     recipient = unique_email()
     flow = f"flow-{uuid.uuid4().hex}"
     (tmp_path / "a").mkdir()
@@ -53,7 +46,7 @@ def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_e
             tmp_path / "n",
             declared_vhost.url,
             broker_settings,
-            smtp_port=flow_smtp.smtp_port,
+            smtp_port=own_smtp.smtp_port,
             processes=("web", "consumer"),
         ) as notifier,
         Publisher(declared_vhost.url, topology.exchange.name) as publisher,

@@ -26,7 +26,7 @@ from sandbox.services.notifier.settings import SmtpSettings
 from sandbox.services.notifier.smtp import SmtpMailer
 from sandbox.waiting import wait_for
 from tests.notifier.support import unique_email
-from tests.service_support import free_port, mock_smtp_on_free_ports
+from tests.service_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -111,12 +111,6 @@ def counting() -> Iterator[CountingServer]:
         server.controller.stop()
 
 
-@pytest.fixture
-def mock_smtp() -> Iterator[MockSmtpServer]:
-    with mock_smtp_on_free_ports() as server:
-        yield server
-
-
 @contextmanager
 def mailer_for(port: int, **overrides: Any) -> Iterator[SmtpMailer]:
     mailer = SmtpMailer(replace(SmtpSettings(port=port, timeout_s=5), **overrides))
@@ -127,8 +121,8 @@ def mailer_for(port: int, **overrides: Any) -> Iterator[SmtpMailer]:
 
 
 @pytest.fixture
-def mailer(mock_smtp: MockSmtpServer) -> Iterator[SmtpMailer]:
-    with mailer_for(mock_smtp.smtp_port) as kept:
+def mailer(own_smtp: MockSmtpServer) -> Iterator[SmtpMailer]:
+    with mailer_for(own_smtp.smtp_port) as kept:
         yield kept
 
 
@@ -139,13 +133,13 @@ def peers(server: MockSmtpServer, *recipients: str) -> list[str]:
 
 
 def test_several_emails_go_over_one_smtp_connection(
-    mailer: SmtpMailer, mock_smtp: MockSmtpServer
+    mailer: SmtpMailer, own_smtp: MockSmtpServer
 ) -> None:
     recipients = [unique_email() for _ in range(5)]
     for recipient in recipients:
         mailer.send(email_to(recipient))
 
-    assert len(set(peers(mock_smtp, *recipients))) == 1
+    assert len(set(peers(own_smtp, *recipients))) == 1
     assert mailer.connections_opened == 1
 
 
@@ -163,23 +157,23 @@ def test_a_connection_the_server_closed_is_replaced_without_a_failure(
 
 
 def test_a_421_on_a_kept_connection_is_sent_again_on_a_new_one(
-    mailer: SmtpMailer, mock_smtp: MockSmtpServer
+    mailer: SmtpMailer, own_smtp: MockSmtpServer
 ) -> None:
     first, second = unique_email(), unique_email()
     mailer.send(email_to(first))
-    mock_smtp.refuse.set(RefuseMode(enabled=True, code=421, stage="mail", remaining=1))
+    own_smtp.refuse.set(RefuseMode(enabled=True, code=421, stage="mail", remaining=1))
 
     mailer.send(email_to(second))
 
-    a, b = peers(mock_smtp, first, second)
+    a, b = peers(own_smtp, first, second)
     assert a != b
     assert mailer.connections_opened == 2
 
 
 def test_a_421_on_a_new_connection_is_reported_retryable(
-    mailer: SmtpMailer, mock_smtp: MockSmtpServer
+    mailer: SmtpMailer, own_smtp: MockSmtpServer
 ) -> None:
-    mock_smtp.refuse.set(RefuseMode(enabled=True, code=421, stage="mail", remaining=1))
+    own_smtp.refuse.set(RefuseMode(enabled=True, code=421, stage="mail", remaining=1))
 
     with pytest.raises(MailError) as refused:
         mailer.send(email_to(unique_email()))
@@ -189,39 +183,39 @@ def test_a_421_on_a_new_connection_is_reported_retryable(
 
 
 def test_a_permanent_refusal_stays_permanent_and_the_connection_stays_in_use(
-    mailer: SmtpMailer, mock_smtp: MockSmtpServer
+    mailer: SmtpMailer, own_smtp: MockSmtpServer
 ) -> None:
     first, refused_to, third = unique_email(), unique_email(), unique_email()
     mailer.send(email_to(first))
-    mock_smtp.refuse.set(RefuseMode(enabled=True, code=550, message="5.1.1 no", stage="rcpt"))
+    own_smtp.refuse.set(RefuseMode(enabled=True, code=550, message="5.1.1 no", stage="rcpt"))
 
     with pytest.raises(MailError) as refused:
         mailer.send(email_to(refused_to))
 
     assert (refused.value.code, refused.value.permanent) == ("SMTP_REFUSED", True)
     assert "550 5.1.1 no" in str(refused.value)
-    assert mock_smtp.refuse.describe()["refused_total"] == 1  # not tried again
-    mock_smtp.refuse.set(RefuseMode())
+    assert own_smtp.refuse.describe()["refused_total"] == 1  # not tried again
+    own_smtp.refuse.set(RefuseMode())
     mailer.send(email_to(third))
-    assert len(set(peers(mock_smtp, first, third))) == 1
+    assert len(set(peers(own_smtp, first, third))) == 1
     assert mailer.connections_opened == 1
 
 
 @pytest.mark.parametrize("stage", ["mail", "rcpt", "data"])
 def test_a_temporary_refusal_is_retryable_and_sent_once(
-    stage: str, mailer: SmtpMailer, mock_smtp: MockSmtpServer
+    stage: str, mailer: SmtpMailer, own_smtp: MockSmtpServer
 ) -> None:
     mailer.send(email_to(unique_email()))
-    mock_smtp.refuse.set(RefuseMode(enabled=True, code=451, stage=stage, remaining=1))
+    own_smtp.refuse.set(RefuseMode(enabled=True, code=451, stage=stage, remaining=1))
 
     with pytest.raises(MailError) as refused:
         mailer.send(email_to(unique_email()))
 
     assert (refused.value.code, refused.value.permanent) == ("SMTP_REFUSED", False)
-    assert mock_smtp.refuse.describe()["refused_total"] == 1
+    assert own_smtp.refuse.describe()["refused_total"] == 1
     later = unique_email()
     mailer.send(email_to(later))  # the kept connection is still in a clean state
-    assert peers(mock_smtp, later)
+    assert peers(own_smtp, later)
     assert mailer.connections_opened == 1
 
 

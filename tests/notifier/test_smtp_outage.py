@@ -24,28 +24,15 @@ from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import payment_event
 from tests.notifier.support import (
-    MERCHANT_SECRET,
     Inbox,
     NotifierService,
     appointment_event,
     notifier_service,
     unique_email,
 )
-from tests.service_support import EventTap, mock_merchant_on_free_port, mock_smtp_on_free_ports
+from tests.service_support import EventTap
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def outage_smtp() -> Iterator[MockSmtpServer]:
-    with mock_smtp_on_free_ports() as server:
-        yield server
-
-
-@pytest.fixture
-def outage_merchant() -> Iterator[MockMerchantServer]:
-    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
-        yield server
 
 
 @pytest.fixture
@@ -53,16 +40,16 @@ def real_ladder_notifier(
     tmp_path: Path,
     declared_vhost: Vhost,
     broker_settings: BrokerSettings,
-    outage_smtp: MockSmtpServer,
-    outage_merchant: MockMerchantServer,
+    own_smtp: MockSmtpServer,
+    own_merchant: MockMerchantServer,
 ) -> Iterator[NotifierService]:
     assert broker_settings.retry_delays_ms == (1000, 2000, 4000)  # the defaults, on purpose
     with notifier_service(
         tmp_path,
         declared_vhost.url,
         broker_settings,
-        smtp_port=outage_smtp.smtp_port,
-        merchant_url=outage_merchant.callback_url,
+        smtp_port=own_smtp.smtp_port,
+        merchant_url=own_merchant.callback_url,
     ) as running:
         yield running
 
@@ -74,14 +61,14 @@ def _gaps(attempts: list[dict[str, object]]) -> list[float]:
 
 def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_one_each(
     real_ladder_notifier: NotifierService,
-    outage_smtp: MockSmtpServer,
-    outage_merchant: MockMerchantServer,
+    own_smtp: MockSmtpServer,
+    own_merchant: MockMerchantServer,
     declared_vhost: Vhost,
     topology: Topology,
     broker_settings: BrokerSettings,
 ) -> None:
     notifier = real_ladder_notifier
-    inbox = Inbox(outage_smtp.http_url)
+    inbox = Inbox(own_smtp.http_url)
     inbox.refuse(code=451, message="4.3.0 try later", stage="data")
     flow = f"flow-{uuid.uuid4().hex}"
     confirmed_to, paid_to = unique_email(), unique_email()
@@ -133,7 +120,7 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
         seen=failed.poll,
     )
     payment_id = json.loads(events[broker_settings.notifier_payment_queue].body)["paymentId"]
-    merchant_log = MerchantClient(outage_merchant.url).callbacks(paymentId=payment_id)
+    merchant_log = MerchantClient(own_merchant.url).callbacks(paymentId=payment_id)
     assert [c["outcome"] for c in merchant_log] == ["accepted"]  # not repeated by the retries
 
     inbox.accept()
