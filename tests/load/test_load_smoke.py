@@ -11,7 +11,7 @@ import csv
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,16 +47,29 @@ def explain(done: subprocess.CompletedProcess[str]) -> str:
     )
 
 
-def test_smoke_load_completes_flows_within_thresholds_and_reconciles(load_sandbox, tmp_path):
-    out = tmp_path / "smoke"
-    done = sandbox_load(
-        load_sandbox,
-        out,
+LoadRun = tuple[Path, subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_load(load_sandbox: Path, tmp_path: Path) -> Callable[..., LoadRun]:
+    """Runs ``sandbox load ARGS`` with the test's own output directory, checks it exits
+    with ``exit_code``, and returns that directory and the finished process."""
+
+    def run(*args: str, exit_code: int = 0) -> LoadRun:
+        out = tmp_path / "load"
+        done = sandbox_load(load_sandbox, out, *args)
+        assert done.returncode == exit_code, explain(done)
+        return out, done
+
+    return run
+
+
+def test_smoke_load_completes_flows_within_thresholds_and_reconciles(run_load):
+    out, done = run_load(
         *("--users", "6", "--spawn-rate", "6", "--duration", "30s", "--flows-per-s", "6"),
         *("--max-e2e-p95-ms", "10000", "--max-failure-ratio", "0", "--min-flows-per-s", "1"),
     )
 
-    assert done.returncode == 0, explain(done)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] and summary["flows_failed"] == 0, summary
     assert summary["flows_completed"] >= 60, summary
@@ -76,16 +89,12 @@ def test_smoke_load_completes_flows_within_thresholds_and_reconciles(load_sandbo
     assert re.search(r"^\s+duplicated\s+0", done.stdout, re.M), explain(done)
 
 
-def test_distributed_load_runs_one_master_and_two_workers(load_sandbox, tmp_path):
-    out = tmp_path / "distributed"
-    done = sandbox_load(
-        load_sandbox,
-        out,
+def test_distributed_load_runs_one_master_and_two_workers(run_load):
+    out, _ = run_load(
         *("--workers", "2", "--users", "4", "--spawn-rate", "4", "--duration", "15s"),
         *("--flows-per-s", "4", "--max-failure-ratio", "0", "--no-reconcile"),
     )
 
-    assert done.returncode == 0, explain(done)
     ledgers = ledger_lines(out)
     # one ledger per worker process, each of which ran flows
     assert len(ledgers) == 2, list(ledgers)
@@ -94,30 +103,23 @@ def test_distributed_load_runs_one_master_and_two_workers(load_sandbox, tmp_path
     assert summary["flows_completed"] == sum(len(lines) for lines in ledgers.values()), summary
 
 
-def test_a_missed_threshold_fails_the_run_and_names_the_threshold(load_sandbox, tmp_path):
-    out = tmp_path / "too-strict"
-    done = sandbox_load(
-        load_sandbox,
-        out,
+def test_a_missed_threshold_fails_the_run_and_names_the_threshold(run_load):
+    _, done = run_load(
         *("--users", "2", "--spawn-rate", "2", "--duration", "8s", "--flows-per-s", "2"),
         *("--max-e2e-p95-ms", "1", "--user-classes", "CardFlowUser", "--no-reconcile"),
+        exit_code=1,
     )
 
-    assert done.returncode == 1, explain(done)
     assert "FAIL p95 of card → notification.sent" in done.stdout, explain(done)
     assert "thresholds: FAILED" in done.stdout, explain(done)
 
 
-def test_event_publisher_measures_consumer_lag_from_the_exchange(load_sandbox, tmp_path):
-    out = tmp_path / "amqp"
-    done = sandbox_load(
-        load_sandbox,
-        out,
+def test_event_publisher_measures_consumer_lag_from_the_exchange(run_load):
+    out, _ = run_load(
         *("--users", "2", "--spawn-rate", "2", "--duration", "8s", "--flows-per-s", "4"),
         *("--user-classes", "EventPublisherUser", "--no-reconcile"),
     )
 
-    assert done.returncode == 0, explain(done)
     rows = stats_rows(out)
     published = rows[("amqp", "publish payment.completed")]
     lag = rows[("lag", "payment.completed → appointment.confirmed")]
