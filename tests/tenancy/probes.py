@@ -121,24 +121,14 @@ def probes_for(a: TenantA, caller_tenant: str, secret: str) -> list[Probe]:
                 "user_id": "user_a",
             },
         ),
-        # A's very request, with A's Idempotency-Key: no replay of A's answer
-        Probe(
-            "payment",
-            "POST",
-            "/payment/process",
-            "/payment/process",
-            (404,),
-            body=a.paid_body,
-            headers={"Idempotency-Key": a.idempotency_key},
-        ),
-        Probe(
-            "payment",
-            "POST",
-            "/payment/process",
-            "/payment/process",
-            (404,),
-            body={**a.paid_body, "booking_id": second, "customer_email": "b@example.com"},
-        ),
+        *[
+            Probe("payment", "POST", "/payment/process", "/payment/process", (404,), **request)
+            for request in (
+                # A's very request, with A's Idempotency-Key: no replay of A's answer
+                {"body": a.paid_body, "headers": {"Idempotency-Key": a.idempotency_key}},
+                {"body": {**a.paid_body, "booking_id": second, "customer_email": "b@example.com"}},
+            )
+        ],
         Probe(
             "payment",
             "POST",
@@ -218,30 +208,23 @@ def probes_for(a: TenantA, caller_tenant: str, secret: str) -> list[Probe]:
     for event_type, obj in hooks:
         extra = {"currency": "usd", "status": "succeeded", "metadata": foreign}
         body, headers = signed(secret, event_type, {**extra, **obj})
-        probes.append(
-            Probe(
-                "payment",
-                "POST",
-                "/payment/webhook",
-                "/payment/webhook",
-                (200,),
-                raw=body,
-                headers=headers,
-            )
-        )
+        probes.append(webhook_probe(body, headers, 200))
     unsigned, _ = signed(secret, "payment_intent.succeeded", {"id": pi, "object": "payment_intent"})
-    probes.append(
-        Probe(
-            "payment",
-            "POST",
-            "/payment/webhook",
-            "/payment/webhook",
-            (400,),
-            raw=unsigned,
-            headers={"Content-Type": "application/json"},
-        )
-    )
+    probes.append(webhook_probe(unsigned, {"Content-Type": "application/json"}, 400))
     return probes
+
+
+def webhook_probe(body: bytes, headers: dict[str, str], expect: int) -> Probe:
+    """POST ``body`` to the payment webhook exactly as it is, with ``headers``."""
+    return Probe(
+        "payment",
+        "POST",
+        "/payment/webhook",
+        "/payment/webhook",
+        (expect,),
+        raw=body,
+        headers=headers,
+    )
 
 
 def call(base: dict[str, str], probe: Probe, caller: str, headers: dict[str, str]) -> Answer:
