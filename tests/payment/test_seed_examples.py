@@ -92,10 +92,14 @@ def walkthrough(stack: PaymentStack, provider: Provider) -> dict[str, Any]:
     }
 
 
-def test_seed_card_payment_succeeds_with_the_documented_fields(walkthrough):
-    response = walkthrough["paid"]
+def answered_200(response: requests.Response) -> dict[str, Any]:
+    """The JSON body of a seed example's response, which must be a 200."""
     assert response.status_code == 200, response.text
-    body = response.json()
+    return dict(response.json())
+
+
+def test_seed_card_payment_succeeds_with_the_documented_fields(walkthrough):
+    body = answered_200(walkthrough["paid"])
     assert body["status"] == "success"
     assert body["transaction_id"].startswith("TXN-")
     assert body["booking_id"] == "BOOK-789012"
@@ -107,9 +111,7 @@ def test_seed_card_payment_succeeds_with_the_documented_fields(walkthrough):
 
 
 def test_seed_status_example_reports_the_completed_payment(walkthrough):
-    response = walkthrough["status"]
-    assert response.status_code == 200, response.text
-    body = response.json()
+    body = answered_200(walkthrough["status"])
     assert body["transaction_id"] == walkthrough["transaction_id"]
     assert body["status"] == "completed"
     assert (body["booking_id"], body["amount"], body["payment_method"]) == (
@@ -121,9 +123,7 @@ def test_seed_status_example_reports_the_completed_payment(walkthrough):
 
 
 def test_seed_refund_example_refunds_the_seed_payment_in_full(walkthrough):
-    response = walkthrough["refund"]
-    assert response.status_code == 200, response.text
-    body = response.json()
+    body = answered_200(walkthrough["refund"])
     assert body["status"] == "success"
     assert body["refund_transaction_id"].startswith("REF-")
     assert body["original_transaction_id"] == walkthrough["transaction_id"]
