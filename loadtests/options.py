@@ -35,44 +35,36 @@ class Targets:
 
 def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("payment-flow sandbox")
-    group.add_argument(
+
+    def option(flag: str, default: Any, help: str | None = None, **kwargs: Any) -> None:
+        """Add ``flag``, which the variable ``LOAD_<FLAG>`` sets as well."""
+        env_var = "LOAD_" + flag.removeprefix("--").replace("-", "_").upper()
+        group.add_argument(flag, default=default, env_var=env_var, help=help, **kwargs)
+
+    option(
         "--sandbox-dir",
-        default=".sandbox",
-        env_var="LOAD_SANDBOX_DIR",
-        help="state directory of a running sandbox; its endpoints fill the URLs not given",
+        ".sandbox",
+        "state directory of a running sandbox; its endpoints fill the URLs not given",
     )
     for name in ("appointment", "payment", "provider"):
-        group.add_argument(
-            f"--{name}-url", default="", env_var=f"LOAD_{name.upper()}_URL", help=f"{name} URL"
-        )
-    group.add_argument("--amqp-url", default="", env_var="LOAD_AMQP_URL", help="broker URL(s)")
-    group.add_argument(
+        option(f"--{name}-url", "", f"{name} URL")
+    option("--amqp-url", "", "broker URL(s)")
+    option(
         "--flows-per-s",
+        0.0,
+        "target flows per second over all users (0: each user as fast as it can)",
         type=float,
-        default=0.0,
-        env_var="LOAD_FLOWS_PER_S",
-        help="target flows per second over all users (0: each user as fast as it can)",
     )
-    group.add_argument(
+    option(
         "--declined-ratio",
+        0.1,
+        "share of card flows paid with a card the provider declines",
         type=float,
-        default=0.1,
-        env_var="LOAD_DECLINED_RATIO",
-        help="share of card flows paid with a card the provider declines",
     )
-    group.add_argument(
-        "--flow-timeout",
-        type=float,
-        default=30.0,
-        env_var="LOAD_FLOW_TIMEOUT",
-        help="seconds a flow may take before it counts as failed",
-    )
-    group.add_argument("--tenant", default="tenant-load", env_var="LOAD_TENANT")
-    group.add_argument(
-        "--ledger-dir",
-        default="",
-        env_var="LOAD_LEDGER_DIR",
-        help="write every started flow to DIR/flows-*.jsonl for the reconciliation",
+    option("--flow-timeout", 30.0, "seconds a flow may take before it counts as failed", type=float)
+    option("--tenant", "tenant-load")
+    option(
+        "--ledger-dir", "", "write every started flow to DIR/flows-*.jsonl for the reconciliation"
     )
     group.add_argument("--summary-json", default="", help="write the figures and verdict here")
     group.add_argument(
@@ -81,26 +73,21 @@ def add_arguments(parser: Any) -> None:
         help="distributed runs: stop the workers after this time (e.g. 30s), wait for "
         "their last flows and statistics, then quit (use instead of --run-time)",
     )
-    group.add_argument(
+    # thresholds: unset, they are not checked
+    option(
         "--max-e2e-p95-ms",
+        None,
+        "fail when a flow type's p95 end-to-end latency is above this",
         type=float,
-        default=None,
-        env_var="LOAD_MAX_E2E_P95_MS",
-        help="fail when a flow type's p95 end-to-end latency is above this",
     )
-    group.add_argument(
+    option(
         "--max-failure-ratio",
+        None,
+        "fail when failed samples / all samples is above this (e.g. 0)",
         type=float,
-        default=None,
-        env_var="LOAD_MAX_FAILURE_RATIO",
-        help="fail when failed samples / all samples is above this (e.g. 0)",
     )
-    group.add_argument(
-        "--min-flows-per-s",
-        type=float,
-        default=None,
-        env_var="LOAD_MIN_FLOWS_PER_S",
-        help="fail when completed flows per second are below this",
+    option(
+        "--min-flows-per-s", None, "fail when completed flows per second are below this", type=float
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser, User, task
+from locust.exception import RescheduleTask
 
 from loadtests import runtime
 from loadtests.options import AMQP, FLOW, LAG
@@ -114,8 +115,9 @@ class Flow:
 
     def call(
         self, method: str, url: str, name: str, ok: tuple[int, ...], **kwargs: Any
-    ) -> dict[str, Any] | None:
-        """One HTTP step; None (and the flow given up) when it did not answer as expected."""
+    ) -> dict[str, Any]:
+        """One HTTP step's JSON answer; when it did not answer as expected, the flow is
+        given up and the task ends (``RescheduleTask`` is Locust's ``return`` from a task)."""
         headers = {**self.headers, **kwargs.pop("headers", {})}
         with self.user.client.request(
             method, url, name=name, headers=headers, catch_response=True, **kwargs
@@ -133,10 +135,10 @@ class Flow:
             else:
                 error = f"{name}: HTTP {response.status_code} {(response.text or '')[:200]}"
             response.failure(error)
-            self.give_up(error)
-            return None
+        self.give_up(error)
+        raise RescheduleTask(error)
 
-    def book(self) -> dict[str, Any] | None:
+    def book(self) -> dict[str, Any]:
         """The flow's first step: book the appointment it pays for."""
         booking = self.call(
             "POST",
@@ -145,8 +147,7 @@ class Flow:
             (201,),
             json=BOOKING,
         )
-        if booking is not None:
-            self.ledger["appointment_id"] = booking["appointmentId"]
+        self.ledger["appointment_id"] = booking["appointmentId"]
         return booking
 
     def give_up(self, error: str) -> None:
@@ -197,8 +198,6 @@ class CardFlowUser(SandboxUser):
         )
         flow = Flow(self, kind, expected, template)
         booking = flow.book()
-        if booking is None:
-            return
         paid = flow.call(
             "POST",
             f"{rt.targets.payment}/payment/process",
@@ -219,8 +218,6 @@ class CardFlowUser(SandboxUser):
                 },
             },
         )
-        if paid is None:
-            return
         flow.ledger["payment_ref"] = paid.get("transaction_id")
         flow.wait_for_the_end()
 
@@ -233,8 +230,6 @@ class IntentFlowUser(SandboxUser):
         rt = runtime.current()
         flow = Flow(self, "intent", "confirmed", "appointment_confirmed")
         booking = flow.book()
-        if booking is None:
-            return
         intent = flow.call(
             "POST",
             f"{rt.targets.payment}/payment/intents",
@@ -242,10 +237,8 @@ class IntentFlowUser(SandboxUser):
             (200, 201),
             json={"user_id": "user_load", "booking_id": booking["appointmentId"], "amount": PRICE},
         )
-        if intent is None:
-            return
         flow.ledger["payment_ref"] = intent["payment_intent_id"]
-        confirmed = flow.call(
+        flow.call(
             "POST",
             f"{rt.targets.provider}/v1/payment_intents/{intent['payment_intent_id']}/confirm",
             "POST provider /v1/payment_intents/{id}/confirm",
@@ -253,8 +246,6 @@ class IntentFlowUser(SandboxUser):
             headers={"Authorization": "Bearer pk_test_sandbox_browser"},
             data={"payment_method": "pm_card_visa", "client_secret": intent["client_secret"]},
         )
-        if confirmed is None:
-            return
         flow.wait_for_the_end()
 
 
