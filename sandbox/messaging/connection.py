@@ -1,4 +1,5 @@
-"""Connections to the broker: parameters, readiness probe and topology declaration.
+"""Connections to the broker: parameters, readiness probe, topology declaration and the
+reconnect loop of the blocking consumers.
 
 This package is the only code that imports pika.  A broker address is one AMQP URL or
 several separated by commas (the nodes of a cluster); pika tries them in order, which is
@@ -8,7 +9,8 @@ how clients fail over when a node goes away.
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import pika
 import pika.exceptions
@@ -78,6 +80,30 @@ def connect(
         for p in params:
             p.client_properties = {"connection_name": name}
     return pika.BlockingConnection(params)
+
+
+def keep_reconnecting(
+    consume: Callable[[], None],
+    stopping: threading.Event,
+    max_delay_s: float,
+    retry: Callable[[BaseException, float], bool],
+) -> None:
+    """Call ``consume`` (one connection's worth of consuming) until ``stopping`` is set.
+
+    After a lost connection (one of RECOVERABLE_ERRORS) ``retry(error, delay)`` says
+    whether to connect again, and the next attempt waits ``delay``: 0.1 s, doubled after
+    each loss in a row up to ``max_delay_s``, 0.1 s again once ``consume`` returns.
+    """
+    delay = 0.1
+    while not stopping.is_set():
+        try:
+            consume()
+            delay = 0.1
+        except RECOVERABLE_ERRORS as exc:
+            if stopping.is_set() or not retry(exc, delay):
+                return
+            stopping.wait(delay)  # returns at once when stop() sets it
+            delay = min(delay * 2, max_delay_s)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

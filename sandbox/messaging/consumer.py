@@ -48,7 +48,12 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
 from sandbox.messaging import envelope as env
-from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, declare_topology
+from sandbox.messaging.connection import (
+    RECOVERABLE_ERRORS,
+    connect,
+    declare_topology,
+    keep_reconnecting,
+)
 from sandbox.messaging.publisher import publish_raw
 from sandbox.messaging.subscription import incoming
 from sandbox.topology import Topology
@@ -137,25 +142,16 @@ class Consumer:
 
     def run(self) -> None:
         """Consume until ``stop()``; reconnect with capped backoff whenever the link drops."""
-        delay = 0.1
-        while not self._stopping.is_set():
-            try:
-                self._consume_once()
-                delay = 0.1
-            except RECOVERABLE_ERRORS as exc:
-                self._connected.clear()
-                if self._stopping.is_set():
-                    break
-                self.stats.reconnects += 1
-                log.warning(
-                    "%s: connection lost (%r); reconnecting in %.1f s", self._service, exc, delay
-                )
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self._reconnect_max_s)
+        keep_reconnecting(self._consume_once, self._stopping, self._reconnect_max_s, self._retry)
         # Work still queued in a lane has lost its channel (the drain gave up on it): drop
         # it, the broker redelivers it.  Handlers already running finish first.
         for lane in self._lanes:
             lane.shutdown(wait=True, cancel_futures=True)
+
+    def _retry(self, exc: BaseException, delay: float) -> bool:
+        self.stats.reconnects += 1
+        log.warning("%s: connection lost (%r); reconnecting in %.1f s", self._service, exc, delay)
+        return True
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name=f"{self._service}-io", daemon=True)

@@ -26,7 +26,7 @@ from typing import Any
 import pika.exceptions
 from pika.spec import Basic, BasicProperties
 
-from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect
+from sandbox.messaging.connection import RECOVERABLE_ERRORS, connect, keep_reconnecting
 from sandbox.messaging.envelope import PROPERTY_NAMES, IncomingMessage
 
 log = logging.getLogger(__name__)
@@ -131,29 +131,19 @@ class Subscription:
 
     def run(self) -> None:
         """Consume until ``stop()``, reconnecting whenever the connection is lost."""
-        delay = 0.1
-        while not self._stopping.is_set():
-            try:
-                self._consume()
-                delay = 0.1
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code in PERMANENT_REPLY_CODES:
-                    log.error("%s: the broker refused the subscription: %s", self._name, exc)
-                    self.failure = exc
-                    return
-                self._retry_after(exc, delay)
-                delay = min(delay * 2, self._reconnect_max_s)
-            except RECOVERABLE_ERRORS as exc:
-                self._retry_after(exc, delay)
-                delay = min(delay * 2, self._reconnect_max_s)
+        keep_reconnecting(self._consume, self._stopping, self._reconnect_max_s, self._retry)
 
-    def _retry_after(self, exc: BaseException, delay: float) -> None:
-        self._ready.clear()
-        if self._stopping.is_set():
-            return
+    def _retry(self, exc: BaseException, delay: float) -> bool:
+        if (
+            isinstance(exc, pika.exceptions.ChannelClosedByBroker)
+            and exc.reply_code in PERMANENT_REPLY_CODES
+        ):
+            log.error("%s: the broker refused the subscription: %s", self._name, exc)
+            self.failure = exc
+            return False
         self.reconnects += 1
         log.info("%s: connection lost (%r); binding again", self._name, exc)
-        self._stopping.wait(delay)
+        return True
 
     def _consume(self) -> None:
         connection = connect(self._urls, name=self._name)
