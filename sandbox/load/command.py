@@ -104,6 +104,16 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     elif args.seed is not None:
         print("error: --seed goes with --faults FILE", file=sys.stderr)
         return EXIT_USAGE
+    out_dir = Path(args.out) if args.out else default_out_dir(settings.state_dir)
+    earlier = sorted((out_dir / "ledger").glob("flows-*.jsonl"))
+    if earlier:
+        print(
+            f"error: {out_dir} holds the flow ledger of an earlier load ({len(earlier)} "
+            "file(s)); the reconciliation would account for those flows too: give another "
+            "--out or remove that folder",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     p95, failure_ratio, settle_s, lenient = load_thresholds(
         args.max_e2e_p95_ms, args.max_failure_ratio, args.settle, faults=schedule is not None
     )
@@ -130,7 +140,7 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
             )
             return EXIT_USAGE
         plan = LoadPlan(
-            out_dir=Path(args.out) if args.out else default_out_dir(settings.state_dir),
+            out_dir=out_dir,
             users=args.users,
             spawn_rate=args.spawn_rate,
             duration=args.duration,

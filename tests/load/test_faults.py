@@ -259,6 +259,23 @@ def test_sandbox_load_refuses_a_bad_plan_before_booting_anything(tmp_path, capsy
     assert main(["load", "--seed", "3"]) == 2
 
 
+def test_sandbox_load_refuses_an_output_folder_holding_an_earlier_ledger(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("SANDBOX_STATE_DIR", str(tmp_path / "state"))
+    out = tmp_path / "out"
+    (out / "ledger").mkdir(parents=True)
+    earlier = out / "ledger" / "flows-vm-1.jsonl"
+    earlier.write_text('{"flow_id": "load-1"}\n')
+
+    assert main(["load", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out} holds the flow ledger of an earlier load (1 file(s))" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "state").exists()
+    assert earlier.read_text() == '{"flow_id": "load-1"}\n'
+
+
 def test_the_last_fault_ends_when_its_process_runs_again_or_its_broker_is_started(tmp_path):
     records = [
         {"event": "start", "wall_time": 100.0},
