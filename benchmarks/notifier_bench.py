@@ -5,9 +5,9 @@ merchant callback and per handled event, each the way it was and the way it is.
   ``mailer.compose``'s bytes;
 - SMTP: one connection per email (``SMTP_IDLE_TIMEOUT_S=0``, as before) against kept
   connections, to the mock SMTP server on loopback;
-- merchant: a default ``requests.Session`` (reads the environment on every call)
-  against ``merchant.callback_session()``, to the mock merchant under gunicorn
-  (keep-alive, as in the sandbox);
+- merchant: the same signed callback through a ``requests.Session`` that reads nothing
+  from the environment (as before) against ``MerchantClient``'s urllib3 pool, to the
+  mock merchant under gunicorn (keep-alive, as in the sandbox);
 - handle_event: a ``payment.completed`` event (email + callback + SQLite), end to end.
 
 CPU is the sending thread's own (``time.thread_time``): the mocks run in other threads
@@ -41,19 +41,20 @@ from mocks.smtp.settings import SmtpMockSettings
 from sandbox.contracts import example_body
 from sandbox.messaging import IncomingMessage
 from sandbox.messaging.connection import port_open
-from sandbox.messaging.envelope import ATTEMPT_HEADER, encode_body
+from sandbox.messaging.envelope import ATTEMPT_HEADER, CORRELATION_HEADER, encode_body
 from sandbox.services.common.db import create_schema, make_engine
 from sandbox.services.notifier import storage
 from sandbox.services.notifier.handlers import Notifier, handle_event
 from sandbox.services.notifier.mailer import compose
-from sandbox.services.notifier.merchant import MerchantClient, callback_session
+from sandbox.services.notifier.merchant import SIGNATURE_HEADER, MerchantClient
 from sandbox.services.notifier.rendering import EmailRenderer, RenderedEmail, email_context
 from sandbox.services.notifier.settings import SmtpSettings
 from sandbox.services.notifier.smtp import SmtpMailer
+from sandbox.signing import sign
 from sandbox.waiting import wait_for
 
 SENDER = "Appointments <notifications@payment-sandbox.local>"
-HEADERS = {"X-Correlation-Id": "flow-1", "X-Event-Id": "evt-1", "X-Notification-Template": "t"}
+HEADERS = {CORRELATION_HEADER: "flow-1", "X-Event-Id": "evt-1", "X-Notification-Template": "t"}
 SECRET = "whsec_bench"
 
 
@@ -152,16 +153,26 @@ def bench_smtp(port: int, rendered: RenderedEmail, n: int) -> None:
 
 
 def bench_merchant(url: str, n: int) -> None:
-    timings = []
-    for session in (requests.Session(), callback_session()):
-        client = MerchantClient(url, SECRET, 5.0, session=session)
+    session = requests.Session()
+    session.trust_env = False
 
-        def call(i: int, client: MerchantClient = client) -> None:
-            key = uuid.uuid4().hex
-            client.deliver(b'{"bench": 1}', idempotency_key=key, correlation_id="flow-1")
+    def with_requests(i: int) -> None:
+        payload = b'{"bench": 1}'
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(SECRET, payload),
+            "Idempotency-Key": uuid.uuid4().hex,
+            CORRELATION_HEADER: "flow-1",
+            "User-Agent": "notifier-service",
+        }
+        session.post(url, data=payload, headers=headers, timeout=5.0).raise_for_status()
 
-        timings.append(per_call(call, n))
-    show("merchant callback, per call", *timings)
+    client = MerchantClient(url, SECRET, 5.0)
+
+    def with_pool(i: int) -> None:
+        client.deliver(b'{"bench": 1}', idempotency_key=uuid.uuid4().hex, correlation_id="flow-1")
+
+    show("merchant callback, per call", per_call(with_requests, n), per_call(with_pool, n))
 
 
 def bench_handler(smtp_port: int, merchant_url: str, renderer: EmailRenderer, n: int) -> None:

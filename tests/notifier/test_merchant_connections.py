@@ -6,6 +6,7 @@ The merchant here is a small HTTP/1.1 server that counts the connections it acce
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,3 +114,16 @@ def test_a_rejection_over_a_kept_connection_keeps_its_meaning(
         deliver(client, 3)
     assert (failing.value.code, failing.value.permanent) == ("MERCHANT_ERROR", False)
     assert merchant.connections == 1
+
+
+def test_a_merchant_nobody_answers_is_a_retryable_unavailable_error() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = MerchantClient(f"http://127.0.0.1:{port}/callbacks", "secret", timeout_s=2)
+
+    with pytest.raises(MerchantError) as unavailable:
+        deliver(client, 1)
+
+    assert (unavailable.value.code, unavailable.value.permanent) == ("MERCHANT_UNAVAILABLE", False)
+    assert str(port) in str(unavailable.value)
