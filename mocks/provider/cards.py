@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass
 
 from mocks.provider.errors import StripeError
+from sandbox.cards import luhn_ok
 
 
 @dataclass(frozen=True)
@@ -134,16 +135,6 @@ def card_for_token(token: str) -> str | None:
         if token.startswith(prefix):
             return TOKENS.get(token[len(prefix) :])
     return None
-
-
-def luhn_ok(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        digit = int(ch)
-        if i % 2 == 1:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
 
 
 def brand_of(number: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sandbox.cards import luhn_ok
 from sandbox.services.payment.model import CardInput
 from sandbox.services.payment.provider import (
     OPEN_STATUSES,
@@ -46,16 +47,6 @@ DECLINES = {
     ),
 }
 BRANDS = (("34", "amex"), ("37", "amex"), ("5", "mastercard"), ("4", "visa"))
-
-
-def _luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        digit = int(ch)
-        if i % 2 == 1:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
 
 
 @dataclass
@@ -151,7 +142,7 @@ class FakeProvider:
     def create_card_method(self, card: CardInput, *, idempotency_key: str) -> CardMethod:
         def act() -> CardMethod:
             number = card.number
-            if not number.isdigit() or not _luhn(number):
+            if not number.isdigit() or not luhn_ok(number):
                 raise CardDeclined(
                     map_decline("incorrect_number", None, "Your card number is incorrect.")
                 )
