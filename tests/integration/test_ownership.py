@@ -22,12 +22,13 @@ from tests.integration.cli_support import sandbox
 
 pytestmark = [pytest.mark.integration]
 
-SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
+# a process that does nothing until a signal ends it
+SLEEPER = [sys.executable, "-c", "import signal; signal.pause()"]
 
 
 @pytest.fixture
 def spawn() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start sleepers in their own session, as the sandbox starts its processes."""
+    """Start idle processes in their own session, as the sandbox starts its processes."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:

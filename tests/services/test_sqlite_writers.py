@@ -104,14 +104,14 @@ def test_a_failed_transaction_lets_go_of_the_lock(database: tuple[str, Engine]) 
 
 
 HOLDER = """
-import sys, time
+import signal, sys
 from sqlalchemy import text
 from sandbox.services.common import db
 engine = db.make_engine(sys.argv[1])
 with engine.begin() as conn:
     conn.execute(text("INSERT INTO rows (writer) VALUES ('other process')"))
     print("holding", flush=True)
-    time.sleep(120)
+    signal.pause()  # holds the write transaction until the test kills this process
 """
 
 
