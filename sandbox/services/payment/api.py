@@ -297,6 +297,7 @@ def create_app(
         settings,
         deps,
         engine=engine,
+        blueprints=(payments, provider_hooks),
         checks=provider_check,
         # a provider that does not answer makes payments 502, not the service unready
         advisory=("provider",),
@@ -319,6 +320,4 @@ def create_app(
     )
     limiter.exempt(service_app.meta)
     limiter.exempt(provider_hooks)
-    app.register_blueprint(payments)
-    app.register_blueprint(provider_hooks)
     return app
