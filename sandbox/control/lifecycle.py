@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,15 @@ def _print_table(state: dict[str, Any]) -> None:
             f"{name:<22} {entry.get('kind', ''):<8} {entry.get('pid') or '':>7}  "
             f"{entry.get('status', '?'):<10} {entry.get('endpoint') or '(worker)'}{why}"
         )
+    databases = {
+        name: entry["database"]
+        for name, entry in (state.get("components") or {}).items()
+        if entry.get("kind") == "service" and entry.get("database")
+    }
+    if databases:
+        print()
+    for name, database in databases.items():
+        print(f"{name + ' database':<22} {database}")
     print(f"\nstate: {state.get('_path', '.sandbox/state.json')}; logs: sandbox logs NAME")
 
 
@@ -77,7 +88,10 @@ def up(
     profile: str = "dev",
     random_ports: bool = False,
     cluster: int = 1,
+    env: Mapping[str, str] | None = None,
 ) -> int:
+    """Start a sandbox in ``state_dir``; ``env`` adds to the environment its processes get
+    (``DATABASE_URL`` and the like)."""
     state_file = StateFile(state_dir)
     state = state_file.read()
     supervised = bool(state) and supervisor_running(state)
@@ -146,6 +160,7 @@ def up(
             stdout=log,
             stderr=log,
             check=True,
+            env={**os.environ, **env} if env else None,
         )
         log.close()
     return _follow_boot(state_file, as_json=as_json, timeout_s=timeout_s)

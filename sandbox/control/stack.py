@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import socket
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import port_for
+from sqlalchemy.engine import make_url
 
 HOST = "127.0.0.1"
 
@@ -80,15 +81,26 @@ class Component:
     health_url: str | None = None
     endpoint: str | None = None  # what people open; None for background workers
     kind: str = "service"  # "mock", "service" or "worker"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["env"] = {k: ("***" if _secret(k) else v) for k, v in self.env.items()}
-        return data
+    database: str | None = None  # the service's database URL, password masked
 
 
-def _secret(name: str) -> bool:
-    return any(word in name for word in ("SECRET", "KEY", "PASSWORD"))
+def masked_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show nothing of it
+        return "***"
+
+
+def database_url(environ: Mapping[str, str], service: str, data: Path) -> str:
+    """The service's database: ``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL`` (tables
+    are prefixed with the service's name, so services can share one), else a SQLite
+    file in the sandbox's data directory."""
+    return (
+        environ.get(f"{service.upper()}_DATABASE_URL")
+        or environ.get("DATABASE_URL")
+        or f"sqlite:///{data / f'{service}.db'}"
+    )
 
 
 def _port_free(port: int) -> bool:
@@ -140,9 +152,14 @@ def plan(
     ports: dict[str, int],
     keys: dict[str, str],
     extra_env: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Component]:
-    """Every process of the sandbox in start order (mocks first, then services)."""
+    """Every process of the sandbox in start order (mocks first, then services).
+
+    ``environ`` is the environment ``sandbox up`` ran in: its database URLs win over the
+    SQLite files in the state directory."""
     data = state_dir / "data"
+    environ = environ or {}
     common = {
         "RABBITMQ_URL": broker_url,
         "SANDBOX_STATE_DIR": str(state_dir),
@@ -193,7 +210,7 @@ def plan(
     payment_env = {
         **common,
         "PAYMENT_PORT": str(ports["payment"]),
-        "PAYMENT_DATABASE_URL": f"sqlite:///{data / 'payment.db'}",
+        "PAYMENT_DATABASE_URL": database_url(environ, "payment", data),
         "PROVIDER_URL": url["provider"],
         "PROVIDER_API_KEY": keys["provider_api_key"],
         # short enough that a provider-timeout scenario finishes quickly
@@ -204,12 +221,12 @@ def plan(
     appointment_env = {
         **common,
         "APPOINTMENT_PORT": str(ports["appointment"]),
-        "APPOINTMENT_DATABASE_URL": f"sqlite:///{data / 'appointment.db'}",
+        "APPOINTMENT_DATABASE_URL": database_url(environ, "appointment", data),
     }
     notifier_env = {
         **common,
         "NOTIFIER_PORT": str(ports["notifier"]),
-        "NOTIFIER_DATABASE_URL": f"sqlite:///{data / 'notifier.db'}",
+        "NOTIFIER_DATABASE_URL": database_url(environ, "notifier", data),
         "SMTP_HOST": HOST,
         "SMTP_PORT": str(ports["smtp"]),
         "MERCHANT_CALLBACK_URL": f"{url['merchant']}/callbacks",
@@ -241,6 +258,7 @@ def plan(
                     health_url=f"{url[name]}/health",
                     endpoint=url[service] if web else None,
                     kind="service" if web else "worker",
+                    database=masked_url(env[f"{service.upper()}_DATABASE_URL"]),
                 )
             )
     return components

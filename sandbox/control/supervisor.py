@@ -113,6 +113,7 @@ class Supervisor:
                     ports=ports,
                     keys=keys,
                     extra_env=stack.PROFILES[self.profile],
+                    environ=os.environ,
                 )
             )
             if self.only is None or component.name in self.only
@@ -191,6 +192,8 @@ class Supervisor:
             "restarts": self.restarts.get(name, 0),
             "command": [component.module, *component.args],
         }
+        if component.database:
+            entry["database"] = component.database
         self.state.set_component(name, entry)
 
     # -- monitoring --------------------------------------------------------------------
