@@ -119,6 +119,7 @@ def _print_report(data: dict[str, Any], render: Callable[[], str], *, as_json: b
 
 def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.control.lifecycle import up
+    from sandbox.control.stack import parse_scale
 
     if args.cluster > 1 and settings.broker.url:
         print(
@@ -128,6 +129,11 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
         )
         return EXIT_USAGE
     only = [name.strip() for name in args.only.split(",")] if args.only else None
+    try:
+        scale = parse_scale(args.scale)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return up(
         settings.state_dir,
         as_json=args.json,
@@ -136,6 +142,7 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
         profile=args.profile,
         random_ports=args.random_ports,
         cluster=args.cluster,
+        scale=scale,
     )
 
 
@@ -271,6 +278,14 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run the broker as N private nodes in one cluster (default 1; see docs/cluster.md)",
+    )
+    up.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="run N replicas of a web, consumer or relay process, e.g. notifier-consumer=3 "
+        "(repeatable; see docs/scaling.md)",
     )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop the sandbox and everything it started")

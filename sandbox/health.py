@@ -3,10 +3,12 @@
 ``GET /health`` answers a JSON object::
 
     {"status": "ok", "ready": true, "service": "payment-service", "process": "web",
-     "timestamp": "2025-06-01T10:00:00Z",
+     "pid": 4242, "timestamp": "2025-06-01T10:00:00Z",
      "checks": {"database": {"ok": true}, "provider": {"ok": false, "error": "..."}},
      ...what else the process reports (outbox, consumer counts, stored messages)}
 
+- ``pid``: the answering process (a gunicorn worker for a web process): which replica
+  answered, where several share a port.
 - ``checks``: one entry per dependency or duty, each with ``ok`` and what explains it.
 - ``status``: ``ok`` when every check passes, ``degraded`` when any fails.
 - ``ready``: whether the process can do its job now.  A check that needs a person but
@@ -22,6 +24,7 @@ on nothing of the services.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,7 @@ def report(
         "ready": ready,
         "service": service,
         "process": process,
+        "pid": os.getpid(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "checks": {name: dict(check) for name, check in checks.items()},
         **sections,

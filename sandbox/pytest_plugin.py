@@ -151,15 +151,18 @@ _GATE_TAP = pytest.StashKey[EventTap]()
 
 @contextlib.contextmanager
 def running_sandbox(
-    state_dir: Path, profile: str = "dev", env: Mapping[str, str] | None = None
+    state_dir: Path,
+    profile: str = "dev",
+    env: Mapping[str, str] | None = None,
+    scale: Mapping[str, int] | None = None,
 ) -> Iterator[SupervisorClient]:
     """A whole sandbox in ``state_dir`` for a ``with`` block; the test fails, with the end
     of the supervisor's log, when it does not start.  Random ports: test sessions running
     side by side must not race for the usual ones.  ``env`` adds to its processes'
-    environment (e.g. ``DATABASE_URL``)."""
+    environment (e.g. ``DATABASE_URL``); ``scale`` runs replicas (``sandbox up --scale``)."""
     from sandbox.control import lifecycle
 
-    if lifecycle.up(state_dir, profile=profile, random_ports=True, env=env) != 0:
+    if lifecycle.up(state_dir, profile=profile, random_ports=True, env=env, scale=scale) != 0:
         log = state_dir / "logs" / "supervisor.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         lifecycle.down(state_dir)

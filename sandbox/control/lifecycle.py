@@ -60,7 +60,12 @@ def _print_table(state: dict[str, Any]) -> None:
             f"{'broker management':<22} {'':<8} {'':>7}  {'':<10} "
             f"{broker['management_url']} (guest/guest)"
         )
-    for name, entry in (state.get("components") or {}).items():
+    order = {"mock": 0, "service": 1, "worker": 2}
+    components = sorted(
+        (state.get("components") or {}).items(),
+        key=lambda item: (order.get(item[1].get("kind"), 3), item[0]),
+    )
+    for name, entry in components:
         failing = entry.get("failing")
         why = f" (failing: {', '.join(failing)})" if failing else ""
         print(
@@ -69,8 +74,8 @@ def _print_table(state: dict[str, Any]) -> None:
         )
     databases = {
         name: entry["database"]
-        for name, entry in (state.get("components") or {}).items()
-        if entry.get("kind") == "service" and entry.get("database")
+        for name, entry in components
+        if entry.get("kind") == "service" and entry.get("database") and "replica_of" not in entry
     }
     if databases:
         print()
@@ -89,6 +94,7 @@ def up(
     random_ports: bool = False,
     cluster: int = 1,
     env: Mapping[str, str] | None = None,
+    scale: Mapping[str, int] | None = None,
 ) -> int:
     """Start a sandbox in ``state_dir``; ``env`` adds to the environment its processes get
     (``DATABASE_URL`` and the like)."""
@@ -102,6 +108,13 @@ def up(
                 print(
                     f"note: the running sandbox uses profile {running!r}, not {profile!r}; "
                     "`sandbox down` first to change it"
+                )
+            running_scale = {k: v for k, v in (state.get("scale") or {}).items() if v != 1}
+            wanted = {k: v for k, v in (scale or {}).items() if v != 1}
+            if running_scale != wanted and not as_json:
+                print(
+                    f"note: the running sandbox runs replicas {running_scale or 'of nothing'}, "
+                    f"not {wanted or 'none'}; `sandbox down` first to change them"
                 )
             nodes = len((state.get("broker") or {}).get("nodes") or []) or 1
             if nodes != cluster and not as_json:
@@ -146,6 +159,8 @@ def up(
             command.append("--random-ports")
         if cluster != 1:
             command += ["--cluster", str(cluster)]
+        for process, count in (scale or {}).items():
+            command += ["--scale", f"{process}={count}"]
         # Spawn through a short-lived intermediate process: the supervisor ends up in its
         # own session, owned by init, so it outlives this command and its terminal, and
         # this process holds no handle to a child it will never wait for.

@@ -48,6 +48,58 @@ WORKER_PORT_VARIABLES = {
 }
 
 
+# The processes ``--scale`` can run several of, and their role.
+SCALABLE = {
+    "payment": "web",
+    "payment-relay": "relay",
+    "appointment": "web",
+    "appointment-consumer": "consumer",
+    "appointment-relay": "relay",
+    "notifier": "web",
+    "notifier-consumer": "consumer",
+    "notifier-relay": "relay",
+}
+MAX_REPLICAS = 16
+
+
+def replica_names(process: str, scale: Mapping[str, int]) -> list[str]:
+    """The components that run ``process``: its own name first, then ``<name>-2`` ..."""
+    return [process] + [f"{process}-{i}" for i in range(2, scale.get(process, 1) + 1)]
+
+
+def replica_of(name: str) -> str | None:
+    """The process ``name`` is a further replica of (``payment-relay`` for
+    ``payment-relay-2``), or None."""
+    process, _, number = name.rpartition("-")
+    if process in SCALABLE and number.isdigit() and 2 <= int(number) <= MAX_REPLICAS:
+        return process
+    return None
+
+
+def own_port(name: str) -> str:
+    """The key, in the ports, of the port a web replica answers on alone."""
+    return f"{name} (own)"
+
+
+def parse_scale(values: list[str]) -> dict[str, int]:
+    """``NAME=N`` settings (``--scale``) as a mapping; ValueError naming the bad one."""
+    scale: dict[str, int] = {}
+    for value in values:
+        name, _, count = value.partition("=")
+        name = name.strip()
+        if name not in SCALABLE:
+            raise ValueError(
+                f"--scale {value!r}: {name!r} is not a process that runs as replicas "
+                f"(one of: {', '.join(SCALABLE)})"
+            )
+        if not count.strip().isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise ValueError(
+                f"--scale {value!r}: expected {name}=N with N from 1 to {MAX_REPLICAS}"
+            )
+        scale[name] = int(count)
+    return scale
+
+
 # The provider events the payment service changes state on (services/payment/handlers/webhooks.py).
 PAYMENT_WEBHOOK_EVENTS = (
     "payment_intent.succeeded",
@@ -82,6 +134,7 @@ class Component:
     endpoint: str | None = None  # what people open; None for background workers
     kind: str = "service"  # "mock", "service" or "worker"
     database: str | None = None  # the service's database URL, password masked
+    process: str = ""  # what a replica runs (``payment-relay`` for ``payment-relay-2``)
 
 
 def masked_url(url: str) -> str:
@@ -113,16 +166,29 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def choose_ports(taken: set[int] | None = None, *, prefer: bool = True) -> dict[str, int]:
+def choose_ports(
+    taken: set[int] | None = None,
+    *,
+    prefer: bool = True,
+    scale: Mapping[str, int] | None = None,
+) -> dict[str, int]:
     """Preferred ports where free, free random ports otherwise; all distinct.
 
     ``prefer=False`` takes random free ports only: sandboxes booting side by side (test
     workers) would otherwise race for the same preferred port between check and bind.
+    Replicas (``scale``) get random ones: a worker replica its health port, a web
+    replica the port it answers on alone (``own_port``).
     """
     used = set(taken or ())
     ports: dict[str, int] = {}
-    for name, preferred in PREFERRED_PORTS.items():
-        port = preferred if prefer else port_for.select_random()
+    wanted = dict(PREFERRED_PORTS)
+    for process, count in (scale or {}).items():
+        names = replica_names(process, {process: count})
+        web = SCALABLE.get(process) == "web"
+        extra = [own_port(name) for name in names] if web and count > 1 else names[1:]
+        wanted.update(dict.fromkeys(extra, 0))
+    for name, preferred in wanted.items():
+        port = preferred if prefer and preferred else port_for.select_random()
         while port in used or not _port_free(port):
             port = port_for.select_random()
         used.add(port)
@@ -153,13 +219,17 @@ def plan(
     keys: dict[str, str],
     extra_env: dict[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    scale: Mapping[str, int] | None = None,
 ) -> list[Component]:
     """Every process of the sandbox in start order (mocks first, then services).
 
     ``environ`` is the environment ``sandbox up`` ran in: its database URLs win over the
-    SQLite files in the state directory."""
+    SQLite files in the state directory.  ``scale`` runs that many replicas of a web,
+    consumer or relay process (``replica_names``); ``ports`` then needs theirs too
+    (``choose_ports(scale=...)``)."""
     data = state_dir / "data"
     environ = environ or {}
+    scale = scale or {}
     common = {
         "RABBITMQ_URL": broker_url,
         "SANDBOX_STATE_DIR": str(state_dir),
@@ -241,24 +311,41 @@ def plan(
         module = f"sandbox.services.{service}"
         if not module_available(f"{module}.__main__"):
             continue
+        prefix = service.upper()
+        # every process of the service rings its relays' doorbells (UDP, each relay's
+        # health port number) after committing events, so a relay wakes at once
+        relays = replica_names(f"{service}-relay", scale)
+        doorbell = ",".join(f"{HOST}:{ports[relay]}" for relay in relays)
         for role in roles:
             web = role == "web"
-            name = service if web else f"{service}-{role}"
-            # every process of the service rings its relay's doorbell (UDP, the relay's
-            # health port number) after committing events, so the relay wakes at once
-            component_env = {**env, "OUTBOX_DOORBELL": f"{HOST}:{ports[f'{service}-relay']}"}
-            if not web:
-                component_env[WORKER_PORT_VARIABLES[name]] = str(ports[name])
-            components.append(
-                Component(
-                    name,
-                    module,
-                    (role,),
-                    component_env,
-                    health_url=f"{url[name]}/health",
-                    endpoint=url[service] if web else None,
-                    kind="service" if web else "worker",
-                    database=masked_url(env[f"{service.upper()}_DATABASE_URL"]),
+            process = service if web else f"{service}-{role}"
+            names = replica_names(process, scale)
+            for name in names:
+                component_env = {**env, "OUTBOX_DOORBELL": doorbell}
+                health = url[name] if name in url else url[process]
+                if web and len(names) > 1:
+                    # replicas share the service's port (SO_REUSEPORT: the kernel spreads
+                    # connections over them) and each answers alone on a port of its own
+                    own = ports[own_port(name)]
+                    component_env[f"{prefix}_REPLICA_PORT"] = str(own)
+                    health = f"http://{HOST}:{own}"
+                if not web:
+                    component_env[WORKER_PORT_VARIABLES[process]] = str(ports[name])
+                if role == "relay":
+                    # the name it claims outbox rows under: its own, so that a replica
+                    # started again takes back its claims and no other's
+                    component_env[f"{prefix}_RELAY_NAME"] = name
+                components.append(
+                    Component(
+                        name,
+                        module,
+                        (role,),
+                        component_env,
+                        health_url=f"{health}/health",
+                        endpoint=url[service] if web else None,
+                        kind="service" if web else "worker",
+                        database=masked_url(env[f"{prefix}_DATABASE_URL"]),
+                        process=process,
+                    )
                 )
-            )
     return components

@@ -63,8 +63,10 @@ class Supervisor:
         profile: str = "dev",
         random_ports: bool = False,
         cluster: int = 1,
+        scale: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
+        self.scale = scale or {}
         self.only = only
         self.profile = profile
         self.random_ports = random_ports
@@ -86,7 +88,9 @@ class Supervisor:
 
     def boot(self) -> None:
         me = fingerprint(os.getpid())
-        self.state.write(status="starting", profile=self.profile, supervisor=me, components={})
+        self.state.write(
+            status="starting", profile=self.profile, scale=self.scale, supervisor=me, components={}
+        )
         self._start_control_api()
         self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
@@ -98,7 +102,9 @@ class Supervisor:
         else:
             self.broker = broker
             broker_ready = self._pool.submit(start_broker, broker)
-        ports = stack.choose_ports(taken=set(self._broker_ports()), prefer=not self.random_ports)
+        ports = stack.choose_ports(
+            taken=set(self._broker_ports()), prefer=not self.random_ports, scale=self.scale
+        )
         keys = stack.new_secrets()
         # Kept for tests and tools that sign as the provider or the notifier do; the
         # processes themselves get them through their environment, never their argv.
@@ -114,9 +120,10 @@ class Supervisor:
                     keys=keys,
                     extra_env=stack.PROFILES[self.profile],
                     environ=os.environ,
+                    scale=self.scale,
                 )
             )
-            if self.only is None or component.name in self.only
+            if self.only is None or {component.name, component.process} & self.only
         ]
         # The mocks and the web processes need no broker to start: they boot beside it,
         # all at once; the consumers and relays follow once it is ready.
@@ -192,6 +199,8 @@ class Supervisor:
             "restarts": self.restarts.get(name, 0),
             "command": [component.module, *component.args],
         }
+        if component.process and component.process != name:
+            entry["replica_of"] = component.process
         if component.database:
             entry["database"] = component.database
         self.state.set_component(name, entry)
@@ -377,7 +386,14 @@ def main() -> None:
         "--random-ports", action="store_true", help="free random ports, none of the usual"
     )
     parser.add_argument("--cluster", type=int, default=1, help="broker nodes (default 1)")
+    parser.add_argument(
+        "--scale", action="append", default=[], metavar="NAME=N", help="replicas of a process"
+    )
     args = parser.parse_args()
+    try:
+        scale = stack.parse_scale(args.scale)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -389,6 +405,7 @@ def main() -> None:
         profile=args.profile,
         random_ports=args.random_ports,
         cluster=args.cluster,
+        scale=scale,
     )
 
     def on_signal(_signum: int, _frame: Any) -> None:

@@ -84,7 +84,10 @@ UNDO = {
 def targets_of(value: Any, where: str, allowed: Sequence[str]) -> list[str]:
     """Component names, with groups expanded, in the order given, each once."""
     names = value if isinstance(value, list) else [value]
-    expected = f"one or a list of: {', '.join(allowed)}, or a group: {', '.join(GROUPS)}"
+    expected = (
+        f"one or a list of: {', '.join(allowed)}, a replica (e.g. notifier-consumer-2), "
+        f"or a group: {', '.join(GROUPS)}"
+    )
     if not names:
         raise FaultPlanError(f"{where}: got []; expected {expected}")
     found: list[str] = []
@@ -92,7 +95,7 @@ def targets_of(value: Any, where: str, allowed: Sequence[str]) -> list[str]:
         if not isinstance(name, str):
             raise FaultPlanError(f"{where}: got {brief(name)}; expected {expected}")
         for member in GROUPS.get(name, (name,)):
-            if member not in allowed:
+            if member not in allowed and stack.replica_of(member) not in allowed:
                 raise FaultPlanError(f"{where}: got {brief(name)}; expected {expected}")
             if member not in found:
                 found.append(member)

@@ -7,7 +7,12 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell, doorbell_address
+from sandbox.services.common.doorbell import (
+    DOORBELL_ENV,
+    Doorbell,
+    doorbell_addresses,
+    own_doorbell,
+)
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.waiting import wait_for
 from tests.services.support import new_outbox
@@ -69,8 +74,20 @@ def test_a_rung_relay_publishes_long_before_its_idle_pass(rung_outbox, bell):
     assert len(publisher.published) == 1
 
 
-def test_doorbell_address_parses_host_and_port_and_rejects_nonsense():
-    assert doorbell_address("127.0.0.1:8013") == ("127.0.0.1", 8013)
-    assert doorbell_address("") is None
+def test_doorbell_addresses_parse_hosts_and_ports_and_reject_nonsense():
+    assert doorbell_addresses("127.0.0.1:8013") == [("127.0.0.1", 8013)]
+    assert doorbell_addresses("127.0.0.1:8013, :9000") == [
+        ("127.0.0.1", 8013),
+        ("127.0.0.1", 9000),
+    ]
+    assert doorbell_addresses("") == []
     with pytest.raises(ValueError, match=DOORBELL_ENV):
-        doorbell_address("localhost:http")
+        doorbell_addresses("localhost:http")
+
+
+def test_each_relay_replica_listens_on_the_doorbell_at_its_own_health_port():
+    both = "127.0.0.1:8013,127.0.0.1:9013"
+    assert own_doorbell(9013, both) == ("127.0.0.1", 9013)
+    assert own_doorbell(8013, both) == ("127.0.0.1", 8013)
+    assert own_doorbell(0, "127.0.0.1:8013") == ("127.0.0.1", 8013)
+    assert own_doorbell(8013, "") is None

@@ -224,11 +224,11 @@ def reading(engine: Engine) -> Iterator[Connection]:
 
 def _doorbell(engine: Engine) -> None:
     """Wake the outbox relay after commits that wrote events (``OUTBOX_DOORBELL``)."""
-    from sandbox.services.common.doorbell import doorbell_address, ring_after_commits
+    from sandbox.services.common.doorbell import doorbell_addresses, ring_after_commits
 
-    address = doorbell_address()
-    if address is not None:
-        ring_after_commits(engine, address)
+    addresses = doorbell_addresses()
+    if addresses:
+        ring_after_commits(engine, addresses)
 
 
 def create_schema(engine: Engine, metadata: MetaData) -> None:

@@ -1,7 +1,8 @@
 """The outbox relay's doorbell: writers ring it when a transaction with events commits.
 
 A writer whose transaction added outbox rows (``note_written``) sends one UDP datagram to
-``OUTBOX_DOORBELL`` (host:port) once it has committed, and the relay, which otherwise
+``OUTBOX_DOORBELL`` (host:port, or several, comma-separated, one per relay replica)
+once it has committed, and each relay, which otherwise
 sleeps between passes, looks at once.  A lost datagram only delays the rows until the
 relay's next idle pass (``IDLE_POLL_S``).
 """
@@ -23,16 +24,26 @@ _WROTE = "outbox_rows_written"
 _RING = "outbox_ring_due"
 
 
-def doorbell_address(value: str | None = None) -> tuple[str, int] | None:
-    """``host:port`` (default: ``OUTBOX_DOORBELL``) as an address, or None when unset."""
+def doorbell_addresses(value: str | None = None) -> list[tuple[str, int]]:
+    """``host:port[,host:port...]`` (default: ``OUTBOX_DOORBELL``) as addresses, one per
+    relay of the outbox; empty when unset."""
     value = os.environ.get(DOORBELL_ENV, "") if value is None else value
-    if not value.strip():
-        return None
-    host, _, port = value.strip().rpartition(":")
-    try:
-        return (host or "127.0.0.1", int(port))
-    except ValueError:
-        raise ValueError(f"{DOORBELL_ENV}={value!r}: expected host:port") from None
+    addresses = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        host, _, port = part.rpartition(":")
+        try:
+            addresses.append((host or "127.0.0.1", int(port)))
+        except ValueError:
+            raise ValueError(f"{DOORBELL_ENV}={value!r}: expected host:port[,...]") from None
+    return addresses
+
+
+def own_doorbell(port: int, value: str | None = None) -> tuple[str, int] | None:
+    """The relay's own doorbell among ``OUTBOX_DOORBELL``'s: the one on its health port
+    ``port``, else the first; None when unset."""
+    addresses = doorbell_addresses(value)
+    mine = [address for address in addresses if address[1] == port]
+    return (mine or addresses)[0] if addresses else None
 
 
 _ring_socket: socket.socket | None = None
@@ -48,7 +59,7 @@ def _ringer() -> socket.socket:
     return _ring_socket
 
 
-def ring_after_commits(engine: Engine, address: tuple[str, int]) -> None:
+def ring_after_commits(engine: Engine, addresses: list[tuple[str, int]]) -> None:
     """Ring the relay's doorbell once a transaction that added outbox rows has committed.
 
     SQLAlchemy's ``commit`` event fires *before* the database commits, so it only marks
@@ -69,8 +80,9 @@ def ring_after_commits(engine: Engine, address: tuple[str, int]) -> None:
     @event.listens_for(engine.pool, "checkin")
     def _ring(_dbapi_connection: Any, record: Any) -> None:
         if record is not None and record.info.pop(_RING, False):
-            with contextlib.suppress(OSError):  # a missed ring costs one idle pass
-                sock.sendto(b"!", address)
+            for address in addresses:
+                with contextlib.suppress(OSError):  # a missed ring costs one idle pass
+                    sock.sendto(b"!", address)
 
 
 def note_written(conn: Connection) -> None:

@@ -79,6 +79,7 @@ def _web(service: Service[S], settings: S) -> None:
         lambda: service.create_app(settings),
         host=settings.host,
         port=settings.port,
+        replica_port=settings.replica_port,
         workers=settings.workers,
         threads=settings.threads,
         name=service.name,

@@ -32,7 +32,7 @@ from sandbox.messaging import (
 )
 from sandbox.messaging.connection import RECOVERABLE_ERRORS
 from sandbox.services.common import jsonlog
-from sandbox.services.common.doorbell import Doorbell, doorbell_address
+from sandbox.services.common.doorbell import Doorbell, own_doorbell
 from sandbox.services.common.health import HealthServer, check_database
 from sandbox.services.common.outbox import OutboxRelay
 from sandbox.services.common.settings import ServiceSettings
@@ -92,7 +92,7 @@ def run_relay(*, service: str, engine: Engine, outbox: Table, settings: ServiceS
         name=f"{service}-relay",
     )
     # the service's writers ring this doorbell after committing events (OUTBOX_DOORBELL)
-    address = doorbell_address()
+    address = own_doorbell(settings.relay_health_port)
     doorbell = Doorbell(*address) if address else None
     relay = OutboxRelay(
         engine,

@@ -41,14 +41,23 @@ def serve(
     *,
     host: str,
     port: int,
+    replica_port: int = 0,
     workers: int = 1,
     threads: int = 8,
     name: str = "service",
     timeout_s: int = 30,
 ) -> None:
-    """Run gunicorn in the foreground until SIGTERM/SIGINT."""
+    """Run gunicorn in the foreground until SIGTERM/SIGINT.
+
+    With ``replica_port``, this process is one of several replicas: they all listen on
+    ``port`` with SO_REUSEPORT, so the kernel spreads new connections over them (by a
+    hash of each connection's addresses), and each also listens on ``replica_port``
+    alone, where its own health can be asked.
+    """
+    bind = [f"{host}:{port}"] + ([f"{host}:{replica_port}"] if replica_port else [])
     options = {
-        "bind": f"{host}:{port}",
+        "bind": bind,
+        "reuse_port": bool(replica_port),
         "workers": workers,
         "threads": threads,
         "worker_class": gunicorn_worker(http_error_body),

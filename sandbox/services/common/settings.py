@@ -9,6 +9,8 @@ fields are read under the service's prefix (``PAYMENT``, ``APPOINTMENT``,
 ``NOTIFIER``), so the three services answer to the same names::
 
     <P>_HOST, <P>_PORT                  the web process; the workers' /health share the host
+    <P>_REPLICA_PORT                    set on web replicas: they share <P>_PORT
+                                        (SO_REUSEPORT) and each answers alone on this one
     <P>_WORKERS, <P>_THREADS            gunicorn worker processes and threads per worker
     <P>_MAX_BODY_BYTES                  the largest request body read (413 past it)
     <P>_CONSUMER_HEALTH_PORT            the consumer's /health (services that consume)
@@ -109,6 +111,8 @@ class ServiceSettings:
     database_url: str
     host: str = "127.0.0.1"
     port: int = 8000
+    # a web replica's own port (0: no replicas); see serve.serve
+    replica_port: int = 0
     workers: int = 1
     threads: int = 8
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -157,6 +161,7 @@ class ServiceSettings:
             "database_url": database_url(env, p.lower()),
             "host": text(env, f"{p}_HOST", d["host"]),
             "port": port(env, f"{p}_PORT", d["port"]),
+            "replica_port": port(env, f"{p}_REPLICA_PORT", d["replica_port"]),
             "workers": integer(env, f"{p}_WORKERS", d["workers"], minimum=1),
             "threads": integer(env, f"{p}_THREADS", d["threads"], minimum=1),
             "max_body_bytes": integer(
