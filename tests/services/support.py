@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, Table
 
 from sandbox.messaging import OutgoingMessage
-from sandbox.services.common.db import make_engine, sqlite_url
+from sandbox.services.common.db import make_engine
 from sandbox.services.common.outbox import add_events, outbox_table
 
 
-def new_outbox(directory: Path) -> tuple[Engine, Table]:
-    """An engine on ``directory/svc.db`` and its outbox table, created."""
-    engine = make_engine(sqlite_url(directory / "svc.db"))
+def new_outbox(url: str) -> tuple[Engine, Table]:
+    """An engine on ``url`` and its outbox table, created."""
+    engine = make_engine(url)
     metadata = MetaData()
     table = outbox_table(metadata)
     metadata.create_all(engine)

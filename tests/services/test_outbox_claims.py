@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import event, select
 
 from sandbox.messaging import OutgoingMessage
+from sandbox.services.common.db import sqlite_url
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.services.common.times import utc
 from sandbox.waiting import wait_for
@@ -158,7 +159,7 @@ def _sqlite_steps(engine) -> list[int]:
 def test_an_idle_pass_costs_the_same_however_many_rows_were_sent_before(tmp_path):
     costs = []
     for sent_before in (100, 20_000):
-        engine, table = new_outbox(tmp_path / str(sent_before))
+        engine, table = new_outbox(sqlite_url(tmp_path / str(sent_before) / "svc.db"))
         now = datetime.now(UTC)
         with engine.begin() as conn:
             conn.execute(

@@ -7,6 +7,7 @@ import threading
 import pytest
 from sqlalchemy import text
 
+from sandbox.services.common.db import sqlite_url
 from sandbox.services.common.doorbell import (
     DOORBELL_ENV,
     Doorbell,
@@ -31,7 +32,7 @@ def rung_outbox(tmp_path, monkeypatch, bell):
     """A service engine configured, as the sandbox does, to ring ``bell``."""
     host, port = bell.address
     monkeypatch.setenv(DOORBELL_ENV, f"{host}:{port}")
-    engine, table = new_outbox(tmp_path)
+    engine, table = new_outbox(sqlite_url(tmp_path / "svc.db"))
     yield engine, table
     engine.dispose()
 
