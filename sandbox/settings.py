@@ -153,6 +153,9 @@ class SandboxSettings:
     rabbitmq_image: str = "rabbitmq:3.13.7-management"
     broker_start_timeout_s: float = 60.0
     broker: BrokerSettings = field(default_factory=BrokerSettings)
+    # the address every process of the sandbox binds and is dialled on, the private
+    # broker node's included (SANDBOX_HOST)
+    host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
@@ -166,4 +169,5 @@ class SandboxSettings:
                 env, "SANDBOX_BROKER_START_TIMEOUT", defaults.broker_start_timeout_s
             ),
             broker=BrokerSettings.from_env(env),
+            host=env.get("SANDBOX_HOST") or defaults.host,
         )

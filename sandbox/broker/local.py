@@ -128,8 +128,16 @@ class LocalNode(OwnedBroker):
         plugins: tuple[str, ...] = ("rabbitmq_management",),
         config: Sequence[str] = (),
         cookie: str | None = None,
+        host: str = HOST,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.base_dir = base_dir.resolve()
+        # where the node listens for AMQP and HTTP; its Erlang distribution (rabbitmqctl,
+        # clustering) stays on the loopback of wherever it runs
+        self.host = host
+        # a command the node and rabbitmqctl run through, e.g. ("ip", "netns", "exec", "ns")
+        # to run it in a network namespace; it must exec the command, keeping its pid
+        self.launcher = tuple(launcher)
         self.server = server
         self.ctl_path = ctl
         self.start_timeout_s = start_timeout_s
@@ -147,11 +155,11 @@ class LocalNode(OwnedBroker):
         return self.url_for("/")
 
     def url_for(self, vhost: str) -> str:
-        return f"amqp://{USER}:{PASSWORD}@{HOST}:{self.ports.amqp}/{quote(vhost, safe='')}"
+        return f"amqp://{USER}:{PASSWORD}@{self.host}:{self.ports.amqp}/{quote(vhost, safe='')}"
 
     @property
     def management_url(self) -> str:
-        return f"http://{HOST}:{self.ports.management}"
+        return f"http://{self.host}:{self.ports.management}"
 
     @property
     def log_file(self) -> Path:
@@ -188,7 +196,7 @@ class LocalNode(OwnedBroker):
             raise FileNotFoundError(f"rabbitmq-server not found at {self.server}")
         self._write_files()
         executor = _NodeExecutor(
-            [self.server],
+            [*self.launcher, self.server],
             self.url,
             self.ports.amqp,
             envvars=self._environment(),
@@ -233,7 +241,7 @@ class LocalNode(OwnedBroker):
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         """Run rabbitmqctl against this node and return its output."""
         result = subprocess.run(
-            [self.ctl_path, "-n", self.nodename, *args],
+            [*self.launcher, self.ctl_path, "-n", self.nodename, *args],
             env=self._environment(),
             capture_output=True,
             text=True,
@@ -273,7 +281,10 @@ class LocalNode(OwnedBroker):
             "\n".join(
                 [
                     f"management.tcp.port = {self.ports.management}",
-                    f"management.tcp.ip = {HOST}",
+                    f"management.tcp.ip = {self.host}",
+                    # guest may only log in over loopback, by default: the node listening
+                    # on another address is there to be reached from elsewhere
+                    *([] if self.host == HOST else ["loopback_users.guest = false"]),
                     "log.console = false",
                     "log.file.level = info",
                     # The sandbox's data directory may sit on a nearly full disk in CI;
@@ -301,7 +312,7 @@ class LocalNode(OwnedBroker):
         return {
             "HOME": str(base / "home"),
             "RABBITMQ_NODENAME": self.nodename,
-            "RABBITMQ_NODE_IP_ADDRESS": HOST,
+            "RABBITMQ_NODE_IP_ADDRESS": self.host,
             "RABBITMQ_NODE_PORT": str(self.ports.amqp),
             "RABBITMQ_DIST_PORT": str(self.ports.dist),
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),

@@ -223,7 +223,13 @@ def chosen(settings: SandboxSettings, size: int = 1, name: str = "broker") -> Br
     ctl = str(Path(server).with_name("rabbitmqctl"))
     timeout = settings.broker_start_timeout_s
     if size == 1:
-        return LocalNode(settings.state_dir / name, server=server, ctl=ctl, start_timeout_s=timeout)
+        return LocalNode(
+            settings.state_dir / name,
+            server=server,
+            ctl=ctl,
+            start_timeout_s=timeout,
+            host=settings.host,
+        )
     return LocalCluster(
         settings.state_dir / name, size, server=server, ctl=ctl, start_timeout_s=timeout
     )

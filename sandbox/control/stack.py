@@ -18,7 +18,7 @@ from pathlib import Path
 import port_for
 from sqlalchemy.engine import make_url
 
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # the default of SANDBOX_HOST: where every process binds and is dialled
 
 # Preferred ports (SPEC section 7 for the services; the mocks use their tools' usual
 # ports); any that is taken falls back to a free one.
@@ -156,11 +156,11 @@ def database_url(environ: Mapping[str, str], service: str, data: Path) -> str:
     )
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, host: str = HOST) -> bool:
     """True when nothing listens on ``port`` (port_for only knows IANA's lists)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -171,6 +171,7 @@ def choose_ports(
     *,
     prefer: bool = True,
     scale: Mapping[str, int] | None = None,
+    host: str = HOST,
 ) -> dict[str, int]:
     """Preferred ports where free, free random ports otherwise; all distinct.
 
@@ -189,7 +190,7 @@ def choose_ports(
         wanted.update(dict.fromkeys(extra, 0))
     for name, preferred in wanted.items():
         port = preferred if prefer and preferred else port_for.select_random()
-        while port in used or not _port_free(port):
+        while port in used or not _port_free(port, host):
             port = port_for.select_random()
         used.add(port)
         ports[name] = port
@@ -220,13 +221,15 @@ def plan(
     extra_env: dict[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     scale: Mapping[str, int] | None = None,
+    host: str = HOST,
 ) -> list[Component]:
     """Every process of the sandbox in start order (mocks first, then services).
 
     ``environ`` is the environment ``sandbox up`` ran in: its database URLs win over the
     SQLite files in the state directory.  ``scale`` runs that many replicas of a web,
     consumer or relay process (``replica_names``); ``ports`` then needs theirs too
-    (``choose_ports(scale=...)``)."""
+    (``choose_ports(scale=...)``).  Every process binds ``host`` and finds the others
+    there (``SANDBOX_HOST``)."""
     data = state_dir / "data"
     environ = environ or {}
     scale = scale or {}
@@ -235,12 +238,12 @@ def plan(
         "SANDBOX_STATE_DIR": str(state_dir),
         **(extra_env or {}),
     }
-    url = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+    url = {name: f"http://{host}:{port}" for name, port in ports.items()}
     components = [
         Component(
             "provider",
             "mocks.provider",
-            ("--host", HOST, "--port", str(ports["provider"])),
+            ("--host", host, "--port", str(ports["provider"])),
             {
                 **common,
                 "PROVIDER_WEBHOOK_URL": f"{url['payment']}/payment/webhook",
@@ -255,7 +258,7 @@ def plan(
             "mocks.smtp",
             (
                 "--host",
-                HOST,
+                host,
                 "--smtp-port",
                 str(ports["smtp"]),
                 "--http-port",
@@ -269,7 +272,7 @@ def plan(
         Component(
             "merchant",
             "mocks.merchant",
-            ("--host", HOST, "--port", str(ports["merchant"])),
+            ("--host", host, "--port", str(ports["merchant"])),
             # secrets go through the environment: a command line is public (ps, /proc)
             {**common, "MOCK_MERCHANT_SECRET": keys["merchant_secret"]},
             health_url=f"{url['merchant']}/health",
@@ -297,7 +300,7 @@ def plan(
         **common,
         "NOTIFIER_PORT": str(ports["notifier"]),
         "NOTIFIER_DATABASE_URL": database_url(environ, "notifier", data),
-        "SMTP_HOST": HOST,
+        "SMTP_HOST": host,
         "SMTP_PORT": str(ports["smtp"]),
         "MERCHANT_CALLBACK_URL": f"{url['merchant']}/callbacks",
         "MERCHANT_CALLBACK_SECRET": keys["merchant_secret"],
@@ -315,20 +318,20 @@ def plan(
         # every process of the service rings its relays' doorbells (UDP, each relay's
         # health port number) after committing events, so a relay wakes at once
         relays = replica_names(f"{service}-relay", scale)
-        doorbell = ",".join(f"{HOST}:{ports[relay]}" for relay in relays)
+        doorbell = ",".join(f"{host}:{ports[relay]}" for relay in relays)
         for role in roles:
             web = role == "web"
             process = service if web else f"{service}-{role}"
             names = replica_names(process, scale)
             for name in names:
-                component_env = {**env, "OUTBOX_DOORBELL": doorbell}
+                component_env = {**env, f"{prefix}_HOST": host, "OUTBOX_DOORBELL": doorbell}
                 health = url[name] if name in url else url[process]
                 if web and len(names) > 1:
                     # replicas share the service's port (SO_REUSEPORT: the kernel spreads
                     # connections over them) and each answers alone on a port of its own
                     own = ports[own_port(name)]
                     component_env[f"{prefix}_REPLICA_PORT"] = str(own)
-                    health = f"http://{HOST}:{own}"
+                    health = f"http://{host}:{own}"
                 if not web:
                     component_env[WORKER_PORT_VARIABLES[process]] = str(ports[name])
                 if role == "relay":

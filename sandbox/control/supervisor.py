@@ -103,7 +103,10 @@ class Supervisor:
             self.broker = broker
             broker_ready = self._pool.submit(start_broker, broker)
         ports = stack.choose_ports(
-            taken=set(self._broker_ports()), prefer=not self.random_ports, scale=self.scale
+            taken=set(self._broker_ports()),
+            prefer=not self.random_ports,
+            scale=self.scale,
+            host=self.settings.host,
         )
         keys = stack.new_secrets()
         # Kept for tests and tools that sign as the provider or the notifier do; the
@@ -121,6 +124,7 @@ class Supervisor:
                     extra_env=stack.PROFILES[self.profile],
                     environ=os.environ,
                     scale=self.scale,
+                    host=self.settings.host,
                 )
             )
             if self.only is None or {component.name, component.process} & self.only
@@ -353,8 +357,8 @@ class Supervisor:
             threading.Thread(target=self._shutdown_and_exit, daemon=True).start()
             return jsonify({"status": "stopping"})
 
-        server = make_server(stack.HOST, 0, app, threaded=True)
-        self.control_url = f"http://{stack.HOST}:{server.server_port}"
+        server = make_server(self.settings.host, 0, app, threaded=True)
+        self.control_url = f"http://{self.settings.host}:{server.server_port}"
         threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
 
     def _authorize(self) -> None:
