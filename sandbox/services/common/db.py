@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.elements import ColumnElement
 
 from sandbox.services.common.times import utc
@@ -209,9 +210,41 @@ def make_engine(url: str) -> Engine:
 
         _doorbell(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
     _doorbell(engine)
     return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle a while.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip per transaction,
+    about as many as the transactions themselves.  A server restarted while a connection
+    sat in the pool is caught here; one that goes away between two quick uses fails that
+    transaction, and SQLAlchemy then drops every pooled connection, as it does for any
+    disconnect (the consumers retry, the web answers 503).
+    """
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < IDLE_PING_S:
+            return
+        try:
+            dbapi_connection.execute(";")
+        except Exception as exc:
+            # the pool discards this connection and hands out a new one
+            raise DisconnectionError(str(exc)) from exc
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from sandbox import strict_json
@@ -140,6 +141,13 @@ def install(app: Flask, service: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if isinstance(error, OperationalError | DisconnectionError):
+            # the database went away or refused (a restart, a lock past its timeout):
+            # nothing wrong with the request, which may be sent again
+            log.warning("database unavailable in %s %s: %s", request.method, request.path, error)
+            return error_response(
+                ApiError("DATABASE_UNAVAILABLE", "the database did not answer; retry", 503)
+            )
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(
             ApiError("INTERNAL_ERROR", "unexpected error; see the service log", 500)
