@@ -283,11 +283,15 @@ def _additional(
         _compare(normal(old), normal(new), [*at, "*"], out)
     elif new is False:
         add("field", "additional-properties-closed", TIGHTEN, "unknown fields are now refused")
-    elif old is False:
+    elif old is False or new is True:
         add("field", "additional-properties-opened", LOOSEN, "unknown fields are now allowed")
     else:
-        effect = TIGHTEN if new is not True else LOOSEN
-        add("field", "additional-properties-changed", effect, "additionalProperties changed")
+        add(
+            "field",
+            "additional-properties-restricted",
+            TIGHTEN,
+            "unknown fields must now match a schema",
+        )
 
 
 def _others(base: dict[str, Any], head: dict[str, Any], add: Any) -> None:
