@@ -19,18 +19,16 @@ from typing import Any
 from sandbox.contracts import patterns
 from sandbox.contracts.changes import BOTH, LOOSEN, NEUTRAL, TIGHTEN, UNKNOWN, Finding
 from sandbox.contracts.composition_diff import compare_compositions
-from sandbox.contracts.schema_normal import ANNOTATIONS, normal, strip, type_set
+from sandbox.contracts.schema_normal import (
+    ANNOTATIONS,
+    LOWER_BOUNDS,
+    UPPER_BOUNDS,
+    normal,
+    strip,
+    type_set,
+)
 from sandbox.contracts.violations import json_path
 
-UPPER_BOUNDS = (
-    "maxLength",
-    "maximum",
-    "exclusiveMaximum",
-    "maxItems",
-    "maxProperties",
-    "x-maxDecimalPlaces",
-)
-LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
 HANDLED = frozenset(
     {
         "type",

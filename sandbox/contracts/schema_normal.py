@@ -39,6 +39,16 @@ ANNOTATIONS = frozenset(
     }
 )
 
+UPPER_BOUNDS = (
+    "maxLength",
+    "maximum",
+    "exclusiveMaximum",
+    "maxItems",
+    "maxProperties",
+    "x-maxDecimalPlaces",
+)
+LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
+
 # Keywords that only constrain instances of one type: null passes all of them.
 _TYPE_SPECIFIC = frozenset(
     {
@@ -111,23 +121,38 @@ def _keywords(schema: Mapping[str, Any]) -> set[str]:
 
 
 def _merge(parent: dict[str, Any], branch: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``parent`` and ``branch`` as one schema, or None when they cannot be merged."""
+    """One schema accepting what both ``parent`` and ``branch`` accept (their annotations:
+    the parent's), or None when that cannot be written without a composition."""
     mine, theirs = _keywords(parent), _keywords(branch)
+    if "allOf" in theirs:
+        return None
     if ("properties" in mine and theirs & _SEES_PROPERTIES) or (
         "properties" in theirs and mine & _SEES_PROPERTIES
     ):
         return None
-    shared = mine & theirs
-    if "allOf" in theirs or shared - {"required", "properties"}:
-        return None
-    merged = {**parent, **{k: branch[k] for k in theirs}}
-    if "required" in shared:
-        merged["required"] = sorted({*parent["required"], *branch["required"]})
-    if "properties" in shared:
-        if set(parent["properties"]) & set(branch["properties"]):
+    merged = {**parent, **{k: branch[k] for k in theirs - mine}}
+    for key in mine & theirs:
+        both = _conjoin(key, parent[key], branch[key])
+        if both is None:
             return None
-        merged["properties"] = {**parent["properties"], **branch["properties"]}
+        merged[key] = both
     return merged
+
+
+def _conjoin(key: str, a: Any, b: Any) -> Any:
+    """The value of ``key`` that asks for both ``a`` and ``b``; None if there is none."""
+    if strip(a) == strip(b):
+        return a
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+    if key in UPPER_BOUNDS and numbers:
+        return min(a, b)
+    if key in LOWER_BOUNDS and numbers:
+        return max(a, b)
+    if key == "required":
+        return sorted({*a, *b})
+    if key == "properties" and not set(a) & set(b):
+        return {**a, **b}
+    return None
 
 
 def _flatten_all_of(schema: dict[str, Any]) -> dict[str, Any]:
@@ -163,11 +188,12 @@ def _collapse_nullable(schema: dict[str, Any], key: str) -> dict[str, Any]:
     siblings = {k: v for k, v in schema.items() if k != key}
     if not (says & {"type", "enum"}) or says - _TYPE_SPECIFIC - {"type", "enum"}:
         return schema  # the branch could refuse null by itself: compare branch by branch
-    if says & _keywords(siblings):
-        return schema
-    out = dict(other)
+    nullable = dict(other)
     if "type" in other:
-        out["type"] = sorted({*type_set(other), "null"})
+        nullable["type"] = sorted({*type_set(other), "null"})
     if "enum" in other and None not in other["enum"]:
-        out["enum"] = [*other["enum"], None]
-    return {**out, **siblings}
+        nullable["enum"] = [*other["enum"], None]
+    merged = _merge(siblings, nullable)
+    if merged is None:
+        return schema
+    return {**{k: v for k, v in nullable.items() if k in ANNOTATIONS}, **merged}
