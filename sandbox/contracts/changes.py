@@ -122,9 +122,8 @@ def broken_parties(finding: Finding, direction: Direction) -> tuple[str, ...]:
     readers = finding.effect in (LOOSEN, BOTH) and finding.rule not in TOLERATED_BY_READERS
     if finding.rule in REMOVALS:
         readers = True
-    return (direction.writers if writers else ()) + tuple(
-        r for r in (direction.readers if readers else ()) if r not in direction.writers
-    )
+    broken = (direction.writers if writers else ()) + (direction.readers if readers else ())
+    return tuple(dict.fromkeys(broken))  # a service may be both: name it once
 
 
 def severity(finding: Finding, direction: Direction) -> str:

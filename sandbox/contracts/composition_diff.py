@@ -11,6 +11,9 @@ a changed composition.  What is left over is a branch added or removed:
 - ``allOf`` (conditions, what the normaliser could not merge into the parent): a new
   branch accepts less (``condition-added`` tightens), a removed one more.
 
+``if``/``then``/``else`` with the same ``if`` compare ``then`` and ``else`` like any schema
+(a tighter ``then`` tightens); a changed ``if`` is ``composition-changed``.
+
 ``oneOf`` wants exactly one branch to match, so a branch that accepts more can make a
 document match two and be refused: unless the new branches are provably exclusive
 (different types, or different values of a required discriminator), a loosening inside
@@ -39,7 +42,8 @@ def compare_compositions(
     out: list[Finding],
     recurse: Recurse,
 ) -> None:
-    """Findings for the ``anyOf``, ``oneOf`` and ``allOf`` of ``base`` and ``head``."""
+    """Findings for the compositions and conditionals of ``base`` and ``head``."""
+    _conditionals(base, head, at, path, out, recurse)
     for key in (*_ALTERNATIVES, "allOf"):
         if key not in base and key not in head:
             continue
@@ -67,6 +71,25 @@ def compare_compositions(
             )
         else:
             out.extend(found)
+
+
+def _conditionals(
+    base: dict[str, Any],
+    head: dict[str, Any],
+    at: list[str | int],
+    path: str,
+    out: list[Finding],
+    recurse: Recurse,
+) -> None:
+    if all(strip(base.get(k)) == strip(head.get(k)) for k in ("if", "then", "else")):
+        return
+    if strip(base.get("if")) != strip(head.get("if")):
+        message = "if changed; compatibility cannot be proven"
+        out.append(Finding(path, "composition", "composition-changed", BOTH, message))
+        return
+    for key in ("then", "else"):
+        if key in base or key in head:
+            recurse(normal(base.get(key, {})), normal(head.get(key, {})), at, out)
 
 
 def _whole(key: str, path: str, added: bool) -> Finding:

@@ -124,8 +124,12 @@ def diff_contracts(
         ]
     except files.ContractLoadError as exc:
         raise DiffError(str(exc)) from exc
-    changes.sort(key=lambda c: (SEVERITY_ORDER[c.severity], c.location, c.rule))
-    return DiffReport(base_label or str(base), str(head), tuple(changes))
+    # One schema reached twice at the same place (a property and the same property in
+    # an if/then) reports the same change twice: keep one.
+    unique = sorted(
+        set(changes), key=lambda c: (SEVERITY_ORDER[c.severity], c.location, c.rule, c.message)
+    )
+    return DiffReport(base_label or str(base), str(head), tuple(unique))
 
 
 # -- events --------------------------------------------------------------------------

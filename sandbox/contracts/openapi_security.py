@@ -5,8 +5,9 @@ alternatives, each naming schemes (with OAuth scopes) that must all be satisfied
 list, an empty one or an empty alternative lets anonymous clients in.  A client that
 could call the operation before holds the credentials of one old alternative, so the
 change breaks clients when some old alternative no longer contains a new one
-(``security-requirement-added``); anything else that changed only lets more clients in
-(``security-requirement-removed``).  A scheme that the new document still requires but
+(``security-requirement-added``); anything else that changed only lets more clients in:
+fewer credentials asked (``security-requirement-removed``) or another way in
+(``security-alternative-added``).  A scheme that the new document still requires but
 that now asks for credentials elsewhere (another header, another type, other OAuth
 flows) breaks clients too (``security-scheme-changed``).
 """
@@ -64,18 +65,16 @@ def diff_operation_security(
             )
         ]
     dropped = sorted({name for a in old for name in a} - {name for b in new for name in b})
-    return [
-        change(
-            loc,
-            "security",
-            "security-requirement-removed",
-            COMPATIBLE,
-            f"no longer requires {_names(dropped) or 'every credential it did'}",
-        )
-    ]
+    if dropped:
+        rule, message = "security-requirement-removed", f"no longer requires {_names(dropped)}"
+    else:
+        offered = [sorted(b) for b in new if b not in old]
+        rule = "security-alternative-added"
+        message = f"also accepts {' or '.join(_names(b) or 'anonymous calls' for b in offered)}"
+    return [change(loc, "security", rule, COMPATIBLE, message)]
 
 
-def _names(names: list[str]) -> str:
+def _names(names: list[str] | frozenset[str]) -> str:
     return ", ".join(names)
 
 

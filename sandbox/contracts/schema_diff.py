@@ -6,7 +6,7 @@ direction, whether that breaks anyone.  Schemas are first brought to one spellin
 (:mod:`sandbox.contracts.schema_normal`), compositions are compared branch by branch
 (:mod:`sandbox.contracts.composition_diff`) and patterns by the strings they accept
 (:mod:`sandbox.contracts.patterns`).  A keyword this module does not model (``not``,
-``if``, ``propertyNames``, ...) that changed is reported as changing both ways.
+``propertyNames``, ...) that changed is reported as changing both ways.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ HANDLED = frozenset(
         "allOf",
         "anyOf",
         "oneOf",
+        "if",
+        "then",
+        "else",
         "x-schema-version",
         *UPPER_BOUNDS,
         *LOWER_BOUNDS,

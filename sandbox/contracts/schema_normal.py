@@ -165,8 +165,8 @@ def _flatten_all_of(schema: dict[str, Any]) -> dict[str, Any]:
         merged = _merge(out, normal(branch))
         if merged is None:
             kept.append(branch)
-        else:
-            out = merged
+        else:  # the parent's annotations win; the branch's fill in what it lacks
+            out = {**{k: v for k, v in normal(branch).items() if k in ANNOTATIONS}, **merged}
     if kept:
         out["allOf"] = kept
     return out
