@@ -43,7 +43,10 @@ def compare_compositions(
     recurse: Recurse,
 ) -> None:
     """Findings for the compositions and conditionals of ``base`` and ``head``."""
-    _conditionals(base, head, at, path, out, recurse)
+    conditional, branches = _conditionals(base, head, path)
+    out.extend(conditional)
+    for b, h in branches:
+        recurse(b, h, at, out)
     for key in (*_ALTERNATIVES, "allOf"):
         if key not in base and key not in head:
             continue
@@ -74,22 +77,19 @@ def compare_compositions(
 
 
 def _conditionals(
-    base: dict[str, Any],
-    head: dict[str, Any],
-    at: list[str | int],
-    path: str,
-    out: list[Finding],
-    recurse: Recurse,
-) -> None:
+    base: dict[str, Any], head: dict[str, Any], path: str
+) -> tuple[list[Finding], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """(findings, ``then``/``else`` pairs to compare) for the conditionals."""
     if all(strip(base.get(k)) == strip(head.get(k)) for k in ("if", "then", "else")):
-        return
+        return [], []
     if strip(base.get("if")) != strip(head.get("if")):
         message = "if changed; compatibility cannot be proven"
-        out.append(Finding(path, "composition", "composition-changed", BOTH, message))
-        return
-    for key in ("then", "else"):
-        if key in base or key in head:
-            recurse(normal(base.get(key, {})), normal(head.get(key, {})), at, out)
+        return [Finding(path, "composition", "composition-changed", BOTH, message)], []
+    return [], [
+        (normal(base.get(key, {})), normal(head.get(key, {})))
+        for key in ("then", "else")
+        if key in base or key in head
+    ]
 
 
 def _whole(key: str, path: str, added: bool) -> Finding:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,9 +28,9 @@ import yaml
 from sandbox.contracts import ContractRegistry, diff_contracts
 from sandbox.contracts.changes import BREAKING, COMPATIBLE, SEVERITY_ORDER
 from sandbox.messaging import OutgoingMessage
-from sandbox.services.appointment.rules import Appointment
-from sandbox.services.notifier.storage import Attempt
 from sandbox.services.payment import model
+from tests.appointment.test_rules import appointment
+from tests.notifier.test_storage import attempt
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS_DIR = Path(__file__).resolve().parent / "mutations"
@@ -223,22 +222,26 @@ def _load_module(path: Path) -> ModuleType:
 AT = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
+# The payment as the payment service stores it (most fields of seed 000's example).
+PAYMENT = {
+    "id": "pay_1",
+    "tenant_id": "t1",
+    "booking_id": "appt_1",
+    "user_id": "cust_1",
+    "amount_minor": 7510,
+    "currency": "USD",
+    "payment_method": "credit_card",
+    "flow": "card",
+    "status": "succeeded",
+    "correlation_id": "flow-1",
+    "created_at": AT,
+    "updated_at": AT,
+    "customer": model.Customer("jane@example.com", "Jane"),
+}
+
+
 def _payment_events(events: ModuleType) -> list[OutgoingMessage]:
-    paid = model.Payment(
-        id="pay_1",
-        tenant_id="t1",
-        booking_id="appt_1",
-        user_id="cust_1",
-        amount_minor=7510,
-        currency="USD",
-        payment_method="credit_card",
-        flow="card",
-        status="succeeded",
-        correlation_id="flow-1",
-        created_at=AT,
-        updated_at=AT,
-        customer=model.Customer("jane@example.com", "Jane"),
-    )
+    paid = model.Payment(**PAYMENT)
     failed = paid.with_changes(status="failed", error_code="CARD_DECLINED", error_message="no")
     refunded = paid.with_changes(status="refunded", refunded_minor=7510)
     refund = model.Refund("re_1", "pay_1", "t1", 7510, "customer asked", "succeeded", AT)
@@ -252,23 +255,9 @@ def _payment_events(events: ModuleType) -> list[OutgoingMessage]:
 
 
 def _appointment_events(events: ModuleType) -> list[OutgoingMessage]:
-    booked = Appointment(
-        id="appt_1",
-        tenant_id="t1",
-        customer_id="cust_1",
-        customer_name="Jane",
-        customer_email="jane@example.com",
-        service="Haircut",
-        start_time="2030-06-01T10:00:00Z",
-        price=Decimal("75.10"),
-        currency="USD",
-        status="pending_confirmation",
-        payment_status="pending",
-        created_at=AT,
-        updated_at=AT,
-    )
-    paid = replace(booked, status="confirmed", payment_status="paid", payment_id="pay_1")
-    cancelled = replace(booked, status="cancelled")
+    booked = appointment()
+    paid = appointment(status="confirmed", payment_status="paid", payment_id="pay_1")
+    cancelled = appointment(status="cancelled")
     return [
         events.event_for("appointment.created", booked, correlation_id="flow-1"),
         events.event_for("appointment.confirmed", paid, correlation_id="flow-1"),
@@ -277,27 +266,12 @@ def _appointment_events(events: ModuleType) -> list[OutgoingMessage]:
 
 
 def _notification_events(events: ModuleType) -> list[OutgoingMessage]:
-    sent = Attempt(
-        event_id="evt-1",
-        routing_key="payment.completed",
-        correlation_id="flow-1",
-        tenant_id="t1",
-        appointment_id="appt_1",
-        payment_id="pay_1",
-        channel="email",
-        template="payment_succeeded",
-        recipient="jane@example.com",
-        status="sent",
-        attempt=1,
-        created_at=AT,
-    )
+    sent = attempt("evt-1", "email")
     failed = replace(
-        sent,
+        attempt("evt-1", "webhook", status="failed"),
         tenant_id=None,
         payment_id=None,
         recipient=None,
-        channel="webhook",
-        status="failed",
         error_code="SMTP_DOWN",
         error_message="the SMTP server refused",
     )
