@@ -1,7 +1,8 @@
 """The ``sandbox`` command line.
 
 Exit codes a CI job can gate on: 0 success, 1 a check or scenario failed, 2 bad usage or
-configuration, 3 no broker could be found or started.
+configuration, 3 no broker could be found or started, 4 (``contracts diff``) nothing is
+known to break but a change could not be decided.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER, EXIT_OK, EXIT_USAGE
+from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER, EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE
 from sandbox.settings import SandboxSettings, SettingsError
 from sandbox.topology import build
 
@@ -107,9 +108,11 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
         except DiffError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        report = diff_contracts(base, head)
+        report = diff_contracts(base, head, base_label=args.base)
     _print_report(report.to_dict(), report.render_table, as_json=args.json)
-    return EXIT_FAILED if report.breaking else EXIT_OK
+    if report.breaking:
+        return EXIT_FAILED
+    return EXIT_UNDECIDED if report.undecided else EXIT_OK
 
 
 def _print_report(data: dict[str, Any], render: Callable[[], str], *, as_json: bool) -> None:
@@ -324,7 +327,14 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_contracts_check)
-    diff = contracts_sub.add_parser("diff", help="breaking vs compatible changes since a git ref")
+    diff = contracts_sub.add_parser(
+        "diff",
+        help="breaking vs compatible changes since a git ref",
+        description="Exit 0: every change is compatible; 1: a change breaks a writer or a "
+        f"reader; {EXIT_UNDECIDED}: nothing is known to break, but a change could not be "
+        "decided (e.g. a pattern beyond the shapes the diff reads): fail or warn on it in CI; "
+        "2: the ref or the files cannot be read.",
+    )
     diff.add_argument("base", help="git ref to compare with, e.g. main or HEAD~1")
     diff.add_argument("--dir", default=None, help="contracts directory of the working tree")
     diff.add_argument("--repo", default=".", help="git repository (default: .)")

@@ -1,11 +1,14 @@
 """``contracts diff``: what changed between two contract trees, and does it break anyone?
 
 Event schemas are compared with their ``$ref``s inlined, so a change in
-``common.schema.json`` shows up under every event that uses it.  The AsyncAPI documents
-are compared as catalogs (routing keys, producers, queues, bindings, consumers), the
-OpenAPI documents path by path.  The rules are in :mod:`sandbox.contracts.changes`
-and ``contracts/README.md``.  To compare with a git ref, export the ref's ``contracts/``
-with :func:`export_git_ref` and diff the two directories.
+``common.schema.json`` shows up under every event that uses it, and each is judged in
+the direction the AsyncAPI operations give it (its producers write, its consumers
+read).  The AsyncAPI documents are compared as catalogs
+(:mod:`sandbox.contracts.asyncapi_diff`), the OpenAPI documents path by path
+(:mod:`sandbox.contracts.openapi_diff`).  The rules are in
+:mod:`sandbox.contracts.changes` and ``contracts/README.md``.  To compare with a git
+ref, export the ref's ``contracts/`` with :func:`export_git_ref` and diff the two
+directories.
 """
 
 from __future__ import annotations
@@ -13,17 +16,23 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
-from collections.abc import KeysView, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sandbox.contracts import files, refs
-from sandbox.contracts.asyncapi import EventCatalog, read_catalog
+from sandbox.contracts.asyncapi_diff import (
+    UNKNOWN_EVENT,
+    catalog,
+    diff_asyncapi,
+    envelope_direction,
+    event_directions,
+)
 from sandbox.contracts.changes import (
     BREAKING,
     COMPATIBLE,
-    EVENT,
+    SEVERITY_ORDER,
+    UNDECIDED,
     Change,
     change,
     classify,
@@ -48,18 +57,31 @@ class DiffReport:
     def breaking(self) -> bool:
         return any(c.breaking for c in self.changes)
 
+    @property
+    def undecided(self) -> bool:
+        """Nothing is known to break, but something could not be decided."""
+        return not self.breaking and any(c.undecided for c in self.changes)
+
     def breaking_changes(self) -> list[Change]:
         return [c for c in self.changes if c.breaking]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(c.severity == s for c in self.changes) for s in SEVERITY_ORDER}
+
+    def verdict(self) -> str:
+        """The worst severity found: breaking, undecided or compatible."""
+        return min(
+            (c.severity for c in self.changes), key=SEVERITY_ORDER.__getitem__, default=COMPATIBLE
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "base": self.base,
             "head": self.head,
+            "verdict": self.verdict(),
             "breaking": self.breaking,
-            "counts": {
-                BREAKING: len(self.breaking_changes()),
-                COMPATIBLE: len(self.changes) - len(self.breaking_changes()),
-            },
+            "undecided": self.undecided,
+            "counts": self.counts(),
             "changes": [c.to_dict() for c in self.changes],
         }
 
@@ -77,28 +99,37 @@ class DiffReport:
             for row in [header, *rows]
         ]
         lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * len(header[3]))
-        count = len(self.breaking_changes())
-        verdict = "BREAKING" if count else "compatible"
+        counts = self.counts()
+        verdict = self.verdict()
         lines.append(
-            f"{verdict}: {count} breaking, {len(self.changes) - count} compatible change(s)"
+            f"{verdict.upper() if verdict != COMPATIBLE else verdict}: "
+            f"{counts[BREAKING]} breaking, {counts[UNDECIDED]} undecided, "
+            f"{counts[COMPATIBLE]} compatible change(s)"
         )
         return "\n".join(lines)
 
 
-def diff_contracts(base_dir: str | Path, head_dir: str | Path) -> DiffReport:
-    """Every change from the contracts in ``base_dir`` to those in ``head_dir``."""
+def diff_contracts(
+    base_dir: str | Path, head_dir: str | Path, *, base_label: str | None = None
+) -> DiffReport:
+    """Every change from the contracts in ``base_dir`` to those in ``head_dir``;
+    ``base_label`` names the base in the report (a git ref rather than a temporary
+    directory)."""
     base, head = Path(base_dir), Path(head_dir)
     try:
         changes = [
             *_diff_events(base, head),
-            *_diff_asyncapi(base, head),
+            *diff_asyncapi(base, head),
             *_diff_http(base, head),
         ]
     except files.ContractLoadError as exc:
         raise DiffError(str(exc)) from exc
-    order = {BREAKING: 0, COMPATIBLE: 1}
-    changes.sort(key=lambda c: (order[c.severity], c.location, c.rule))
-    return DiffReport(str(base), str(head), tuple(changes))
+    # One schema reached twice at the same place (a property and the same property in
+    # an if/then) reports the same change twice: keep one.
+    unique = sorted(
+        set(changes), key=lambda c: (SEVERITY_ORDER[c.severity], c.location, c.rule, c.message)
+    )
+    return DiffReport(base_label or str(base), str(head), tuple(unique))
 
 
 # -- events --------------------------------------------------------------------------
@@ -116,6 +147,7 @@ def _bundled_schemas(contracts_dir: Path) -> dict[str, Any]:
 
 def _diff_events(base: Path, head: Path) -> list[Change]:
     old, new = _bundled_schemas(base), _bundled_schemas(head)
+    directions = event_directions(catalog(base)[1], catalog(head)[1])
     changes = []
     for name in sorted(old.keys() | new.keys()):
         routing_key = name.removesuffix(files.SCHEMA_SUFFIX)
@@ -134,122 +166,12 @@ def _diff_events(base: Path, head: Path) -> list[Change]:
                 )
             )
         else:
-            changes.extend(classify(compare(old[name], new[name]), EVENT, routing_key))
-    return changes
-
-
-# -- AsyncAPI ------------------------------------------------------------------------
-
-
-def _catalog(contracts_dir: Path) -> tuple[Any, EventCatalog]:
-    path = contracts_dir / files.ASYNCAPI_FILE
-    if not path.exists():
-        return {}, read_catalog({})
-    document = files.load_yaml(path)
-    return document, read_catalog(document)
-
-
-def _diff_asyncapi(base: Path, head: Path) -> list[Change]:
-    (old_doc, old), (new_doc, new) = _catalog(base), _catalog(head)
-    changes = _removed_and_added("asyncapi ", "routing-key", old.routes.keys(), new.routes.keys())
-    for rk in sorted(old.routes.keys() & new.routes.keys()):
-        a, b = old.routes[rk], new.routes[rk]
-        for attr, rule in (
-            ("producers", "producer-changed"),
-            ("exchange", "exchange-changed"),
-            ("message_type", "message-type-changed"),
-        ):
-            if getattr(a, attr) != getattr(b, attr):
-                changes.append(
-                    change(
-                        f"asyncapi {rk}",
-                        "routing-key",
-                        rule,
-                        BREAKING,
-                        f"{attr.replace('_', ' ')} {getattr(a, attr)} -> {getattr(b, attr)}",
-                    )
-                )
-    changes.extend(_diff_queues(old, new))
-    for key in ("info", "servers"):
-        if (
-            isinstance(old_doc, Mapping)
-            and isinstance(new_doc, Mapping)
-            and old_doc.get(key) != new_doc.get(key)
-        ):
-            changes.append(
-                change(
-                    f"asyncapi {key}",
-                    "annotation",
-                    "annotation-changed",
-                    COMPATIBLE,
-                    f"{key} changed",
-                )
+            direction = (
+                envelope_direction(directions)
+                if name == files.ENVELOPE_SCHEMA
+                else directions.get(routing_key, UNKNOWN_EVENT)
             )
-    return changes
-
-
-def _removed_and_added(
-    prefix: str, kind: str, old: KeysView[str], new: KeysView[str]
-) -> list[Change]:
-    """A breaking change for every ``kind`` (routing-key, queue) that is gone, then a
-    compatible one for every new one."""
-    noun = kind.replace("-", " ")
-    return [
-        change(f"{prefix}{name}", kind, f"{kind}-removed", BREAKING, f"{noun} {name} removed")
-        for name in sorted(old - new)
-    ] + [
-        change(f"{prefix}{name}", kind, f"{kind}-added", COMPATIBLE, f"{noun} {name} added")
-        for name in sorted(new - old)
-    ]
-
-
-def _diff_queues(old: EventCatalog, new: EventCatalog) -> list[Change]:
-    changes = _removed_and_added("asyncapi queue ", "queue", old.queues.keys(), new.queues.keys())
-    for name in sorted(old.queues.keys() & new.queues.keys()):
-        a, b = old.queues[name], new.queues[name]
-        loc = f"asyncapi queue {name}"
-        for pattern in sorted(set(a.bindings) - set(b.bindings)):
-            changes.append(
-                change(
-                    loc,
-                    "binding",
-                    "binding-removed",
-                    BREAKING,
-                    f"binding {pattern} removed: those events no longer reach {name}",
-                )
-            )
-        for pattern in sorted(set(b.bindings) - set(a.bindings)):
-            changes.append(
-                change(loc, "binding", "binding-added", COMPATIBLE, f"binding {pattern} added")
-            )
-        for service in sorted(a.consumers.keys() - b.consumers.keys()):
-            changes.append(
-                change(
-                    loc,
-                    "consumer",
-                    "consumer-removed",
-                    BREAKING,
-                    f"{service} no longer consumes {name}",
-                )
-            )
-        for service in sorted(b.consumers.keys() - a.consumers.keys()):
-            changes.append(
-                change(
-                    loc, "consumer", "consumer-added", COMPATIBLE, f"{service} now consumes {name}"
-                )
-            )
-        for service in sorted(a.consumers.keys() & b.consumers.keys()):
-            gone = sorted(set(a.consumers[service]) - set(b.consumers[service]))
-            if gone:
-                changes.append(
-                    change(
-                        loc,
-                        "consumer",
-                        "consumer-message-removed",
-                        BREAKING,
-                        f"{service} no longer receives {', '.join(gone)}",
-                    )
-                )
+            changes.extend(classify(compare(old[name], new[name]), direction, routing_key))
     return changes
 
 

@@ -1,9 +1,13 @@
-"""Compare two versions of one OpenAPI document: paths, operations, parameters, bodies.
+"""Compare two versions of one OpenAPI document: paths, operations, parameters, bodies,
+response headers and security.
 
-Request schemas are compared on the ``request`` side (clients write them) and response
-schemas on the ``response`` side (clients read them); see
+Request bodies and parameters are judged in the ``request`` direction (clients write
+them, the service reads them), response bodies and headers in the ``response``
+direction (the service writes them, clients read them); see
 :mod:`sandbox.contracts.changes`.  Paths are matched with their parameter names
-blanked, so renaming ``{id}`` to ``{transaction_id}`` is not a removed path.
+blanked, so renaming ``{id}`` to ``{transaction_id}`` is not a removed path; header
+names are matched without regard to case, as HTTP does.  Security is compared in
+:mod:`sandbox.contracts.openapi_security`.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from sandbox.contracts.changes import (
     BREAKING,
     COMPATIBLE,
     REQUEST,
-    RESPONSE,
     Change,
+    Direction,
     change,
     classify,
+    request,
+    response,
 )
+from sandbox.contracts.openapi_security import diff_operation_security, diff_schemes, requirements
 from sandbox.contracts.schema_diff import compare
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -43,7 +50,8 @@ def diff_openapi(name: str, base: Mapping[str, Any], head: Mapping[str, Any]) ->
             )
     for key in old_paths.keys() & new_paths.keys():
         (route, old_item), (_, new_item) = old_paths[key], new_paths[key]
-        changes.extend(_diff_path(name, route, old_item, new_item))
+        changes.extend(_diff_path(name, route, (base, old_item), (head, new_item)))
+    changes.extend(diff_schemes(name, base, head))
     return changes
 
 
@@ -52,9 +60,11 @@ def _paths(document: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any
     return {_PARAM.sub("{}", route): (route, item or {}) for route, item in paths.items()}
 
 
-def _diff_path(
-    name: str, route: str, old: Mapping[str, Any], new: Mapping[str, Any]
-) -> list[Change]:
+Located = tuple[Mapping[str, Any], Mapping[str, Any]]  # (document, path item)
+
+
+def _diff_path(name: str, route: str, old_at: Located, new_at: Located) -> list[Change]:
+    (old_doc, old), (new_doc, new) = old_at, new_at
     changes = []
     for method in HTTP_METHODS:
         where = f"{name} {method.upper()} {route}"
@@ -82,16 +92,23 @@ def _diff_path(
             changes.extend(_parameters(where, old, new, old[method], new[method]))
             changes.extend(_request_body(where, old[method], new[method]))
             changes.extend(_responses(where, old[method], new[method]))
+            changes.extend(
+                diff_operation_security(
+                    where,
+                    requirements(old_doc, old[method]),
+                    requirements(new_doc, new[method]),
+                )
+            )
     return changes
 
 
 def _params_of(
     item: Mapping[str, Any], operation: Mapping[str, Any]
 ) -> dict[tuple[str, str], Mapping[str, Any]]:
-    merged = {(p.get("in", ""), p.get("name", "")): p for p in item.get("parameters") or []}
-    merged.update(
-        {(p.get("in", ""), p.get("name", "")): p for p in operation.get("parameters") or []}
-    )
+    merged = {}
+    for p in [*(item.get("parameters") or []), *(operation.get("parameters") or [])]:
+        where, name = str(p.get("in", "")), str(p.get("name", ""))
+        merged[(where, name.lower() if where == "header" else name)] = p
     return merged
 
 
@@ -105,8 +122,9 @@ def _parameters(
     changes = []
     old, new = _params_of(old_item, old_op), _params_of(new_item, new_op)
     for key in sorted(old.keys() | new.keys()):
-        label = f"{key[0]} parameter {key[1]!r}"
-        loc = f"{where} {key[0]}.{key[1]}"
+        shown = (new.get(key) or old[key]).get("name", key[1])
+        label = f"{key[0]} parameter {shown!r}"
+        loc = f"{where} {key[0]}.{shown}"
         if key[0] == "path" and (key not in old or key not in new):
             continue  # path parameters are matched with the path, by position
         if key in old and key not in new:
@@ -115,12 +133,12 @@ def _parameters(
             continue
         required = bool(new[key].get("required"))
         if key not in old:
-            rule, verdict = (
-                ("required-parameter-added", BREAKING)
+            rule, verdict, why = (
+                ("required-parameter-added", BREAKING, " and required; breaks clients")
                 if required
-                else ("optional-parameter-added", COMPATIBLE)
+                else ("optional-parameter-added", COMPATIBLE, "")
             )
-            changes.append(change(loc, "parameter", rule, verdict, f"{label} added"))
+            changes.append(change(loc, "parameter", rule, verdict, f"{label} added{why}"))
             continue
         if required and not old[key].get("required"):
             changes.append(
@@ -129,7 +147,7 @@ def _parameters(
                     "parameter",
                     "parameter-made-required",
                     BREAKING,
-                    f"{label} is now required",
+                    f"{label} is now required; breaks clients that omit it",
                 )
             )
         if old[key].get("required") and not required:
@@ -143,7 +161,7 @@ def _parameters(
                 )
             )
         findings = compare(old[key].get("schema", {}), new[key].get("schema", {}))
-        changes.extend(classify(findings, REQUEST, loc))
+        changes.extend(classify(findings, request(), loc))
     return changes
 
 
@@ -181,7 +199,7 @@ def _request_body(where: str, old_op: Mapping[str, Any], new_op: Mapping[str, An
                 "request body is now required",
             )
         )
-    changes.extend(_content(loc, old.get("content") or {}, new.get("content") or {}, REQUEST))
+    changes.extend(_content(loc, old.get("content") or {}, new.get("content") or {}, request()))
     return changes
 
 
@@ -216,14 +234,52 @@ def _responses(where: str, old_op: Mapping[str, Any], new_op: Mapping[str, Any])
                     loc,
                     old[status].get("content") or {},
                     new[status].get("content") or {},
-                    RESPONSE,
+                    response(),
                 )
             )
+            changes.extend(_response_headers(loc, old[status], new[status]))
     return changes
 
 
-def _content(loc: str, old: Mapping[str, Any], new: Mapping[str, Any], side: str) -> list[Change]:
+def _headers(response_object: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    headers = response_object.get("headers") or {}
+    return {str(k).lower(): (str(k), v) for k, v in headers.items() if isinstance(v, Mapping)}
+
+
+def _response_headers(
+    loc: str, old_response: Mapping[str, Any], new_response: Mapping[str, Any]
+) -> list[Change]:
+    """Headers clients read: one gone or no longer promised breaks them."""
+    old, new = _headers(old_response), _headers(new_response)
     changes = []
+    for key in sorted(old.keys() | new.keys()):
+        shown, header = new.get(key) or old[key]
+        where = f"{loc} header {shown}"
+        if key not in new:
+            rule, verdict, message = "response-header-removed", BREAKING, "removed"
+        elif key not in old:
+            rule, verdict, message = "response-header-added", COMPATIBLE, "added"
+        elif old[key][1].get("required") and not header.get("required"):
+            rule, verdict, message = (
+                "response-header-made-optional",
+                BREAKING,
+                "no longer sent always",
+            )
+        else:
+            findings = compare(old[key][1].get("schema", {}), header.get("schema", {}))
+            changes.extend(classify(findings, response(), where))
+            continue
+        if verdict == BREAKING:
+            message += "; breaks clients that read it"
+        changes.append(change(where, "response", rule, verdict, f"header {shown} {message}"))
+    return changes
+
+
+def _content(
+    loc: str, old: Mapping[str, Any], new: Mapping[str, Any], direction: Direction
+) -> list[Change]:
+    changes = []
+    side = direction.side
     kind = "request" if side == REQUEST else "response"
     for media in sorted(set(old) | set(new)):
         if media not in new:
@@ -244,5 +300,5 @@ def _content(loc: str, old: Mapping[str, Any], new: Mapping[str, Any], side: str
             )
         else:
             findings = compare(old[media].get("schema", {}), new[media].get("schema", {}))
-            changes.extend(classify(findings, side, loc))
+            changes.extend(classify(findings, direction, loc))
     return changes

@@ -2,8 +2,11 @@
 
 Each difference becomes a :class:`Finding` saying whether it tightens or loosens the
 set of valid documents; :func:`sandbox.contracts.changes.severity` then decides, per
-side, whether that breaks anyone.  What cannot be proven safe (a changed ``pattern``,
-a different ``oneOf``) is reported as changing both ways, hence breaking.
+direction, whether that breaks anyone.  Schemas are first brought to one spelling
+(:mod:`sandbox.contracts.schema_normal`), compositions are compared branch by branch
+(:mod:`sandbox.contracts.composition_diff`) and patterns by the strings they accept
+(:mod:`sandbox.contracts.patterns`).  A keyword this module does not model (``not``,
+``propertyNames``, ...) that changed is reported as changing both ways.
 """
 
 from __future__ import annotations
@@ -13,36 +16,19 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sandbox.contracts.changes import BOTH, LOOSEN, NEUTRAL, TIGHTEN, Finding
+from sandbox.contracts import patterns
+from sandbox.contracts.changes import BOTH, LOOSEN, NEUTRAL, TIGHTEN, UNKNOWN, Finding
+from sandbox.contracts.composition_diff import compare_compositions
+from sandbox.contracts.schema_normal import (
+    ANNOTATIONS,
+    LOWER_BOUNDS,
+    UPPER_BOUNDS,
+    normal,
+    strip,
+    type_set,
+)
 from sandbox.contracts.violations import json_path
 
-ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "examples",
-        "example",
-        "$comment",
-        "default",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "$id",
-        "$schema",
-        "$defs",
-        "definitions",
-        "$anchor",
-    }
-)
-UPPER_BOUNDS = (
-    "maxLength",
-    "maximum",
-    "exclusiveMaximum",
-    "maxItems",
-    "maxProperties",
-    "x-maxDecimalPlaces",
-)
-LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
 HANDLED = frozenset(
     {
         "type",
@@ -57,6 +43,11 @@ HANDLED = frozenset(
         "additionalProperties",
         "items",
         "allOf",
+        "anyOf",
+        "oneOf",
+        "if",
+        "then",
+        "else",
         "x-schema-version",
         *UPPER_BOUNDS,
         *LOWER_BOUNDS,
@@ -67,7 +58,7 @@ HANDLED = frozenset(
 def compare(base: Any, head: Any) -> list[Finding]:
     """Every difference between ``base`` and ``head``, as findings with instance paths."""
     findings: list[Finding] = []
-    _compare(_normal(base), _normal(head), [], findings)
+    _compare(normal(base), normal(head), [], findings)
     return findings
 
 
@@ -93,8 +84,8 @@ def _compare(
     _bounds(base, head, add)
     _object(base, head, at, out, add)
     if "items" in base or "items" in head:
-        _compare(_normal(base.get("items", {})), _normal(head.get("items", {})), [*at, "*"], out)
-    _all_of(base, head, at, out, add)
+        _compare(normal(base.get("items", {})), normal(head.get("items", {})), [*at, "*"], out)
+    compare_compositions(base, head, at, path, out, _compare)
     _others(base, head, add)
 
 
@@ -105,44 +96,12 @@ def _star_path(at: list[str | int]) -> str:
     return path
 
 
-def _normal(schema: Any) -> dict[str, Any]:
-    """Booleans to objects, ``const`` to ``enum``, nullable ``anyOf`` to a null type."""
-    if schema is True:
-        return {}
-    if schema is False:
-        return {"not": {}}
-    if not isinstance(schema, Mapping):
-        return {}
-    out = dict(schema)
-    if "const" in out:
-        out["enum"] = [out.pop("const")]
-    for key in ("anyOf", "oneOf"):
-        branches = out.get(key)
-        if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
-            other = _normal(next(b for b in branches if b != {"type": "null"}))
-            if "type" in other or "enum" in other:
-                del out[key]
-                out = {**other, **{k: v for k, v in out.items() if k in ANNOTATIONS}}
-                if "type" in other:
-                    out["type"] = sorted({*_type_set(other), "null"})
-                else:
-                    out["enum"] = [*other["enum"], None]
-    return out
-
-
-def _type_set(schema: Mapping[str, Any]) -> set[str]:
-    value = schema.get("type")
-    if value is None:
-        return set()
-    return {value} if isinstance(value, str) else set(value)
-
-
 def _covers(types: set[str], t: str) -> bool:
     return not types or t in types or (t == "integer" and "number" in types)
 
 
 def _types(base: dict[str, Any], head: dict[str, Any], add: Any) -> None:
-    old, new = _type_set(base), _type_set(head)
+    old, new = type_set(base), type_set(head)
     if old == new:
         return
     names = f"{'/'.join(sorted(old)) or 'any'} -> {'/'.join(sorted(new)) or 'any'}"
@@ -193,13 +152,30 @@ def _format_and_pattern(base: dict[str, Any], head: dict[str, Any], add: Any) ->
             add("constraint", f"{key}-added", TIGHTEN, f"{key} {new!r} added")
         elif new is None:
             add("constraint", f"{key}-removed", LOOSEN, f"{key} {old!r} removed")
+        elif key == "pattern":
+            _pattern_changed(str(old), str(new), add)
         else:
-            add(
-                "constraint",
-                f"{key}-changed",
-                BOTH,
-                f"{key} changed {old!r} -> {new!r}; compatibility cannot be proven",
-            )
+            add("constraint", "format-changed", BOTH, f"format changed {old!r} -> {new!r}")
+
+
+def _pattern_changed(old: str, new: str, add: Any) -> None:
+    found = patterns.relation(old, new)
+    change = f"pattern {old!r} -> {new!r}"
+    if found == patterns.SAME:
+        add("annotation", "pattern-rewritten", NEUTRAL, f"{change} accepts the same strings")
+    elif found == patterns.NARROWER:
+        add("constraint", "pattern-tightened", TIGHTEN, f"{change} accepts fewer strings")
+    elif found == patterns.WIDER:
+        add("constraint", "pattern-relaxed", LOOSEN, f"{change} accepts more strings")
+    elif found == patterns.INCOMPARABLE:
+        add("constraint", "pattern-changed", BOTH, f"{change}: each accepts what the other refuses")
+    else:
+        add(
+            "constraint",
+            "pattern-undecided",
+            UNKNOWN,
+            f"{change}: whether one includes the other cannot be decided",
+        )
 
 
 def _bounds(base: dict[str, Any], head: dict[str, Any], add: Any) -> None:
@@ -277,7 +253,7 @@ def _object(
         field(name, "field-made-optional", LOOSEN, f"field {name!r} is no longer required")
     for name in old_props:
         if name in new_props:
-            _compare(_normal(old_props[name]), _normal(new_props[name]), [*at, name], out)
+            _compare(normal(old_props[name]), normal(new_props[name]), [*at, name], out)
     _additional(base, head, at, out, add)
 
 
@@ -291,60 +267,37 @@ def _renames(
     pairs, taken = [], set()
     for r in removed:
         for a in added:
-            if a not in taken and _strip(old[r]) == _strip(new[a]):
+            if a not in taken and strip(old[r]) == strip(new[a]):
                 pairs.append((r, a))
                 taken.add(a)
                 break
     return pairs
 
 
-def _strip(schema: Any) -> Any:
-    """The schema without annotations, for equality checks."""
-    if isinstance(schema, Mapping):
-        return {k: _strip(v) for k, v in schema.items() if k not in ANNOTATIONS}
-    if isinstance(schema, list):
-        return [_strip(v) for v in schema]
-    return schema
-
-
 def _additional(
     base: dict[str, Any], head: dict[str, Any], at: list[str | int], out: list[Finding], add: Any
 ) -> None:
     old, new = base.get("additionalProperties", True), head.get("additionalProperties", True)
-    if _strip(old) == _strip(new):
+    if strip(old) == strip(new):
         return
     if isinstance(old, Mapping) and isinstance(new, Mapping):
-        _compare(_normal(old), _normal(new), [*at, "*"], out)
+        _compare(normal(old), normal(new), [*at, "*"], out)
     elif new is False:
         add("field", "additional-properties-closed", TIGHTEN, "unknown fields are now refused")
-    elif old is False:
+    elif old is False or new is True:
         add("field", "additional-properties-opened", LOOSEN, "unknown fields are now allowed")
     else:
-        effect = TIGHTEN if new is not True else LOOSEN
-        add("field", "additional-properties-changed", effect, "additionalProperties changed")
-
-
-def _all_of(
-    base: dict[str, Any], head: dict[str, Any], at: list[str | int], out: list[Finding], add: Any
-) -> None:
-    old, new = base.get("allOf") or [], head.get("allOf") or []
-    if _strip(old) == _strip(new):
-        return
-    if len(old) == len(new):
-        for b, h in zip(old, new, strict=True):
-            _compare(_normal(b), _normal(h), at, out)
-    else:
         add(
-            "composition",
-            "composition-changed",
-            BOTH,
-            "allOf changed; compatibility cannot be proven",
+            "field",
+            "additional-properties-restricted",
+            TIGHTEN,
+            "unknown fields must now match a schema",
         )
 
 
 def _others(base: dict[str, Any], head: dict[str, Any], add: Any) -> None:
     for key in sorted(set(base) | set(head)):
-        if key in HANDLED or _strip(base.get(key)) == _strip(head.get(key)):
+        if key in HANDLED or strip(base.get(key)) == strip(head.get(key)):
             continue
         if key in ANNOTATIONS or key.startswith("x-"):
             add("annotation", "annotation-changed", NEUTRAL, f"{key} changed")

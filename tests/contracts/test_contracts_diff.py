@@ -139,7 +139,12 @@ CASES = [
     Case(
         "field-made-optional",
         schema("payment.failed", lambda s: s["required"].remove("error")),
-        {(C, "field-made-optional", "payment.failed $.error")},
+        {(B, "field-made-optional", "payment.failed $.error")},
+    ),
+    Case(
+        "field-made-optional-on-an-event-nobody-consumes",
+        schema("notification.sent", lambda s: s["required"].remove("recipient")),
+        {(C, "field-made-optional", "notification.sent $.recipient")},
     ),
     Case(
         "type-narrowed",
@@ -170,9 +175,14 @@ CASES = [
         {(B, "format-added", "appointment.created $.service")},
     ),
     Case(
-        "pattern-changed",
+        "pattern-tightened",
         inline("payment.created", "currency", pattern="^(USD|EUR)$"),
-        {(B, "pattern-changed", "payment.created $.currency")},
+        {(B, "pattern-tightened", "payment.created $.currency")},
+    ),
+    Case(
+        "pattern-relaxed",
+        inline("payment.created", "currency", pattern="^[A-Z]{3,4}$"),
+        {(B, "pattern-relaxed", "payment.created $.currency")},
     ),
     Case(
         "max-length-lowered",
@@ -182,7 +192,12 @@ CASES = [
     Case(
         "max-length-raised",
         schema("appointment.created", lambda s: s["properties"]["service"].update(maxLength=400)),
-        {(C, "constraint-relaxed", "appointment.created $.service")},
+        {(B, "constraint-relaxed", "appointment.created $.service")},
+    ),
+    Case(
+        "max-length-raised-on-an-event-nobody-consumes",
+        inline("notification.sent", "template", maxLength=200),
+        {(C, "constraint-relaxed", "notification.sent $.template")},
     ),
     Case(
         "minimum-raised",
@@ -210,7 +225,7 @@ CASES = [
         "shared-limit-relaxed",
         common(lambda d: d["reason"].pop("maxLength")),
         {
-            (C, "constraint-relaxed", f"{rk} $.reason")
+            (B, "constraint-relaxed", f"{rk} $.reason")
             for rk in ("payment.refunded", "payment.cancelled", "appointment.cancelled")
         },
     ),
@@ -230,7 +245,7 @@ CASES = [
                 paymentId={"anyOf": [s["properties"]["paymentId"], {"type": "null"}]}
             ),
         ),
-        {(C, "type-widened", "appointment.confirmed $.paymentId")},
+        {(B, "type-widened", "appointment.confirmed $.paymentId")},
     ),
     Case(
         "nullable-removed",
@@ -331,29 +346,60 @@ def test_enum_addition_tells_consumers_to_tolerate_the_value(contracts_copy: Pat
         contracts_copy
     )
     [change] = diff_contracts(REPO_CONTRACTS, contracts_copy).changes
-    assert change.message == "value(s) ['captured'] added; consumers must tolerate the new value"
+    assert change.message == "value(s) ['captured'] added; readers must tolerate the new value"
+
+
+def test_a_breaking_event_change_names_the_consumers_it_breaks(contracts_copy: Path) -> None:
+    schema("payment.completed", lambda s: s["required"].remove("paymentId"))(contracts_copy)
+    [change] = diff_contracts(REPO_CONTRACTS, contracts_copy).changes
+    assert change.message == (
+        "field 'paymentId' is no longer required; breaks appointment-service, notifier-service"
+    )
+
+
+def test_a_tightened_event_names_its_producer_and_the_queued_messages(
+    contracts_copy: Path,
+) -> None:
+    schema("payment.created", lambda s: s["required"].append("customerEmail"))(contracts_copy)
+    [change] = diff_contracts(REPO_CONTRACTS, contracts_copy).changes
+    assert change.message.endswith("; breaks payment-service, messages already in queues")
 
 
 def test_table_is_aligned_and_ends_with_the_verdict(contracts_copy: Path) -> None:
-    schema("payment.failed", lambda s: s["required"].remove("error"))(contracts_copy)
+    schema("notification.sent", lambda s: s["required"].remove("recipient"))(contracts_copy)
     schema("payment.created", lambda s: s["properties"].pop("customerName"))(contracts_copy)
     lines = diff_contracts(REPO_CONTRACTS, contracts_copy).render_table().splitlines()
     assert lines[0].split() == ["SEVERITY", "RULE", "LOCATION", "CHANGE"]
     assert lines[2].startswith("breaking    field-removed ")
     assert lines[3].startswith("compatible  field-made-optional ")
-    assert len({line.index(" payment.") for line in lines[2:4]}) == 1
-    assert lines[-1] == "BREAKING: 1 breaking, 1 compatible change(s)"
+    assert len({line.index(" payment.created") for line in lines[2:3]}) == 1
+    assert lines[3].index(" notification.sent") == lines[2].index(" payment.created")
+    assert lines[-1] == "BREAKING: 1 breaking, 0 undecided, 1 compatible change(s)"
 
 
 def test_report_dict_counts_and_lists_changes(contracts_copy: Path) -> None:
-    schema("payment.failed", lambda s: s["required"].remove("error"))(contracts_copy)
+    schema("notification.sent", lambda s: s["required"].remove("recipient"))(contracts_copy)
     report = diff_contracts(REPO_CONTRACTS, contracts_copy).to_dict()
-    assert report["breaking"] is False
-    assert report["counts"] == {"breaking": 0, "compatible": 1}
+    assert (report["verdict"], report["breaking"], report["undecided"]) == (
+        "compatible",
+        False,
+        False,
+    )
+    assert report["counts"] == {"breaking": 0, "undecided": 0, "compatible": 1}
     assert report["changes"][0] == {
-        "location": "payment.failed $.error",
+        "location": "notification.sent $.recipient",
         "kind": "field",
         "severity": "compatible",
         "rule": "field-made-optional",
-        "message": "field 'error' is no longer required; readers must cope with its absence",
+        "message": "field 'recipient' is no longer required",
     }
+
+
+def test_an_undecidable_pattern_makes_the_verdict_undecided(contracts_copy: Path) -> None:
+    inline("payment.created", "currency", pattern="^(?!XXX)[A-Z]{3}$")(contracts_copy)
+    report = diff_contracts(REPO_CONTRACTS, contracts_copy, base_label="origin/main")
+    [change] = report.changes
+    assert (change.severity, change.rule) == ("undecided", "pattern-undecided")
+    assert (report.verdict(), report.breaking, report.undecided) == ("undecided", False, True)
+    assert report.render_table().splitlines()[-1].startswith("UNDECIDED: 0 breaking, 1 undecided")
+    assert report.base == "origin/main"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from sandbox.cli import main
 from sandbox.contracts import DiffError, diff_contracts, export_git_ref
+from sandbox.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_UNDECIDED
 from tests.contracts.helpers import REPO_CONTRACTS, edit_json
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -60,3 +63,37 @@ def test_a_ref_before_the_contracts_existed_makes_everything_new(
 def test_an_unknown_ref_is_a_diff_error(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(DiffError, match="not a commit"):
         export_git_ref(repo, "no-such-branch", tmp_path / "export")
+
+
+def diff_exit(repo: Path, *extra: str) -> int:
+    return main(
+        ["contracts", "diff", "HEAD", "--repo", str(repo), "--dir", str(repo / "contracts"), *extra]
+    )
+
+
+def currency_pattern(repo: Path, pattern: str) -> None:
+    edit_json(
+        repo / "contracts/events/common.schema.json",
+        lambda s: s["$defs"]["currency"].update(pattern=pattern),
+    )
+
+
+def test_diff_exits_0_and_names_the_ref_when_nothing_changed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert diff_exit(repo) == EXIT_OK
+    assert capsys.readouterr().out.startswith("no contract changes between HEAD and ")
+
+
+def test_diff_exits_1_on_a_breaking_change(repo: Path) -> None:
+    currency_pattern(repo, "^(USD|EUR)$")
+    assert diff_exit(repo) == EXIT_FAILED
+
+
+def test_diff_exits_4_when_a_change_cannot_be_decided(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    currency_pattern(repo, "^(?!XXX)[A-Z]{3}$")
+    assert diff_exit(repo, "--json") == EXIT_UNDECIDED
+    report = json.loads(capsys.readouterr().out)
+    assert (report["base"], report["verdict"]) == ("HEAD", "undecided")
