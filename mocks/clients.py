@@ -16,7 +16,8 @@ records             ``SmtpClient.messages()``, ``MerchantClient.callbacks()``,
 and each mock's own faults: the SMTP server ``refuse()``s mail and ``accept()``s it
 again, the merchant ``fail()``s callbacks, ``delay()``s them and ``accept()``s them
 again, the provider takes fault rules (``add_fault()``/``remove_fault()``), webhook
-faults, a clock and a seed.  A fault call answers with the mock's control state.
+faults, a clock and a seed, and answers 3D Secure for the customer
+(``authenticate()``).  A fault call answers with the mock's control state.
 
 A call answered with an error status raises :class:`MockError`.  A client without a
 ``session`` opens a connection per call and leaves nothing open; given one, it sends
@@ -217,6 +218,14 @@ class ProviderClient(MockClient):
         """
         params = {**filters, "limit": limit}
         return list(self.call("GET", "/_control/webhooks/deliveries", params=params)["data"])
+
+    def authenticate(self, intent_id: str, *, complete: bool = True) -> dict[str, Any]:
+        """Answer the 3D Secure authentication a PaymentIntent awaits (``requires_action``),
+        as the customer would: complete it (the card is charged) or fail it; return the
+        intent."""
+        body = {"outcome": "complete" if complete else "fail"}
+        path = f"/_control/payment_intents/{intent_id}/authenticate"
+        return dict(self.call("POST", path, json=body))
 
     def clock(self) -> dict[str, Any]:
         """The provider's time (``now``) and its offset from real time."""

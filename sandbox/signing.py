@@ -1,9 +1,11 @@
 """Timestamped HMAC-SHA256 signatures, the scheme Stripe uses for webhooks.
 
 Header value: ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<payload>")>``.  The same
-scheme signs the mock provider's webhooks and the notifier's merchant callbacks, so one
-implementation signs and verifies both.  Verification compares in constant time and
-rejects timestamps outside the tolerance, which is what stops a replayed old delivery.
+scheme signs the mock provider's webhooks and the notifier's merchant callbacks.  The
+merchant's callbacks are verified here; the provider's webhooks are verified by the
+payment service with the stripe SDK (``payment.provider_webhooks``), as a Stripe
+integration would.  Verification compares in constant time and rejects timestamps
+outside the tolerance, either way, which is what stops a replayed old delivery.
 """
 
 from __future__ import annotations

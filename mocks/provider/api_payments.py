@@ -1,15 +1,16 @@
-"""``/v1`` routes for PaymentMethods, PaymentIntents, Charges and Refunds."""
+"""``/v1`` routes for Customers, PaymentMethods, PaymentIntents, Charges and Refunds."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response, request
 
-from mocks.provider import charges, payment_methods, payments, refunds
+from mocks.provider import charges, customers, payment_methods, payments, refunds
 from mocks.provider import params as p
 from mocks.provider.endpoint import add_list, add_retrieve, api_view, before_api_request
+from mocks.provider.errors import unrecognized_url
 from mocks.provider.runtime import Provider
 from mocks.provider.store import Obj, RequestInfo, Store
 
@@ -17,23 +18,29 @@ bp = Blueprint("v1_payments", __name__, url_prefix="/v1")
 bp.before_request(before_api_request)
 
 Params = dict[str, Any]
-IntentChange = Callable[[Store, str, Params, RequestInfo], Obj]
+Change = Callable[[Store, str, Params, RequestInfo], Obj]
 
 
-def add_intent_action(action: str, spec: p.Spec, change: IntentChange) -> None:
-    """Serve ``POST /v1/payment_intents/<id>/<action>`` (endpoint ``<action>_payment_intent``)."""
+def add_action(kind: str, action: str, spec: p.Spec, change: Change) -> None:
+    """Serve ``POST /v1/<kind>s/<id>/<action>`` (endpoint ``<action>_<kind>``)."""
 
-    def action_view(prov: Provider, params: Params, req: RequestInfo, pi_id: str) -> Obj:
-        return change(prov.store, pi_id, params, req)
+    def action_view(prov: Provider, params: Params, req: RequestInfo, object_id: str) -> Obj:
+        return change(prov.store, object_id, params, req)
 
-    rule = f"/payment_intents/<pi_id>/{action}"
-    bp.add_url_rule(rule, f"{action}_payment_intent", api_view(spec)(action_view), methods=["POST"])
+    rule = f"/{kind}s/<object_id>/{action}"
+    bp.add_url_rule(rule, f"{action}_{kind}", api_view(spec)(action_view), methods=["POST"])
 
 
 @bp.post("/payment_methods")
 @api_view(payment_methods.CREATE)
 def create_payment_method(prov: Provider, params: Params, req: RequestInfo) -> Obj:
     return payment_methods.create(prov.store, params)
+
+
+@bp.post("/customers")
+@api_view(customers.CREATE)
+def create_customer(prov: Provider, params: Params, req: RequestInfo) -> Obj:
+    return customers.create(prov.store, params, req)
 
 
 @bp.post("/payment_intents")
@@ -61,7 +68,17 @@ def create_refund(prov: Provider, params: Params, req: RequestInfo) -> Obj:
     return refunds.create(prov.store, params, req)
 
 
+def unsupported_search() -> Response:
+    # without this route ``search`` would be read as an object id ("No such ...")
+    raise unrecognized_url(request.method, request.path)
+
+
+for resource in ("customers", "payment_intents", "charges"):
+    bp.add_url_rule(f"/{resource}/search", f"search_{resource}", unsupported_search)
+
 # the routes every resource has alike
+add_list(bp, "customers", customers.LIST, customers.list_)
+add_retrieve(bp, "customers", "customer")
 add_list(bp, "payment_methods", payment_methods.LIST, payment_methods.list_)
 add_retrieve(bp, "payment_methods", "payment_method")
 add_list(bp, "payment_intents", payments.LIST, payments.list_intents)
@@ -71,6 +88,9 @@ add_list(bp, "refunds", refunds.LIST, refunds.list_)
 add_retrieve(bp, "refunds", "refund")
 
 # a PaymentIntent's state changes
-add_intent_action("confirm", payments.CONFIRM, payments.confirm)
-add_intent_action("capture", payments.CAPTURE, payments.capture)
-add_intent_action("cancel", payments.CANCEL, payments.cancel)
+add_action("payment_intent", "confirm", payments.CONFIRM, payments.confirm)
+add_action("payment_intent", "capture", payments.CAPTURE, payments.capture)
+add_action("payment_intent", "cancel", payments.CANCEL, payments.cancel)
+# a PaymentMethod's owner
+add_action("payment_method", "attach", customers.ATTACH, customers.attach)
+add_action("payment_method", "detach", customers.DETACH, customers.detach)

@@ -1,5 +1,10 @@
 """Test cards: Stripe's documented outcomes, seed 003's table, Luhn and expiry checks.
 
+Some of Stripe's test cards ask the customer to authenticate (3D Secure) before they
+are charged; when, is the card's ``authentication`` (``ALWAYS``, ``ON_SESSION``,
+``UNLESS_SET_UP``, or None for never), and ``decline`` is then what the charge does
+once the customer has authenticated.
+
 A card's outcome is decided here once, when its PaymentMethod is created; the number
 itself is then dropped.  Only brand, last4, expiry, funding, country and a fingerprint
 are kept, as on Stripe's PaymentMethod objects.
@@ -25,6 +30,14 @@ class Decline:
     param: str | None = None
 
 
+# When a card asks its holder to authenticate (3D Secure), as Stripe's test cards do:
+ALWAYS = "always"  # every payment, with the customer present or not
+ON_SESSION = "on_session"  # with the customer present; off-session payments are set up
+# with the customer present, and off session until an authenticated payment set it up
+# (``setup_future_usage=off_session``); then as ON_SESSION
+UNLESS_SET_UP = "unless_set_up"
+
+
 @dataclass(frozen=True)
 class TestCard:
     number: str
@@ -32,6 +45,7 @@ class TestCard:
     funding: str = "credit"
     country: str = "US"
     decline: Decline | None = None
+    authentication: str | None = None
 
 
 DECLINED = "Your card was declined."
@@ -83,6 +97,14 @@ CARDS: dict[str, TestCard] = {
         TestCard("4000000000006975", "visa", decline=VELOCITY),
         TestCard("4100000000000019", "visa", decline=FRAUD),
         TestCard("4000000000000341", "visa", decline=GENERIC),
+        TestCard("4000002500003155", "visa", authentication=UNLESS_SET_UP),
+        TestCard("4000002760003184", "visa", authentication=ALWAYS),
+        TestCard("4000003800000446", "visa", authentication=ON_SESSION),
+        TestCard("4000008260003178", "visa", decline=INSUFFICIENT, authentication=UNLESS_SET_UP),
+        TestCard("4000000000003220", "visa", authentication=ALWAYS),
+        TestCard("4000000000003063", "visa", authentication=ALWAYS),
+        TestCard("4000008400001629", "visa", decline=GENERIC, authentication=ALWAYS),
+        TestCard("4000000000003055", "visa"),
     )
 }
 
@@ -116,6 +138,14 @@ TOKENS: dict[str, str] = {
     "chargeDeclinedFraudulent": "4100000000000019",
     "visa_chargeDeclinedFraudulent": "4100000000000019",
     "chargeCustomerFail": "4000000000000341",
+    "authenticationRequiredOnSetup": "4000002500003155",
+    "authenticationRequired": "4000002760003184",
+    "authenticationRequiredSetupForOffSession": "4000003800000446",
+    "authenticationRequiredChargeDeclinedInsufficientFunds": "4000008260003178",
+    "threeDSecure2Required": "4000000000003220",
+    "threeDSecureRequired": "4000000000003063",
+    "threeDSecureRequiredChargeDeclined": "4000008400001629",
+    "threeDSecureOptional": "4000000000003055",
 }
 
 _BRAND_PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -165,6 +195,7 @@ class CheckedCard:
     country: str
     fingerprint: str
     decline: Decline | None
+    authentication: str | None = None
 
 
 def check_card(
@@ -202,4 +233,5 @@ def check_card(
         country=known.country if known else "US",
         fingerprint=fingerprint(digits),
         decline=known.decline if known else None,
+        authentication=known.authentication if known else None,
     )

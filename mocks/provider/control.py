@@ -1,4 +1,5 @@
-"""The control API under ``/_control``: faults, webhook faults, clock, seed and reset.
+"""The control API under ``/_control``: faults, webhook faults, clock, seed, reset, and
+the customer's answer to a 3D Secure authentication.
 
 JSON in, JSON out; every refusal is a 400 in the same error shape as the Stripe API,
 naming the field (``{"error": {"param": "delay.ms", ...}}``).  Documented in
@@ -12,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from mocks.provider import webhook_faults
+from mocks.provider import payments, webhook_faults
 from mocks.provider.control_input import Reader
 from mocks.provider.endpoint import provider
 from mocks.provider.errors import StripeError
@@ -24,6 +25,8 @@ bp = Blueprint("control", __name__, url_prefix="/_control")
 MIN_TIME = -62135596800.0
 MAX_TIME = 253402300799.0
 
+# the buttons of Stripe's test-mode authentication page
+OUTCOMES = ("complete", "fail")
 DELIVERY_STATUSES = (
     "scheduled",
     "held",
@@ -159,6 +162,25 @@ def list_deliveries() -> Response:
     filters = {k: args[k] for k in ("status", "event_id", "event_type", "endpoint_id") if k in args}
     data = provider().dispatcher.deliveries(filters, int(limit_raw))
     return _json({"object": "list", "data": data})
+
+
+@bp.get("/payment_intents/<pi_id>/authenticate")
+def authentication_state(pi_id: str) -> Response:
+    """Where a PaymentIntent's ``next_action`` leads: whether it awaits authentication."""
+    with provider().store.lock:
+        pi = provider().store.get("payment_intent", pi_id, "id")
+        return _json({"payment_intent": pi_id, "status": pi["status"], "outcomes": OUTCOMES})
+
+
+@bp.post("/payment_intents/<pi_id>/authenticate")
+def authenticate(pi_id: str) -> Response:
+    """Complete or fail the 3D Secure authentication a PaymentIntent awaits."""
+    r = Reader(_body())
+    outcome = r.string("outcome", required=True, choices=OUTCOMES)
+    r.no_extra()
+    store = provider().store
+    with store.lock:  # the answer shows the intent as this change left it
+        return _json(payments.authenticate(store, pi_id, completed=outcome == "complete"))
 
 
 @bp.get("/clock")

@@ -171,7 +171,9 @@ def _run(handler: Handler, spec: p.Spec, path: dict[str, str]) -> Response:
     params = p.check(raw, spec)
     expand = params.pop("expand", [])
     key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-    info = RequestInfo(g.request_id, key, publishable=g.api_key.startswith("pk_"))
+    info = RequestInfo(
+        g.request_id, key, publishable=g.api_key.startswith("pk_"), host_url=request.host_url
+    )
     headers = {"Request-Id": g.request_id}
     if key is None:
         status, body = _execute(prov, handler, params, info, path, expand)

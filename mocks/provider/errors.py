@@ -64,7 +64,11 @@ def missing(param: str) -> StripeError:
 
 def unknown_param(param: str) -> StripeError:
     return StripeError(
-        400, f"Received unknown parameter: {param}", code="parameter_unknown", param=param
+        400,
+        f"Received unknown parameter: {param}. It is not a parameter of this call, or not one "
+        "the mock provider supports (docs/provider.md lists what it models).",
+        code="parameter_unknown",
+        param=param,
     )
 
 
@@ -77,11 +81,32 @@ def unexpected_state(message: str, **extra: Any) -> StripeError:
     return StripeError(400, message, code="payment_intent_unexpected_state", extra=extra)
 
 
+# the Stripe resources the mock provider models, under /v1
+MODELLED = (
+    "charges",
+    "customers",
+    "events",
+    "payment_intents",
+    "payment_methods",
+    "refunds",
+    "webhook_endpoints",
+)
+
+
 def unrecognized_url(method: str, path: str) -> StripeError:
+    """The 404 for a call the mock does not serve, naming what it does not support."""
+    parts = path.strip("/").split("/")
+    resource = parts[1] if len(parts) > 1 and parts[0] == "v1" else ""
+    if resource not in MODELLED:
+        why = f"the mock provider does not support {resource or 'this URL'}"
+        why += f"; it models {', '.join(MODELLED)}"
+    elif parts[-1] == "search":
+        why = f"the mock provider does not support search; list with GET /v1/{resource}"
+    else:
+        why = f"the mock provider does not support {method} on this {resource} URL"
     return StripeError(
         404,
-        f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
-        "or the mock provider's docs/provider.md.",
+        f"Unrecognized request URL ({method}: {path}): {why}. See docs/provider.md.",
         code="resource_missing",
     )
 

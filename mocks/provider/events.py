@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "charge.succeeded",
     "charge.updated",
     "charge.refund.updated",
+    "customer.created",
     "payment_intent.amount_capturable_updated",
     "payment_intent.canceled",
     "payment_intent.created",

@@ -125,6 +125,7 @@ def _store(
     with store.lock:
         store.add("payment_method", obj)
         store.declines[obj["id"]] = card.decline
+        store.authentication[obj["id"]] = card.authentication
     return obj
 
 

@@ -1,9 +1,10 @@
 """PaymentIntents and their charges: create, update, confirm, capture, cancel.
 
 Statuses follow Stripe: ``requires_payment_method`` → (``requires_confirmation``) →
+(``requires_action`` while the customer authenticates: ``authentication``) →
 ``succeeded``, or back to ``requires_payment_method`` with ``last_payment_error`` when
-the card declines, or ``canceled``.  Every state change emits the event Stripe emits.
-Each operation holds the store's (reentrant) lock for its whole change.
+the card declines or authentication fails, or ``canceled``.  Every state change emits
+the event Stripe emits.  Each operation holds the store's (reentrant) lock for its whole change.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from mocks.provider import charges, payment_methods
+from mocks.provider import authentication, charges, payment_methods
 from mocks.provider import params as p
 from mocks.provider.cards import Decline
 from mocks.provider.errors import StripeError, invalid, unexpected_state
@@ -33,7 +34,7 @@ CREATE: dict[str, p.Field] = {
     "metadata": p.Metadata(),
     "receipt_email": p.Str(),
     "return_url": p.Str(),
-    "off_session": p.Free(),
+    "off_session": p.Str(choices=("true", "false", "one_off", "recurring")),
     "setup_future_usage": p.Str(choices=("off_session", "on_session")),
     "statement_descriptor": p.Str(max_len=22),
     "statement_descriptor_suffix": p.Str(max_len=22),
@@ -89,6 +90,8 @@ CAPTURE: dict[str, p.Field] = {
 LIST: dict[str, p.Field] = {**p.LIST_SPEC, "customer": p.Str()}
 RETRIEVE: dict[str, p.Field] = {"expand": p.EXPAND, "client_secret": p.Str()}
 
+# what a confirmation made by ``create`` (``confirm=true``) takes from its parameters
+CONFIRMING = ("return_url", "off_session", "error_on_requires_action", "use_stripe_sdk")
 OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = (*OPEN, "requires_capture", "processing")
 
@@ -102,7 +105,10 @@ def _currency(value: str, param: str = "currency") -> str:
 def create(store: Store, params: dict[str, Any], req: RequestInfo) -> Obj:
     """Create a PaymentIntent, and confirm it at once when ``confirm=true``."""
     currency = _currency(params["currency"])
+    if "off_session" in params and not params.get("confirm"):
+        raise invalid("off_session can only be set when confirm=true.", "off_session")
     with store.lock:
+        _customer(store, params)
         pm = None
         if params.get("payment_method"):
             pm = payment_methods.resolve(store, params["payment_method"])
@@ -147,8 +153,14 @@ def create(store: Store, params: dict[str, Any], req: RequestInfo) -> Obj:
         store.add("payment_intent", pi)
         store.emit("payment_intent.created", pi, req)
         if params.get("confirm"):
-            return confirm(store, pi_id, {}, req)
+            return confirm(store, pi_id, {k: params[k] for k in CONFIRMING if k in params}, req)
         return pi
+
+
+def _customer(store: Store, params: dict[str, Any]) -> None:
+    """A ``customer`` parameter must name a Customer."""
+    if params.get("customer"):
+        store.get("customer", params["customer"], "customer")
 
 
 def update(store: Store, pi_id: str, params: dict[str, Any]) -> Obj:
@@ -162,6 +174,7 @@ def update(store: Store, pi_id: str, params: dict[str, Any]) -> Obj:
             )
         if "currency" in params:
             params["currency"] = _currency(params["currency"])
+        _customer(store, params)
         if "payment_method" in params:
             pm = payment_methods.resolve(store, params.pop("payment_method"))
             pi["payment_method"] = pm["id"]
@@ -196,7 +209,8 @@ def check_client_secret(pi: Obj, params: dict[str, Any], req: RequestInfo) -> No
 
 
 def confirm(store: Store, pi_id: str, params: dict[str, Any], req: RequestInfo) -> Obj:
-    """Charge the PaymentIntent's card; a decline raises a 402 card_error."""
+    """Charge the PaymentIntent's card, or ask for authentication first (3D Secure);
+    a decline raises a 402 card_error."""
     with store.lock:
         pi = store.get("payment_intent", pi_id, "intent")
         check_client_secret(pi, params, req)
@@ -220,26 +234,82 @@ def confirm(store: Store, pi_id: str, params: dict[str, Any], req: RequestInfo) 
                 extra={"payment_intent": snapshot(pi)},
             )
         pm = store.get("payment_method", pi["payment_method"], "payment_method")
-        decline = store.declines.get(pm["id"])
-        charge = charges.build(store, pi, pm, decline)
-        pi["latest_charge"] = charge["id"]
-        if decline is not None:
-            _decline(store, pi, pm, charge, decline, req)
-        pi["last_payment_error"] = None
-        store.emit("charge.succeeded", charge, req)
-        if pi["capture_method"] == "manual":
-            pi["status"] = "requires_capture"
-            pi["amount_capturable"] = pi["amount"]
-            store.emit("payment_intent.amount_capturable_updated", pi, req)
-        else:
-            pi["status"] = "succeeded"
-            pi["amount_received"] = pi["amount"]
-            store.emit("payment_intent.succeeded", pi, req)
+        _check_owner(pi, pm)
+        if not authentication.required(store, pm["id"], params):
+            return _charge(store, pi, pm, req)
+        if authentication.off_session(params) or params.get("error_on_requires_action"):
+            charge = charges.build(store, pi, pm, authentication.REQUIRED)
+            pi["latest_charge"] = charge["id"]
+            _decline(store, pi, pm, charge, authentication.REQUIRED, req)
+        pi.update(
+            status="requires_action",
+            next_action=authentication.next_action(pi, params, req.host_url),
+            last_payment_error=None,
+        )
+        store.emit("payment_intent.requires_action", pi, req)
         return pi
 
 
+def _check_owner(pi: Obj, pm: Obj) -> None:
+    """A PaymentMethod attached to a Customer pays only for that Customer's intents."""
+    if pm["customer"] is not None and pm["customer"] != pi["customer"]:
+        raise invalid(
+            f"The PaymentMethod {pm['id']} is attached to Customer {pm['customer']}; an "
+            "intent that pays with it must have that customer.",
+            "payment_method",
+        )
+
+
+def authenticate(store: Store, pi_id: str, completed: bool) -> Obj:
+    """The customer's answer to 3D Secure: charge the card (it may still decline) or
+    fail the attempt, as Stripe's test authentication page does."""
+    with store.lock:
+        pi = store.get("payment_intent", pi_id, "intent")
+        if pi["status"] != "requires_action":
+            raise unexpected_state(
+                f"This PaymentIntent's status is {pi['status']}; only a PaymentIntent in "
+                "requires_action awaits authentication.",
+                payment_intent=snapshot(pi),
+            )
+        pm = store.get("payment_method", pi["payment_method"], "payment_method")
+        pi["next_action"] = None
+        if not completed:
+            pi.update(
+                status="requires_payment_method",
+                payment_method=None,
+                last_payment_error=authentication.failure(pm),
+            )
+            store.emit("payment_intent.payment_failed", pi, None)
+            return pi
+        authentication.set_up(store, pi, pm["id"])
+        try:
+            return _charge(store, pi, pm, None)
+        except StripeError:
+            return pi  # declined after authenticating: the intent records why
+
+
+def _charge(store: Store, pi: Obj, pm: Obj, req: RequestInfo | None) -> Obj:
+    """Charge the card; a decline raises a 402 card_error."""
+    decline = store.declines.get(pm["id"])
+    charge = charges.build(store, pi, pm, decline)
+    pi.update(latest_charge=charge["id"], next_action=None)
+    if decline is not None:
+        _decline(store, pi, pm, charge, decline, req)
+    pi["last_payment_error"] = None
+    store.emit("charge.succeeded", charge, req)
+    if pi["capture_method"] == "manual":
+        pi["status"] = "requires_capture"
+        pi["amount_capturable"] = pi["amount"]
+        store.emit("payment_intent.amount_capturable_updated", pi, req)
+    else:
+        pi["status"] = "succeeded"
+        pi["amount_received"] = pi["amount"]
+        store.emit("payment_intent.succeeded", pi, req)
+    return pi
+
+
 def _decline(
-    store: Store, pi: Obj, pm: Obj, charge: Obj, decline: Decline, req: RequestInfo
+    store: Store, pi: Obj, pm: Obj, charge: Obj, decline: Decline, req: RequestInfo | None
 ) -> None:
     error = StripeError(
         402,

@@ -29,6 +29,7 @@ PREFIXES = {
     "refund": "re",
     "event": "evt",
     "webhook_endpoint": "we",
+    "customer": "cus",
 }
 KIND_BY_PREFIX = {prefix: kind for kind, prefix in PREFIXES.items()}
 
@@ -62,6 +63,8 @@ class RequestInfo:
     idempotency_key: str | None = None
     # made with a publishable key: PaymentIntents need their client_secret
     publishable: bool = False
+    # the provider's own address as the caller reached it (for next_action URLs)
+    host_url: str = ""
 
 
 class Store:
@@ -74,6 +77,8 @@ class Store:
         self._on_event = on_event
         self.tables: dict[str, dict[str, Obj]] = {kind: {} for kind in PREFIXES}
         self.declines: dict[str, Decline | None] = {}
+        # when each card asks for 3D Secure (cards.ALWAYS, ...), by PaymentMethod id
+        self.authentication: dict[str, str | None] = {}
         self.secrets: dict[str, str] = {}
 
     def clear(self) -> None:
@@ -81,6 +86,7 @@ class Store:
             for table in self.tables.values():
                 table.clear()
             self.declines.clear()
+            self.authentication.clear()
             self.secrets.clear()
 
     def add(self, kind: str, obj: Obj) -> Obj:

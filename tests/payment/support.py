@@ -50,6 +50,8 @@ CARDS = {
     "expired": "4000000000000069",
     "bad_cvc": "4000000000000127",
     "bad_luhn": "4111111111111112",
+    "3ds": "4000002760003184",
+    "3ds_insufficient": "4000008260003178",
 }
 # CVVs the tests send; distinctive so a scan can look for them next to card fields.
 CVV = "739"

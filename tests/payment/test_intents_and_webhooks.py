@@ -190,6 +190,11 @@ ATTACKS = {
         sign(WEBHOOK_SECRET, body, int(time.time()) - 3600),
         "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
     ),
+    "timestamp ten minutes ahead": lambda body: (
+        body,
+        sign(WEBHOOK_SECRET, body, int(time.time()) + 600),
+        "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
+    ),
     "replay of an old delivery": lambda body: (
         body,
         sign(WEBHOOK_SECRET, body, int(time.time()) - 301),
@@ -223,11 +228,12 @@ def test_webhook_attacks_are_refused_without_any_state_change(
     events.wait_for_types(stack.broker_url, payment_id, ["payment.created", "payment.completed"])
 
 
-def test_delivery_signed_by_a_provider_clock_an_hour_behind_is_refused(
-    stack: PaymentStack, clean_provider: Provider
+@pytest.mark.parametrize("offset_s", [-3600, 3600], ids=["behind", "ahead"])
+def test_delivery_signed_by_a_provider_clock_an_hour_off_is_refused(
+    stack: PaymentStack, clean_provider: Provider, offset_s: int
 ):
     intent = open_intent(stack)
-    clean_provider.control("POST", "/clock", {"advance_s": -3600})
+    clean_provider.control("POST", "/clock", {"advance_s": offset_s})
 
     confirm(clean_provider, intent, "pm_card_visa")
 

@@ -322,11 +322,13 @@ def test_events_for_our_intent_without_its_payment_yet_are_asked_again(client):
 def test_unverifiable_deliveries_are_refused(client):
     body = event("payment_intent.succeeded", "pi_x")
     stale = sign(SECRET, body, int(time.time()) - 600)
+    future = sign(SECRET, body, int(time.time()) + 600)
     cases = {
         None: "WEBHOOK_SIGNATURE_MISSING",
         "garbage": "WEBHOOK_SIGNATURE_INVALID",
         sign("whsec_other", body): "WEBHOOK_SIGNATURE_INVALID",
         stale: "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
+        future: "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
     }
     for signature, code in cases.items():
         headers = {"Stripe-Signature": signature} if signature else {}

@@ -44,6 +44,15 @@ class Decline:
 
 
 @dataclass(frozen=True)
+class NextAction:
+    """What the customer must do before the card is charged (3D Secure): the provider's
+    ``next_action.type`` and the URL where they authenticate."""
+
+    type: str
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Intent:
     id: str
     status: str
@@ -52,6 +61,7 @@ class Intent:
     client_secret: str | None = field(default=None, repr=False)
     metadata: dict[str, str] = field(default_factory=dict)
     decline: Decline | None = None
+    next_action: NextAction | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,7 @@ def _intent(obj: Any) -> Intent:
     if isinstance(error, dict):
         decline = map_decline(error.get("code"), error.get("decline_code"), error.get("message"))
     metadata = data.get("metadata")
+    action = data.get("next_action")
     return Intent(
         id=str(data["id"]),
         status=str(data["status"]),
@@ -188,7 +199,17 @@ def _intent(obj: Any) -> Intent:
         client_secret=data.get("client_secret"),
         metadata={str(k): str(v) for k, v in (metadata or {}).items()},
         decline=decline,
+        next_action=_next_action(action) if isinstance(action, dict) else None,
     )
+
+
+def _next_action(action: dict[str, Any]) -> NextAction:
+    kind = str(action.get("type"))
+    details = action.get(kind)
+    found = details if isinstance(details, dict) else {}
+    # redirect_to_url.url, or use_stripe_sdk.stripe_js (what Stripe.js would open)
+    url = found.get("url") or found.get("stripe_js")
+    return NextAction(kind, url if isinstance(url, str) else None)
 
 
 class StripeProvider:

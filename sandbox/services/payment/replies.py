@@ -24,7 +24,7 @@ from sandbox.services.payment.handlers import (
 )
 from sandbox.services.payment.model import InvalidTransition, Payment, PaymentError, Refund
 from sandbox.services.payment.money import to_major
-from sandbox.services.payment.provider import Decline
+from sandbox.services.payment.provider import Decline, Intent
 
 # The HTTP status of each refusal that is not a plain 400.
 STATUS = {
@@ -194,7 +194,26 @@ def for_payment(payment: Payment, decline: Decline | None = None) -> Reply:
     return Reply(409, body, final=False)
 
 
+def authentication(payment: Payment, intent: Intent) -> dict[str, Any]:
+    """What /payment/process answers while the customer must authenticate (3D Secure)."""
+    action = intent.next_action
+    return {
+        **_charge(payment, "requires_action"),
+        "payment_intent_id": intent.id,
+        "client_secret": intent.client_secret,
+        "next_action": {
+            "type": action.type if action else "use_stripe_sdk",
+            "url": action.url if action else None,
+        },
+        "message": "The card issuer asks the customer to authenticate (3D Secure); the "
+        "payment completes or fails when they have (GET /payment/status/{id}).",
+    }
+
+
 def charged(outcome: Charged) -> Reply:
+    if outcome.authentication is not None and outcome.payment.status == model.PENDING:
+        # an answer about a moment: a retry with the same key asks again
+        return Reply(202, authentication(outcome.payment, outcome.authentication), final=False)
     return for_payment(outcome.payment, outcome.decline)
 
 

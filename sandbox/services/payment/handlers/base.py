@@ -17,7 +17,7 @@ from sandbox.messaging import OutgoingMessage
 from sandbox.services.payment import events, model
 from sandbox.services.payment.bookings import Bookings
 from sandbox.services.payment.model import CardInput, Customer, Payment, PaymentError, Refund
-from sandbox.services.payment.provider import Decline, PaymentProvider
+from sandbox.services.payment.provider import Decline, Intent, PaymentProvider
 from sandbox.services.payment.settings import PaymentSettings
 from sandbox.services.payment.storage import Storage, Tx
 from sandbox.services.payment.storage_requests import RequestStore
@@ -70,10 +70,12 @@ class RefundRequest:
 
 @dataclass(frozen=True)
 class Charged:
-    """A card payment as it now is, and the decline when this request recorded one."""
+    """A card payment as it now is, and the decline when this request recorded one, or
+    the authentication (3D Secure) the customer must make before it is charged."""
 
     payment: Payment
     decline: Decline | None = None
+    authentication: Intent | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ Card payment (``process_payment``), in order:
 4. the card becomes a provider PaymentMethod (``<txn>-card``) and confirms the intent
    (``<txn>-confirm``);
 5. one transaction moves the payment (``SUCCEED``, ``DECLINE`` or ``GATEWAY_FAIL``)
-   and writes ``payment.completed`` or ``payment.failed``.
+   and writes ``payment.completed`` or ``payment.failed``; or, when the card issuer asks
+   the customer to authenticate (3D Secure, the intent ``requires_action``), the payment
+   stays pending and the answer says where the customer authenticates: the provider's
+   webhook then completes or fails it, as in the intent flow.
 
 A gateway failure in step 2 records nothing (no charge can follow an intent nobody
 confirms); in step 4 it leaves the payment ``failed`` and retryable: a retry with the
@@ -206,10 +209,25 @@ def _charge(deps: Deps, payment: Payment, card: CardInput) -> Charged:
         return _gateway_failed(deps, payment, exc.message)
     except ProviderRefused as exc:
         return _refused(deps, payment, method, exc)
+    if intent.status == "requires_action":
+        return _awaiting_authentication(deps, payment, intent)
     if intent.status != "succeeded":
         why = f"the card needs {intent.status}, which this service does not support"
         return declined(deps, payment, Decline("CARD_DECLINED", why), method)
     return completed(deps, payment, method)
+
+
+def _awaiting_authentication(deps: Deps, payment: Payment, intent: Intent) -> Charged:
+    """The card issuer asks the customer to authenticate (3D Secure): nothing is charged
+    yet.  The payment stays pending; the provider's webhook completes or fails it once
+    the customer has answered, as in the intent flow."""
+    with deps.storage.begin() as tx:
+        current = tx.get_payment(payment.id) or payment
+        if current.status == model.PENDING:
+            detail = "the card issuer asks the customer to authenticate (3D Secure)"
+            tx.timeline(payment.id, "provider", detail=detail)
+    log.info("payment awaits authentication", extra={"fields": {"transaction_id": payment.id}})
+    return Charged(current, authentication=intent)
 
 
 def _refused(

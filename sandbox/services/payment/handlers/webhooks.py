@@ -1,8 +1,9 @@
 """The provider's webhooks (seed 004): verified, de-duplicated, applied once, in any order.
 
-A delivery is refused, with no state change, unless its ``Stripe-Signature`` is an
-HMAC-SHA256 of ``<t>.<body>`` under the endpoint secret and ``t`` is within the
-tolerance of our clock (an old delivery replayed later fails there).  A verified event
+A delivery is refused, with no state change, unless the stripe SDK verifies it
+(``provider_webhooks``): its ``Stripe-Signature`` is an HMAC-SHA256 of ``<t>.<body>``
+under the endpoint secret, and ``t`` is neither older than the tolerance (an old
+delivery replayed later fails there) nor more than a minute ahead of our clock.  A verified event
 is recorded by provider event id in the same transaction as the change it causes, so a
 redelivered event changes nothing.
 
@@ -42,13 +43,11 @@ payment has made already) need no provider call and stay idempotent.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import signing
-from sandbox.services.payment import model
+from sandbox.services.payment import model, provider_webhooks
 from sandbox.services.payment.handlers.base import Deps, WebhookHandled, gateway_error, move
 from sandbox.services.payment.model import Payment, PaymentError
 from sandbox.services.payment.provider import GatewayError, Intent, ProviderRefused, map_decline
@@ -57,11 +56,12 @@ from sandbox.services.payment.storage_requests import record_webhook, webhook_ou
 
 log = logging.getLogger(__name__)
 
-_SIGNATURE_CODES = {
-    "missing_signature": "WEBHOOK_SIGNATURE_MISSING",
-    "malformed_signature": "WEBHOOK_SIGNATURE_INVALID",
-    "invalid_signature": "WEBHOOK_SIGNATURE_INVALID",
-    "stale_signature": "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
+_REFUSALS = {
+    provider_webhooks.MISSING: "WEBHOOK_SIGNATURE_MISSING",
+    provider_webhooks.INVALID: "WEBHOOK_SIGNATURE_INVALID",
+    provider_webhooks.STALE: "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
+    provider_webhooks.FUTURE: "WEBHOOK_TIMESTAMP_OUT_OF_TOLERANCE",
+    provider_webhooks.NOT_AN_EVENT: "INVALID_WEBHOOK_PAYLOAD",
 }
 _CANCEL_REASONS = {
     "duplicate": "duplicate payment",
@@ -80,29 +80,23 @@ def verify(deps: Deps, payload: bytes, signature: str | None) -> dict[str, Any]:
             "PAYMENT_WEBHOOK_SECRET is not set; webhooks cannot be verified",
         )
     try:
-        signing.verify(secret, payload, signature, tolerance_s=deps.settings.webhook_tolerance_s)
-    except signing.SignatureError as exc:
-        raise PaymentError(
-            _SIGNATURE_CODES.get(exc.code, "WEBHOOK_SIGNATURE_INVALID"),
-            f"webhook refused: {exc}",
-            reason=exc.code,
-        ) from None
-    try:
-        event = json.loads(payload)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        event = None
+        event = provider_webhooks.construct_event(
+            payload, signature, secret, tolerance_s=deps.settings.webhook_tolerance_s
+        )
+    except provider_webhooks.WebhookRefused as exc:
+        code = _REFUSALS.get(exc.reason, "WEBHOOK_SIGNATURE_INVALID")
+        raise PaymentError(code, f"webhook refused: {exc.message}", reason=exc.reason) from None
+    data = event.get("data")
     valid = (
-        isinstance(event, dict)
-        and isinstance(event.get("id"), str)
+        isinstance(event.get("id"), str)
         and isinstance(event.get("type"), str)
-        and isinstance(event.get("data"), dict)
-        and isinstance(event["data"].get("object"), dict)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
     )
     if not valid:
         raise PaymentError(
             "INVALID_WEBHOOK_PAYLOAD", "the webhook body is not a provider event (id, type, data)"
         )
-    assert isinstance(event, dict)
     return event
 
 
