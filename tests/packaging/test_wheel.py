@@ -78,16 +78,22 @@ def clean_env(state_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The folder with the sdist and the wheel, and what the build printed."""
     out = tmp_path_factory.mktemp("dist")
     # sdist first, then the wheel from the sdist: what an index would serve.
-    run(
+    done = run(
         [sys.executable, "-m", "build", "--outdir", str(out), str(REPO)],
         cwd=out,
         env=clean_env(out / "state"),
         timeout=300,
     )
-    [built] = out.glob("*.whl")
+    return out, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(build_output: tuple[Path, str]) -> Path:
+    [built] = build_output[0].glob("*.whl")
     return built
 
 
@@ -132,6 +138,12 @@ def test_the_wheel_carries_contracts_scenarios_and_the_package_data(wheel: Path)
         "sandbox/services/notifier/templates/payment_succeeded.html",
     ):
         assert data in names
+
+
+def test_building_the_package_warns_of_nothing(build_output: tuple[Path, str]) -> None:
+    # setuptools reports a deprecated setting (the licence as a table, say) this way
+    said = [line for line in build_output[1].splitlines() if re.search(r"(?i)deprecat", line)]
+    assert not said, "the build printed:\n" + "\n".join(said)
 
 
 def test_installing_and_importing_the_package_warn_of_nothing(installed: Installed) -> None:
