@@ -1,9 +1,9 @@
 """The package as a user gets it: a wheel built from the sdist, installed (not editable)
 into a fresh virtualenv outside the checkout, and used from a folder of its own.
 
-Run alone with ``pytest -m packaging``.  About 50 s: the build (5 s), the install from
-pip's cache (15 s), a whole sandbox up and down (15 s) and a user project's tests on a
-broker of their own (10 s).
+Run alone with ``pytest -m packaging``.  About 70 s: the build (6 s), the install from
+pip's cache (25 s), a whole sandbox up and down (20 s) and a user project's tests on a
+broker of their own (20 s).
 """
 
 from __future__ import annotations
