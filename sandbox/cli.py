@@ -323,7 +323,11 @@ def parser() -> argparse.ArgumentParser:
     contracts = sub.add_parser("contracts", help="check contracts; classify changes")
     contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
     check = contracts_sub.add_parser("check", help="validate every schema, example and document")
-    check.add_argument("--dir", default=None, help="contracts directory (default: the repo's)")
+    check.add_argument(
+        "--dir",
+        default=None,
+        help="contracts directory (default: $SANDBOX_CONTRACTS_DIR or the sandbox's own)",
+    )
     check.add_argument("--junit", metavar="FILE", help="also write JUnit XML")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_contracts_check)

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    registry = ContractRegistry.load()              # the repository's contracts/, cached
+    registry = ContractRegistry.load()              # the sandbox's contracts, cached
     violations = registry.validate_message(routing_key, properties, body_bytes)
     report = run_check(topology=topology.to_contract_view())
     diff = diff_contracts(base_dir, head_dir)

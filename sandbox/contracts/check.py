@@ -393,7 +393,7 @@ def run_check(
 ) -> CheckReport:
     """Run the checks (all, or those named in ``only``) on ``contracts_dir``.
 
-    ``contracts_dir`` defaults to the repository's contracts; ``topology`` is the
+    ``contracts_dir`` defaults to ``default_contracts_dir()``; ``topology`` is the
     contract view of the broker topology (``Topology.to_contract_view()``), and without
     it the topology check is skipped.
     """

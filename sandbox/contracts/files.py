@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from sandbox.bundled import BundledDataMissing, bundled_dir
+
 CONTRACTS_DIR_ENV = "SANDBOX_CONTRACTS_DIR"
 SCHEMA_SUFFIX = ".schema.json"
 COMMON_SCHEMA = "common.schema.json"
@@ -45,8 +47,11 @@ class ContractLoadError(Exception):
 
 
 def bundled_contracts_dir() -> Path:
-    """The contracts the sandbox's own services are built to."""
-    return Path(__file__).resolve().parents[2] / "contracts"
+    """The contracts the sandbox's own services are built to (in the package or a clone)."""
+    try:
+        return bundled_dir("contracts")
+    except BundledDataMissing as exc:
+        raise ContractLoadError(str(exc)) from exc
 
 
 def default_contracts_dir() -> Path:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from sandbox.bundled import bundled_dir
 from sandbox.scenario.flow import Flow
 from sandbox.scenario.report import ScenarioResult, render_html, render_junit
-
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 @dataclass(frozen=True)
@@ -39,9 +38,11 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def discover(directory: Path = DEFAULT_DIR) -> dict[str, Scenario]:
+def discover(directory: Path | None = None) -> dict[str, Scenario]:
+    """The scenarios in ``directory`` (default: the sandbox's own catalog) by name."""
     found: dict[str, Scenario] = {}
-    for path in sorted(directory.glob("*.py")):
+    folder = directory if directory is not None else bundled_dir("scenarios")
+    for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
         module = _load(path)

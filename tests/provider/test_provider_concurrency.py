@@ -64,4 +64,5 @@ def test_event_can_be_retrieved_by_id(client):
     event = client.v1.events.retrieve(listed.id)
     assert event.type == "payment_intent.created"
     assert event.data.object.id == intent.id
-    assert event.request.idempotency_key  # the SDK sends one on every POST
+    # the SDK sends one on every POST (subscripted: before stripe 16, `request` is a method)
+    assert event["request"]["idempotency_key"]
