@@ -75,7 +75,9 @@ def test_logs_are_json_lines_carrying_the_requests_correlation_id(stack: Payment
     ]
 
     messages = [line["message"] for line in lines]
-    assert "payment opened" in messages and "payment completed" in messages
+    # the charge's answer or the provider's webhook, whichever came first, completes it
+    finished = {"payment completed", "payment already moved by a webhook"}
+    assert "payment opened" in messages and finished & set(messages), messages
     assert any(line.get("path") == "/payment/process" for line in lines)
     assert all(line["service"] == "payment-service" for line in lines)
 

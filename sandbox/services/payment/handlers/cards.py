@@ -264,7 +264,12 @@ def _charged(
 
 def _current(deps: Deps, payment: Payment) -> Charged:
     """The payment as another path left it, after a move this one did not make."""
-    return Charged(deps.storage.get_payment(payment.id) or payment)
+    current = deps.storage.get_payment(payment.id) or payment
+    log.info(
+        "payment already moved by a webhook",
+        extra={"fields": {"transaction_id": current.id, "status": current.status}},
+    )
+    return Charged(current)
 
 
 def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Charged:
