@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sandbox.control.stack import replica_of
 from sandbox.load.evidence import SandboxSources, SourceUnavailable
 from sandbox.load.ledger import LedgerError, read_ledger
 from sandbox.load.verdict import RESENDER, Verdict, settle
@@ -48,11 +49,15 @@ def reconcile(
     restarts = restarts or {}
     ledger = read_ledger(Path(ledger_dir))
     sources = SandboxSources(endpoints, broker_url, topology)
-    verdict = settle(
-        ledger, sources, timeout_s=settle_s, resend_allowance=restarts.get(RESENDER, 0)
-    )
+    allowance = resend_allowance(restarts)
+    verdict = settle(ledger, sources, timeout_s=settle_s, resend_allowance=allowance)
     notes = restart_warnings(restarts)
     return replace(verdict, warnings=verdict.warnings + notes) if notes else verdict
+
+
+def resend_allowance(restarts: Mapping[str, int]) -> int:
+    """Resends explained: one per restart of the sender or of any of its replicas."""
+    return sum(count for name, count in restarts.items() if RESENDER in (name, replica_of(name)))
 
 
 def restart_warnings(restarts: Mapping[str, int]) -> tuple[str, ...]:

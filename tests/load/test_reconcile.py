@@ -707,3 +707,11 @@ def test_a_planted_lost_flow_and_a_duplicate_email_fail_the_verdict_by_name(
     assert exit_code == 1
     assert {f["correlation_id"] for f in report["lost"]} == lost
     assert [f["correlation_id"] for f in report["duplicated"]] == [card["correlation_id"]]
+
+
+def test_each_restart_of_any_notifier_consumer_replica_explains_one_resend():
+    from sandbox.load.reconcile import resend_allowance
+
+    restarts = {"notifier-consumer": 1, "notifier-consumer-2": 2, "notifier-relay": 3}
+    assert resend_allowance(restarts) == 3
+    assert resend_allowance({"payment-relay-2": 1}) == 0
