@@ -178,12 +178,16 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
     try:
         return master_process.wait()
     finally:
+        # The master has the workers' figures once it exits; a worker that missed its
+        # quit message would otherwise wait a minute for the master's heartbeat.
         for process in workers:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            for stop in (process.terminate, process.kill):
+                try:
+                    process.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    stop()
+            process.wait()
         if master_process.poll() is None:
             master_process.kill()
         log.close()
