@@ -162,7 +162,13 @@ def _answers(url: str) -> bool:
 def component_pids(state: dict[str, Any]) -> dict[str, list[int]]:
     """Every process of the sandbox by component, with their children (gunicorn workers)."""
     found: dict[str, list[int]] = {}
-    entries = {"broker": state.get("broker") or {}, **(state.get("components") or {})}
+    broker = state.get("broker") or {}
+    # a cluster broker has no pid of its own: each node has one
+    nodes = {
+        node.get("name") or f"broker-{i}": node
+        for i, node in enumerate(broker.get("nodes") or [], 1)
+    }
+    entries = {"broker": broker, **nodes, **(state.get("components") or {})}
     for name, entry in entries.items():
         pid = entry.get("pid")
         if not pid:
