@@ -320,24 +320,13 @@ def plan(
         relays = replica_names(f"{service}-relay", scale)
         doorbell = ",".join(f"{host}:{ports[relay]}" for relay in relays)
         for role in roles:
-            web = role == "web"
-            process = service if web else f"{service}-{role}"
+            process = service if role == "web" else f"{service}-{role}"
             names = replica_names(process, scale)
             for name in names:
                 component_env = {**env, f"{prefix}_HOST": host, "OUTBOX_DOORBELL": doorbell}
-                health = url[name] if name in url else url[process]
-                if web and len(names) > 1:
-                    # replicas share the service's port (SO_REUSEPORT: the kernel spreads
-                    # connections over them) and each answers alone on a port of its own
-                    own = ports[own_port(name)]
-                    component_env[f"{prefix}_REPLICA_PORT"] = str(own)
-                    health = f"http://{host}:{own}"
-                if not web:
-                    component_env[WORKER_PORT_VARIABLES[process]] = str(ports[name])
-                if role == "relay":
-                    # the name it claims outbox rows under: its own, so that a replica
-                    # started again takes back its claims and no other's
-                    component_env[f"{prefix}_RELAY_NAME"] = name
+                component_env.update(_replica_env(prefix, role, process, name, len(names), ports))
+                own = component_env.get(f"{prefix}_REPLICA_PORT")
+                health = url.get(name, url[process]) if own is None else f"http://{host}:{own}"
                 components.append(
                     Component(
                         name,
@@ -345,10 +334,26 @@ def plan(
                         (role,),
                         component_env,
                         health_url=f"{health}/health",
-                        endpoint=url[service] if web else None,
-                        kind="service" if web else "worker",
+                        endpoint=url[service] if role == "web" else None,
+                        kind="service" if role == "web" else "worker",
                         database=masked_url(env[f"{prefix}_DATABASE_URL"]),
                         process=process,
                     )
                 )
     return components
+
+
+def _replica_env(
+    prefix: str, role: str, process: str, name: str, replicas: int, ports: Mapping[str, int]
+) -> dict[str, str]:
+    """What one replica of ``process`` is told beyond its service's environment."""
+    if role == "web":
+        # replicas share the service's port (SO_REUSEPORT: the kernel spreads connections
+        # over them) and each answers alone on a port of its own
+        return {f"{prefix}_REPLICA_PORT": str(ports[own_port(name)])} if replicas > 1 else {}
+    env = {WORKER_PORT_VARIABLES[process]: str(ports[name])}
+    if role == "relay":
+        # the name it claims outbox rows under: its own, so that a replica started again
+        # takes back its claims and no other's
+        env[f"{prefix}_RELAY_NAME"] = name
+    return env
