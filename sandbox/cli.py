@@ -80,8 +80,7 @@ def cmd_dlq_replay(args: argparse.Namespace, settings: SandboxSettings) -> int:
     try:
         moved = replay_dlq(url, topology, queue, limit=args.limit)
     except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc.args[0])
     print(f"replayed {moved} message(s) from {queue}")
     return EXIT_OK
 
@@ -106,8 +105,7 @@ def cmd_contracts_diff(args: argparse.Namespace, settings: SandboxSettings) -> i
         try:
             base = export_git_ref(Path(args.repo), args.base, Path(tmp))
         except DiffError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return _usage_error(str(exc))
         report = diff_contracts(base, head, base_label=args.base)
     _print_report(report.to_dict(), report.render_table, as_json=args.json)
     if report.breaking:
@@ -125,18 +123,15 @@ def cmd_up(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.control.stack import parse_scale
 
     if args.cluster > 1 and settings.broker.url:
-        print(
-            f"error: --cluster {args.cluster} starts private nodes, but RABBITMQ_URL is set; "
-            "unset it, or drop --cluster to use the broker it names",
-            file=sys.stderr,
+        return _usage_error(
+            f"--cluster {args.cluster} starts private nodes, but RABBITMQ_URL is set; "
+            "unset it, or drop --cluster to use the broker it names"
         )
-        return EXIT_USAGE
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     try:
         scale = parse_scale(args.scale)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(str(exc))
     return up(
         settings.state_dir,
         as_json=args.json,
@@ -242,6 +237,11 @@ def cmd_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     from sandbox.load.command import run_load
 
     return run_load(args, settings)
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _node_count(text: str) -> int:
@@ -440,10 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args, settings))
-    except BrokerUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_NO_BROKER
-    except BrokerConnectError as exc:
+    except (BrokerUnavailable, BrokerConnectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_BROKER
 

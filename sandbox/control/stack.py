@@ -12,7 +12,7 @@ import importlib.util
 import secrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import port_for
@@ -357,3 +357,18 @@ def _replica_env(
         # takes back its claims and no other's
         env[f"{prefix}_RELAY_NAME"] = name
     return env
+
+
+def with_rotated_broker_urls(component: Component, index: int) -> Component:
+    """The component with its cluster URLs rotated by ``index``: each one connects first
+    to another node, so that connections spread over the cluster instead of piling on
+    node 1, and fails over to the nodes after it."""
+    from sandbox.messaging import split_urls  # pika: only for the supervisor
+
+    url = component.env.get("RABBITMQ_URL")
+    urls = split_urls(url) if url else []
+    if len(urls) < 2:
+        return component
+    shift = index % len(urls)
+    rotated = ",".join(urls[shift:] + urls[:shift])
+    return replace(component, env={**component.env, "RABBITMQ_URL": rotated})

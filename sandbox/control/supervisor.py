@@ -45,7 +45,7 @@ from sandbox.control import stack
 from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess
 from sandbox.control.state import StateFile, masked
-from sandbox.messaging import ensure_topology, split_urls
+from sandbox.messaging import ensure_topology
 from sandbox.services.common.web import ApiError, install
 from sandbox.settings import SandboxSettings
 from sandbox.topology import build
@@ -114,7 +114,7 @@ class Supervisor:
         self.state.update(ports=ports, secrets=keys)
         (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
         planned = [
-            _with_rotated_broker_urls(component, index)
+            stack.with_rotated_broker_urls(component, index)
             for index, component in enumerate(
                 stack.plan(
                     state_dir=self.state_dir,
@@ -429,19 +429,6 @@ def main() -> None:
     supervisor.monitor()
     supervisor.stopping.clear()
     supervisor.shutdown()
-
-
-def _with_rotated_broker_urls(component: stack.Component, index: int) -> stack.Component:
-    """The component with its cluster URLs rotated by ``index``: each one connects first
-    to another node, so that connections spread over the cluster instead of piling on
-    node 1, and fails over to the nodes after it."""
-    url = component.env.get("RABBITMQ_URL")
-    urls = split_urls(url) if url else []
-    if len(urls) < 2:
-        return component
-    shift = index % len(urls)
-    rotated = ",".join(urls[shift:] + urls[:shift])
-    return replace(component, env={**component.env, "RABBITMQ_URL": rotated})
 
 
 if __name__ == "__main__":
