@@ -20,11 +20,19 @@ def _admin() -> psycopg.Connection:
     return psycopg.connect(f"{SERVER}/postgres", autocommit=True, connect_timeout=3)
 
 
-def skip_without_postgres() -> None:
+def why_no_postgres() -> str | None:
+    """None when the server answers, else what went wrong."""
     try:
         _admin().close()
     except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL answers at {SERVER} ({exc.__class__.__name__}: {exc})")
+        return f"no PostgreSQL answers at {SERVER} ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+def skip_without_postgres() -> None:
+    why = why_no_postgres()
+    if why:
+        pytest.skip(why)
 
 
 @contextmanager

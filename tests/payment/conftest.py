@@ -31,10 +31,10 @@ from tests.payment.support import (
     Provider,
     free_port,
     make_database,
-    postgres_available,
     provider_process,
 )
 from tests.payment.unit_support import make_app
+from tests.postgres import skip_without_postgres
 
 BACKENDS = ("sqlite", "postgresql")
 SCAN_MODULE = "test_card_data_never_leaks"
@@ -120,8 +120,8 @@ def clean_provider(provider: Provider) -> Iterator[Provider]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql" and not postgres_available():
-        pytest.skip("PostgreSQL does not answer at 127.0.0.1:5432")
+    if request.param == "postgresql":
+        skip_without_postgres()
     return str(request.param)
 
 

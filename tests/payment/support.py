@@ -31,12 +31,13 @@ from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import create_schema, make_engine, normalise_url
 from sandbox.waiting import wait_for
+from tests.postgres import SERVER, why_no_postgres
 from tests.service_support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_payment_tests_0123456789abcdef"
 PROVIDER_API_KEY = "sk_test_payment_tests_0123456789"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_URL = f"{SERVER}/test"
 PAYMENT_QUEUES = ("payment_events", "notifier_payment_events")
 
 # Every card number the tests send; the scan looks for all of them everywhere.
@@ -126,18 +127,6 @@ def _on_postgres(statement: str) -> None:
         engine.dispose()
 
 
-def postgres_available() -> bool:
-    engine = create_engine(normalise_url(PG_URL), connect_args={"connect_timeout": 2})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
-
-
 def make_database(backend: str, directory: Path) -> Database:
     if backend == "sqlite":
         path = directory / "payment.db"
@@ -151,8 +140,8 @@ def make_database(backend: str, directory: Path) -> Database:
 @contextmanager
 def fresh_database(backend: str, directory: Path) -> Iterator[Database]:
     """A new database on ``backend``, dropped afterwards; skips the test without PostgreSQL."""
-    if backend == "postgresql" and not postgres_available():
-        pytest.skip("no PostgreSQL at " + PG_URL)
+    if backend == "postgresql" and (why := why_no_postgres()):
+        pytest.skip(why)
     database = make_database(backend, directory)
     try:
         yield database
