@@ -1,15 +1,23 @@
-"""What the benchmarks share: free ports, raw confirmed publishing, queue purges, and
-the Markdown table they print."""
+"""What the benchmarks share: free ports, raw confirmed publishing, queue purges, a
+fresh PostgreSQL database and its server's CPU, and the Markdown table they print."""
 
 from __future__ import annotations
 
 import socket
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pika
+import psutil
+import psycopg
+from psycopg import sql
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.topology import Topology
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -53,3 +61,36 @@ def print_table(heading: str, rows: list[tuple[str, str]]) -> None:
     print("| measure | result |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
+
+
+@contextmanager
+def database(kind: str) -> Iterator[dict[str, str]]:
+    """The environment for ``kind``: nothing for SQLite, a fresh database for PostgreSQL
+    (dropped afterwards)."""
+    if kind == "sqlite":
+        yield {}
+        return
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield {"DATABASE_URL": f"{POSTGRES}/{name}"}
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of every process called ``postgres`` on the machine (the server the
+    benchmark then has to itself)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+    return total

@@ -19,6 +19,7 @@ TARGETS = {
     "half_p50_vs_idle": 2.0,  # p50 at half the saturation rate / idle p50
     "half_p99_vs_idle": 4.0,  # p99 at half the saturation rate / idle p50
     "up_vs_bare_node": 1.5,  # `sandbox up` / a bare private broker node start
+    "postgresql_vs_sqlite": 1.3,  # CPU per flow on PostgreSQL (server included) / SQLite
 }
 
 
@@ -67,6 +68,31 @@ def _held(name: str, value: float | None, at_most: bool = True) -> str:
 def _cpu_table(title: str, cpu: dict[str, float]) -> list[str]:
     lines = ["", title, "", "| process | CPU ms per flow |", "|---|---|"]
     lines += [f"| {name} | {ms:.1f} |" for name, ms in sorted(cpu.items(), key=lambda i: -i[1])]
+    return lines
+
+
+def _postgresql(b: dict[str, Any], c: dict[str, Any]) -> list[str]:
+    pg = b["postgresql"]
+    lines = [
+        "",
+        "The same on PostgreSQL (a second sandbox, every service on one fresh database; "
+        "the server's processes counted as `postgres`):",
+        "",
+        "| CPU per completed flow | SQLite | PostgreSQL | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| at saturation ({b['saturation_flows_per_s']:.1f} vs "
+        f"{pg['saturation_flows_per_s']:.1f} flows/s) | {b['cpu_ms_per_flow_total']:.1f} ms | "
+        f"{pg['cpu_ms_per_flow_total']:.1f} ms | {c['postgresql_vs_sqlite']:.2f} | "
+        f"{_held('postgresql_vs_sqlite', c['postgresql_vs_sqlite'])} |",
+    ]
+    if "postgresql_vs_sqlite_at_8" in c:
+        lines.append(
+            f"| at 8 flows/s | {b['cpu_ms_per_flow_at_8_total']:.1f} ms | "
+            f"{pg['cpu_ms_per_flow_at_8_total']:.1f} ms | {c['postgresql_vs_sqlite_at_8']:.2f} | "
+            f"{_held('postgresql_vs_sqlite', c['postgresql_vs_sqlite_at_8'])} |"
+        )
+    lines += _cpu_table("PostgreSQL, at saturation:", pg["cpu_ms_per_flow"])
+    lines += _cpu_table("PostgreSQL, at 8 flows/s:", pg["cpu_ms_per_flow_at_8"])
     return lines
 
 
@@ -157,5 +183,7 @@ def markdown(results: dict[str, Any]) -> str:
     )
     if b.get("cpu_ms_per_flow_at_8"):
         lines += _cpu_table("CPU per completed flow at 8 flows/s:", b["cpu_ms_per_flow_at_8"])
+    if b.get("postgresql"):
+        lines += _postgresql(b, c)
     lines += ["", "![latency over load](latency.png)", ""]
     return "\n".join(lines)

@@ -45,7 +45,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import free_port
+from bench_common import POSTGRES, database, free_port, postgres_cpu_s
 from bench_report import TARGETS, chart, machine, markdown
 from broker_bench import adapter_consume, raw_consume, raw_publish
 from payment_bench import fill_outbox, pending
@@ -230,16 +230,18 @@ def card_latency(summary: dict[str, Any]) -> dict[str, float]:
 
 
 @contextmanager
-def sandbox(state_dir: Path | None, startup: dict[str, float]) -> Iterator[Path]:
-    """A running sandbox: the one at ``state_dir``, or one booted here (timed into
-    ``startup["up_s"]``)."""
+def sandbox(
+    state_dir: Path | None, startup: dict[str, float], env: dict[str, str] | None = None
+) -> Iterator[Path]:
+    """A running sandbox: the one at ``state_dir``, or one booted here with ``env`` (timed
+    into ``startup["up_s"]``)."""
     if state_dir is not None:
         yield state_dir
         return
     with tempfile.TemporaryDirectory(prefix="flow-bench-") as tmp:
         path = Path(tmp) / "state"
         began = time.perf_counter()
-        if lifecycle.up(path, profile="load", random_ports=True) != 0:
+        if lifecycle.up(path, profile="load", random_ports=True, env=env) != 0:
             raise SystemExit("the sandbox did not start; see its logs")
         startup["up_s"] = round(time.perf_counter() - began, 2)
         try:
@@ -260,17 +262,85 @@ def bare_node_start() -> float:
 
 
 def measured_step(
-    state: dict[str, Any], endpoints: Endpoints, out: Path, *, users: int, seconds: int, rate: float
+    state: dict[str, Any],
+    endpoints: Endpoints,
+    out: Path,
+    *,
+    users: int,
+    seconds: int,
+    rate: float,
+    postgres: bool = False,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """One load step from rest: its summary and CPU ms per completed flow by process."""
+    """One load step from rest: its summary and CPU ms per completed flow by process
+    (with ``postgres``, the PostgreSQL server's as ``postgres``)."""
     drained(state)
     pids = component_pids(state)
     before = cpu_seconds(pids)
+    if postgres:
+        before["postgres"] = postgres_cpu_s()
     summary = load_step(endpoints, out, users=users, seconds=seconds, rate=rate)
     after = cpu_seconds(pids)
+    if postgres:
+        after["postgres"] = postgres_cpu_s()
     done = max(summary["flows_completed"], 1)
     cpu = {n: round((after[n] - before.get(n, 0)) * 1000 / done, 2) for n in after}
     return summary, cpu
+
+
+def saturation(
+    state: dict[str, Any],
+    endpoints: Endpoints,
+    out: Path,
+    users_steps: list[int],
+    *,
+    seconds: int,
+    postgres: bool = False,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Closed-loop steps of ``users_steps`` users: the best step's summary (with its
+    ``users``) and its CPU ms per completed flow by process."""
+    best: dict[str, Any] = {"flows_per_s": 0.0}
+    best_cpu: dict[str, float] = {}
+    for users in users_steps:
+        summary, cpu = measured_step(
+            state,
+            endpoints,
+            out / f"saturation-{users}",
+            users=users,
+            seconds=seconds,
+            rate=0,
+            postgres=postgres,
+        )
+        log(
+            f"  {users} users: {summary['flows_per_s']} flows/s, "
+            f"{summary['flows_failed']} failed, {sum(cpu.values()):.1f} ms CPU per flow"
+        )
+        if summary["flows_per_s"] > best["flows_per_s"]:
+            best, best_cpu = {**summary, "users": users}, cpu
+    return best, best_cpu
+
+
+def cpu_pass(
+    state_dir: Path, out: Path, *, users_steps: list[int], seconds: int, postgres: bool
+) -> dict[str, Any]:
+    """Saturation (the best of ``users_steps``) and 8 flows/s on one sandbox: flows/s and
+    CPU ms per completed flow by process, and their totals."""
+    state = StateFile(state_dir).read()
+    endpoints = Endpoints.of_sandbox(state_dir)
+    best, at_saturation = saturation(
+        state, endpoints, out, users_steps, seconds=seconds, postgres=postgres
+    )
+    _, at_8 = measured_step(
+        state, endpoints, out / "rate-8", users=24, seconds=seconds, rate=8.0, postgres=postgres
+    )
+    log(f"  8 flows/s: {sum(at_8.values()):.1f} ms CPU")
+    return {
+        "saturation_flows_per_s": best["flows_per_s"],
+        "saturation_users": best.get("users"),
+        "cpu_ms_per_flow": at_saturation,
+        "cpu_ms_per_flow_total": round(sum(at_saturation.values()), 1),
+        "cpu_ms_per_flow_at_8": at_8,
+        "cpu_ms_per_flow_at_8_total": round(sum(at_8.values()), 1),
+    }
 
 
 def latency_point(rate: float, summary: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +359,14 @@ def main() -> int:
     parser.add_argument("--state-dir", help="use this running sandbox (profile load)")
     parser.add_argument("--quick", action="store_true", help="short steps, for a smoke run")
     parser.add_argument("--fixed-rate", type=float, default=50.0)
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: after the run on SQLite, boot a second sandbox on a fresh "
+        f"PostgreSQL database ({POSTGRES}) and measure CPU per flow there too (the "
+        "server's processes included), for the ratio to SQLite",
+    )
     args = parser.parse_args()
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     step_s = 8 if args.quick else 20
@@ -320,18 +398,7 @@ def main() -> int:
         log(f"  idle p50 {idle_point['p50']:.0f} ms over {idle_point['count']:.0f} flows")
 
         log(f"saturation: {users_steps} users, {step_s} s each")
-        best: dict[str, Any] = {"flows_per_s": 0.0}
-        cpu_per_flow: dict[str, float] = {}
-        for users in users_steps:
-            summary, cpu = measured_step(
-                state, endpoints, out / f"saturation-{users}", users=users, seconds=step_s, rate=0
-            )
-            log(
-                f"  {users} users: {summary['flows_per_s']} flows/s, "
-                f"{summary['flows_failed']} failed"
-            )
-            if summary["flows_per_s"] > best["flows_per_s"]:
-                best, cpu_per_flow = {**summary, "users": users}, cpu
+        best, cpu_per_flow = saturation(state, endpoints, out, users_steps, seconds=step_s)
 
         half_rate = round(best["flows_per_s"] / 2, 1)
         log(f"half saturation: {half_rate} flows/s")
@@ -359,6 +426,18 @@ def main() -> int:
             if rate == 8.0:
                 cpu_at_8 = cpu
 
+    databases: dict[str, Any] = {}
+    if args.database == "postgresql":
+        log("PostgreSQL: a second sandbox on a fresh database")
+        with database("postgresql") as env, sandbox(None, {}, env) as state_dir:
+            databases["postgresql"] = cpu_pass(
+                state_dir,
+                out / "postgresql",
+                users_steps=users_steps,
+                seconds=step_s,
+                postgres=True,
+            )
+
     fixed = points[-1]
     idle_p50 = max(idle_point["p50"], 1e-9)
     sandbox_figures = {
@@ -385,6 +464,16 @@ def main() -> int:
         "half_p50_vs_idle": half["p50"] / idle_p50,
         "half_p99_vs_idle": half["p99"] / idle_p50,
     }
+    if "postgresql" in databases:
+        pg = databases["postgresql"]
+        sandbox_figures["postgresql"] = pg
+        ratios["postgresql_vs_sqlite"] = pg["cpu_ms_per_flow_total"] / max(
+            sandbox_figures["cpu_ms_per_flow_total"], 1e-9
+        )
+        if cpu_at_8:
+            ratios["postgresql_vs_sqlite_at_8"] = pg["cpu_ms_per_flow_at_8_total"] / max(
+                sandbox_figures["cpu_ms_per_flow_at_8_total"] or 0, 1e-9
+            )
     if startup:
         ratios["up_vs_bare_node"] = startup["up_s"] / max(startup["bare_node_s"], 1e-9)
     results = {

@@ -24,19 +24,13 @@ import json
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-import psycopg
-from psycopg import sql
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_common import database
 from bench_report import machine
 from flow_bench import HERE, latency_point, log, measured_step
 
@@ -44,8 +38,7 @@ from sandbox.control import lifecycle
 from sandbox.control.state import StateFile
 from sandbox.load.run import Endpoints
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-WORKERS = ("payment-relay", "appointment-consumer", "appointment-relay")
+WORKERS: tuple[str, ...] = ("payment-relay", "appointment-consumer", "appointment-relay")
 WORKERS += ("notifier-consumer", "notifier-relay")
 
 
@@ -66,36 +59,6 @@ CONFIGS = {
         Config("cluster-pg-x2", "postgresql", cluster=3, scale=dict.fromkeys(WORKERS, 2)),
     )
 }
-
-
-@contextmanager
-def database(kind: str) -> Iterator[dict[str, str]]:
-    """The environment for ``kind``: nothing for SQLite, a fresh database for PostgreSQL."""
-    if kind == "sqlite":
-        yield {}
-        return
-    name = f"scale_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield {"DATABASE_URL": f"{POSTGRES}/{name}"}
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-def postgres_cpu_s() -> float:
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "postgres":
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                continue
-    return total
 
 
 def measure(config: Config, out: Path, *, rate: float, users: int, seconds: int) -> dict[str, Any]:
@@ -122,7 +85,6 @@ def measure(config: Config, out: Path, *, rate: float, users: int, seconds: int)
                 ("fixed", int(max(10, rate * 3)), rate),
                 ("saturation", users, 0.0),
             ):
-                pg_before = postgres_cpu_s()
                 summary, cpu = measured_step(
                     state,
                     endpoints,
@@ -130,10 +92,8 @@ def measure(config: Config, out: Path, *, rate: float, users: int, seconds: int)
                     users=step_users,
                     seconds=seconds,
                     rate=step_rate,
+                    postgres=config.database == "postgresql",
                 )
-                done = max(summary["flows_completed"], 1)
-                if config.database == "postgresql":
-                    cpu["postgres"] = round((postgres_cpu_s() - pg_before) * 1000 / done, 2)
                 figures[step] = {
                     **latency_point(step_rate, summary),
                     "cpu_ms_per_flow": cpu,
