@@ -60,6 +60,7 @@ def sqlite_url(path: Path) -> str:
 
 
 POOL_SIZE = 32  # a web process runs up to PAYMENT_THREADS (16) request threads
+PG_POOL_SIZE = 16  # each one a PostgreSQL server process: max_connections is 100
 WRITE_LOCK_TIMEOUT_S = 30.0  # as long as SQLite's own busy timeout
 
 
@@ -210,7 +211,10 @@ def make_engine(url: str) -> Engine:
 
         _doorbell(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10)
+    # Connections kept for as many threads as a web process runs (PAYMENT_THREADS): an
+    # overflow connection is closed on return, and a new PostgreSQL connection forks a
+    # server process.  A process opens only as many as it uses at once.
+    engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE)
     _ping_when_idle(engine)
     _doorbell(engine)
     return engine
@@ -236,7 +240,14 @@ def _ping_when_idle(engine: Engine) -> None:
         if returned is None or time.monotonic() - returned < IDLE_PING_S:
             return
         try:
-            dbapi_connection.execute(";")
+            # in autocommit, as SQLAlchemy's own ping: a ping inside a transaction would
+            # leave one open, and the connection could not then be put in autocommit
+            # (``reading``) before use
+            dbapi_connection.autocommit = True
+            try:
+                dbapi_connection.execute(";")
+            finally:
+                dbapi_connection.autocommit = False
         except Exception as exc:
             # the pool discards this connection and hands out a new one
             raise DisconnectionError(str(exc)) from exc
@@ -250,7 +261,12 @@ def _ping_when_idle(engine: Engine) -> None:
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection for reads only: on SQLite a deferred transaction, which takes no lock
-    and never waits for a writer (WAL)."""
+    and never waits for a writer (WAL); on PostgreSQL autocommit, so each statement reads
+    its own snapshot with no BEGIN and ROLLBACK round trips around it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+        return
     with engine.connect().execution_options(sqlite_deferred=True) as conn:
         yield conn
 
