@@ -271,6 +271,19 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def one_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a single write statement, which is atomic on its own: on
+    PostgreSQL in autocommit, which spares the BEGIN and COMMIT round trips around it; on
+    SQLite a transaction that takes the write lock, as ``engine.begin()``."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        yield conn
+
+
 def _doorbell(engine: Engine) -> None:
     """Wake the outbox relay after commits that wrote events (``OUTBOX_DOORBELL``)."""
     from sandbox.services.common.doorbell import doorbell_addresses, ring_after_commits

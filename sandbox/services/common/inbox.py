@@ -1,8 +1,9 @@
 """Idempotent consumers: processed message ids recorded with the state change.
 
 A handler calls ``first_time(conn, table, consumer, message_id)`` inside the transaction
-that applies the event.  It inserts the id and returns True the first time; a redelivered
-message finds its id already there and the handler skips the change and its events.
+that applies the event.  It inserts the id and returns True the first time; for a
+redelivered message the insert finds the id already there and does nothing, and the
+handler skips the change and its events.
 Because the insert and the state change commit together, there is no window in which
 one is recorded without the other.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -20,12 +20,10 @@ from sqlalchemy import (
     Insert,
     MetaData,
     PrimaryKeyConstraint,
-    Select,
     String,
     Table,
-    bindparam,
-    select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
@@ -39,26 +37,19 @@ def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
     )
 
 
-class _Statements(NamedTuple):
-    seen: Select[Any]
-    record: Insert
-
-
 @functools.cache
-def _statements(table: Table) -> _Statements:
-    """The inbox statements for ``table``, built once per table: SQLAlchemy reuses their
-    compiled form, and building a statement costs more than running it."""
-    seen = select(table.c.message_id).where(
-        table.c.consumer == bindparam("consumer"), table.c.message_id == bindparam("message_id")
-    )
-    return _Statements(seen, table.insert())
+def _record(table: Table, dialect: str) -> Insert:
+    """The inbox insert for ``table`` that does nothing when the id is there already,
+    built once per table: SQLAlchemy reuses its compiled form, and building a statement
+    costs more than running it.  One statement, so the check and the record cannot race."""
+    key = ["consumer", "message_id"]
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    # RETURNING says whether a row went in (psycopg reports no row count here)
+    return insert.on_conflict_do_nothing(index_elements=key).returning(table.c.message_id)
 
 
 def first_time(conn: Connection, table: Table, consumer: str, message_id: str) -> bool:
     """Record ``message_id`` for ``consumer``; False if it was recorded before."""
-    statements = _statements(table)
-    key = {"consumer": consumer, "message_id": message_id}
-    if conn.execute(statements.seen, key).first() is not None:
-        return False
-    conn.execute(statements.record, {**key, "processed_at": datetime.now(UTC)})
-    return True
+    record = _record(table, conn.dialect.name)
+    row = {"consumer": consumer, "message_id": message_id, "processed_at": datetime.now(UTC)}
+    return conn.execute(record, row).first() is not None

@@ -311,7 +311,7 @@ class OutboxRelay:
         if look_first and not self._statements.anything_pending(self._engine):
             return []
         now = datetime.now(UTC)
-        with self._engine.begin() as conn:
+        with db.one_statement(self._engine) as conn:
             rows = conn.execute(
                 self._statements.claim, {"now": now, "until": now + self._lease}
             ).all()
@@ -355,6 +355,11 @@ class OutboxRelay:
         now = datetime.now(UTC)
         sent = set(done.sent)
         others = [row_id for row_id in done.attempted if row_id not in sent]
+        if done.sent and not (others or done.refused or done.parked):
+            # the common pass: every row confirmed, one statement
+            with db.one_statement(self._engine) as conn:
+                conn.execute(statements.sent, {"ids": done.sent, "now": now})
+            return
         with self._engine.begin() as conn:
             if done.sent:  # sent rows were attempted too: one statement for both
                 conn.execute(statements.sent, {"ids": done.sent, "now": now})
