@@ -14,6 +14,7 @@ when a process starts.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -38,6 +39,8 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -304,6 +307,22 @@ def create_schema(engine: Engine, metadata: MetaData) -> None:
             key = zlib.crc32(",".join(sorted(metadata.tables)).encode())
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         metadata.create_all(conn, checkfirst=True)
+
+
+def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert ``values`` into ``table``; False, and nothing written, when the row would
+    break a unique key.  One statement (``INSERT ... ON CONFLICT DO NOTHING``): no check
+    that races the insert, and no savepoint to keep a PostgreSQL transaction usable."""
+    return conn.execute(_insert_if_new(table, conn.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _insert_if_new(table: Table, dialect: str) -> Any:
+    # built once per table: SQLAlchemy reuses its compiled form, and building a statement
+    # costs more than running it; RETURNING says whether a row went in
+    insert = postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
+    key = next(iter(table.primary_key.columns))
+    return insert(table).on_conflict_do_nothing().returning(key)
 
 
 def from_row(cls: type[T], row: Any, **values: Any) -> T:

@@ -10,20 +10,19 @@ one is recorded without the other.
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
     Connection,
     DateTime,
-    Insert,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+
+from sandbox.services.common import db
 
 
 def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
@@ -37,19 +36,7 @@ def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
     )
 
 
-@functools.cache
-def _record(table: Table, dialect: str) -> Insert:
-    """The inbox insert for ``table`` that does nothing when the id is there already,
-    built once per table: SQLAlchemy reuses its compiled form, and building a statement
-    costs more than running it.  One statement, so the check and the record cannot race."""
-    key = ["consumer", "message_id"]
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    # RETURNING says whether a row went in (psycopg reports no row count here)
-    return insert.on_conflict_do_nothing(index_elements=key).returning(table.c.message_id)
-
-
 def first_time(conn: Connection, table: Table, consumer: str, message_id: str) -> bool:
     """Record ``message_id`` for ``consumer``; False if it was recorded before."""
-    record = _record(table, conn.dialect.name)
     row = {"consumer": consumer, "message_id": message_id, "processed_at": datetime.now(UTC)}
-    return conn.execute(record, row).first() is not None
+    return db.insert_if_new(conn, table, row)

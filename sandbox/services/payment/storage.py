@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from sandbox.messaging import OutgoingMessage
@@ -101,7 +100,6 @@ _PAYMENT_BY_INTENT = select(_P).where(_P.c.provider_intent_id == bindparam("inte
 _BOOKING_HOLDER = select(_P).where(
     _P.c.tenant_id == bindparam("tenant_id"), _P.c.booking_lock == bindparam("booking_id")
 )
-_INSERT_PAYMENT = _P.insert()
 
 _RESERVED_MINOR = select(func.coalesce(func.sum(_R.c.amount_minor), 0)).where(
     _R.c.payment_id == bindparam("payment_id"), _R.c.status.in_(("pending", "succeeded"))
@@ -176,12 +174,8 @@ class Tx:
             customer_name=payment.customer.name,
         )
         del values["customer"]
-        # A savepoint keeps the transaction usable on PostgreSQL after the violation.
-        try:
-            with self.conn.begin_nested():
-                self.conn.execute(_INSERT_PAYMENT, values)
-        except IntegrityError as exc:
-            raise DuplicateBooking(payment.booking_id) from exc
+        if not db.insert_if_new(self.conn, _P, values):
+            raise DuplicateBooking(payment.booking_id)
         self.timeline(payment.id, "state", None, payment.status, detail="payment created")
 
     def apply(

@@ -61,7 +61,6 @@ _DELETE_KEY = delete(_I).where(
 )
 
 _WEBHOOK_SEEN = select(_W.c.event_id).where(_W.c.event_id == bindparam("event_id"))
-_INSERT_WEBHOOK = _W.insert()
 _WEBHOOK_OUTCOME = (
     update(_W)
     .where(_W.c.event_id == bindparam("match_event_id"))
@@ -162,20 +161,13 @@ def link_idempotency(tx: Tx, tenant_id: str, key: str, resource_id: str) -> None
 
 def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
     """Record a provider event id; False when it was recorded before (a redelivery)."""
-    try:
-        with tx.conn.begin_nested():
-            tx.conn.execute(
-                _INSERT_WEBHOOK,
-                {
-                    "event_id": event_id,
-                    "type": event_type,
-                    "outcome": "received",
-                    "received_at": model.now(),
-                },
-            )
-    except IntegrityError:
-        return False
-    return True
+    row = {
+        "event_id": event_id,
+        "type": event_type,
+        "outcome": "received",
+        "received_at": model.now(),
+    }
+    return db.insert_if_new(tx.conn, _W, row)
 
 
 def webhook_outcome(tx: Tx, event_id: str, payment_id: str | None, outcome: str) -> None:
