@@ -17,6 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from sandbox.control.stack import replica_of
 from sandbox.load.evidence import SandboxSources, SourceUnavailable
 from sandbox.load.ledger import LedgerError, read_ledger
@@ -40,24 +42,49 @@ def reconcile(
     *,
     settle_s: float = 30.0,
     restarts: Mapping[str, int] | None = None,
+    lanes: Mapping[str, int] | None = None,
 ) -> Verdict:
     """Account for every flow in ``ledger_dir`` against the sandbox at ``endpoints``.
 
-    ``restarts`` (process name -> times the supervisor restarted it) sets how many resends
-    are explained, and says when a mock lost what it had recorded.
+    ``restarts`` (process name -> times the supervisor restarted it) and the sender's
+    ``lanes`` set how many resends are explained; ``restarts`` also says when a mock
+    lost what it had recorded.
     """
     restarts = restarts or {}
     ledger = read_ledger(Path(ledger_dir))
     sources = SandboxSources(endpoints, broker_url, topology)
-    allowance = resend_allowance(restarts)
+    allowance = resend_allowance(restarts, lanes)
     verdict = settle(ledger, sources, timeout_s=settle_s, resend_allowance=allowance)
     notes = restart_warnings(restarts)
     return replace(verdict, warnings=verdict.warnings + notes) if notes else verdict
 
 
-def resend_allowance(restarts: Mapping[str, int]) -> int:
-    """Resends explained: one per restart of the sender or of any of its replicas."""
-    return sum(count for name, count in restarts.items() if RESENDER in (name, replica_of(name)))
+def resend_allowance(restarts: Mapping[str, int], lanes: Mapping[str, int] | None = None) -> int:
+    """Resends explained: per restart of the sender or of any of its replicas, one for each
+    of its lanes (``lanes``, 1 when not given).  A lane records each delivery right after
+    it; a SIGKILL can catch every lane between a delivery and its record."""
+    lanes = lanes or {}
+    return sum(
+        count * max(1, lanes.get(name, 1))
+        for name, count in restarts.items()
+        if RESENDER in (name, replica_of(name))
+    )
+
+
+def lanes_from_health(state: Mapping[str, Any]) -> dict[str, int]:
+    """The sender's replicas -> their lanes, as each one's ``/health`` reports them
+    (``consumer.concurrency``); a replica that does not answer is left out."""
+    found: dict[str, int] = {}
+    for name, component in (state.get("components") or {}).items():
+        url = component.get("health_url")
+        if RESENDER not in (name, replica_of(name)) or not url:
+            continue
+        try:
+            body = requests.get(url, timeout=2).json()
+            found[name] = int(body["consumer"]["concurrency"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def restart_warnings(restarts: Mapping[str, int]) -> tuple[str, ...]:
@@ -108,6 +135,7 @@ def run_command(
             topology,
             settle_s=settle_s,
             restarts=restarts_from_state(state),
+            lanes=lanes_from_health(state),
         )
     except (LedgerError, NotRunning, SourceUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

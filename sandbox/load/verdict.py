@@ -79,7 +79,7 @@ class Verdict:
     other_dead_letters: int = 0  # dead letters of no flow in this ledger
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
-    resend_allowance: int = 0  # restarts of the process that sends (RESENDER)
+    resend_allowance: int = 0  # restarts of the process that sends (RESENDER) x its lanes
 
     def having(self, outcome: str) -> list[FlowResult]:
         return [f for f in self.flows if f.outcome == outcome]
@@ -163,9 +163,14 @@ class Verdict:
     def _resent_title(self) -> str:
         allowed = self.resend_allowance
         if self.too_many_resends:
-            why = f"FAILED: {self.resends} resend(s), {allowed} {RESENDER} restart(s) explain"
+            why = (
+                f"FAILED: {self.resends} resend(s), {RESENDER} restarts explain {allowed} "
+                "(one per lane per restart)"
+            )
         else:
-            why = f"{self.resends} resend(s), within one per {RESENDER} restart ({allowed})"
+            why = (
+                f"{self.resends} resend(s), within one per lane per {RESENDER} restart ({allowed})"
+            )
         return f"resent, {why}"
 
     def render(self, limit: int = 20) -> str:

@@ -254,12 +254,12 @@ def test_an_email_resent_under_its_message_id_fails_unless_a_notifier_restart_ex
     assert [f.correlation_id for f in unexplained.resent] == [flow.correlation_id]
     resent = ("email payment_succeeded resent x1 under its Message-ID",)
     assert unexplained.resent[0].resent == resent
-    assert "FAILED: 1 resend(s), 0 notifier-consumer restart(s) explain" in unexplained.render()
+    assert "FAILED: 1 resend(s), notifier-consumer restarts explain 0" in unexplained.render()
 
     explained = verdict_of([flow, other], world, resend_allowance=1)
     assert explained.ok, explained.render()
     assert explained.counts["resent"] == 1
-    assert "within one per notifier-consumer restart (1)" in explained.render()
+    assert "within one per lane per notifier-consumer restart (1)" in explained.render()
     assert explained.to_dict()["resent"][0]["correlation_id"] == flow.correlation_id
 
 
@@ -709,9 +709,20 @@ def test_a_planted_lost_flow_and_a_duplicate_email_fail_the_verdict_by_name(
     assert [f["correlation_id"] for f in report["duplicated"]] == [card["correlation_id"]]
 
 
-def test_each_restart_of_any_notifier_consumer_replica_explains_one_resend():
+def test_each_restart_of_any_notifier_consumer_replica_explains_one_resend_per_lane():
     from sandbox.load.reconcile import resend_allowance
 
     restarts = {"notifier-consumer": 1, "notifier-consumer-2": 2, "notifier-relay": 3}
     assert resend_allowance(restarts) == 3
-    assert resend_allowance({"payment-relay-2": 1}) == 0
+    assert resend_allowance(restarts, {"notifier-consumer": 4, "notifier-consumer-2": 2}) == 8
+    assert resend_allowance({"payment-relay-2": 1}, {"payment-relay-2": 4}) == 0
+
+
+def test_the_lanes_of_each_notifier_consumer_are_read_from_its_health(sandbox_stack):
+    from sandbox.load.reconcile import lanes_from_health
+
+    state = sandbox_stack.state()
+    lanes = lanes_from_health(state)
+    assert lanes == {"notifier-consumer": 4}, lanes
+    gone = {"components": {"notifier-consumer": {"health_url": "http://127.0.0.1:9/health"}}}
+    assert lanes_from_health(gone) == {}
