@@ -23,6 +23,7 @@ How the cluster forms, and why this way (RabbitMQ 3.10):
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ from typing import Any
 from sandbox.broker.admin import Admin, AdminError
 from sandbox.broker.local import LocalNode, NodePorts, NodeStartError, OwnedBroker
 from sandbox.waiting import WaitTimeout, wait_for
+
+log = logging.getLogger(__name__)
 
 COOKIE_FILE = "cookie"
 
@@ -138,7 +141,7 @@ class LocalCluster(OwnedBroker):
         if fresh and waiting and waiting[0] is self.nodes[0]:
             self.nodes[0].start(await_startup=False)  # the seed the others join
             waiting = waiting[1:]
-        _each(waiting, lambda node: node.start(await_startup=False))
+        _start_together(waiting)
         self.wait_formed()
         return self
 
@@ -240,6 +243,24 @@ def _distinct_ports(known: list[NodePorts | None]) -> list[NodePorts]:
 def _has_data(node: LocalNode) -> bool:
     mnesia = node.base_dir / "mnesia"
     return mnesia.exists() and any(mnesia.iterdir())
+
+
+def _start_together(nodes: list[LocalNode]) -> None:
+    """Start ``nodes`` at once; a node that exits while its peers boot starts again alone.
+
+    RabbitMQ 3.10 can crash a node that syncs its feature flags with a peer still booting
+    (``badmap`` in ``rabbit_feature_flags``), as after the whole cluster was killed; once
+    the others run, the node starts and rejoins.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        futures = [(node, pool.submit(node.start, await_startup=False)) for node in nodes]
+    for node, future in futures:
+        error = future.exception()
+        if isinstance(error, NodeStartError):
+            log.warning("%s exited while its peers started; starting it again", node.nodename)
+            node.start(await_startup=False)
+        elif error is not None:
+            raise error
 
 
 def _each(nodes: list[LocalNode], action: Callable[[LocalNode], object]) -> None:

@@ -39,6 +39,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
 from sandbox.broker import Broker, LocalCluster
+from sandbox.broker.local import NodeStartError
 from sandbox.broker.provision import chosen
 from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
@@ -342,6 +343,13 @@ class Supervisor:
                 )
             try:
                 return jsonify(self.component_action(name, action))
+            except NodeStartError as exc:
+                raise ApiError(
+                    "BROKER_START_FAILED",
+                    f"{name} did not start: {str(exc).splitlines()[0]}",
+                    503,
+                    details={"component": name},
+                ) from exc
             except KeyError:
                 nodes = self.broker.names if isinstance(self.broker, LocalCluster) else []
                 known = ["broker", *nodes, *self.processes]
