@@ -15,8 +15,8 @@ from sandbox.contracts import ContractRegistry, example_body
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.messaging.envelope import encode_body
 from sandbox.services.appointment import handlers, rules
-from sandbox.services.appointment.handlers import NewAppointment, UnknownAppointmentError
-from sandbox.services.appointment.rules import Appointment
+from sandbox.services.appointment.handlers import UnknownAppointmentError
+from sandbox.services.appointment.rules import Appointment, NewAppointment
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 

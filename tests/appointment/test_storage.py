@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.messaging import IncomingMessage
 from sandbox.services.appointment import handlers, rules
-from sandbox.services.appointment.handlers import NewAppointment
+from sandbox.services.appointment.rules import NewAppointment
 from sandbox.services.appointment.storage import AppointmentStore, metadata
 from tests.appointment.support import payment_event
 from tests.payment.support import engine_with_tables

@@ -18,8 +18,8 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
 from sandbox.services.appointment import handlers, rules, storage
-from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
-from sandbox.services.appointment.rules import Appointment
+from sandbox.services.appointment.handlers import Clock, utc_now
+from sandbox.services.appointment.rules import Appointment, NewAppointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import app as service_app
