@@ -140,16 +140,9 @@ class AppointmentStore:
         return _to_appointment(row) if row is not None else None
 
     def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
-        a = appointments
-        with db.reading(self.engine) as conn:
-            rows, total = db.page(
-                conn,
-                a,
-                db.tenant_rows(a, tenant_id, status=status),
-                [a.c.created_at.desc(), a.c.id.desc()],
-                limit=limit,
-                offset=(page - 1) * limit,
-            )
+        rows, total = db.newest_first(
+            self.engine, appointments, tenant_id, page, limit=limit, status=status
+        )
         return Page([_to_appointment(row) for row in rows], total)
 
     def outbox_events(self, appointment_id: str) -> list[str]:
