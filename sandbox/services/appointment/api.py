@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -31,10 +30,6 @@ from sandbox.topology import APPOINTMENT_SERVICE
 STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)
 MAX_LIMIT = 100
 MAX_PAGE = 100_000
-
-
-def openapi_path() -> Path:
-    return service_app.openapi_path("appointment")
 
 
 @dataclass(frozen=True)
