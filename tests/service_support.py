@@ -239,5 +239,6 @@ def publisher(shared_vhost: Vhost, fast_topology: Topology) -> Iterator[Publishe
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
+    """An HTTP session, closed afterwards."""
     with requests.Session() as session:
         yield session

@@ -22,26 +22,29 @@ from sandbox.messaging.subscription import incoming, properties_dict
 from sandbox.topology import DEFAULT_EXCHANGE, Topology
 
 
-def queue_depth(url: str, queue: str) -> int:
-    """Messages ready in ``queue`` (not counting unacked ones)."""
+def _declared(url: str, queues: Sequence[str]) -> dict[str, Any]:
+    """Each queue's ``Queue.DeclareOk``: a passive declare counts, and changes nothing."""
     connection = connect(url, name="inspect")
     try:
-        result = connection.channel().queue_declare(queue=queue, passive=True)
-        return int(result.method.message_count)
+        channel = connection.channel()
+        return {q: channel.queue_declare(queue=q, passive=True).method for q in queues}
     finally:
         connection.close()
 
 
 def depths(url: str, queues: Sequence[str]) -> dict[str, int]:
-    connection = connect(url, name="inspect")
-    try:
-        channel = connection.channel()
-        return {
-            q: int(channel.queue_declare(queue=q, passive=True).method.message_count)
-            for q in queues
-        }
-    finally:
-        connection.close()
+    """Messages ready in each of ``queues`` (not counting unacked ones)."""
+    return {q: int(ok.message_count) for q, ok in _declared(url, queues).items()}
+
+
+def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in ``queue`` (not counting unacked ones)."""
+    return depths(url, [queue])[queue]
+
+
+def consumer_count(url: str, queue: str) -> int:
+    """Consumers attached to ``queue``."""
+    return int(_declared(url, [queue])[queue].consumer_count)
 
 
 def _get(url: str, queue: str, limit: int | None, ack: bool) -> list[IncomingMessage]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import requests
 
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage
+from sandbox.services.appointment.rules import NewAppointment
 from sandbox.settings import BrokerSettings
 from sandbox.topology import PAYMENT_SERVICE
 from tests.service_support import RunningService, running_service
@@ -28,6 +30,17 @@ BOOKING: dict[str, Any] = {
     "price": 75.0,
     "currency": "USD",
 }
+
+# A booking as the handlers receive it; tests replace the fields they are about.
+NEW_APPOINTMENT = NewAppointment(
+    customer_id="cust_1",
+    customer_name="Jane Doe",
+    customer_email="jane@example.com",
+    service="Haircut",
+    start_time="2030-06-01T10:00:00+02:00",
+    price=Decimal("75.10"),
+    currency="USD",
+)
 
 
 def payment_event(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ from sandbox.contracts import ContractRegistry, example_body
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.messaging.envelope import encode_body
 from sandbox.services.appointment import handlers, rules
-from sandbox.services.appointment.handlers import NewAppointment, UnknownAppointmentError
+from sandbox.services.appointment.handlers import UnknownAppointmentError
 from sandbox.services.appointment.rules import Appointment
+from tests.appointment.support import NEW_APPOINTMENT
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
@@ -83,15 +83,7 @@ def units() -> FakeUnits:
 
 @pytest.fixture
 def booked(units: FakeUnits) -> Appointment:
-    new = NewAppointment(
-        customer_id="cust_456",
-        customer_name="Jane <b>Doe</b>",
-        customer_email="jane@example.com",
-        service="Haircut",
-        start_time="2030-06-01T10:00:00+02:00",
-        price=Decimal("75.10"),
-        currency="USD",
-    )
+    new = replace(NEW_APPOINTMENT, customer_name="Jane <b>Doe</b>")
     appt = handlers.create_appointment(
         units, new, tenant_id="tenant123", correlation_id="flow-1", now=lambda: NOW
     )
@@ -102,16 +94,9 @@ def booked(units: FakeUnits) -> Appointment:
 def test_new_appointment_awaits_payment_and_publishes_a_valid_appointment_created(
     units: FakeUnits,
 ) -> None:
-    new = NewAppointment(
-        "cust_1",
-        "Jane",
-        "jane@example.com",
-        "Haircut",
-        "2030-06-01T10:00:00Z",
-        Decimal("75.10"),
-        "USD",
+    appt = handlers.create_appointment(
+        units, NEW_APPOINTMENT, tenant_id="t1", correlation_id="flow-9"
     )
-    appt = handlers.create_appointment(units, new, tenant_id="t1", correlation_id="flow-9")
     assert (appt.status, appt.payment_status) == ("pending_confirmation", "pending")
     [created] = units.published
     assert created.routing_key == "appointment.created"

@@ -8,7 +8,7 @@ import pytest
 import requests
 import schemathesis
 
-from sandbox.services.appointment.api import openapi_path
+from sandbox.services.common.app import openapi_path
 from tests.appointment.support import BOOKING, AppointmentService
 from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings, load
 from tests.service_support import NOT_PLAIN_PAGES, assert_invalid_pagination
@@ -16,7 +16,7 @@ from tests.service_support import NOT_PLAIN_PAGES, assert_invalid_pagination
 pytestmark = pytest.mark.integration
 
 # Loaded at collection: schemathesis parametrizes from the document.
-schema = load(openapi_path())
+schema = load(openapi_path("appointment"))
 sent = CaseCount(schema)
 MIN_CASES = 1000
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.services.appointment import rules
 from sandbox.services.appointment.rules import Appointment, PaymentEvent
+from tests.appointment.support import NEW_APPOINTMENT
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)
@@ -17,15 +18,9 @@ LATER = T0 + timedelta(minutes=5)
 
 def appointment(**changes: object) -> Appointment:
     base = Appointment(
+        **asdict(NEW_APPOINTMENT),
         id="appt_1",
         tenant_id="tenant123",
-        customer_id="cust_1",
-        customer_name="Jane Doe",
-        customer_email="jane@example.com",
-        service="Haircut",
-        start_time="2030-06-01T10:00:00+02:00",
-        price=Decimal("75.00"),
-        currency="USD",
         status=rules.PENDING_CONFIRMATION,
         payment_status=rules.PAYMENT_PENDING,
         created_at=T0,

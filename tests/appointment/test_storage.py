@@ -10,15 +10,11 @@ import pytest
 
 from sandbox.messaging import IncomingMessage
 from sandbox.services.appointment import handlers, rules
-from sandbox.services.appointment.handlers import NewAppointment
 from sandbox.services.appointment.storage import AppointmentStore, metadata
-from tests.appointment.support import payment_event
+from tests.appointment.support import NEW_APPOINTMENT, payment_event
 from tests.payment.support import engine_with_tables
 
 TENANT = "tenant-storage"
-NEW = NewAppointment(
-    "cust_1", "Jane", "jane@example.com", "Haircut", "2030-06-01T10:00:00Z", Decimal("75.10"), "USD"
-)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,10 +37,10 @@ def test_a_paid_appointment_is_stored_confirmed_and_read_back_by_its_tenant_only
     store: AppointmentStore,
 ) -> None:
     other = handlers.create_appointment(
-        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-0"
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-0"
     )
     appt = handlers.create_appointment(
-        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-1"
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
     )
     completed = consumed("payment.completed", appt.id, "evt-1")
     handlers.handle_payment_event(completed, store.unit_of_work)
@@ -63,7 +59,7 @@ def test_a_redelivered_payment_event_changes_and_publishes_nothing(
     store: AppointmentStore,
 ) -> None:
     appt = handlers.create_appointment(
-        store.unit_of_work, NEW, tenant_id=TENANT, correlation_id="flow-1"
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
     )
     completed = consumed("payment.completed", appt.id, "evt-1")
     assert handlers.handle_payment_event(completed, store.unit_of_work) is not None

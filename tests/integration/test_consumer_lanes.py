@@ -10,9 +10,8 @@ import pytest
 
 from sandbox.contracts import example_body
 from sandbox.messaging import Consumer, OutgoingMessage, PermanentError, Publisher
-from sandbox.messaging.connection import connect
 from sandbox.messaging.consumer import lane_of
-from sandbox.messaging.tools import depths, peek
+from sandbox.messaging.tools import consumer_count, depths, peek
 from sandbox.settings import BrokerSettings
 from sandbox.topology import build
 from sandbox.waiting import wait_for
@@ -50,15 +49,6 @@ def _flows_on_distinct_lanes(count: int, avoid: tuple[int, ...] = ()) -> list[st
         if len(chosen) == count:
             return list(chosen.values())
     raise AssertionError("unreachable")
-
-
-def _consumer_count(url: str, queue: str) -> int:
-    connection = connect(url, name="inspect")
-    try:
-        declared = connection.channel().queue_declare(queue=queue, passive=True)
-        return int(declared.method.consumer_count)
-    finally:
-        connection.close()
 
 
 def test_four_lanes_run_four_slow_flows_at_the_same_time(declared_vhost, topology):
@@ -224,7 +214,7 @@ def test_stop_waits_for_the_handlers_of_every_lane_and_acks_their_messages(rabbi
         consumer.stop()
         # the consumer has cancelled its subscription and is draining: nothing acked yet
         wait_for(
-            lambda: _consumer_count(url, QUEUE) == 0,
+            lambda: consumer_count(url, QUEUE) == 0,
             timeout=10,
             what="the consumer to cancel its subscription",
         )

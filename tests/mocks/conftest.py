@@ -14,21 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from mocks.merchant.server import MockMerchantServer
 from mocks.smtp.server import MockSmtpServer
+from tests.service_support import http as http
 from tests.service_support import mock_merchant_on_free_port, mock_smtp_on_free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MERCHANT_SECRET = "whsec_test_merchant_secret"
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    """Yield an HTTP session that is closed afterwards."""
-    with requests.Session() as session:
-        yield session
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import requests
 import schemathesis
 
 from sandbox.messaging import Publisher
-from sandbox.services.notifier.api import openapi_path
+from sandbox.services.common.app import openapi_path
 from sandbox.waiting import wait_for
 from tests.fuzzing import ALL_CHECKS, fuzz_settings, load
 from tests.notifier.support import EXAMPLE_TENANT, NotifierService, appointment_event, unique_email
@@ -18,7 +18,7 @@ from tests.service_support import NOT_PLAIN_PAGES, assert_invalid_pagination
 
 pytestmark = pytest.mark.integration
 
-schema = load(openapi_path())
+schema = load(openapi_path("notifier"))
 
 
 def test_audit_log_lists_only_the_attempts_of_the_asked_correlation_id(

@@ -23,7 +23,7 @@ import yaml
 from schemathesis.config import SchemathesisConfig
 
 from sandbox.contracts.openapi_check import openapi_problems
-from sandbox.services.payment.api import openapi_path
+from sandbox.services.common.app import openapi_path
 from sandbox.signing import sign
 from tests.fuzzing import ALL_CHECKS, CaseCount, fuzz_settings, load
 from tests.payment.support import WEBHOOK_SECRET, PaymentStack, card_body
@@ -58,7 +58,7 @@ CONFIG = SchemathesisConfig.from_dict(
     }
 )
 # Loaded at collection: schemathesis parametrizes from the document.
-schema = load(openapi_path(), CONFIG)
+schema = load(openapi_path("payment"), CONFIG)
 sent = CaseCount(schema)
 MIN_CASES = 1000
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -66,13 +66,13 @@ VALID_KEY = re.compile(r"[!-~]{1,255}")
 
 
 def test_the_document_is_a_valid_openapi_document():
-    assert openapi_problems(openapi_path()) == []
+    assert openapi_problems(openapi_path("payment")) == []
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_service_serves_its_document_at_openapi_json(stack: PaymentStack):
     served = requests.get(f"{stack.url}/openapi.json", timeout=10).json()
-    assert served == yaml.safe_load(openapi_path().read_text())
+    assert served == yaml.safe_load(openapi_path("payment").read_text())
 
 
 def _is_positive(case: schemathesis.Case) -> bool:

@@ -11,15 +11,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 
 from sandbox.services.appointment import handlers, rules, storage
-from sandbox.services.appointment.handlers import Clock, NewAppointment, utc_now
-from sandbox.services.appointment.rules import Appointment
+from sandbox.services.appointment.handlers import Clock, utc_now
+from sandbox.services.appointment.rules import Appointment, NewAppointment
 from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import app as service_app
@@ -31,10 +30,6 @@ from sandbox.topology import APPOINTMENT_SERVICE
 STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)
 MAX_LIMIT = 100
 MAX_PAGE = 100_000
-
-
-def openapi_path() -> Path:
-    return service_app.openapi_path("appointment")
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Protocol
 
 from sandbox.messaging import IncomingMessage, OutgoingMessage, PermanentError
 from sandbox.services.appointment import events, rules
-from sandbox.services.appointment.rules import Appointment, Decision, PaymentEvent
+from sandbox.services.appointment.rules import Appointment, Decision, NewAppointment, PaymentEvent
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +108,6 @@ def handle_payment_event(
         decision.note,
     )
     return decision
-
-
-@dataclass(frozen=True)
-class NewAppointment:
-    """What a booking request says: the new appointment's fields of the same names."""
-
-    customer_id: str
-    customer_name: str
-    customer_email: str
-    service: str
-    start_time: str
-    price: Decimal
-    currency: str
 
 
 def new_appointment_id() -> str:

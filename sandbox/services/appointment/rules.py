@@ -38,9 +38,9 @@ IGNORED = "ignored"
 
 
 @dataclass(frozen=True)
-class Appointment:
-    id: str
-    tenant_id: str
+class NewAppointment:
+    """What a booking request says: the new appointment's fields of the same names."""
+
     customer_id: str
     customer_name: str
     customer_email: str
@@ -48,6 +48,14 @@ class Appointment:
     start_time: str
     price: Decimal
     currency: str
+
+
+@dataclass(frozen=True)
+class Appointment(NewAppointment):
+    """A booked appointment: what its request said, its id and tenant, and its state."""
+
+    id: str
+    tenant_id: str
     status: str
     payment_status: str
     created_at: datetime

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     Engine,
     Index,
     MetaData,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.appointment.rules import Appointment
-from sandbox.services.common import db, inbox, outbox
+from sandbox.services.common import columns, db, inbox, outbox
 from sandbox.services.common.db import from_row, to_row
 
 metadata = MetaData()
@@ -40,10 +39,9 @@ appointments = Table(
     "appointment_appointments",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("tenant_id", String(128), nullable=False),
+    columns.tenant_id(),
     Column("customer_id", String(128), nullable=False),
-    Column("customer_name", String(200), nullable=False),
-    Column("customer_email", String(254), nullable=False),
+    *columns.customer(nullable=False),
     Column("service", String(200), nullable=False),
     Column("start_time", String(64), nullable=False),
     Column("price", String(32), nullable=False),
@@ -51,13 +49,11 @@ appointments = Table(
     Column("status", String(32), nullable=False),
     Column("payment_status", String(32), nullable=False),
     Column("payment_id", String(128), nullable=True),
-    Column("payment_error_code", String(64), nullable=True),
-    Column("payment_error_message", Text, nullable=True),
+    *columns.error(prefix="payment_"),
     Column("refunded_amount", String(32), nullable=True),
     Column("cancellation_reason", Text, nullable=True),
-    Column("correlation_id", String(128), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    columns.correlation_id(),
+    *columns.timestamps(),
     Index("ix_appointment_appointments_tenant_created", "tenant_id", "created_at", "id"),
 )
 
@@ -144,16 +140,9 @@ class AppointmentStore:
         return _to_appointment(row) if row is not None else None
 
     def page(self, tenant_id: str, *, page: int, limit: int, status: str | None) -> Page:
-        a = appointments
-        with db.reading(self.engine) as conn:
-            rows, total = db.page(
-                conn,
-                a,
-                db.tenant_rows(a, tenant_id, status=status),
-                [a.c.created_at.desc(), a.c.id.desc()],
-                limit=limit,
-                offset=(page - 1) * limit,
-            )
+        rows, total = db.newest_first(
+            self.engine, appointments, tenant_id, page, limit=limit, status=status
+        )
         return Page([_to_appointment(row) for row in rows], total)
 
     def outbox_events(self, appointment_id: str) -> list[str]:

@@ -368,3 +368,19 @@ def page(
     rows = list(conn.execute(query).all())
     total = conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
     return rows, int(total)
+
+
+def newest_first(
+    engine: Engine, table: Table, tenant_id: str, number: int, *, limit: int, status: str | None
+) -> tuple[list[Row[Any]], int]:
+    """Page ``number`` (from 1) of the tenant's rows, those in ``status`` when it is given,
+    newest first, and how many match."""
+    with reading(engine) as conn:
+        return page(
+            conn,
+            table,
+            tenant_rows(table, tenant_id, status=status),
+            [table.c.created_at.desc(), table.c.id.desc()],
+            limit=limit,
+            offset=(number - 1) * limit,
+        )

@@ -7,7 +7,6 @@ in every service) selects whose attempts are listed, and every filter narrows th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -24,10 +23,6 @@ from sandbox.topology import NOTIFIER_SERVICE
 
 CHANNELS = ("email", "webhook")
 STATUSES = ("sent", "failed")
-
-
-def openapi_path() -> Path:
-    return service_app.openapi_path("notifier")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Engine,
     Index,
     Integer,
@@ -30,13 +29,12 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    Text,
     bindparam,
     select,
 )
 
 from sandbox.messaging import OutgoingMessage
-from sandbox.services.common import db, inbox, outbox
+from sandbox.services.common import columns, db, inbox, outbox
 from sandbox.services.common.db import from_row, to_row
 from sandbox.services.notifier.rendering import AppointmentFacts
 
@@ -45,13 +43,12 @@ metadata = MetaData()
 appointments = Table(
     "notifier_appointments",
     metadata,
-    Column("tenant_id", String(128), nullable=False),
+    columns.tenant_id(),
     Column("appointment_id", String(128), nullable=False),
-    Column("customer_email", String(254), nullable=True),
-    Column("customer_name", String(200), nullable=True),
+    *columns.customer(nullable=True),
     Column("service", String(200), nullable=True),
     Column("start_time", String(64), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    columns.moment("updated_at"),
     PrimaryKeyConstraint("tenant_id", "appointment_id"),
 )
 
@@ -63,7 +60,7 @@ deliveries = Table(
     Column("template", String(100), nullable=False),
     Column("recipient", String(2048), nullable=False),
     Column("email_message_id", String(255), nullable=True),
-    Column("delivered_at", DateTime(timezone=True), nullable=False),
+    columns.moment("delivered_at"),
     PrimaryKeyConstraint("event_id", "channel"),
 )
 
@@ -73,8 +70,8 @@ notifications = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(255), nullable=False, index=True),
     Column("routing_key", String(128), nullable=False),
-    Column("correlation_id", String(128), nullable=True, index=True),
-    Column("tenant_id", String(128), nullable=True),
+    columns.correlation_id(index=True),
+    columns.tenant_id(nullable=True),
     Column("appointment_id", String(128), nullable=True),
     Column("payment_id", String(128), nullable=True),
     Column("channel", String(16), nullable=False),
@@ -82,10 +79,9 @@ notifications = Table(
     Column("recipient", String(2048), nullable=True),
     Column("status", String(16), nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("error_code", String(64), nullable=True),
-    Column("error_message", Text, nullable=True),
+    *columns.error(),
     Column("email_message_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    columns.moment("created_at"),
     Index("notifier_notifications_tenant", "tenant_id", "id"),
 )
 

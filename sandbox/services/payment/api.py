@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
@@ -57,10 +56,6 @@ PAYMENT_METHODS = [
     },
     {"id": "stripe", "name": "Stripe", "description": "Secure online payments", "enabled": False},
 ]
-
-
-def openapi_path() -> Path:
-    return service_app.openapi_path("payment")
 
 
 def _deps() -> Deps:

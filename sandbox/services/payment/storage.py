@@ -353,15 +353,7 @@ class Storage:
     def list_payments(
         self, tenant_id: str, *, page: int, limit: int, status: str | None = None
     ) -> tuple[list[Payment], int]:
-        with db.reading(self.engine) as conn:
-            rows, total = db.page(
-                conn,
-                _P,
-                db.tenant_rows(_P, tenant_id, status=status),
-                [_P.c.created_at.desc(), _P.c.id.desc()],
-                limit=limit,
-                offset=(page - 1) * limit,
-            )
+        rows, total = db.newest_first(self.engine, _P, tenant_id, page, limit=limit, status=status)
         return [_payment(row) for row in rows], total
 
     def timeline(self, payment_id: str) -> list[dict[str, Any]]:

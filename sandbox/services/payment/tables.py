@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -22,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from sandbox.services.common import columns
 from sandbox.services.common.outbox import outbox_table
 
 metadata = MetaData()
@@ -30,7 +30,7 @@ payments = Table(
     "payment_payments",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("tenant_id", String(128), nullable=False),
+    columns.tenant_id(),
     Column("booking_id", String(128), nullable=False),
     # booking_id while the payment holds the booking (pending, completed, partially
     # refunded, failed but retryable), else NULL: the unique constraint below makes a
@@ -47,14 +47,11 @@ payments = Table(
     Column("provider_intent_id", String(255), nullable=True, unique=True),
     Column("card_brand", String(32), nullable=True),
     Column("card_last4", String(4), nullable=True),
-    Column("error_code", String(64), nullable=True),
-    Column("error_message", Text, nullable=True),
-    Column("customer_email", String(254), nullable=True),
-    Column("customer_name", String(200), nullable=True),
-    Column("correlation_id", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=True),
+    *columns.error(),
+    *columns.customer(nullable=True),
+    columns.correlation_id(nullable=False),
+    *columns.timestamps(),
+    columns.moment("processed_at", nullable=True),
     UniqueConstraint("tenant_id", "booking_lock", name="payment_payments_booking_lock"),
     Index("payment_payments_tenant_created", "tenant_id", "created_at"),
 )
@@ -64,20 +61,19 @@ refunds = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("payment_id", String(32), nullable=False, index=True),
-    Column("tenant_id", String(128), nullable=False),
+    columns.tenant_id(),
     Column("amount_minor", BigInteger, nullable=False),
     Column("reason", Text, nullable=False),
     # pending (amount reserved), succeeded, failed (released)
     Column("status", String(16), nullable=False),
     Column("provider_refund_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    *columns.timestamps(),
 )
 
 idempotency = Table(
     "payment_idempotency",
     metadata,
-    Column("tenant_id", String(128), nullable=False),
+    columns.tenant_id(),
     Column("key", String(255), nullable=False),
     # HMAC of method, path and body: says "same request" without keeping the body
     Column("fingerprint", String(64), nullable=False),
@@ -86,8 +82,7 @@ idempotency = Table(
     Column("resource_id", String(32), nullable=True),
     Column("status_code", Integer, nullable=True),
     Column("response", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    *columns.timestamps(),
     PrimaryKeyConstraint("tenant_id", "key"),
 )
 
@@ -98,7 +93,7 @@ webhook_events = Table(
     Column("type", String(128), nullable=False),
     Column("payment_id", String(32), nullable=True),
     Column("outcome", String(64), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    columns.moment("received_at"),
 )
 
 timeline = Table(
@@ -106,7 +101,7 @@ timeline = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("payment_id", String(32), nullable=False, index=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    columns.moment("at"),
     # state (a transition), event (an event written to the outbox), provider, webhook
     Column("kind", String(16), nullable=False),
     Column("from_status", String(32), nullable=True),
@@ -124,7 +119,7 @@ cancel_requests = Table(
     metadata,
     Column("payment_id", String(32), primary_key=True),
     Column("reason", Text, nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
+    columns.moment("requested_at"),
 )
 
 outbox = outbox_table(metadata, "payment_outbox")
