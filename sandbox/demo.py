@@ -18,11 +18,11 @@ from sandbox.scenario.runner import discover, run_one
 from sandbox.settings import SandboxSettings
 
 
-def run_demo(settings: SandboxSettings, keep: bool = False) -> int:
+def run_demo(settings: SandboxSettings, keep: bool = False, random_ports: bool = False) -> int:
     state_dir = settings.state_dir / "demo"
     report = settings.state_dir / "reports" / "demo.html"
     print("== booting the sandbox (broker, mocks, services)")
-    if lifecycle.up(state_dir) != 0:
+    if lifecycle.up(state_dir, random_ports=random_ports) != 0:
         return 1
     try:
         scenario = discover()["happy-path"]

@@ -121,7 +121,11 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         print(f"note: {lenient}")
     state = StateFile(settings.state_dir).read()
     started_here = not (state and supervisor_running(state))
-    if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
+    random_ports = bool(getattr(args, "random_ports", False))
+    failed_to_start = started_here and lifecycle.up(
+        settings.state_dir, profile="load", random_ports=random_ports
+    )
+    if failed_to_start:
         return EXIT_FAILED
     try:
         endpoints = Endpoints.of_sandbox(settings.state_dir)
