@@ -38,13 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:
-        # Nothing more can be said to the reader; point stdout at /dev/null so that the
-        # interpreter's own flush at exit does not raise again.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        from sandbox.control.lifecycle import quiet_stdout
+
+        quiet_stdout()  # nothing more reaches the reader; nor may the exit's flush fail
         return EXIT_BROKEN_PIPE
 
 

@@ -220,14 +220,19 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
     began = time.monotonic()
     last_step: list[str] = []
     log = state_file.state_dir / "logs" / "supervisor.log"
+    pipe_closed: list[BrokenPipeError] = []
 
     def outcome() -> tuple[int, dict[str, Any]] | None:
         """The boot's end (0 ready, 1 failed) once there is one; print steps meanwhile."""
         state = state_file.read()
         step = state.get("step")
         if step and step not in last_step[-1:] and not as_json:
-            print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
             last_step.append(step)
+            try:
+                print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
+            except BrokenPipeError as exc:  # `up | head`: follow the boot to its end, silently
+                pipe_closed.append(exc)
+                quiet_stdout()
         if state.get("status") == "ready":
             return 0, state
         if state.get("status") in ("failed", "stopped"):
@@ -247,6 +252,8 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
         return _failed(why, log, as_json=as_json)
     if code:
         return _failed(state["_why"], log, as_json=as_json, code=code)
+    if pipe_closed:
+        raise pipe_closed[0]  # ready, and nobody reads: the CLI ends quietly (141)
     state = checked_management(state)
     if as_json:
         print(json.dumps(masked(state), indent=2))
@@ -254,6 +261,17 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
         print(f"sandbox up in {time.monotonic() - began:.1f} s")
         _print_table({**state, "_path": str(state_file.path)})
     return 0
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (``| head``), so that what is
+    still printed, and the interpreter's flush at exit, raise no BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture)
+        pass
 
 
 def _failed(why: str, log: Path, *, as_json: bool, code: int = EXIT_FAILED) -> int:

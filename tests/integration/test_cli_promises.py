@@ -2,16 +2,19 @@
 traceback for expected failures, the state directory found as git finds its repository,
 replaced ports reported, ``logs -f`` with a correlation-id filter.
 
-The sandboxes here run only the SMTP mock (or the merchant) on the session's broker given
+The sandboxes here run only the SMTP mock on the session's broker given
 as ``RABBITMQ_URL``, so that each boots in a few seconds."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -35,35 +38,60 @@ def broker_env(rabbitmq_broker) -> dict[str, str]:
     return {"RABBITMQ_URL": base, "RABBITMQ_MANAGEMENT_URL": url}
 
 
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    up: subprocess.CompletedProcess  # what `sandbox up` said when it started the sandbox
+
+
+def _hold(port: int) -> socket.socket | None:
+    """Listen on ``port`` so that a sandbox finds it taken; None if it is taken already."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+    except OSError:
+        holder.close()
+        return None
+    return holder
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, broker_env):
-    """A project folder whose sandbox (SMTP mock only) was started from its root."""
+    """A project folder whose sandbox (SMTP mock only) was started from its root, with the
+    SMTP mock's usual ports (1025, 8025) taken, so that `up` had to replace them."""
     root = tmp_path_factory.mktemp("project")
     (root / "src" / "deep").mkdir(parents=True)
-    result = sandbox_in(root, "up", "--only", "smtp", "--random-ports", env=broker_env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    yield root
-    sandbox_in(root, "down", env=broker_env)
+    holders = [_hold(1025), _hold(8025)]
+    try:
+        result = sandbox_in(root, "up", "--only", "smtp", env=broker_env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield Project(root, result)
+        sandbox_in(root, "down", env=broker_env)
+    finally:
+        for holder in holders:
+            if holder is not None:
+                holder.close()
 
 
 def test_status_from_a_subdirectory_finds_the_sandbox_started_at_the_root(project):
-    result = sandbox_in(project / "src" / "deep", "status", "--json")
+    result = sandbox_in(project.root / "src" / "deep", "status", "--json")
     assert result.returncode == EXIT_OK, result.stderr
     state = json.loads(result.stdout)
     assert state["running"] is True and "smtp" in state["components"]
-    assert not (project / "src" / "deep" / ".sandbox").exists()
+    assert not (project.root / "src" / "deep" / ".sandbox").exists()
 
 
 def test_up_from_a_subdirectory_finds_the_running_sandbox_instead_of_a_second(project):
-    result = sandbox_in(project / "src", "up", "--only", "smtp", "--random-ports")
+    result = sandbox_in(project.root / "src", "up", "--only", "smtp", "--random-ports")
     assert result.returncode == EXIT_OK, result.stderr
     assert "already up" in result.stdout
-    assert not (project / "src" / ".sandbox").exists()
+    assert not (project.root / "src" / ".sandbox").exists()
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_state_dir_option_names_the_sandbox_from_anywhere(project, tmp_path, where):
-    option = ["--state-dir", str(project / ".sandbox")]
+    option = ["--state-dir", str(project.root / ".sandbox")]
     args = [*option, "status"] if where == "before" else ["status", *option]
     result = sandbox_in(tmp_path, *args)
     assert result.returncode == EXIT_OK, result.stderr
@@ -71,20 +99,20 @@ def test_state_dir_option_names_the_sandbox_from_anywhere(project, tmp_path, whe
 
 
 def test_status_shows_the_management_url_only_where_something_answers(project, broker_env):
-    state = json.loads(sandbox_in(project, "status", "--json").stdout)
+    state = json.loads(sandbox_in(project.root, "status", "--json").stdout)
     assert state["broker"]["management_url"] == broker_env["RABBITMQ_MANAGEMENT_URL"]
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: nothing answers there
     port = closed.getsockname()[1]
     try:
-        state_file = project / ".sandbox" / "state.json"
+        state_file = project.root / ".sandbox" / "state.json"
         saved = state_file.read_text()
         recorded = json.loads(saved)
         recorded["broker"]["management_url"] = f"http://127.0.0.1:{port}"
         state_file.write_text(json.dumps(recorded))
         try:
-            text = sandbox_in(project, "status")
-            as_json = json.loads(sandbox_in(project, "status", "--json").stdout)
+            text = sandbox_in(project.root, "status")
+            as_json = json.loads(sandbox_in(project.root, "status", "--json").stdout)
         finally:
             state_file.write_text(saved)
     finally:
@@ -94,24 +122,13 @@ def test_status_shows_the_management_url_only_where_something_answers(project, b
     assert as_json["broker"]["management_url"] is None
 
 
-def test_up_names_a_default_port_it_had_to_replace(tmp_path, broker_env):
-    holder = socket.socket()
-    try:
-        holder.bind(("127.0.0.1", 8010))  # the merchant mock's usual port
-        holder.listen()
-    except OSError:
-        pass  # taken by something else: replaced all the same
-    try:
-        result = sandbox_in(tmp_path, "up", "--only", "merchant", env=broker_env)
-        assert result.returncode == EXIT_OK, result.stdout + result.stderr
-        state = json.loads((tmp_path / ".sandbox" / "state.json").read_text())
-        port = state["ports"]["merchant"]
-        assert port != 8010
-        assert f"port 8010 (merchant) was taken; merchant uses {port}" in result.stdout
-        assert list(state["ports_replaced"]) == ["merchant"], "only what was started"
-    finally:
-        sandbox_in(tmp_path, "down", env=broker_env)
-        holder.close()
+def test_up_names_each_usual_port_it_found_taken_and_the_one_it_used(project):
+    state = json.loads((project.root / ".sandbox" / "state.json").read_text())
+    for key in ("smtp", "smtp-http"):
+        port, usual = state["ports"][key], {"smtp": 1025, "smtp-http": 8025}[key]
+        assert port != usual
+        assert f"note: port {usual} ({key}) was taken; {key} uses {port}" in project.up.stdout
+    assert set(state["ports_replaced"]) == {"smtp", "smtp-http"}, "only what was started"
 
 
 def test_up_whose_broker_does_not_answer_is_exit_3_without_a_traceback(tmp_path):
@@ -148,6 +165,28 @@ def test_output_into_a_closed_pipe_ends_quietly_with_141(tmp_path):
     )
     assert f"exit={EXIT_BROKEN_PIPE}" in result.stdout, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_up_into_head_still_brings_the_sandbox_up_and_ends_quietly(tmp_path, broker_env):
+    env = {k: v for k, v in os.environ.items() if k != "SANDBOX_STATE_DIR"}
+    try:
+        result = subprocess.run(
+            f"{sys.executable} -m sandbox up --only smtp --random-ports | head -n 1; "
+            "echo exit=${PIPESTATUS[0]}",
+            shell=True,
+            executable="/bin/bash",
+            cwd=tmp_path,
+            env={**env, **broker_env},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert f"exit={EXIT_BROKEN_PIPE}" in result.stdout, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+        assert sandbox_in(tmp_path, "status").returncode == EXIT_OK, "up waited for ready"
+    finally:
+        sandbox_in(tmp_path, "down", env=broker_env)
 
 
 def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path):
