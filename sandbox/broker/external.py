@@ -12,15 +12,13 @@ be created: the sandbox then says so and works in the URL's vhost.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from sandbox.broker.admin import Admin, AdminError, answers
 from sandbox.messaging import probe
 from sandbox.topology import Topology
-
-log = logging.getLogger("sandbox.broker.external")
 
 
 class BrokerControlError(RuntimeError):
@@ -86,6 +84,8 @@ class ExternalBroker:
             try:
                 self.admin().create_vhost(self._own_vhost)
             except AdminError as exc:
+                with contextlib.suppress(AdminError):  # made, but its permissions refused
+                    delete_vhost(self.admin(), self._own_vhost)
                 url = self.management_url
                 why = f"refused: {exc}" if answers(str(url)) else "does not answer"
                 self.note = (

@@ -52,8 +52,10 @@ def cmd_scenario_run(args: argparse.Namespace, settings: SandboxSettings) -> int
     runnable = [s for s in chosen if not isinstance(s, BrokenScenario)]
     state = StateFile(settings.state_dir).read()
     started_here = bool(runnable) and not (state and supervisor_running(state))
-    if started_here and lifecycle.up(settings.state_dir, random_ports=args.random_ports) != 0:
-        return EXIT_FAILED
+    if started_here:
+        booted = lifecycle.up(settings.state_dir, random_ports=args.random_ports)
+        if booted != EXIT_OK:
+            return booted  # 3 when no broker could be had, else 1
     results = []
     try:
         for scenario in chosen:

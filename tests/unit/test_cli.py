@@ -136,6 +136,18 @@ def test_every_command_that_boots_a_sandbox_takes_random_ports(command, tmp_path
     assert booted and booted[0]["random_ports"] is True
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["demo"], ["load", "-t", "1s"], ["scenario", "run", "happy-path"]],
+    ids=lambda command: command[0],
+)
+def test_a_boot_without_a_broker_is_exit_3_for_every_command_that_boots(
+    command, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(lifecycle, "up", lambda state_dir, **options: EXIT_NO_BROKER)
+    assert main(["--state-dir", str(tmp_path), *command]) == EXIT_NO_BROKER
+
+
 @pytest.fixture
 def catalog_dir(tmp_path):
     folder = tmp_path / "my-scenarios"
