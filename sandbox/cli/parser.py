@@ -18,6 +18,15 @@ RANDOM_PORTS_HELP = (
 )
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual, but keeps the exit-code table as it is written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("exit codes:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _common() -> argparse.ArgumentParser:
     """Options every command takes, after its name as well as before it."""
     common = argparse.ArgumentParser(add_help=False)
@@ -43,7 +52,7 @@ class _Commands:
             help=help,
             description=kwargs.pop("description", help[:1].upper() + help[1:] + "."),
             epilog=help_text(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
             parents=[self._common],
             **kwargs,
         )
@@ -67,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
         prog="sandbox",
         description="Local sandbox and contract-test harness for payment flows.",
         epilog=help_text(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     root.add_argument("--state-dir", metavar="DIR", default=None, help=STATE_DIR_HELP)
     sub = _Commands(root, "command")
