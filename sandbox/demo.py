@@ -18,12 +18,13 @@ from sandbox.scenario.runner import discover, run_one
 from sandbox.settings import SandboxSettings
 
 
-def run_demo(settings: SandboxSettings, keep: bool = False) -> int:
+def run_demo(settings: SandboxSettings, keep: bool = False, random_ports: bool = False) -> int:
     state_dir = settings.state_dir / "demo"
     report = settings.state_dir / "reports" / "demo.html"
     print("== booting the sandbox (broker, mocks, services)")
-    if lifecycle.up(state_dir) != 0:
-        return 1
+    booted = lifecycle.up(state_dir, random_ports=random_ports)
+    if booted != 0:
+        return booted  # 3 when no broker could be had, else 1
     try:
         scenario = discover()["happy-path"]
         print(f"\n== running: {scenario.description}")

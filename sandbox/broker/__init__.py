@@ -2,13 +2,12 @@
 
 from sandbox.broker.admin import Admin, AdminError
 from sandbox.broker.cluster import LocalCluster
+from sandbox.broker.external import BrokerControlError, ExternalBroker
 from sandbox.broker.local import LocalNode, NodePorts, NodeStartError
 from sandbox.broker.provision import (
     Broker,
-    BrokerControlError,
     BrokerUnavailable,
     ContainerBroker,
-    ExternalBroker,
     docker_available,
     provision,
     provision_cluster,

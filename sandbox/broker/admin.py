@@ -83,3 +83,12 @@ class Admin:
 
     def overview(self) -> dict[str, Any]:
         return dict(self._request("GET", "overview").json())
+
+
+def answers(url: str, timeout_s: float = 2.0) -> bool:
+    """True when an HTTP server answers at ``url`` (any status: a 401 is an answer)."""
+    try:
+        requests.get(url, timeout=timeout_s, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return True

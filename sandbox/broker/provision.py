@@ -13,9 +13,10 @@ import shutil
 import socket
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from sandbox.broker.cluster import LocalCluster
+from sandbox.broker.external import ExternalBroker
 from sandbox.broker.local import LocalNode
 from sandbox.messaging import BrokerConnectError, probe
 from sandbox.settings import SandboxSettings
@@ -23,10 +24,6 @@ from sandbox.settings import SandboxSettings
 
 class BrokerUnavailable(RuntimeError):
     """No broker could be found or started."""
-
-
-class BrokerControlError(RuntimeError):
-    """The broker cannot be stopped, killed or restarted by the sandbox."""
 
 
 class Broker(Protocol):
@@ -51,56 +48,6 @@ class Broker(Protocol):
     def close(self) -> None: ...
 
     def info(self) -> dict[str, Any]: ...
-
-
-class ExternalBroker:
-    """A broker given by URL; the sandbox uses it but does not control it."""
-
-    kind = "external"
-
-    def __init__(self, url: str, management_url: str | None = None) -> None:
-        self._url = url
-        self._management_url = management_url
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def management_url(self) -> str | None:
-        if self._management_url:
-            return self._management_url
-        host = urlsplit(self._url.split(",")[0]).hostname or "127.0.0.1"
-        return f"http://{host}:15672"
-
-    def url_for(self, vhost: str) -> str:
-        parts = urlsplit(self._url.split(",")[0])
-        return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
-
-    def start(self) -> ExternalBroker:
-        probe(self._url.split(",")[0], timeout=5.0)
-        return self
-
-    def _refuse(self) -> None:
-        raise BrokerControlError(
-            "the broker at RABBITMQ_URL is not managed by the sandbox; unset RABBITMQ_URL "
-            "to let the sandbox start a private node it can stop, kill and restart"
-        )
-
-    def stop(self) -> None:
-        self._refuse()
-
-    def kill(self) -> None:
-        self._refuse()
-
-    def restart(self) -> None:
-        self._refuse()
-
-    def close(self) -> None:
-        """Nothing to release: the broker belongs to someone else."""
-
-    def info(self) -> dict[str, Any]:
-        return {"kind": self.kind, "url": self.url, "management_url": self.management_url}
 
 
 class ContainerBroker:
@@ -197,11 +144,14 @@ UNAVAILABLE_HELP = """no RabbitMQ broker available. Get one in any of these thre
      (Debian/Ubuntu: apt-get install rabbitmq-server); the sandbox starts a private node"""
 
 
-def chosen(settings: SandboxSettings, size: int = 1, name: str = "broker") -> Broker:
+def chosen(
+    settings: SandboxSettings, size: int = 1, name: str = "broker", *, own_vhost: str | None = None
+) -> Broker:
     """The broker ``provision_cluster`` would start, chosen and configured but not started:
     its ports are known (``info()``) before it boots, so other processes can start
     beside it without taking them.  Sources in SPEC order: ``RABBITMQ_URL``, a container,
-    a private node (``size`` > 1: a cluster of private nodes)."""
+    a private node (``size`` > 1: a cluster of private nodes).  ``own_vhost``: the vhost
+    to work in on a broker given by a URL that names none (``sandbox.broker.external``)."""
     url = settings.broker.url
     if size > 1 and url:
         raise BrokerUnavailable(
@@ -209,7 +159,7 @@ def chosen(settings: SandboxSettings, size: int = 1, name: str = "broker") -> Br
             "drop --cluster to use the broker it names"
         )
     if url:
-        return ExternalBroker(url, settings.broker.management_url)
+        return ExternalBroker(url, settings.broker.management_url, own_vhost=own_vhost)
     if size == 1 and docker_available():
         return ContainerBroker(settings.rabbitmq_image)
     server = rabbitmq_server_binary(settings)

@@ -28,6 +28,8 @@ from typing import Any
 import requests
 
 from sandbox import health
+from sandbox.broker.admin import answers
+from sandbox.broker.external import leave_as_found
 from sandbox.control.ownership import (
     Verdict,
     check,
@@ -35,7 +37,15 @@ from sandbox.control.ownership import (
     signal_if_ours,
     supervisor_running,
 )
-from sandbox.control.state import NotRunning, StateFile, SupervisorClient, masked
+from sandbox.control.state import (
+    NotRunning,
+    StateFile,
+    SupervisorClient,
+    hide_credentials,
+    masked,
+)
+from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER
+from sandbox.topology import Topology
 from sandbox.waiting import WaitTimeout, wait_for
 
 RUNTIME_DIRS = ("broker", "data", "logs")
@@ -60,6 +70,15 @@ def _print_table(state: dict[str, Any]) -> None:
             f"{'broker management':<22} {'':<8} {'':>7}  {'':<10} "
             f"{broker['management_url']} (guest/guest)"
         )
+    elif broker.get("management"):
+        print(f"{'broker management':<22} {'':<8} {'':>7}  {'':<10} ({broker['management']})")
+    if broker.get("vhost_owned"):
+        print(
+            f"{'broker vhost':<22} {'':<8} {'':>7}  {'':<10} {broker.get('vhost')} (the "
+            "sandbox's own: `sandbox down` deletes it)"
+        )
+    if broker.get("note"):
+        print(f"note: {broker['note']}")
     order = {"mock": 0, "service": 1, "worker": 2}
     components = sorted(
         (state.get("components") or {}).items(),
@@ -81,7 +100,22 @@ def _print_table(state: dict[str, Any]) -> None:
         print()
     for name, database in databases.items():
         print(f"{name + ' database':<22} {database}")
+    for name, moved in (state.get("ports_replaced") or {}).items():
+        print(
+            f"note: port {moved['preferred']} ({name}) was taken; {name} uses "
+            f"{moved['port']} instead"
+        )
     print(f"\nstate: {state.get('_path', '.sandbox/state.json')}; logs: sandbox logs NAME")
+
+
+def checked_management(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with the broker's management URL shown only if something answers there."""
+    broker = dict(state.get("broker") or {})
+    url = broker.get("management_url")
+    if url and not answers(str(url)):
+        broker["management_url"] = None
+        broker["management"] = f"nothing answers at {url}"
+    return {**state, "broker": broker} if broker else state
 
 
 def up(
@@ -122,6 +156,7 @@ def up(
                     f"note: the running sandbox's broker has {nodes} node(s), not {cluster}; "
                     "`sandbox down` first to change it"
                 )
+            state = checked_management(state)
             if as_json:
                 print(json.dumps(masked(state), indent=2))
             else:
@@ -185,18 +220,25 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
     began = time.monotonic()
     last_step: list[str] = []
     log = state_file.state_dir / "logs" / "supervisor.log"
+    pipe_closed: list[BrokenPipeError] = []
 
     def outcome() -> tuple[int, dict[str, Any]] | None:
         """The boot's end (0 ready, 1 failed) once there is one; print steps meanwhile."""
         state = state_file.read()
         step = state.get("step")
         if step and step not in last_step[-1:] and not as_json:
-            print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
             last_step.append(step)
+            try:
+                print(f"  {time.monotonic() - began:5.1f}s  {step}", flush=True)
+            except BrokenPipeError as exc:  # `up | head`: follow the boot to its end, silently
+                pipe_closed.append(exc)
+                quiet_stdout()
         if state.get("status") == "ready":
             return 0, state
         if state.get("status") in ("failed", "stopped"):
-            return 1, {**state, "_why": f"sandbox failed to start: {state.get('error', '')}"}
+            code = EXIT_NO_BROKER if state.get("failure") == "broker" else EXIT_FAILED
+            why = hide_credentials(str(state.get("error", "")))
+            return code, {**state, "_why": f"sandbox failed to start: {why}"}
         supervisor = state.get("supervisor") or {}
         if supervisor.get("pid") and check(supervisor).verdict is not Verdict.OURS:
             return 1, {**state, "_why": "the supervisor died while starting"}
@@ -206,11 +248,13 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
         code, state = wait_for(outcome, timeout=timeout_s, interval=0.2, what="the sandbox")
     except WaitTimeout:
         step = last_step[-1] if last_step else None
-        print(f"sandbox not ready after {timeout_s:.0f} s; last step: {step}", file=sys.stderr)
-        return 1
+        why = f"sandbox not ready after {timeout_s:.0f} s; last step: {step}"
+        return _failed(why, log, as_json=as_json)
     if code:
-        print(f"{state['_why']}\nsupervisor log: {log}", file=sys.stderr)
-        return code
+        return _failed(state["_why"], log, as_json=as_json, code=code)
+    if pipe_closed:
+        raise pipe_closed[0]  # ready, and nobody reads: the CLI ends quietly (141)
+    state = checked_management(state)
     if as_json:
         print(json.dumps(masked(state), indent=2))
     else:
@@ -219,12 +263,44 @@ def _follow_boot(state_file: StateFile, *, as_json: bool, timeout_s: float) -> i
     return 0
 
 
-def down(state_dir: Path, timeout_s: float = 90.0) -> int:
-    """Stop the sandbox; exit 1 when something had to be killed or could not be proven ours."""
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (``| head``), so that what is
+    still printed, and the interpreter's flush at exit, raise no BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test's capture)
+        pass
+
+
+def _failed(why: str, log: Path, *, as_json: bool, code: int = EXIT_FAILED) -> int:
+    """Say why ``up`` failed: on stderr, and as JSON on stdout for ``--json``."""
+    print(f"{why}\nsupervisor log: {log}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"status": "failed", "error": why, "log": str(log)}, indent=2))
+    return code
+
+
+def down(
+    state_dir: Path,
+    timeout_s: float = 90.0,
+    *,
+    purge: Topology | None = None,
+    external_url: str | None = None,
+) -> int:
+    """Stop the sandbox; exit 1 when something had to be killed or could not be proven ours.
+
+    On a broker given by ``RABBITMQ_URL`` (``external_url``) the sandbox's own vhost is
+    deleted, or with ``purge`` (the topology it declared) what it declared in the vhost
+    it was given; without a sandbox state, ``purge`` applies to ``external_url``.
+    """
     state_file = StateFile(state_dir)
     state = state_file.read()
     if not state:
         print("no sandbox running")
+        for line in leave_as_found({}, purge, external_url):
+            print(line)
         return 0
     supervisor = state.get("supervisor") or {}
     if supervisor_running(state):
@@ -240,9 +316,10 @@ def down(state_dir: Path, timeout_s: float = 90.0) -> int:
                 interval=0.1,
                 what="the supervisor's orderly shutdown",
             )
-    sweep = kill_leftovers(state_file.read() or state)
+    state = state_file.read() or state
+    sweep = kill_leftovers(state)
     state_file.remove()
-    for note in sweep.notes():
+    for note in [*sweep.notes(), *leave_as_found(state.get("broker") or {}, purge)]:
         print(note)
     if sweep.killed:
         print(f"sandbox down; {len(sweep.killed)} process(es) had to be killed: {sweep.killed}")
@@ -257,8 +334,11 @@ def down(state_dir: Path, timeout_s: float = 90.0) -> int:
 def status(state_dir: Path, *, as_json: bool = False) -> int:
     state = StateFile(state_dir).read()
     if not state or not supervisor_running(state):
-        print("no sandbox running (start one with `sandbox up`)", file=sys.stderr)
-        return 1
+        message = f"no sandbox running in {state_dir} (start one with `sandbox up`)"
+        if as_json:
+            print(json.dumps({"running": False, "state_dir": str(state_dir), "error": message}))
+        print(message, file=sys.stderr)
+        return EXIT_FAILED
     healthy = True
     broker = state.get("broker") or {}
     if broker.get("nodes"):
@@ -283,6 +363,7 @@ def status(state_dir: Path, *, as_json: bool = False) -> int:
         ok = entry["alive"] and isinstance(answer, int) and health.healthy(answer)
         entry["status"] = entry.get("status") if ok else "unhealthy"
         healthy &= bool(ok)
+    state = {"running": True, **checked_management(state)}
     if as_json:
         print(json.dumps(masked(state), indent=2))
     else:
@@ -299,19 +380,3 @@ def _json_or_none(response: requests.Response) -> Any:
 
 def _ours(record: dict[str, Any]) -> bool:
     return check(record).verdict is Verdict.OURS
-
-
-def logs(state_dir: Path, name: str | None, lines: int) -> int:
-    directory = state_dir / "logs"
-    files = sorted(directory.glob("*.log")) if directory.exists() else []
-    if name:
-        files = [f for f in files if f.stem == name]
-        if not files:
-            known = ", ".join(f.stem for f in sorted(directory.glob("*.log")))
-            print(f"no log for {name!r} (known: {known or 'none'})", file=sys.stderr)
-            return 2
-    for path in files:
-        text = path.read_text(errors="replace").splitlines()
-        print(f"==> {path} <==")
-        print("\n".join(text[-lines:]))
-    return 0

@@ -38,6 +38,9 @@ PREFERRED_PORTS = {
     "notifier-relay": 8024,
 }
 
+# The component that listens on a port whose key is not a component's name.
+PORT_OWNERS = {"smtp-http": "smtp"}
+
 # The environment variable that sets each worker's health port.
 WORKER_PORT_VARIABLES = {
     "payment-relay": "PAYMENT_RELAY_HEALTH_PORT",

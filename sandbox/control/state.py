@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -26,9 +27,32 @@ import requests
 from sandbox.control.ownership import supervisor_running
 
 STATE_FILE = "state.json"
+STATE_DIR_NAME = ".sandbox"
 MASK = "***"
 # Keys whose values are secrets wherever they appear in the state.
 SECRET_WORDS = ("secret", "token", "password", "api_key")
+
+
+def find_state_dir(
+    given: str | os.PathLike[str] | None,
+    environ: Mapping[str, str],
+    cwd: Path | None = None,
+) -> Path:
+    """The state directory a command works on, found as git finds its repository.
+
+    ``given`` (``--state-dir``) first, then ``SANDBOX_STATE_DIR``, then the nearest
+    ``.sandbox`` directory in ``cwd`` or one of its parents, so that a command run from a
+    subdirectory finds the sandbox started at the project's root; else ``./.sandbox``.
+    """
+    if given:
+        return Path(given).resolve()
+    if environ.get("SANDBOX_STATE_DIR"):
+        return Path(environ["SANDBOX_STATE_DIR"]).resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR_NAME).is_dir():
+            return folder / STATE_DIR_NAME
+    return here / STATE_DIR_NAME
 
 
 class NotRunning(RuntimeError):
@@ -94,6 +118,15 @@ def masked(value: Any) -> Any:
     if isinstance(value, list):
         return [masked(item) for item in value]
     return value
+
+
+# user:password@ in a URL (AMQP or other) that a message repeats
+_CREDENTIALS = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 def _secret_key(key: str) -> bool:

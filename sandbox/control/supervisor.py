@@ -38,15 +38,14 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
-from sandbox.broker import Broker, LocalCluster
-from sandbox.broker.local import NodeStartError
+from sandbox.broker import Broker, BrokerUnavailable, ExternalBroker, LocalCluster, NodeStartError
 from sandbox.broker.provision import chosen
 from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
 from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess
 from sandbox.control.state import StateFile, masked
-from sandbox.messaging import ensure_topology
+from sandbox.messaging import BrokerConnectError, ensure_topology
 from sandbox.services.common.web import ApiError, install
 from sandbox.settings import SandboxSettings
 from sandbox.topology import build
@@ -96,9 +95,19 @@ class Supervisor:
         self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
         began = time.monotonic()
-        broker = chosen(replace(self.settings, state_dir=self.state_dir), self.cluster, "broker")
-        if broker.kind == "container":  # its ports and URL are known once it runs
+        broker = chosen(
+            replace(self.settings, state_dir=self.state_dir),
+            self.cluster,
+            "broker",
+            own_vhost=f"sandbox-{secrets.token_hex(4)}",
+        )
+        # A container's ports and URL are known once it runs; so is an external broker's
+        # vhost (its own one is created as it starts).
+        if broker.kind in ("container", "external"):
             self.broker = start_broker(broker)
+            # recorded at once: a vhost made on someone else's broker must be found by
+            # `down` even if this process dies before the rest is up
+            self.state.update(broker={**self._broker_info(), "status": "starting"})
             broker_ready: Future[Broker] | None = None
         else:
             self.broker = broker
@@ -109,6 +118,7 @@ class Supervisor:
             scale=self.scale,
             host=self.settings.host,
         )
+        self.state.update(ports_replaced=self._replaced(ports))
         keys = stack.new_secrets()
         # Kept for tests and tools that sign as the provider or the notifier do; the
         # processes themselves get them through their environment, never their argv.
@@ -148,6 +158,18 @@ class Supervisor:
         )
         self._start_all([c for c in planned if c.kind == "worker"])
         self.state.update(status="ready", step="ready")
+
+    def _replaced(self, ports: dict[str, int]) -> dict[str, dict[str, int]]:
+        """The usual ports that were taken, of the components this sandbox starts: what
+        ``up`` reports, since a client configured with the usual port would miss them."""
+        if self.random_ports:
+            return {}
+        return {
+            key: {"preferred": preferred, "port": ports[key]}
+            for key, preferred in stack.PREFERRED_PORTS.items()
+            if ports.get(key) != preferred
+            and (self.only is None or stack.PORT_OWNERS.get(key, key) in self.only)
+        }
 
     def _start_all(self, components: list[stack.Component]) -> None:
         """Start ``components`` at once; return when every one is ready (or raise)."""
@@ -309,7 +331,12 @@ class Supervisor:
                     log.exception("stopping %s", name)
                     self.processes[name].kill()
                 self._record(name, "stopped")
-        if self.broker is not None:
+        if isinstance(self.broker, ExternalBroker):
+            try:  # someone else's: only what the sandbox made on it goes (its vhost)
+                self.broker.close()
+            except Exception:
+                log.exception("deleting the sandbox's vhost on the external broker")
+        elif self.broker is not None:
             try:
                 self.broker.stop()
             except Exception:
@@ -429,10 +456,13 @@ def main() -> None:
         supervisor.boot()
     except Exception as exc:
         log.exception("sandbox failed to start")
-        supervisor.state.update(status="failed", error=str(exc))
+        # ``up`` exits 3 (no broker) rather than 1 when the broker was what failed
+        no_broker = isinstance(exc, (BrokerUnavailable, BrokerConnectError, NodeStartError))
+        failed = {"status": "failed", "error": str(exc), "failure": "broker" if no_broker else ""}
+        supervisor.state.update(**failed)
         supervisor.stopping.clear()
         supervisor.shutdown()
-        supervisor.state.update(status="failed", error=str(exc))
+        supervisor.state.update(**failed)
         raise SystemExit(1) from exc
     supervisor.monitor()
     supervisor.stopping.clear()

@@ -121,8 +121,12 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
         print(f"note: {lenient}")
     state = StateFile(settings.state_dir).read()
     started_here = not (state and supervisor_running(state))
-    if started_here and lifecycle.up(settings.state_dir, profile="load") != 0:
-        return EXIT_FAILED
+    random_ports = bool(getattr(args, "random_ports", False))
+    booted = EXIT_OK
+    if started_here:
+        booted = lifecycle.up(settings.state_dir, profile="load", random_ports=random_ports)
+    if booted != EXIT_OK:
+        return booted  # 3 when no broker could be had, else 1
     try:
         endpoints = Endpoints.of_sandbox(settings.state_dir)
         components = StateFile(settings.state_dir).read().get("components") or {}

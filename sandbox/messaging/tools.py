@@ -142,6 +142,36 @@ def replay_dlq(url: str, topology: Topology, dlq: str, limit: int | None = None)
     return moved
 
 
+def delete_topology(url: str, topology: Topology) -> tuple[int, int]:
+    """Delete every queue and exchange ``topology`` declares, messages and all; return
+    how many queues and exchanges were there.  What ``sandbox down --purge`` does on a
+    broker someone else runs."""
+    connection = connect(url, name="purge")
+    queues = exchanges = 0
+    try:
+        for name in [decl.name for decl in topology.declarations()]:
+            channel = connection.channel()
+            try:  # a passive declare of a missing queue closes the channel: 404
+                channel.queue_declare(queue=name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                continue
+            channel.queue_delete(queue=name)
+            channel.close()
+            queues += 1
+        for name in (topology.exchange.name, topology.hop_exchange.name):
+            channel = connection.channel()
+            try:
+                channel.exchange_declare(exchange=name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                continue
+            channel.exchange_delete(exchange=name)
+            channel.close()
+            exchanges += 1
+    finally:
+        connection.close()
+    return queues, exchanges
+
+
 class BlockingPublisher:
     """Publish one message at a time with confirms on a connection kept open.
 

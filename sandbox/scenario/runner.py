@@ -2,6 +2,7 @@
 
 A scenario is a Python file in ``scenarios/`` with a module docstring (its first line is
 the description) and a ``run(flow)`` function; its name is the file name with dashes.
+A file that cannot be loaded is a ``BrokenScenario``: named, never fatal to the catalog.
 ``sandbox scenario run`` uses the running sandbox, or starts one for the run and stops it
 afterwards.
 """
@@ -29,6 +30,39 @@ class Scenario:
     run: Callable[[Flow], None]
 
 
+@dataclass(frozen=True)
+class BrokenScenario:
+    """A scenario file that cannot be loaded: a syntax error, a failing import, no
+    ``run(flow)``.  It fails as a scenario of its own; the rest of the catalog runs."""
+
+    name: str
+    path: Path
+    error: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The scenarios of a folder by name, and the files of it that cannot be loaded."""
+
+    scenarios: dict[str, Scenario]
+    broken: dict[str, BrokenScenario]
+
+    def find(self, ref: str) -> Scenario | BrokenScenario | None:
+        """A scenario by dashed name (happy-path), file name (happy_path, happy_path.py)
+        or path to its file, inside the catalog or not."""
+        path = Path(ref)
+        if ref.endswith(".py") and path.is_file():
+            loaded = load_file(path)
+            found = self.scenarios.get(loaded.name)
+            return found if found is not None and found.path == loaded.path else loaded
+        name = path.name.removesuffix(".py").replace("_", "-")
+        return self.scenarios.get(name) or self.broken.get(name)
+
+
+def scenario_name(path: Path) -> str:
+    return path.stem.replace("_", "-")
+
+
 def _load(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"scenarios.{path.stem}", path)
     if spec is None or spec.loader is None:
@@ -38,21 +72,50 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def discover(directory: Path | None = None) -> dict[str, Scenario]:
-    """The scenarios in ``directory`` (default: the sandbox's own catalog) by name."""
-    found: dict[str, Scenario] = {}
+def load_file(path: Path) -> Scenario | BrokenScenario:
+    """The scenario in ``path``, or why it cannot be loaded (never an exception)."""
+    name = scenario_name(path)
+    try:
+        module = _load(path)
+    except Exception as exc:  # whatever a scenario file raises while it is imported
+        return BrokenScenario(name, path.resolve(), _describe(exc, path))
+    run = getattr(module, "run", None)
+    if not callable(run):
+        return BrokenScenario(name, path.resolve(), "no run(flow) function")
+    doc = (module.__doc__ or "").strip().splitlines()
+    return Scenario(name, doc[0] if doc else name, path.resolve(), run)
+
+
+def _describe(exc: Exception, path: Path) -> str:
+    """One line: the error and where in the scenario file it is."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    where = f" (line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Every scenario file of ``directory`` (default: the sandbox's own catalog); one
+    that cannot be loaded is reported as broken, by name, and the others still load."""
     folder = directory if directory is not None else bundled_dir("scenarios")
+    scenarios: dict[str, Scenario] = {}
+    broken: dict[str, BrokenScenario] = {}
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        module = _load(path)
-        run = getattr(module, "run", None)
-        if not callable(run):
-            continue
-        doc = (module.__doc__ or "").strip().splitlines()
-        name = path.stem.replace("_", "-")
-        found[name] = Scenario(name, doc[0] if doc else name, path, run)
-    return found
+        loaded = load_file(path)
+        if isinstance(loaded, BrokenScenario):
+            broken[loaded.name] = loaded
+        else:
+            scenarios[loaded.name] = loaded
+    return Catalog(scenarios, broken)
+
+
+def discover(directory: Path | None = None) -> dict[str, Scenario]:
+    """The scenarios in ``directory`` (default: the sandbox's own catalog) that load, by
+    name; ``load_catalog`` also names the files that do not."""
+    return load_catalog(directory).scenarios
 
 
 def run_one(state_dir: Path, scenario: Scenario) -> ScenarioResult:

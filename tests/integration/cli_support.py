@@ -25,3 +25,21 @@ def sandbox(
         timeout=timeout,
         check=False,
     )
+
+
+def sandbox_in(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess:
+    """``python -m sandbox ARGS`` run from ``cwd`` with no SANDBOX_STATE_DIR, so that the
+    command finds its state directory itself; ``env`` adds to the environment (and may
+    set RABBITMQ_URL, which is otherwise unset)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("SANDBOX_STATE_DIR", "RABBITMQ_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,5 @@
+"""``python -m sandbox.cli``: the ``sandbox`` command."""
+
+from sandbox.cli import main
+
+raise SystemExit(main())
