@@ -9,9 +9,9 @@ process that started something is the one that restarts it.
 
 It records each process it starts with its start time and command line (see
 ``sandbox.control.ownership``), so that nothing later signals a pid that has since been reused.
-The control API answers only requests bearing the token it generates at start and keeps
-in the owner-only state file (``Authorization: Bearer <token>``); every refusal is in
-the services' error shape.
+The control API (``sandbox.control.control_api``) answers only requests bearing the token
+it generates at start and keeps in the owner-only state file (``Authorization: Bearer
+<token>``); every refusal is in the services' error shape.
 
 With ``--cluster N`` the broker is N private nodes joined into one cluster; the API
 then also knows each node as ``broker-1`` .. ``broker-N``, and every component gets the
@@ -22,7 +22,6 @@ fail over to the next node when theirs goes away.
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
 import logging
 import os
@@ -35,18 +34,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
-
 from sandbox.broker import Broker, BrokerUnavailable, ExternalBroker, LocalCluster, NodeStartError
 from sandbox.broker.provision import chosen
 from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
+from sandbox.control.control_api import serve_control_api
 from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess
-from sandbox.control.state import StateFile, masked
+from sandbox.control.state import StateFile
 from sandbox.messaging import BrokerConnectError, ensure_topology
-from sandbox.services.common.web import ApiError, install
 from sandbox.settings import SandboxSettings
 from sandbox.topology import build
 
@@ -91,7 +87,7 @@ class Supervisor:
         self.state.write(
             status="starting", profile=self.profile, scale=self.scale, supervisor=me, components={}
         )
-        self._start_control_api()
+        self.control_url = serve_control_api(self)
         self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
         began = time.monotonic()
@@ -343,77 +339,6 @@ class Supervisor:
                 log.exception("stopping the broker")
                 self.broker.kill()
         self.state.update(status="stopped", step="stopped")
-
-    def _start_control_api(self) -> None:
-        app = Flask("sandbox-supervisor")
-        install(app, "sandbox-supervisor")
-        app.before_request(self._authorize)
-
-        @app.after_request
-        def _challenge(response: Response) -> Response:
-            if response.status_code == 401:
-                response.headers["WWW-Authenticate"] = 'Bearer realm="sandbox-supervisor"'
-            return response
-
-        @app.get("/state")
-        def _state() -> Any:
-            return jsonify(masked(self.state.read()))
-
-        @app.post("/components/<name>/<action>")
-        def _action(name: str, action: str) -> Any:
-            if action not in ("kill", "stop", "start", "restart"):
-                raise ApiError(
-                    "UNKNOWN_ACTION",
-                    f"{action!r} is not an action; use kill, stop, start or restart",
-                    404,
-                    details={"action": action},
-                )
-            try:
-                return jsonify(self.component_action(name, action))
-            except NodeStartError as exc:
-                raise ApiError(
-                    "BROKER_START_FAILED",
-                    f"{name} did not start: {str(exc).splitlines()[0]}",
-                    503,
-                    details={"component": name},
-                ) from exc
-            except KeyError:
-                nodes = self.broker.names if isinstance(self.broker, LocalCluster) else []
-                known = ["broker", *nodes, *self.processes]
-                raise ApiError(
-                    "UNKNOWN_COMPONENT",
-                    f"no component {name!r} (known: {', '.join(known)})",
-                    404,
-                    details={"component": name, "known": known},
-                ) from None
-
-        @app.post("/shutdown")
-        def _shutdown() -> Any:
-            threading.Thread(target=self._shutdown_and_exit, daemon=True).start()
-            return jsonify({"status": "stopping"})
-
-        server = make_server(self.settings.host, 0, app, threaded=True)
-        self.control_url = f"http://{self.settings.host}:{server.server_port}"
-        threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
-
-    def _authorize(self) -> None:
-        """Refuse (401) any request without this supervisor's bearer token."""
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        # compare bytes: compare_digest refuses str with non-ASCII characters
-        sent = given.strip().encode("utf-8", "replace")
-        if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.token.encode()):
-            return
-        raise ApiError(
-            "UNAUTHORIZED",
-            "the supervisor's control API needs `Authorization: Bearer <token>`; the token "
-            "is supervisor.token in the sandbox's owner-only state.json",
-            401,
-            details={"header": "Authorization"},
-        )
-
-    def _shutdown_and_exit(self) -> None:
-        self.shutdown()
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main() -> None:
