@@ -129,6 +129,7 @@ def sandbox_declared_vhost(
     try:
         yield sandbox_vhost
     finally:
+        tap.settle()  # what the test published, the gate sees
         tap.stop()
     gate.check(tap, request)
 

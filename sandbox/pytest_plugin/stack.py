@@ -122,6 +122,7 @@ def sandbox_flow(sandbox_stack: SupervisorClient, request: pytest.FixtureRequest
     name = request.node.name.replace("[", "-").replace("]", "")[:40]
     with Flow(sandbox_stack.state(), sandbox_stack, name) as current:
         yield current
+        current.tap.settle()  # what the test published, the gate sees
     gate.check(current.tap, request)
 
 
@@ -144,5 +145,6 @@ def _sandbox_stack_gate(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         yield
     finally:
+        tap.settle()  # what the test published, the gate sees
         tap.stop()
     gate.check(tap, request)
