@@ -1,7 +1,9 @@
 """Entry point for ``locust -f loadtests/locustfile.py`` (and ``sandbox load``).
 
 Default mix: ``CardFlowUser`` (4) and ``IntentFlowUser`` (1).  Name classes on the
-command line to pick others, e.g. ``EventPublisherUser`` for consumer lag.
+command line to pick others, e.g. ``EventPublisherUser`` for consumer lag.  With a
+sandbox running in ``.sandbox`` no option is needed, for the web UI or ``--headless``;
+without targets the run stops at once and says how to give them.
 Options: ``locust -f loadtests/locustfile.py --help`` (group "payment-flow sandbox").
 """
 
