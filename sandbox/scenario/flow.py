@@ -45,6 +45,9 @@ CONSUMER_LANES = {
 
 
 class Flow:
+    """One business flow: its clients, the mocks, process control, a tap and expectations
+    (docs/pytest-plugin.md shows every public method with an example)."""
+
     def __init__(
         self,
         state: dict[str, Any],
