@@ -1,7 +1,9 @@
 """Entry point for ``locust -f loadtests/locustfile.py`` (and ``sandbox load``).
 
 Default mix: ``CardFlowUser`` (4) and ``IntentFlowUser`` (1).  Name classes on the
-command line to pick others, e.g. ``EventPublisherUser`` for consumer lag.
+command line to pick others, e.g. ``EventPublisherUser`` for consumer lag.  With a
+sandbox running in ``.sandbox`` no option is needed, for the web UI or ``--headless``;
+without targets the run stops at once and says how to give them.
 Options: ``locust -f loadtests/locustfile.py --help`` (group "payment-flow sandbox").
 """
 
@@ -19,6 +21,7 @@ from loadtests import options, runtime
 from loadtests.users import CardFlowUser, EventPublisherUser, IntentFlowUser
 
 __all__ = ["CardFlowUser", "EventPublisherUser", "IntentFlowUser"]
+DEFAULT_MIX = ("CardFlowUser", "IntentFlowUser")
 
 # pika logs each refused connect while a broker restarts; the tracker reconnects itself
 logging.getLogger("pika").setLevel(logging.CRITICAL)
@@ -32,9 +35,18 @@ def _arguments(parser: Any) -> None:
 @events.init.add_listener
 def _init(environment: Any, **_: Any) -> None:
     parsed = environment.parsed_options
-    if parsed is not None and not isinstance(environment.runner, WorkerRunner):
-        # custom options travel from the master to the workers; the user count does not
-        parsed.flow_users = parsed.num_users
+    if parsed is None or isinstance(environment.runner, WorkerRunner):
+        return  # a worker spawns whatever the master tells it to, by class name
+    # custom options travel from the master to the workers; the user count does not
+    parsed.flow_users = parsed.num_users
+    if not isinstance(environment.runner, MasterRunner):
+        # no targets is an error now, with its hint, not a web UI that hangs on "Start"
+        options.targets(parsed)
+    if not parsed.user_classes:
+        # Locust runs every class of the file when none is named: keep to the default mix
+        environment.user_classes[:] = [
+            c for c in environment.user_classes if c.__name__ in DEFAULT_MIX
+        ]
 
 
 @events.test_start.add_listener

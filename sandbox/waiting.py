@@ -2,7 +2,8 @@
 
 ``wait_for`` polls a probe until it returns something truthy and returns that value; on
 timeout it raises ``WaitTimeout`` saying what was awaited and what the probe last saw,
-so a failing test or scenario explains itself.
+so a failing test or scenario explains itself.  ``hold_for`` is the opposite: it watches
+a probe for a whole window and fails, with what the probe returned, if it ever fires.
 """
 
 from __future__ import annotations
@@ -47,3 +48,23 @@ def wait_for(
                 f"timed out after {timeout:g} s waiting for {what}; last seen: {observed!r}{detail}"
             )
         time.sleep(interval)
+
+
+class Unexpected(AssertionError):
+    """Something that must not happen did, within the window it was watched for."""
+
+
+def hold_for(
+    probe: Callable[[], T | None], *, within: float, what: str, interval: float = 0.05
+) -> None:
+    """Watch ``probe`` for ``within`` seconds; raise Unexpected, with what it returned, as
+    soon as it returns something truthy.  Returns after the whole window otherwise."""
+    deadline = time.monotonic() + within
+    while True:
+        found = probe()
+        if found:
+            raise Unexpected(f"expected no {what} within {within:g} s; arrived: {found!r}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(interval, remaining))

@@ -224,9 +224,9 @@ def fast_topology(fast_broker: BrokerSettings) -> Topology:
 
 @pytest.fixture(scope="package")
 def shared_vhost(
-    rabbitmq_broker: Any, rabbitmq_admin: Any, fast_topology: Topology
+    sandbox_broker: Any, sandbox_admin: Any, fast_topology: Topology
 ) -> Iterator[Vhost]:
-    with fresh_vhost(rabbitmq_broker, rabbitmq_admin) as vhost:
+    with fresh_vhost(sandbox_broker, sandbox_admin) as vhost:
         ensure_topology(vhost.url, fast_topology)
         yield vhost
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sandbox.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sandbox.load.fault_log import summary
@@ -48,6 +49,23 @@ def faults_during_load(
     finally:
         runner.stop()
         print(summary(runner.records, log_path), flush=True)
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    """The few lines a person reads after a load: flows, latency per flow type, verdicts."""
+    from loadtests.options import Summary, render
+
+    fields = {k: v for k, v in summary.items() if k != "passed"}
+    return render(Summary(**fields))
+
+
+def full_tables(out_dir: Path) -> str:
+    """Where the whole of Locust's figures are, for whoever wants more than the summary."""
+    return (
+        f"full tables in {out_dir}: locust_stats.csv (every request type), "
+        "locust_stats_history.csv, locust_failures.csv, locust.html (charts), locust.log "
+        "(Locust's own output), summary.json"
+    )
 
 
 def load_thresholds(
@@ -156,14 +174,20 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
             max_e2e_p95_ms=p95,
             max_failure_ratio=failure_ratio,
             min_flows_per_s=args.min_flows_per_s,
+            quiet=True,  # Locust's periodic tables go to locust.log; the summary is printed
         )
-        print(f"load: {plan.users} users for {plan.duration}; output in {plan.out_dir}")
+        print(
+            f"load: {plan.users} users ({', '.join(plan.user_classes)}) for {plan.duration}; "
+            f"Locust's output in {plan.out_dir / 'locust.log'}",
+            flush=True,
+        )
         topology = build(settings.broker)
         with faults_during_load(
             schedule, settings.state_dir, topology, plan.out_dir, plan.ledger_dir
         ):
             code = run_locust(plan, endpoints)
         summary = read_summary(plan)
+        print(render_summary(summary), flush=True)
         verdict = EXIT_OK
         if args.reconcile:
             from sandbox.load.reconcile import run_command
@@ -183,7 +207,7 @@ def run_load(args: argparse.Namespace, settings: SandboxSettings) -> int:
     finally:
         if started_here:
             lifecycle.down(settings.state_dir)
-    print(f"summary: {plan.summary_path}; Locust report: {plan.out_dir / 'locust.html'}")
+    print(full_tables(plan.out_dir))
     if code != 0 or not summary.get("passed", False) or verdict != EXIT_OK:
         return EXIT_FAILED
     return EXIT_OK

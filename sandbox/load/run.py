@@ -47,7 +47,7 @@ class LoadPlan:
     max_failure_ratio: float | None = None
     min_flows_per_s: float | None = None
     extra: list[str] = field(default_factory=list)
-    quiet: bool = False  # Locust's own output to locust.log only (benchmarks)
+    quiet: bool = False  # Locust's own output to locust.log only (sandbox load, benchmarks)
 
     @property
     def ledger_dir(self) -> Path:
@@ -195,7 +195,13 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
 
 def read_summary(plan: LoadPlan) -> dict[str, Any]:
     if not plan.summary_path.exists():
-        raise LoadError(f"Locust wrote no summary ({plan.summary_path}); see its output above")
+        log = plan.out_dir / "locust.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise LoadError(
+            f"Locust wrote no summary ({plan.summary_path}); the end of {log}:\n{tail}"
+            if plan.quiet
+            else f"Locust wrote no summary ({plan.summary_path}); see its output above"
+        )
     return dict(json.loads(plan.summary_path.read_text()))
 
 

@@ -99,6 +99,7 @@ class Subscription:
         self._thread: threading.Thread | None = None
         self.reconnects = 0
         self.failure: BaseException | None = None
+        self.queue_name: str | None = None  # the queue bound now (server-named unless given)
 
     def start(self, timeout: float = 30.0) -> Subscription:
         """Start consuming; return once the queue is bound (or raise TimeoutError)."""
@@ -161,6 +162,7 @@ class Subscription:
             for exchange, routing_key in self._bindings:
                 channel.queue_bind(queue, exchange, routing_key=routing_key)
             channel.basic_consume(queue, self._deliver, auto_ack=True)
+            self.queue_name = queue
             self._ready.set()
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=self._poll_s)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox.messaging.envelope import IncomingMessage
 from sandbox.messaging.subscription import Subscription
+from sandbox.messaging.tools import publish_raw_message
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 KIND_EVENT = "event"
 KIND_RETRY = "retry"
 KIND_DEAD_LETTER = "dead-letter"
+MARKER_HEADER = "x-sandbox-tap-marker"  # see EventTap.settle
 
 # a message seen on the bus -> violations, each printable
 TapValidator = Callable[[IncomingMessage], Sequence[object]]
@@ -120,7 +123,9 @@ class EventTap:
         self._topology = topology
         self._validator = validator
         self._name = name
+        self._url = url
         self._records: list[TapRecord] = []
+        self._markers: set[str] = set()
         self._lock = threading.Lock()
         self._subscription = Subscription(
             url,
@@ -148,6 +153,25 @@ class EventTap:
     @property
     def connected(self) -> bool:
         return self._subscription.connected
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Return once every message routed to the tap before this call is recorded.
+
+        A message confirmed to its publisher is in the tap's queue but may not have
+        reached this process yet; a marker sent to the same queue arrives after it.  False
+        when the tap is not connected or the marker did not come back in time."""
+        queue = self._subscription.queue_name
+        if not queue or not self.connected:
+            return False
+        token = uuid.uuid4().hex
+        try:
+            # the default exchange routes by queue name: to this tap's queue and no other
+            publish_raw_message(self._url, "", queue, b"", {"headers": {MARKER_HEADER: token}})
+            wait_for(lambda: token in self._markers, timeout=timeout, what="the tap's marker")
+        except Exception as exc:  # a broker gone meanwhile: settle for what was seen
+            log.info("%s: could not settle: %r", self._name, exc)
+            return False
+        return True
 
     # -- reading -----------------------------------------------------------------------
 
@@ -200,6 +224,11 @@ class EventTap:
     # -- messages ---------------------------------------------------------------------
 
     def _on_message(self, message: IncomingMessage) -> None:
+        marker = message.headers.get(MARKER_HEADER) if not message.exchange else None
+        if marker is not None:
+            with self._lock:
+                self._markers.add(str(marker))
+            return
         if message.exchange == self._topology.hop_exchange.name:
             dead = message.routing_key.endswith(".dlq")
             kind = KIND_DEAD_LETTER if dead else KIND_RETRY

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mocks.clients import MerchantClient, ProviderClient, SmtpClient
 from sandbox.control.state import SupervisorClient
-from sandbox.messaging.envelope import CORRELATION_HEADER
-from sandbox.messaging.tap import KIND_EVENT, EventTap, TapRecord
+from sandbox.messaging.envelope import CORRELATION_HEADER, OutgoingMessage
+from sandbox.messaging.tap import KIND_DEAD_LETTER, KIND_EVENT, EventTap, TapRecord
 from sandbox.scenario.clients import (
     AppointmentClient,
     NotifierClient,
@@ -35,7 +35,7 @@ from sandbox.scenario.clients import (
 from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
 from sandbox.settings import BrokerSettings
 from sandbox.topology import build
-from sandbox.waiting import WaitTimeout, wait_for
+from sandbox.waiting import Unexpected, WaitTimeout, hold_for, wait_for
 
 CONSUMER_LANES = {
     "payment_events": "appointment",
@@ -45,6 +45,9 @@ CONSUMER_LANES = {
 
 
 class Flow:
+    """One business flow: its clients, the mocks, process control, a tap and expectations
+    (docs/pytest-plugin.md shows every public method with an example)."""
+
     def __init__(
         self,
         state: dict[str, Any],
@@ -119,20 +122,55 @@ class Flow:
     def expect(
         self, routing_key: str, *, within: float = 5.0, count: int = 1, **match: Any
     ) -> list[TapRecord]:
-        """Wait for ``count`` events with this routing key in this flow; note a miss."""
+        """Wait for ``count`` events with this routing key in this flow; return them.
+
+        ``match`` narrows further (``type``, ``message_id``, ``producer``, or another
+        ``correlation_id``).  On timeout the error lists the events this flow did get."""
         match.setdefault("correlation_id", self.correlation_id)
         with self._noting_miss(f"{count} x {routing_key} within {within:g} s"):
-            return self.tap.expect(routing_key=routing_key, timeout=within, count=count, **match)
+            return self._await(
+                f"{count} x {routing_key} {match}",
+                within,
+                count,
+                lambda r: r.kind == KIND_EVENT and _matches(r, routing_key, match),
+            )
 
     def expect_dead_letter(self, queue: str, *, within: float = 15.0) -> TapRecord:
+        """Wait until a message of this flow is dead-lettered to ``<queue>.dlq``."""
         with self._noting_miss(f"a dead letter in {queue}.dlq within {within:g} s"):
-            [record] = self.tap.expect(
-                kind="dead-letter",
-                where=lambda r: r.routing_key == f"{queue}.dlq",
-                correlation_id=self.correlation_id,
-                timeout=within,
+            [record] = self._await(
+                f"a dead letter in {queue}.dlq",
+                within,
+                1,
+                lambda r: (
+                    r.kind == KIND_DEAD_LETTER
+                    and r.routing_key == f"{queue}.dlq"
+                    and r.correlation_id == self.correlation_id
+                ),
             )
         return record
+
+    def expect_no_event(
+        self, routing_key: str | None = None, *, within: float = 1.0, **match: Any
+    ) -> None:
+        """Fail if this flow has, or gets within ``within`` seconds, an event with this
+        routing key (any event when None) matching ``match``; the error lists them.
+
+        Waits the whole window when nothing arrives: the window is the claim."""
+        match.setdefault("correlation_id", self.correlation_id)
+        what = f"{routing_key or 'event'} {match}"
+
+        def arrived() -> list[str]:
+            hits = self.tap.records(
+                lambda r: r.kind == KIND_EVENT and _matches(r, routing_key, match)
+            )
+            return [_describe(r) for r in hits]
+
+        try:
+            hold_for(arrived, within=within, what=what)
+        except Unexpected as exc:
+            self.timeline.note(f"expected no {what} within {within:g} s", ok=False, error=str(exc))
+            raise
 
     def expect_email(
         self,
@@ -142,7 +180,9 @@ class Flow:
         within: float = 10.0,
         count: int = 1,
     ) -> list[dict[str, Any]]:
-        """Wait for ``count`` emails of this flow (matched by its correlation header)."""
+        """Wait for ``count`` emails of this flow (matched by its correlation header) whose
+        subject contains ``subject`` and whose recipients include ``to``; return them.
+        On timeout the error lists the emails this flow did get."""
         filters = {"header": f"{CORRELATION_HEADER}:{self.correlation_id}"}
         if to:
             filters["to"] = to
@@ -153,8 +193,61 @@ class Flow:
             found = self.smtp.messages(**filters)
             return found if len(found) >= count else []
 
-        with self._noting_miss(f"{count} email(s) {subject or ''} within {within:g} s"):
-            return wait_for(mails, timeout=within, what=f"{count} email(s) {filters}", interval=0.1)
+        def got() -> list[str]:
+            return [
+                f"{mail.get('subject')!r} to {', '.join(mail.get('to') or [])}"
+                for mail in self.emails()
+            ]
+
+        wanted = f"{count} email(s)" + (f" with subject {subject!r}" if subject else "")
+        wanted += f" to {to}" if to else ""
+        with self._noting_miss(f"{wanted} within {within:g} s"):
+            return wait_for(
+                mails, timeout=within, what=f"{wanted} in this flow", interval=0.1, seen=got
+            )
+
+    def events(self, routing_key: str | None = None, **match: Any) -> list[TapRecord]:
+        """The events of this flow seen so far (with this routing key, when given)."""
+        match.setdefault("correlation_id", self.correlation_id)
+        return self.tap.records(lambda r: r.kind == KIND_EVENT and _matches(r, routing_key, match))
+
+    def publish(
+        self,
+        routing_key: str,
+        body: dict[str, Any],
+        *,
+        producer: str = "test-client",
+        message_id: str | None = None,
+    ) -> OutgoingMessage:
+        """Publish an event to the sandbox's exchange as this flow (its correlation id),
+        with confirms; return the message sent.  The body is not checked here: the
+        consumers and the contract gate judge it as they would any producer's."""
+        message = OutgoingMessage.event(
+            routing_key,
+            body,
+            producer=producer,
+            correlation_id=self.correlation_id,
+            message_id=message_id,
+        )
+        from sandbox.messaging import Publisher
+
+        with Publisher(self.broker_url, self.topology.exchange.name) as publisher:
+            publisher.publish(message)
+        self.timeline.note(f"published {routing_key} ({message.message_id}) as {producer}")
+        return message
+
+    def _await(
+        self, what: str, within: float, count: int, where: Callable[[TapRecord], bool]
+    ) -> list[TapRecord]:
+        def found() -> list[TapRecord]:
+            hits = self.tap.records(where)
+            return hits if len(hits) >= count else []
+
+        def got() -> list[str]:
+            mine = self.tap.records(lambda r: r.correlation_id == self.correlation_id)
+            return [_describe(r) for r in mine]
+
+        return wait_for(found, timeout=within, what=f"{what}; this flow got", seen=got)
 
     @contextmanager
     def _noting_miss(self, expected: str) -> Iterator[None]:
@@ -166,6 +259,7 @@ class Flow:
             raise
 
     def emails(self) -> list[dict[str, Any]]:
+        """Every email of this flow in the mock SMTP inbox."""
         return self.smtp.messages(header=f"{CORRELATION_HEADER}:{self.correlation_id}")
 
     # -- timeline ----------------------------------------------------------------------
@@ -189,6 +283,18 @@ class Flow:
                 )
         except Exception as exc:  # the inbox may be down in a failure scenario
             self.timeline.note(f"could not read the inbox: {exc}", ok=False)
+
+
+def _matches(record: TapRecord, routing_key: str | None, match: dict[str, Any]) -> bool:
+    if routing_key is not None and record.event_key != routing_key:
+        return False
+    return all(getattr(record, key) == value for key, value in match.items())
+
+
+def _describe(record: TapRecord) -> str:
+    """One line for a record in a failure message: kind, key, type and where it went."""
+    where = f" -> {record.routing_key}" if record.kind != KIND_EVENT else ""
+    return f"{record.kind} {record.event_key} [{record.type}]{where}"
 
 
 def _entry_for(record: TapRecord) -> Entry:

@@ -26,8 +26,8 @@ def _event(n: int) -> OutgoingMessage:
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
-def test_confirmed_messages_survive_a_broker_restart(private_broker, how):
-    node = private_broker()
+def test_confirmed_messages_survive_a_broker_restart(sandbox_private_broker, how):
+    node = sandbox_private_broker()
     topology = build(BrokerSettings())
     ensure_topology(node.url, topology)
     messages = [_event(n) for n in range(1000)]
@@ -44,8 +44,10 @@ def test_confirmed_messages_survive_a_broker_restart(private_broker, how):
     assert sorted(m.properties["message_id"] for m in got) == sorted(m.message_id for m in messages)
 
 
-def test_running_consumer_and_publisher_reconnect_after_restart_and_carry_on(private_broker):
-    node = private_broker()
+def test_running_consumer_and_publisher_reconnect_after_restart_and_carry_on(
+    sandbox_private_broker,
+):
+    node = sandbox_private_broker()
     topology = build(BrokerSettings(reconnect_max_s=1.0))
     ensure_topology(node.url, topology)
     received: set[str] = set()

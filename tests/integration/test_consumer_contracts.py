@@ -25,7 +25,7 @@ VALID_PER_KEY = 6
 
 
 @pytest.fixture
-def broker_settings() -> BrokerSettings:
+def sandbox_broker_settings() -> BrokerSettings:
     return BrokerSettings(retry_delays_ms=(100, 200, 400))
 
 
@@ -58,14 +58,16 @@ CONSUMERS = {
 
 @pytest.mark.parametrize("service", sorted(CONSUMERS))
 def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
-    service, declared_vhost, topology, broker_settings, tmp_path
+    service, sandbox_declared_vhost, sandbox_topology, sandbox_broker_settings, tmp_path
 ):
     module, queues, port_variable = CONSUMERS[service]
     registry = ContractRegistry.load()
     health_port = free_port()
     env = {
-        "RABBITMQ_URL": declared_vhost.url,
-        "RABBITMQ_RETRY_DELAYS_MS": ",".join(str(d) for d in broker_settings.retry_delays_ms),
+        "RABBITMQ_URL": sandbox_declared_vhost.url,
+        "RABBITMQ_RETRY_DELAYS_MS": ",".join(
+            str(d) for d in sandbox_broker_settings.retry_delays_ms
+        ),
         "SANDBOX_STATE_DIR": str(tmp_path),
         f"{service.upper()}_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         port_variable: str(health_port),
@@ -86,11 +88,11 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
     keys = [
         k
         for k in registry.routing_keys()
-        if topology.queues_for(k) and set(topology.queues_for(k)) & set(queues)
+        if sandbox_topology.queues_for(k) and set(sandbox_topology.queues_for(k)) & set(queues)
     ]
     valid, invalid = [], {}
     try:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             for key in keys:
                 for _ in range(VALID_PER_KEY):
                     message = OutgoingMessage.event(
@@ -105,8 +107,8 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
                 message_id = f"invalid-{key}-{n}"
                 invalid[message_id] = key
                 publish_raw_message(
-                    declared_vhost.url,
-                    topology.exchange.name,
+                    sandbox_declared_vhost.url,
+                    sandbox_topology.exchange.name,
                     key,
                     body,
                     {
@@ -127,7 +129,7 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
             in_flight = (
                 stats["delivered"] - stats["acked"] - stats["retried"] - stats["dead_lettered"]
             )
-            return in_flight == 0 and not any(depths(declared_vhost.url, work).values())
+            return in_flight == 0 and not any(depths(sandbox_declared_vhost.url, work).values())
 
         wait_for(
             settled,
@@ -140,7 +142,7 @@ def test_consumer_takes_valid_messages_and_dead_letters_invalid_ones(
         dead = {
             m.properties.get("message_id"): m
             for q in queues
-            for m in peek(declared_vhost.url, f"{q}.dlq", limit=10_000)
+            for m in peek(sandbox_declared_vhost.url, f"{q}.dlq", limit=10_000)
         }
         for message_id, key in invalid.items():
             assert message_id in dead, f"invalid {key} message {message_id} not dead-lettered"

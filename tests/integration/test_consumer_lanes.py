@@ -25,7 +25,7 @@ LANES = 4
 
 
 @pytest.fixture
-def broker_settings() -> BrokerSettings:
+def sandbox_broker_settings() -> BrokerSettings:
     return BrokerSettings(retry_delays_ms=(100, 200, 400))
 
 
@@ -51,7 +51,7 @@ def _flows_on_distinct_lanes(count: int, avoid: tuple[int, ...] = ()) -> list[st
     raise AssertionError("unreachable")
 
 
-def test_four_lanes_run_four_slow_flows_at_the_same_time(declared_vhost, topology):
+def test_four_lanes_run_four_slow_flows_at_the_same_time(sandbox_declared_vhost, sandbox_topology):
     # each handler waits for all four to be inside a handler at once; one lane would
     # run them one by one and break the barrier after its timeout
     barrier = threading.Barrier(LANES, timeout=10)
@@ -65,9 +65,9 @@ def test_four_lanes_run_four_slow_flows_at_the_same_time(declared_vhost, topolog
 
     flows = _flows_on_distinct_lanes(LANES)
     with running_consumer(
-        declared_vhost.url, topology, QUEUE, handler, concurrency=LANES
+        sandbox_declared_vhost.url, sandbox_topology, QUEUE, handler, concurrency=LANES
     ) as consumer:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish_many([_event(flow) for flow in flows])
         wait_for(
             lambda: consumer.stats.acked == LANES,
@@ -81,7 +81,7 @@ def test_four_lanes_run_four_slow_flows_at_the_same_time(declared_vhost, topolog
 
 
 def test_one_flows_events_are_handled_in_delivery_order_while_other_flows_pass(
-    declared_vhost, topology
+    sandbox_declared_vhost, sandbox_topology
 ):
     [slow] = _flows_on_distinct_lanes(1)
     others = _flows_on_distinct_lanes(LANES - 1, avoid=(lane_of(slow, LANES),))
@@ -117,9 +117,9 @@ def test_one_flows_events_are_handled_in_delivery_order_while_other_flows_pass(
     assert len(messages) <= BrokerSettings().prefetch  # all delivered while one is held
 
     with running_consumer(
-        declared_vhost.url, topology, QUEUE, handler, concurrency=LANES
+        sandbox_declared_vhost.url, sandbox_topology, QUEUE, handler, concurrency=LANES
     ) as consumer:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish_many(messages)
         wait_for(
             lambda: all(len(handled[flow]) == 2 for flow in others),
@@ -141,7 +141,7 @@ def test_one_flows_events_are_handled_in_delivery_order_while_other_flows_pass(
     assert overlaps == []
 
 
-def test_retries_and_dead_letters_work_with_lanes(declared_vhost, topology):
+def test_retries_and_dead_letters_work_with_lanes(sandbox_declared_vhost, sandbox_topology):
     flaky, doomed, rejected, fine = _flows_on_distinct_lanes(LANES)
     attempts: dict[str, list[int]] = defaultdict(list)
     lock = threading.Lock()
@@ -158,9 +158,9 @@ def test_retries_and_dead_letters_work_with_lanes(declared_vhost, topology):
             raise PermanentError("no such merchant")
 
     with running_consumer(
-        declared_vhost.url, topology, QUEUE, handler, concurrency=LANES
+        sandbox_declared_vhost.url, sandbox_topology, QUEUE, handler, concurrency=LANES
     ) as consumer:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish_many([_event(flow) for flow in (flaky, doomed, rejected, fine)])
         wait_for(
             lambda: consumer.stats.dead_lettered == 2 and consumer.stats.acked == 2,
@@ -171,22 +171,24 @@ def test_retries_and_dead_letters_work_with_lanes(declared_vhost, topology):
         assert consumer.stats.retried == 2 + 3
 
     assert attempts == {flaky: [1, 2, 3], doomed: [1, 2, 3, 4], rejected: [1], fine: [1]}
-    dead = {m.properties["correlation_id"]: m for m in peek(declared_vhost.url, f"{QUEUE}.dlq")}
+    dead = {
+        m.properties["correlation_id"]: m for m in peek(sandbox_declared_vhost.url, f"{QUEUE}.dlq")
+    }
     assert dead.keys() == {doomed, rejected}
     assert dead[doomed].headers["x-dead-letter-reason"] == "handler-error"
     assert dead[doomed].headers["x-attempt"] == 4
     assert dead[rejected].headers["x-dead-letter-reason"] == "rejected"
     retry_queues = [f"{QUEUE}.retry.{n}" for n in (1, 2, 3)]
-    assert depths(declared_vhost.url, [QUEUE, *retry_queues]) == dict.fromkeys(
+    assert depths(sandbox_declared_vhost.url, [QUEUE, *retry_queues]) == dict.fromkeys(
         [QUEUE, *retry_queues], 0
     )
 
 
-def test_stop_waits_for_the_handlers_of_every_lane_and_acks_their_messages(rabbitmq_vhost):
+def test_stop_waits_for_the_handlers_of_every_lane_and_acks_their_messages(sandbox_vhost):
     # A quorum queue keeps counting a cancelled consumer until its messages are settled,
     # so only a classic queue shows the moment the consumer stops taking new ones.
     topology = build(BrokerSettings(queue_type="classic"))
-    url = rabbitmq_vhost.url
+    url = sandbox_vhost.url
     flows = _flows_on_distinct_lanes(LANES)
     go = threading.Event()
     started: set[str] = set()

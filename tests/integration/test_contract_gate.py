@@ -18,22 +18,22 @@ def publish(vhost, topology, body):
         )
 
 
-def test_producer_with_a_valid_event(declared_vhost, topology):
-    publish(declared_vhost, topology, example_body("payment.completed"))
+def test_producer_with_a_valid_event(sandbox_declared_vhost, sandbox_topology):
+    publish(sandbox_declared_vhost, sandbox_topology, example_body("payment.completed"))
 
 
-def test_producer_with_a_wrong_field(declared_vhost, topology):
+def test_producer_with_a_wrong_field(sandbox_declared_vhost, sandbox_topology):
     body = example_body("payment.completed")
     body["amount"] = "75.00"          # a string where the contract says number
-    publish(declared_vhost, topology, body)
+    publish(sandbox_declared_vhost, sandbox_topology, body)
 """
 
 
 @pytest.fixture
-def inner_env(monkeypatch, rabbitmq_broker, rabbitmq_admin):
+def inner_env(monkeypatch, sandbox_broker, sandbox_admin):
     # The inner run reuses this session's broker instead of booting its own node.
-    monkeypatch.setenv("RABBITMQ_URL", rabbitmq_broker.url)
-    monkeypatch.setenv("RABBITMQ_MANAGEMENT_URL", rabbitmq_admin.management_url)
+    monkeypatch.setenv("RABBITMQ_URL", sandbox_broker.url)
+    monkeypatch.setenv("RABBITMQ_MANAGEMENT_URL", sandbox_admin.management_url)
 
 
 def test_gate_fails_the_test_whose_producer_emits_a_wrong_field(pytester, inner_env):

@@ -38,31 +38,33 @@ def _mentions(record_body: Any, ids: set[str]) -> bool:
 
 
 def test_every_event_email_and_callback_of_a_flow_carries_its_first_requests_id(
-    flow: Flow,
+    sandbox_flow: Flow,
 ) -> None:
     email = f"corr-{uuid.uuid4().hex[:12]}@example.com"
-    booking = flow.appointments.create(customerEmail=email, price=PRICE)["appointmentId"]
-    paid = flow.payments.pay_by_card(booking_id=booking, amount=PRICE, card=GOOD_CARD)
+    booking = sandbox_flow.appointments.create(customerEmail=email, price=PRICE)["appointmentId"]
+    paid = sandbox_flow.payments.pay_by_card(booking_id=booking, amount=PRICE, card=GOOD_CARD)
     assert paid["status"] == "success", paid
     payment = str(paid["transaction_id"])
     ids = {booking, payment}
     # two emails (confirmed, payment received), and the events behind them
-    flow.expect("appointment.confirmed", within=10)
+    sandbox_flow.expect("appointment.confirmed", within=10)
 
     def both_mails() -> list[dict[str, Any]] | None:
-        found = flow.smtp.messages(to=email)
+        found = sandbox_flow.smtp.messages(to=email)
         return found if len(found) >= 2 else None
 
     mails = wait_for(
         both_mails,
         timeout=20,
         what=f"two emails to {email}",
-        seen=lambda: flow.smtp.messages(to=email),
+        seen=lambda: sandbox_flow.smtp.messages(to=email),
     )
 
     def ours() -> list[Any]:
         return [
-            r for r in flow.tap.records(lambda r: r.kind == "event") if _mentions(r.json(), ids)
+            r
+            for r in sandbox_flow.tap.records(lambda r: r.kind == "event")
+            if _mentions(r.json(), ids)
         ]
 
     def every_event() -> list[Any] | None:
@@ -75,10 +77,10 @@ def test_every_event_email_and_callback_of_a_flow_carries_its_first_requests_id(
         what=f"every event of the flow: {sorted(EVENTS)}",
         seen=lambda: sorted({r.routing_key for r in ours()}),
     )
-    assert {r.correlation_id for r in records} == {flow.correlation_id}, [
+    assert {r.correlation_id for r in records} == {sandbox_flow.correlation_id}, [
         (r.routing_key, r.correlation_id) for r in records
     ]
-    assert {m["headers"][CORRELATION_HEADER][0] for m in mails} == {flow.correlation_id}
-    callbacks = [c for c in flow.merchant.callbacks() if _mentions(c.get("body"), ids)]
+    assert {m["headers"][CORRELATION_HEADER][0] for m in mails} == {sandbox_flow.correlation_id}
+    callbacks = [c for c in sandbox_flow.merchant.callbacks() if _mentions(c.get("body"), ids)]
     assert callbacks, "the merchant was sent no callback for the payment"
-    assert {c["correlation_id"] for c in callbacks} == {flow.correlation_id}
+    assert {c["correlation_id"] for c in callbacks} == {sandbox_flow.correlation_id}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def broker_settings() -> BrokerSettings:
+def sandbox_broker_settings() -> BrokerSettings:
     return BrokerSettings(retry_delays_ms=(100, 200, 400))
 
 
@@ -25,9 +25,9 @@ def _event(body: dict, correlation_id: str = "flow-1") -> OutgoingMessage:
     )
 
 
-def test_tap_records_events_with_their_envelope(declared_vhost, topology):
-    with EventTap(declared_vhost.url, topology) as tap:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+def test_tap_records_events_with_their_envelope(sandbox_declared_vhost, sandbox_topology):
+    with EventTap(sandbox_declared_vhost.url, sandbox_topology) as tap:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish(_event(example_body("payment.completed", paymentId="p1")))
         [record] = tap.expect(routing_key="payment.completed", correlation_id="flow-1")
     assert record.type == "PAYMENT_COMPLETED"
@@ -36,15 +36,17 @@ def test_tap_records_events_with_their_envelope(declared_vhost, topology):
     assert record.kind == "event"
 
 
-def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
+def test_tap_sees_every_retry_hop_and_the_dead_letter(sandbox_declared_vhost, sandbox_topology):
     def always_fails(message):
         raise RuntimeError("nope")
 
     with (
-        EventTap(declared_vhost.url, topology) as tap,
-        running_consumer(declared_vhost.url, topology, "payment_events", always_fails),
+        EventTap(sandbox_declared_vhost.url, sandbox_topology) as tap,
+        running_consumer(
+            sandbox_declared_vhost.url, sandbox_topology, "payment_events", always_fails
+        ),
     ):
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish(_event(example_body("payment.completed"), correlation_id="flow-2"))
         [dead] = tap.expect(kind="dead-letter", correlation_id="flow-2", timeout=10)
         retries = tap.records(lambda r: r.kind == "retry" and r.correlation_id == "flow-2")
@@ -59,13 +61,15 @@ def test_tap_sees_every_retry_hop_and_the_dead_letter(declared_vhost, topology):
 
 
 @pytest.mark.contract_violations_expected
-def test_tap_names_the_message_and_producer_of_a_contract_violation(declared_vhost, topology):
+def test_tap_names_the_message_and_producer_of_a_contract_violation(
+    sandbox_declared_vhost, sandbox_topology
+):
     def validator(message):
         data = message.body
         return [] if "paymentId" in data else [f"{message.event_key}: $.paymentId is required"]
 
-    with EventTap(declared_vhost.url, topology, validator=validator) as tap:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with EventTap(sandbox_declared_vhost.url, sandbox_topology, validator=validator) as tap:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             good = _event(example_body("payment.completed", paymentId="p1"))
             bad_body = example_body("payment.completed")
             del bad_body["paymentId"]

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HEARTBEAT_S = 2
 
 
-def test_handler_running_longer_than_the_heartbeat_keeps_the_connection(declared_vhost, topology):
+def test_handler_running_longer_than_the_heartbeat_keeps_the_connection(
+    sandbox_declared_vhost, sandbox_topology
+):
     release = threading.Event()
     started = threading.Event()
     done: list[str | None] = []
@@ -31,9 +33,13 @@ def test_handler_running_longer_than_the_heartbeat_keeps_the_connection(declared
         done.append(message.message_id)
 
     with running_consumer(
-        declared_vhost.url, topology, "payment_events", slow_handler, heartbeat=HEARTBEAT_S
+        sandbox_declared_vhost.url,
+        sandbox_topology,
+        "payment_events",
+        slow_handler,
+        heartbeat=HEARTBEAT_S,
     ) as consumer:
-        with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+        with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish(
                 OutgoingMessage.event(
                     "payment.completed",
@@ -47,7 +53,7 @@ def test_handler_running_longer_than_the_heartbeat_keeps_the_connection(declared
         assert consumer.stats.reconnects == 0
         assert consumer.stats.delivered == 1
         assert consumer.connected
-    assert depths(declared_vhost.url, ["payment_events", "payment_events.dlq"]) == {
+    assert depths(sandbox_declared_vhost.url, ["payment_events", "payment_events.dlq"]) == {
         "payment_events": 0,
         "payment_events.dlq": 0,
     }

@@ -43,24 +43,27 @@ def test_rabbitmq_url_that_does_not_answer_is_a_clear_error(tmp_path):
         provision(settings)
 
 
-def test_rabbitmq_url_wins_over_starting_a_node(tmp_path, rabbitmq_broker):
-    settings = SandboxSettings(state_dir=tmp_path, broker=BrokerSettings(url=rabbitmq_broker.url))
+def test_rabbitmq_url_wins_over_starting_a_node(tmp_path, sandbox_broker):
+    settings = SandboxSettings(state_dir=tmp_path, broker=BrokerSettings(url=sandbox_broker.url))
     broker = provision(settings)
     assert isinstance(broker, ExternalBroker)
-    assert broker.url == rabbitmq_broker.url
+    assert broker.url == sandbox_broker.url
     assert not any(tmp_path.iterdir()), "no private node should have been started"
 
 
-def test_external_broker_refuses_restart_with_an_explanation(rabbitmq_broker):
-    broker = ExternalBroker(rabbitmq_broker.url)
+def test_external_broker_refuses_restart_with_an_explanation(sandbox_broker):
+    broker = ExternalBroker(sandbox_broker.url)
     with pytest.raises(BrokerControlError, match="unset RABBITMQ_URL"):
         broker.restart()
 
 
-def test_private_node_is_the_default_without_url_and_docker(rabbitmq_broker, sandbox_settings):
+def test_private_node_is_the_default_without_url_and_docker(
+    sandbox_broker, sandbox_settings, tmp_path_factory
+):
     if sandbox_settings.broker.url or docker_available():
         pytest.skip("this run has RABBITMQ_URL or a Docker engine")
-    assert rabbitmq_broker.kind == "local"
-    info = rabbitmq_broker.info()
-    assert Path(info["data_dir"]).is_relative_to(sandbox_settings.state_dir)
+    assert sandbox_broker.kind == "local"
+    info = sandbox_broker.info()
+    # the session's own node, or its sandbox's: either way in this session's temp dir
+    assert Path(info["data_dir"]).is_relative_to(tmp_path_factory.getbasetemp())
     assert info["ports"]["amqp"] != 5672, "must not reuse the machine's own broker port"

@@ -10,13 +10,20 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import port_for
 import pytest
+import requests
 
+from sandbox.load.run import LOCUSTFILE
 from sandbox.pytest_plugin import running_sandbox
+from sandbox.waiting import wait_for
 from tests.load.support import sandbox_load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,6 +94,10 @@ def test_smoke_load_completes_flows_within_thresholds_and_reconciles(run_load):
     assert f"reconciliation of {len(flows)} flows" in done.stdout, explain(done)
     assert re.search(r"^\s+lost\s+0$", done.stdout, re.M), explain(done)
     assert re.search(r"^\s+duplicated\s+0", done.stdout, re.M), explain(done)
+    # a short summary on the terminal; Locust's periodic tables stay in the output folder
+    assert len(done.stdout.splitlines()) <= 30, explain(done)
+    assert "locust_stats.csv" in done.stdout and "Aggregated" not in done.stdout, explain(done)
+    assert "Aggregated" in (out / "locust.log").read_text()
 
 
 def test_distributed_load_runs_one_master_and_two_workers(run_load):
@@ -125,3 +136,47 @@ def test_event_publisher_measures_consumer_lag_from_the_exchange(run_load):
     lag = rows[("lag", "payment.completed → appointment.confirmed")]
     assert int(published["Request Count"]) > 0 and int(published["Failure Count"]) == 0
     assert int(lag["Request Count"]) > 0 and int(lag["Failure Count"]) == 0, lag
+
+
+def locust_by_hand(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``locust -f loadtests/locustfile.py ARGS`` as a person would type it."""
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+    return subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_locust_by_hand_serves_the_web_ui_and_runs_the_default_mix(load_sandbox, tmp_path):
+    port = port_for.select_random()
+    locust = locust_by_hand(
+        "--web-port", str(port), "--sandbox-dir", str(load_sandbox), cwd=tmp_path
+    )
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{ui}/"), timeout=60, what=f"the web UI on {ui}")
+        started = requests.post(f"{ui}/swarm", data={"user_count": 5, "spawn_rate": 5}, timeout=10)
+        assert started.json()["success"], started.text
+
+        def flows_done() -> dict[str, Any] | None:
+            stats = requests.get(f"{ui}/stats/requests", timeout=10).json()
+            done = {s["name"]: s for s in stats["stats"] if s["method"] == "flow"}
+            return done if stats["user_count"] == 5 and done else None
+
+        flows = wait_for(flows_done, timeout=60, what="flows in the web UI's statistics")
+        assert all(s["num_failures"] == 0 for s in flows.values()), flows
+        requests.get(f"{ui}/stop", timeout=10)
+    finally:
+        locust.send_signal(signal.SIGTERM)
+        output, _ = locust.communicate(timeout=60)
+    assert 'All users spawned: {"CardFlowUser": 4, "IntentFlowUser": 1}' in output, output
+
+
+def test_locust_by_hand_without_a_sandbox_says_how_to_get_one(tmp_path):
+    locust = locust_by_hand("--sandbox-dir", str(tmp_path / "none"), cwd=tmp_path)
+    output, _ = locust.communicate(timeout=120)
+    assert locust.returncode == 1, output
+    assert "start a sandbox (`sandbox up`)" in output, output
+
+
+def _answers(url: str) -> bool:
+    return requests.get(url, timeout=5).status_code == 200

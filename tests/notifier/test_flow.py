@@ -24,15 +24,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def broker_settings() -> BrokerSettings:
+def sandbox_broker_settings() -> BrokerSettings:
     return FAST_BROKER
 
 
 def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_email_of_each(
     tmp_path: Path,
-    declared_vhost: Vhost,
-    broker_settings: BrokerSettings,
-    topology: Topology,
+    sandbox_declared_vhost: Vhost,
+    sandbox_broker_settings: BrokerSettings,
+    sandbox_topology: Topology,
     own_smtp: MockSmtpServer,
 ) -> None:
     inbox = Inbox(own_smtp.http_url)
@@ -41,15 +41,17 @@ def test_payment_delivered_three_times_confirms_once_and_the_customer_gets_one_e
     (tmp_path / "a").mkdir()
     (tmp_path / "n").mkdir()
     with (
-        appointment_service(tmp_path / "a", declared_vhost.url, broker_settings) as appointments,
+        appointment_service(
+            tmp_path / "a", sandbox_declared_vhost.url, sandbox_broker_settings
+        ) as appointments,
         notifier_service(
             tmp_path / "n",
-            declared_vhost.url,
-            broker_settings,
+            sandbox_declared_vhost.url,
+            sandbox_broker_settings,
             smtp_port=own_smtp.smtp_port,
             processes=("web", "consumer"),
         ) as notifier,
-        Publisher(declared_vhost.url, topology.exchange.name) as publisher,
+        Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher,
     ):
         created = requests.post(
             f"{appointments.url}/appointments",

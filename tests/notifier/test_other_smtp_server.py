@@ -56,13 +56,17 @@ def aiosmtpd_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 @pytest.fixture
 def notifier_on_aiosmtpd(
     tmp_path: Path,
-    declared_vhost: Vhost,
-    broker_settings: BrokerSettings,
+    sandbox_declared_vhost: Vhost,
+    sandbox_broker_settings: BrokerSettings,
     aiosmtpd_server: tuple[int, Path],
 ) -> Iterator[NotifierService]:
     port, _ = aiosmtpd_server
     with notifier_service(
-        tmp_path, declared_vhost.url, broker_settings, smtp_port=port, processes=("consumer",)
+        tmp_path,
+        sandbox_declared_vhost.url,
+        sandbox_broker_settings,
+        smtp_port=port,
+        processes=("consumer",),
     ) as running:
         yield running
 
@@ -70,8 +74,8 @@ def notifier_on_aiosmtpd(
 def test_notifier_delivers_to_the_smtp_server_it_is_configured_with(
     notifier_on_aiosmtpd: NotifierService,
     aiosmtpd_server: tuple[int, Path],
-    declared_vhost: Vhost,
-    topology: Topology,
+    sandbox_declared_vhost: Vhost,
+    sandbox_topology: Topology,
 ) -> None:
     _, log = aiosmtpd_server
     recipient = unique_email()
@@ -84,7 +88,7 @@ def test_notifier_delivers_to_the_smtp_server_it_is_configured_with(
         service="Deep tissue massage",
     )
 
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         publisher.publish(event)
 
     def printed_message() -> str | None:

@@ -38,16 +38,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture
 def real_ladder_notifier(
     tmp_path: Path,
-    declared_vhost: Vhost,
-    broker_settings: BrokerSettings,
+    sandbox_declared_vhost: Vhost,
+    sandbox_broker_settings: BrokerSettings,
     own_smtp: MockSmtpServer,
     own_merchant: MockMerchantServer,
 ) -> Iterator[NotifierService]:
-    assert broker_settings.retry_delays_ms == (1000, 2000, 4000)  # the defaults, on purpose
+    assert sandbox_broker_settings.retry_delays_ms == (1000, 2000, 4000)  # the defaults, on purpose
     with notifier_service(
         tmp_path,
-        declared_vhost.url,
-        broker_settings,
+        sandbox_declared_vhost.url,
+        sandbox_broker_settings,
         smtp_port=own_smtp.smtp_port,
         merchant_url=own_merchant.callback_url,
     ) as running:
@@ -63,9 +63,9 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
     real_ladder_notifier: NotifierService,
     own_smtp: MockSmtpServer,
     own_merchant: MockMerchantServer,
-    declared_vhost: Vhost,
-    topology: Topology,
-    broker_settings: BrokerSettings,
+    sandbox_declared_vhost: Vhost,
+    sandbox_topology: Topology,
+    sandbox_broker_settings: BrokerSettings,
 ) -> None:
     notifier = real_ladder_notifier
     inbox = Inbox(own_smtp.http_url)
@@ -73,10 +73,10 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
     flow = f"flow-{uuid.uuid4().hex}"
     confirmed_to, paid_to = unique_email(), unique_email()
     events: dict[str, OutgoingMessage] = {
-        broker_settings.notification_queue: appointment_event(
+        sandbox_broker_settings.notification_queue: appointment_event(
             "appointment.confirmed", correlation_id=flow, customerEmail=confirmed_to
         ),
-        broker_settings.notifier_payment_queue: payment_event(
+        sandbox_broker_settings.notifier_payment_queue: payment_event(
             "payment.completed",
             appointment_id="appt_789",
             tenant_id="tenant123",
@@ -84,7 +84,7 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
             customerEmail=paid_to,
         ),
     }
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         for event in events.values():
             publisher.publish(event)
 
@@ -93,7 +93,7 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
     def dead_lettered() -> bool:
         # peek: the messages stay in the DLQs for the replay below
         for queue in events:
-            for message in peek(declared_vhost.url, topology.queue(queue).dlq):
+            for message in peek(sandbox_declared_vhost.url, sandbox_topology.queue(queue).dlq):
                 dead[queue] = message
         return len(dead) == len(events)
 
@@ -112,21 +112,28 @@ def test_refused_emails_climb_the_retry_ladder_then_a_dlq_replay_sends_exactly_o
         ]
         for gap, delay in zip(_gaps(attempts), (1.0, 2.0, 4.0), strict=True):
             assert delay - 0.05 <= gap < delay + 1.5, (_gaps(attempts), attempts)
-    failed = EventTap(declared_vhost.url, broker_settings.notification_events_queue)
+    failed = EventTap(sandbox_declared_vhost.url, sandbox_broker_settings.notification_events_queue)
     wait_for(
         lambda: len(failed.matching("notification.failed", channel="email")) == 2,
         timeout=20,
         what="one notification.failed per event",
         seen=failed.poll,
     )
-    payment_id = json.loads(events[broker_settings.notifier_payment_queue].body)["paymentId"]
+    payment_id = json.loads(events[sandbox_broker_settings.notifier_payment_queue].body)[
+        "paymentId"
+    ]
     merchant_log = MerchantClient(own_merchant.url).callbacks(paymentId=payment_id)
     assert [c["outcome"] for c in merchant_log] == ["accepted"]  # not repeated by the retries
 
     inbox.accept()
     before = notifier.consumer_stats()["acked"]
     for queue in events:
-        assert replay_dlq(declared_vhost.url, topology, topology.queue(queue).dlq) == 1
+        assert (
+            replay_dlq(
+                sandbox_declared_vhost.url, sandbox_topology, sandbox_topology.queue(queue).dlq
+            )
+            == 1
+        )
 
     wait_for(
         lambda: notifier.consumer_stats()["acked"] >= before + 2,

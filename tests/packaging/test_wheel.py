@@ -196,8 +196,15 @@ def test_sandbox_up_runs_the_happy_path_and_down_stops_everything(
 
 
 USER_TEST = """
+import pytest
+
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher
+
+
+@pytest.fixture
+def topology():
+    return "the project's own fixture, which the plugin's must not hide or be hidden by"
 
 
 def publish(vhost, topology, body):
@@ -207,16 +214,18 @@ def publish(vhost, topology, body):
         )
 
 
-def test_a_valid_event_reaches_the_tap(declared_vhost, topology, event_tap):
-    publish(declared_vhost, topology, example_body("payment.completed", paymentId="p-1"))
-    [record] = event_tap.expect(routing_key="payment.completed")
+def test_a_valid_event_reaches_the_tap(sandbox_declared_vhost, sandbox_topology, sandbox_event_tap):
+    body = example_body("payment.completed", paymentId="p-1")
+    publish(sandbox_declared_vhost, sandbox_topology, body)
+    [record] = sandbox_event_tap.expect(routing_key="payment.completed")
     assert record.json()["paymentId"] == "p-1"
 
 
-def test_an_event_off_its_contract(declared_vhost, topology):
+def test_an_event_off_its_contract(sandbox_declared_vhost, sandbox_topology, topology):
+    assert topology.startswith("the project's own")
     body = example_body("payment.completed")
     body["amount"] = "75.00"          # a string where the contract says number
-    publish(declared_vhost, topology, body)
+    publish(sandbox_declared_vhost, sandbox_topology, body)
 """
 
 

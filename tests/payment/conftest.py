@@ -126,15 +126,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def session_vhost(rabbitmq_broker, rabbitmq_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def session_vhost(sandbox_broker, sandbox_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
     name = f"payment-{uuid.uuid4().hex[:10]}"
-    rabbitmq_admin.create_vhost(name)
-    url = rabbitmq_broker.url_for(name)
+    sandbox_admin.create_vhost(name)
+    url = sandbox_broker.url_for(name)
     ensure_topology(url, build(BrokerSettings()))
     try:
         yield url
     finally:
-        rabbitmq_admin.delete_vhost(name)
+        sandbox_admin.delete_vhost(name)
 
 
 @pytest.fixture(scope="session")

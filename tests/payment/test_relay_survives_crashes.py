@@ -88,9 +88,9 @@ def _by_payment(messages: list) -> dict[str, list]:
 
 
 def test_relay_killed_between_commit_and_publish_delivers_every_event_once_in_order(
-    stack_factory, declared_vhost, events: EventLog
+    stack_factory, sandbox_declared_vhost, events: EventLog
 ):
-    stack = stack_factory(declared_vhost.url, env={"PAYMENT_RELAY_BATCH_SIZE": "10"})
+    stack = stack_factory(sandbox_declared_vhost.url, env={"PAYMENT_RELAY_BATCH_SIZE": "10"})
     relay = stack.relay_process()
     relay.kill()  # SIGKILL: from now on events are committed and nobody publishes them
 

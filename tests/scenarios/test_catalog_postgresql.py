@@ -71,7 +71,5 @@ def test_status_names_each_services_database_with_its_password_masked(
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
-def test_scenario(name, flow):
-    CATALOG[name].run(flow)
-    violations = flow.tap.violations()
-    assert not violations, [f"{r.event_key} {r.message_id}: {r.violations}" for r in violations]
+def test_scenario(name, sandbox_flow):
+    CATALOG[name].run(sandbox_flow)  # the contract gate checks every message it saw

@@ -301,31 +301,31 @@ def test_health_answers_get_with_health_and_head_with_readiness():
 
 @pytest.mark.integration
 def test_the_publisher_refuses_an_unencodable_message_at_once_and_confirms_the_rest(
-    declared_vhost, topology
+    sandbox_declared_vhost, sandbox_topology
 ):
     good = [_event(n) for n in range(3)]
     poison = _poisoned(9)
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         errors = publisher.publish_many([good[0], poison, *good[1:]], timeout=10)
 
     assert errors[0] is None and errors[2] is None and errors[3] is None
     assert isinstance(errors[1], UnpublishableError)
-    got = drain(declared_vhost.url, "payment_events")
+    got = drain(sandbox_declared_vhost.url, "payment_events")
     assert [m.properties["message_id"] for m in got] == [e.message_id for e in good]
 
 
 @pytest.mark.integration
 def test_a_relay_on_a_real_broker_parks_the_poison_row_and_publishes_the_rest_in_order(
-    outbox, declared_vhost, topology
+    outbox, sandbox_declared_vhost, sandbox_topology
 ):
     engine, table = outbox
     good = [_event(n) for n in range(6)]
     write_events(engine, table, [*good[:3], _poisoned(99), *good[3:]])
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         relay = OutboxRelay(engine, table, publisher, confirm_timeout_s=10)
         assert relay.run_once() == 7
 
-    got = drain(declared_vhost.url, "payment_events")
+    got = drain(sandbox_declared_vhost.url, "payment_events")
     assert [m.properties["message_id"] for m in got] == [e.message_id for e in good]
     assert relay.parked().count == 1
     assert relay.pending() == 0

@@ -71,16 +71,18 @@ def test_rows_written_in_a_rolled_back_transaction_are_never_published(outbox):
 
 
 @pytest.mark.integration
-def test_relay_publishes_every_event_in_order_with_its_envelope(outbox, declared_vhost, topology):
+def test_relay_publishes_every_event_in_order_with_its_envelope(
+    outbox, sandbox_declared_vhost, sandbox_topology
+):
     engine, table = outbox
     events = [_event(n) for n in range(1200)]
     with engine.begin() as conn:
         add_events(conn, table, events, aggregate_id="pay")
-    with Publisher(declared_vhost.url, topology.exchange.name) as publisher:
+    with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         relay = OutboxRelay(engine, table, publisher, batch_size=500)
         while relay.run_once():
             pass
-    got = drain(declared_vhost.url, "payment_events")
+    got = drain(sandbox_declared_vhost.url, "payment_events")
     assert [m.properties["message_id"] for m in got] == [e.message_id for e in events]
     assert got[7].properties["correlation_id"] == "corr-7"
     assert got[7].properties["type"] == "PAYMENT_COMPLETED"
