@@ -28,13 +28,13 @@ pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def broker_env(rabbitmq_broker) -> dict[str, str]:
+def broker_env(sandbox_broker) -> dict[str, str]:
     """The session's broker as a user's external one: RABBITMQ_URL and its management URL."""
-    url = rabbitmq_broker.management_url
+    url = sandbox_broker.management_url
     if not url or not answers(url):
         pytest.skip(f"the session broker's management API does not answer at {url}")
     # a URL that names no vhost, as a user's usually does: the sandbox makes its own
-    base = rabbitmq_broker.url.rsplit("/", 1)[0] + "/"
+    base = sandbox_broker.url.rsplit("/", 1)[0] + "/"
     return {"RABBITMQ_URL": base, "RABBITMQ_MANAGEMENT_URL": url}
 
 
@@ -140,8 +140,8 @@ def test_up_whose_broker_does_not_answer_is_exit_3_without_a_traceback(tmp_path)
     sandbox_in(tmp_path, "down", env=env)
 
 
-def test_a_wrong_password_is_exit_3_with_one_line(tmp_path, rabbitmq_broker):
-    url = rabbitmq_broker.url.replace("guest:guest@", "guest:not-the-password@")
+def test_a_wrong_password_is_exit_3_with_one_line(tmp_path, sandbox_broker):
+    url = sandbox_broker.url.replace("guest:guest@", "guest:not-the-password@")
     result = sandbox_in(tmp_path, "dlq", "list", "--url", url)
     assert result.returncode == EXIT_NO_BROKER
     assert "ACCESS_REFUSED" in result.stderr and "wrong user or password" in result.stderr
