@@ -75,15 +75,22 @@ def render_junit(results: Sequence[ScenarioResult], suite: str = "scenarios") ->
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-LABEL_OVERHANG = 240
+# An upper bound of a character's width at font-size 11 in a sans-serif font: the SVG
+# is made wide enough for its longest label, so that no label is cut at its edge.
+CHAR_WIDTH = 6.6
+
+
+def _label_x(entry: Entry, x: dict[str, int]) -> int:
+    x1, x2 = x.get(entry.source, x["client"]), x.get(entry.target, x["client"])
+    return x1 + 9 if x1 == x2 else min(x1, x2) + 6
 
 
 def _svg(result: ScenarioResult) -> str:
     entries = result.entries
-    # room on the right for labels that run past the last lane (email subjects)
-    width = LANE_GAP * len(LANES) + 40 + LABEL_OVERHANG
     height = TOP + ROW * (len(entries) + 1) + 20
     x = {lane: 40 + LANE_GAP * i + LANE_GAP // 2 for i, lane in enumerate(LANES)}
+    label_ends = [_label_x(e, x) + CHAR_WIDTH * len(e.label) for e in entries]
+    width = int(max([LANE_GAP * len(LANES) + 40, *label_ends]) + 20)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="11">'
@@ -103,7 +110,9 @@ def _svg(result: ScenarioResult) -> str:
         label = html.escape(entry.label)
         if x1 == x2:
             parts.append(f'<circle cx="{x1}" cy="{y}" r="5" fill="{colour}"/>')
-            parts.append(f'<text x="{x1 + 9}" y="{y + 4}" fill="{colour}">{label}</text>')
+            parts.append(
+                f'<text x="{_label_x(entry, x)}" y="{y + 4}" fill="{colour}">{label}</text>'
+            )
             continue
         direction = 1 if x2 > x1 else -1
         head = x2 - 7 * direction
@@ -112,14 +121,22 @@ def _svg(result: ScenarioResult) -> str:
             f'stroke-width="{3 if not entry.ok else 1.5}"/>'
         )
         parts.append(f'<polygon points="{x2},{y} {head},{y - 4} {head},{y + 4}" fill="{colour}"/>')
-        anchor_x = min(x1, x2) + 6
-        parts.append(f'<text x="{anchor_x}" y="{y - 4}" fill="{colour}">{label}</text>')
+        parts.append(f'<text x="{_label_x(entry, x)}" y="{y - 4}" fill="{colour}">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _anchor(index: int, result: ScenarioResult) -> str:
     return f"scenario-{index}-{''.join(c if c.isalnum() else '-' for c in result.name)}"
+
+
+INDEX_LINE = 240
+
+
+def _first_line(error: str | None) -> str:
+    """The error's first line, shortened for the index (the section has it whole)."""
+    line = (error or "failed").splitlines()[0] if error else "failed"
+    return line if len(line) <= INDEX_LINE else line[: INDEX_LINE - 1] + "…"
 
 
 def _failure_index(results: Sequence[ScenarioResult]) -> str:
@@ -129,7 +146,7 @@ def _failure_index(results: Sequence[ScenarioResult]) -> str:
         return '<p class="index">No scenario failed.</p>'
     items = "".join(
         f'<li><a href="#{_anchor(i, r)}">{html.escape(r.name)}</a>: '
-        f"{html.escape((r.error or 'failed').splitlines()[0])}</li>"
+        f"{html.escape(_first_line(r.error))}</li>"
         for i, r in failed
     )
     return f'<nav class="index"><h2>Failed ({len(failed)})</h2><ol>{items}</ol></nav>'

@@ -171,3 +171,12 @@ def test_the_report_opens_with_an_index_of_the_failed_scenarios_linked_to_them()
     assert 'href="#scenario-1-lost-email"' in index
     assert "WaitTimeout: lost-email never came" in index and "happy" not in index
     assert 'id="scenario-1-lost-email"' in page
+
+
+def test_the_diagram_is_wide_enough_for_its_longest_label():
+    subject = "email to ada@example.com: " + "Appointment confirmed: Consultation " * 8
+    entry = Entry(1.0, "email", "notifier", "smtp", subject, "c1")
+    page = render_html([ScenarioResult("long", "d", True, 1.0, "c1", 0.0, [entry])])
+
+    width = int(page.split('<svg xmlns="http://www.w3.org/2000/svg" width="', 1)[1].split('"')[0])
+    assert width > 7 * 118 + 6 * len(subject), width
