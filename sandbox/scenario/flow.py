@@ -170,7 +170,7 @@ class Flow:
         calls, webhooks, callbacks, emails; ``observed``), to the timeline."""
         for record in self.tap.records(lambda r: r.correlation_id == self.correlation_id):
             self.timeline.add(_entry_for(record))
-        self.timeline.add_all(observed.consumer_deliveries(self.timeline.entries(), self.topology))
+        self.timeline.add_all(observed.consumer_deliveries(self._own_entries(), self.topology))
         started = self.timeline.started
         try:
             for mail in self.emails():
@@ -181,20 +181,25 @@ class Flow:
             callbacks = self.merchant.callbacks(correlation_id=self.correlation_id)
             self.timeline.add_all(observed.callback_entries(callbacks, started))
         except Exception as exc:  # so may the merchant
-            self.timeline.note(f"could not read the merchant's callbacks: {exc}", ok=False)
+            self.timeline.note(f"the merchant's callbacks could not be read: {exc}")
         try:
             self._record_provider()
         except Exception as exc:  # and the provider
-            self.timeline.note(f"could not read the provider's records: {exc}", ok=False)
+            self.timeline.note(f"the provider's records could not be read: {exc}")
+
+    def _own_entries(self) -> list[Entry]:
+        # a scenario may add another flow's timeline to its own (two tenants)
+        return [e for e in self.timeline.entries() if e.correlation_id == self.correlation_id]
 
     def _record_provider(self) -> None:
-        transactions = observed.flow_transactions(self.timeline.entries())
+        transactions = observed.flow_transactions(self._own_entries())
         if not transactions:
             return
-        calls = self.provider.requests()
+        # the flow just ended: its calls and deliveries are among the provider's latest
+        calls = self.provider.requests(limit=observed.RECENT)
         objects = observed.flow_objects(calls, transactions)
         offset = float(self.provider.clock().get("offset_s") or 0.0)
-        deliveries = self.provider.deliveries()
+        deliveries = self.provider.deliveries(limit=observed.RECENT)
         self.timeline.add_all(observed.provider_call_entries(calls, objects, self.correlation_id))
         self.timeline.add_all(
             observed.webhook_entries(deliveries, objects, transactions, self.correlation_id, offset)

@@ -31,6 +31,9 @@ from typing import Any
 from sandbox.scenario.timeline import CONSUMER_LANES, Entry
 from sandbox.topology import Topology
 
+# How many of the provider's latest calls and deliveries are searched for a flow's: read
+# as the flow ends, its own are among them unless a load ran alongside it.
+RECENT = 1000
 SIGNATURE_REFUSED = 400  # the payment service refuses a bad or stale signature with a 400
 
 
