@@ -1,4 +1,6 @@
-"""A failing scenario's reports show where the flow stopped and what was expected.
+"""A failing scenario's reports show where the flow stopped and what was expected, the
+whole flow (provider calls, signed webhooks, consumer deliveries, merchant callbacks) in
+causal order, and an index of the failures.
 
 The HTML report is also opened in a real headless browser (Debian's chromium, which
 ``scripts/test`` installs when it is missing) and the screenshot is checked for the
