@@ -10,7 +10,8 @@ control APIs have one shape, and so do the clients:
 ``clear_faults()``  every injected fault off; what the mock recorded is kept
 ``reset()``         the mock as just started: no faults, nothing recorded
 records             ``SmtpClient.messages()``, ``MerchantClient.callbacks()``,
-                    ``ProviderClient.deliveries()``, with the mock's filters
+                    ``ProviderClient.deliveries()`` and ``.requests()``, with
+                    the mock's filters
 ==================  ==========================================================
 
 and each mock's own faults: the SMTP server ``refuse()``s mail and ``accept()``s it
@@ -218,6 +219,11 @@ class ProviderClient(MockClient):
         """
         params = {**filters, "limit": limit}
         return list(self.call("GET", "/_control/webhooks/deliveries", params=params)["data"])
+
+    def requests(self, *, limit: int = 10_000) -> list[dict[str, Any]]:
+        """The most recent ``limit`` Stripe API calls answered, oldest first, each with
+        the id and metadata of the object it answered with."""
+        return list(self.call("GET", "/_control/requests", params={"limit": limit})["data"])
 
     def authenticate(self, intent_id: str, *, complete: bool = True) -> dict[str, Any]:
         """Answer the 3D Secure authentication a PaymentIntent awaits (``requires_action``),

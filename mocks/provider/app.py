@@ -8,6 +8,7 @@ to run the webhook thread, and ``.stop()`` at the end.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -33,6 +34,23 @@ def create_app(settings: ProviderSettings, provider: Provider | None = None) -> 
     app.register_blueprint(api_payments.bp)
     app.register_blueprint(api_events.bp)
     app.register_blueprint(control.bp)
+
+    @app.before_request
+    def _started() -> None:
+        g.began = time.time()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        if request.path.startswith("/v1/"):
+            app.extensions["provider"].requests.record(
+                began=g.get("began", time.time()),
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                body=b"" if response.direct_passthrough else response.get_data(),
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        return response
 
     @app.get("/health")
     def provider_health() -> Response:

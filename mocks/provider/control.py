@@ -164,6 +164,20 @@ def list_deliveries() -> Response:
     return _json({"object": "list", "data": data})
 
 
+@bp.get("/requests")
+def list_requests() -> Response:
+    """The Stripe API calls answered, oldest first (the last ``limit``)."""
+    limit_raw = request.args.get("limit", "100")
+    if not limit_raw.isascii() or not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 10_000:
+        raise StripeError(
+            400,
+            "limit: expected an integer between 1 and 10000.",
+            code="parameter_invalid",
+            param="limit",
+        )
+    return _json({"object": "list", "data": provider().requests.records(int(limit_raw))})
+
+
 @bp.get("/payment_intents/<pi_id>/authenticate")
 def authentication_state(pi_id: str) -> Response:
     """Where a PaymentIntent's ``next_action`` leads: whether it awaits authentication."""

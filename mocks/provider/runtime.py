@@ -13,6 +13,7 @@ from mocks.provider import events
 from mocks.provider.clock import Clock
 from mocks.provider.faults import FaultInjector
 from mocks.provider.idempotency import IdempotencyCache
+from mocks.provider.request_log import RequestLog
 from mocks.provider.settings import ProviderSettings
 from mocks.provider.store import Obj, Store
 from mocks.provider.webhooks import Target, WebhookDispatcher
@@ -30,6 +31,7 @@ class Provider:
         self.store = Store(self.clock, settings.api_version, self._deliver)
         self.idempotency = IdempotencyCache(self.clock, settings.idempotency_ttl_s)
         self.faults = FaultInjector(settings.seed)
+        self.requests = RequestLog()
         events.configure_endpoints(
             self.store, settings.webhook_urls, settings.webhook_secrets, settings.webhook_events
         )
@@ -53,12 +55,13 @@ class Provider:
         self.dispatcher.reseed(seed)
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget every object, key, fault and delivery; real time; configured endpoints."""
+        """Forget every object, key, fault, call and delivery; real time; configured endpoints."""
         if seed is not None:
             self.seed = seed
         with self.store.lock:
             self.store.clear()
             self.idempotency.clear()
+            self.requests.clear()
             self.faults.clear(reset_ids=True)
             self.faults.reseed(self.seed)
             self.dispatcher.reset(self.seed)

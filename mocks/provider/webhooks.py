@@ -85,6 +85,20 @@ class Delivery:
                 else None
             ),
             "attempts": [vars(a) for a in self.attempts],
+            **self._object(),
+        }
+
+    def _object(self) -> dict[str, Any]:
+        """The id and metadata of the event's object, so that a delivery can be traced
+        to the payment it is about (a scenario's report draws its flow's deliveries)."""
+        try:
+            obj = json.loads(self.payload)["data"]["object"]
+        except (ValueError, KeyError, TypeError):
+            return {"object_id": None, "metadata": {}}
+        metadata = obj.get("metadata") if isinstance(obj, dict) else None
+        return {
+            "object_id": obj.get("id") if isinstance(obj, dict) else None,
+            "metadata": metadata if isinstance(metadata, dict) else {},
         }
 
 

@@ -25,6 +25,7 @@ from mocks.clients import MerchantClient, ProviderClient, SmtpClient
 from sandbox.control.state import SupervisorClient
 from sandbox.messaging.envelope import CORRELATION_HEADER, OutgoingMessage
 from sandbox.messaging.tap import KIND_DEAD_LETTER, KIND_EVENT, EventTap, TapRecord
+from sandbox.scenario import observed
 from sandbox.scenario.clients import (
     AppointmentClient,
     NotifierClient,
@@ -32,16 +33,10 @@ from sandbox.scenario.clients import (
     flow_source_ip,
     recording_session,
 )
-from sandbox.scenario.timeline import PRODUCER_LANES, Entry, Timeline
+from sandbox.scenario.timeline import CONSUMER_LANES, PRODUCER_LANES, Entry, Timeline
 from sandbox.settings import BrokerSettings
 from sandbox.topology import build
 from sandbox.waiting import Unexpected, WaitTimeout, hold_for, wait_for
-
-CONSUMER_LANES = {
-    "payment_events": "appointment",
-    "appointment_notifications": "notifier",
-    "notifier_payment_events": "notifier",
-}
 
 
 class Flow:
@@ -265,24 +260,44 @@ class Flow:
     # -- timeline ----------------------------------------------------------------------
 
     def record_bus(self) -> None:
-        """Add what the tap saw of this flow, and the flow's emails, to the timeline."""
+        """Add what the tap saw of this flow, and what the mocks recorded of it (provider
+        calls, webhooks, callbacks, emails; ``observed``), to the timeline."""
         for record in self.tap.records(lambda r: r.correlation_id == self.correlation_id):
             self.timeline.add(_entry_for(record))
+        self.timeline.add_all(observed.consumer_deliveries(self._own_entries(), self.topology))
+        started = self.timeline.started
         try:
             for mail in self.emails():
-                self.timeline.add(
-                    Entry(
-                        _mail_time(mail, self.timeline.started),
-                        "email",
-                        "notifier",
-                        "smtp",
-                        f"email to {', '.join(mail.get('to') or [])}: {mail.get('subject')}",
-                        self.correlation_id,
-                        {"id": mail.get("id")},
-                    )
-                )
+                self.timeline.add(observed.email_entry(mail, self.correlation_id, started))
         except Exception as exc:  # the inbox may be down in a failure scenario
             self.timeline.note(f"could not read the inbox: {exc}", ok=False)
+        try:
+            callbacks = self.merchant.callbacks(correlation_id=self.correlation_id)
+            self.timeline.add_all(observed.callback_entries(callbacks, started))
+        except Exception as exc:  # so may the merchant
+            self.timeline.note(f"the merchant's callbacks could not be read: {exc}")
+        try:
+            self._record_provider()
+        except Exception as exc:  # and the provider
+            self.timeline.note(f"the provider's records could not be read: {exc}")
+
+    def _own_entries(self) -> list[Entry]:
+        # a scenario may add another flow's timeline to its own (two tenants)
+        return [e for e in self.timeline.entries() if e.correlation_id == self.correlation_id]
+
+    def _record_provider(self) -> None:
+        transactions = observed.flow_transactions(self._own_entries())
+        if not transactions:
+            return
+        # the flow just ended: its calls and deliveries are among the provider's latest
+        calls = self.provider.requests(limit=observed.RECENT)
+        objects = observed.flow_objects(calls, transactions)
+        offset = float(self.provider.clock().get("offset_s") or 0.0)
+        deliveries = self.provider.deliveries(limit=observed.RECENT)
+        self.timeline.add_all(observed.provider_call_entries(calls, objects, self.correlation_id))
+        self.timeline.add_all(
+            observed.webhook_entries(deliveries, objects, transactions, self.correlation_id, offset)
+        )
 
 
 def _matches(record: TapRecord, routing_key: str | None, match: dict[str, Any]) -> bool:
@@ -344,15 +359,3 @@ def _entry_for(record: TapRecord) -> Entry:
         {"headers": {k: str(v) for k, v in headers.items()}},
         ok=record.kind != "dead-letter",
     )
-
-
-def _mail_time(mail: dict[str, Any], default: float) -> float:
-    from datetime import datetime
-
-    stamp = mail.get("received_at") or mail.get("receivedAt")
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return default
-    return default

@@ -1,9 +1,12 @@
 """Scenario reports: JUnit XML for CI and one self-contained HTML file for people.
 
-The HTML report needs nothing but a browser (no scripts, no fonts, no network): each
-scenario is a sequence diagram drawn in inline SVG, one lane per process, one arrow per
-HTTP call, event, retry, dead letter and email, in time order, with failures in red and
-the unmet expectation written where the flow stopped.
+The HTML report needs nothing but a browser (no scripts, no fonts, no network).  It
+opens with an index of the failed scenarios, each linked to its section; each scenario
+is a sequence diagram drawn in inline SVG, one lane per process, one arrow per HTTP
+call, provider call, webhook delivery (with the signature verdict), event, consumer
+delivery, retry, dead letter, email and merchant callback, in causal order
+(``timeline.causal_order``), with failures in red and the unmet expectation written
+where the flow stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ TOP = 46
 
 COLOURS = {
     "http": "#1f5fa8",
+    "provider": "#5d4037",
+    "webhook": "#d81b60",
     "event": "#2e7d32",
+    "delivery": "#0288d1",
     "retry": "#c77c00",
     "dead-letter": "#b71c1c",
     "email": "#6a1b9a",
@@ -69,15 +75,22 @@ def render_junit(results: Sequence[ScenarioResult], suite: str = "scenarios") ->
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-LABEL_OVERHANG = 240
+# An upper bound of a character's width at font-size 11 in a sans-serif font: the SVG
+# is made wide enough for its longest label, so that no label is cut at its edge.
+CHAR_WIDTH = 6.6
+
+
+def _label_x(entry: Entry, x: dict[str, int]) -> int:
+    x1, x2 = x.get(entry.source, x["client"]), x.get(entry.target, x["client"])
+    return x1 + 9 if x1 == x2 else min(x1, x2) + 6
 
 
 def _svg(result: ScenarioResult) -> str:
     entries = result.entries
-    # room on the right for labels that run past the last lane (email subjects)
-    width = LANE_GAP * len(LANES) + 40 + LABEL_OVERHANG
     height = TOP + ROW * (len(entries) + 1) + 20
     x = {lane: 40 + LANE_GAP * i + LANE_GAP // 2 for i, lane in enumerate(LANES)}
+    label_ends = [_label_x(e, x) + CHAR_WIDTH * len(e.label) for e in entries]
+    width = int(max([LANE_GAP * len(LANES) + 40, *label_ends]) + 20)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="11">'
@@ -97,7 +110,9 @@ def _svg(result: ScenarioResult) -> str:
         label = html.escape(entry.label)
         if x1 == x2:
             parts.append(f'<circle cx="{x1}" cy="{y}" r="5" fill="{colour}"/>')
-            parts.append(f'<text x="{x1 + 9}" y="{y + 4}" fill="{colour}">{label}</text>')
+            parts.append(
+                f'<text x="{_label_x(entry, x)}" y="{y + 4}" fill="{colour}">{label}</text>'
+            )
             continue
         direction = 1 if x2 > x1 else -1
         head = x2 - 7 * direction
@@ -106,16 +121,41 @@ def _svg(result: ScenarioResult) -> str:
             f'stroke-width="{3 if not entry.ok else 1.5}"/>'
         )
         parts.append(f'<polygon points="{x2},{y} {head},{y - 4} {head},{y + 4}" fill="{colour}"/>')
-        anchor_x = min(x1, x2) + 6
-        parts.append(f'<text x="{anchor_x}" y="{y - 4}" fill="{colour}">{label}</text>')
+        parts.append(f'<text x="{_label_x(entry, x)}" y="{y - 4}" fill="{colour}">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _anchor(index: int, result: ScenarioResult) -> str:
+    return f"scenario-{index}-{''.join(c if c.isalnum() else '-' for c in result.name)}"
+
+
+INDEX_LINE = 240
+
+
+def _first_line(error: str | None) -> str:
+    """The error's first line, shortened for the index (the section has it whole)."""
+    line = (error or "failed").splitlines()[0] if error else "failed"
+    return line if len(line) <= INDEX_LINE else line[: INDEX_LINE - 1] + "…"
+
+
+def _failure_index(results: Sequence[ScenarioResult]) -> str:
+    """A linked list of the failed scenarios with the first line of each error."""
+    failed = [(i, r) for i, r in enumerate(results) if not r.passed]
+    if not failed:
+        return '<p class="index">No scenario failed.</p>'
+    items = "".join(
+        f'<li><a href="#{_anchor(i, r)}">{html.escape(r.name)}</a>: '
+        f"{html.escape(_first_line(r.error))}</li>"
+        for i, r in failed
+    )
+    return f'<nav class="index"><h2>Failed ({len(failed)})</h2><ol>{items}</ol></nav>'
 
 
 def render_html(results: Sequence[ScenarioResult], title: str = "Scenario report") -> str:
     passed = sum(r.passed for r in results)
     sections = []
-    for result in results:
+    for index, result in enumerate(results):
         state = "passed" if result.passed else "FAILED"
         error = f'<pre class="error">{html.escape(result.error)}</pre>' if result.error else ""
         rows = "".join(
@@ -125,7 +165,8 @@ def render_html(results: Sequence[ScenarioResult], title: str = "Scenario report
             for e in result.entries
         )
         sections.append(
-            f'<section class="{state.lower()}"><h2>{html.escape(result.name)} '
+            f'<section class="{state.lower()}" id="{_anchor(index, result)}">'
+            f"<h2>{html.escape(result.name)} "
             f'<span class="badge">{state}</span> <small>{result.duration_s:.2f} s · '
             f"correlation id {html.escape(result.correlation_id)}</small></h2>"
             f"<p>{html.escape(result.description)}</p>{error}"
@@ -149,9 +190,13 @@ pre.error {{ background: #fdecea; padding: 0.6em; white-space: pre-wrap; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }}
 td {{ border-bottom: 1px solid #eee; padding: 2px 8px; }}
 tr.bad td {{ color: #b71c1c; font-weight: bold; }}
+nav.index {{ border: 2px solid #b71c1c; border-radius: 6px; padding: 0.2em 1em;
+             background: #fff5f5; }}
+nav.index h2 {{ color: #b71c1c; font-size: 1.1em; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{passed} of {len(results)} scenario(s) passed. {legend}</p>
+{_failure_index(results)}
 {"".join(sections)}
 </body></html>
 """

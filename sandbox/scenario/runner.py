@@ -1,7 +1,7 @@
 """Find scenarios, run them against a sandbox, and write their reports.
 
-A scenario is a Python file in ``scenarios/`` with a module docstring (its first line is
-the description) and a ``run(flow)`` function; its name is the file name with dashes.
+A scenario is a Python file in ``scenarios/`` with a module docstring (its first
+paragraph is the description) and a ``run(flow)`` function; its name is the file name with dashes.
 A file that cannot be loaded is a ``BrokenScenario``: named, never fatal to the catalog.
 ``sandbox scenario run`` uses the running sandbox, or starts one for the run and stops it
 afterwards.
@@ -82,8 +82,13 @@ def load_file(path: Path) -> Scenario | BrokenScenario:
     run = getattr(module, "run", None)
     if not callable(run):
         return BrokenScenario(name, path.resolve(), "no run(flow) function")
-    doc = (module.__doc__ or "").strip().splitlines()
-    return Scenario(name, doc[0] if doc else name, path.resolve(), run)
+    return Scenario(name, description(module.__doc__) or name, path.resolve(), run)
+
+
+def description(doc: str | None) -> str:
+    """The first paragraph of a docstring, whole, on one line."""
+    paragraph = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
 
 def _describe(exc: Exception, path: Path) -> str:

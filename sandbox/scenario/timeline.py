@@ -1,13 +1,16 @@
 """What happened during a scenario, in order: HTTP calls, events, hops, emails, failures.
 
 Every entry has a time, a source lane and a target lane so that reports can draw it as
-a sequence diagram; the terminal rendering prints it as one line per entry.
+a sequence diagram; the terminal rendering prints it as one line per entry.  The order
+is causal (:func:`causal_order`): times come from different clocks, and an effect is
+never drawn before its cause.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,11 +22,20 @@ PRODUCER_LANES = {
     "notifier-service": "notifier",
 }
 
+# the lane of the process consuming each work queue
+CONSUMER_LANES = {
+    "payment_events": "appointment",
+    "appointment_notifications": "notifier",
+    "notifier_payment_events": "notifier",
+}
+
 
 @dataclass(frozen=True)
 class Entry:
     at: float  # wall-clock seconds
-    kind: str  # http, event, retry, dead-letter, email, callback, note, failure
+    # http, provider, webhook, event, delivery, retry, dead-letter, email, callback, note,
+    # failure
+    kind: str
     source: str
     target: str
     label: str
@@ -33,6 +45,46 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _key(entry: Entry) -> str | None:
+    if "key" in entry.detail:
+        return str(entry.detail["key"])
+    message_id = entry.detail.get("message_id") if entry.kind == "event" else None
+    return str(message_id) if message_id else None
+
+
+def causal_order(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries by time, except that an effect never comes before its cause.
+
+    An entry names its cause with ``detail["cause"]`` (the ``key`` of another entry; an
+    event's key is its message id).  One whose cause comes later is held back and placed
+    right after it; a cause that is not on the timeline constrains nothing.
+    """
+    ordered = sorted(entries, key=lambda e: e.at)
+    keys = {k for k in map(_key, ordered) if k is not None}
+    placed: set[str] = set()
+    waiting: dict[str, list[Entry]] = {}
+    result: list[Entry] = []
+
+    def place(entry: Entry) -> None:
+        result.append(entry)
+        key = _key(entry)
+        if key is not None and key not in placed:
+            placed.add(key)
+            for effect in waiting.pop(key, []):
+                place(effect)
+
+    for entry in ordered:
+        cause = entry.detail.get("cause")
+        if cause in keys and cause not in placed:
+            waiting.setdefault(str(cause), []).append(entry)
+        else:
+            place(entry)
+    # a cycle of causes would leave entries waiting: keep them rather than lose them
+    for held in waiting.values():
+        result.extend(held)
+    return result
 
 
 class Timeline:
@@ -55,7 +107,7 @@ class Timeline:
 
     def entries(self) -> list[Entry]:
         with self._lock:
-            return sorted(self._entries, key=lambda e: e.at)
+            return causal_order(self._entries)
 
     def render_text(self) -> str:
         lines = []

@@ -1,4 +1,6 @@
-"""A failing scenario's reports show where the flow stopped and what was expected.
+"""A failing scenario's reports show where the flow stopped and what was expected, the
+whole flow (provider calls, signed webhooks, consumer deliveries, merchant callbacks) in
+causal order, and an index of the failures.
 
 The HTML report is also opened in a real headless browser (Debian's chromium, which
 ``scripts/test`` installs when it is missing) and the screenshot is checked for the
@@ -38,6 +40,39 @@ def failed(sandbox_stack, tmp_path_factory) -> ScenarioResult:
     return run_one(sandbox_stack.state_file.state_dir, scenario)
 
 
+def arrows(result: ScenarioResult, kind: str, source: str, target: str) -> list[str]:
+    return [
+        e.label for e in result.entries if (e.kind, e.source, e.target) == (kind, source, target)
+    ]
+
+
+def test_the_diagram_draws_provider_calls_webhooks_consumer_deliveries_and_callbacks(failed):
+    calls = arrows(failed, "provider", "payment", "provider")
+    webhooks = arrows(failed, "webhook", "provider", "payment")
+    callbacks = arrows(failed, "callback", "notifier", "merchant")
+
+    assert any(label.startswith("POST /v1/payment_intents") for label in calls), calls
+    assert any("payment_intent.succeeded" in w and "signature verified" in w for w in webhooks), (
+        webhooks
+    )
+    assert callbacks and all("signature valid" in c for c in callbacks), callbacks
+    assert arrows(failed, "delivery", "broker", "appointment"), "no delivery to the appointment"
+    assert arrows(failed, "delivery", "broker", "notifier"), "no delivery to the notifier"
+    assert failed.description == "Deliberately failing: waits for a cancellation that never comes."
+
+
+def test_each_effect_is_drawn_after_its_cause(failed):
+    seen: set[str] = set()
+    for entry in failed.entries:
+        cause = entry.detail.get("cause")
+        if cause and any(
+            e.detail.get("key") == cause or e.detail.get("message_id") == cause
+            for e in failed.entries
+        ):
+            assert cause in seen, f"{entry.label} drawn before its cause {cause}"
+        seen.update(str(v) for k, v in entry.detail.items() if k in ("key", "message_id") and v)
+
+
 def test_failing_scenario_report_shows_where_the_flow_stopped(failed):
     result = failed
 
@@ -55,6 +90,8 @@ def test_failing_scenario_report_shows_where_the_flow_stopped(failed):
 
     page = render_html([result])
     assert "FAILED" in page
+    index = page.split('<nav class="index">', 1)[1].split("</nav>", 1)[0]
+    assert "never-cancelled" in index and "WaitTimeout" in index, index
     assert "expected 1 x appointment.cancelled within 1 s" in page
     assert COLOURS["failure"] in page.split("<svg", 1)[1], "no failure drawn in the diagram"
 
@@ -128,3 +165,5 @@ def test_failing_report_renders_in_headless_chromium_with_the_failure_highlighte
     # events and HTTP calls drawn by the browser as SVG arrows
     assert pixels_near(image, COLOURS["event"]) > 200, "no event arrows on screen"
     assert pixels_near(image, COLOURS["http"]) > 200, "no HTTP arrows on screen"
+    for kind in ("provider", "webhook", "delivery", "callback"):
+        assert pixels_near(image, COLOURS[kind], tolerance=12) > 100, f"no {kind} arrows on screen"
