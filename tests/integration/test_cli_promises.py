@@ -228,13 +228,15 @@ def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path):
 def test_down_deletes_the_vhost_the_sandbox_made_on_an_external_broker(tmp_path, broker_env):
     admin = Admin.for_amqp_url(broker_env["RABBITMQ_URL"], broker_env["RABBITMQ_MANAGEMENT_URL"])
     before = set(admin.vhosts())
+    # the session's own sandbox may have declared its queues in "/" already
+    root_before = {q["name"] for q in admin.queues("/")}
     try:
         result = sandbox_in(tmp_path, "up", "--only", "smtp", "--random-ports", env=broker_env)
         assert result.returncode == EXIT_OK, result.stdout + result.stderr
         broker = json.loads((tmp_path / ".sandbox" / "state.json").read_text())["broker"]
         assert broker["vhost_owned"] is True and broker["vhost"] not in before
         assert {q["name"] for q in admin.queues(broker["vhost"])} >= {"payment_events"}
-        assert "payment_events" not in {q["name"] for q in admin.queues("/")}
+        assert {q["name"] for q in admin.queues("/")} == root_before, "nothing declared in /"
     finally:
         down = sandbox_in(tmp_path, "down", env=broker_env)
     assert down.returncode == EXIT_OK, down.stdout + down.stderr
@@ -242,20 +244,20 @@ def test_down_deletes_the_vhost_the_sandbox_made_on_an_external_broker(tmp_path,
 
 
 def test_down_purge_deletes_what_the_sandbox_declared_in_a_vhost_it_was_given(
-    tmp_path, broker_env, rabbitmq_vhost
+    tmp_path, broker_env, sandbox_vhost
 ):
-    env = {**broker_env, "RABBITMQ_URL": rabbitmq_vhost.url}
+    env = {**broker_env, "RABBITMQ_URL": sandbox_vhost.url}
     result = sandbox_in(tmp_path, "up", "--only", "smtp", "--random-ports", env=env)
     assert result.returncode == EXIT_OK, result.stdout + result.stderr
-    declared = {q["name"] for q in rabbitmq_vhost.admin.queues(rabbitmq_vhost.name)}
+    declared = {q["name"] for q in sandbox_vhost.admin.queues(sandbox_vhost.name)}
     assert "payment_events" in declared
 
     kept = sandbox_in(tmp_path, "down", env=env)
     assert "down --purge" in kept.stdout, "says what it leaves and how to remove it"
-    assert {q["name"] for q in rabbitmq_vhost.admin.queues(rabbitmq_vhost.name)} == declared
+    assert {q["name"] for q in sandbox_vhost.admin.queues(sandbox_vhost.name)} == declared
 
     purged = sandbox_in(tmp_path, "down", "--purge", env=env)
     assert purged.returncode == EXIT_OK, purged.stdout + purged.stderr
-    assert rabbitmq_vhost.admin.queues(rabbitmq_vhost.name) == []
-    exchanges = rabbitmq_vhost.admin._request("GET", f"exchanges/{rabbitmq_vhost.name}").json()
+    assert sandbox_vhost.admin.queues(sandbox_vhost.name) == []
+    exchanges = sandbox_vhost.admin._request("GET", f"exchanges/{sandbox_vhost.name}").json()
     assert not [e["name"] for e in exchanges if not e["name"].startswith("amq.") and e["name"]]
