@@ -143,14 +143,7 @@ def clear_webhook_faults() -> Response:
 @bp.get("/webhooks/deliveries")
 def list_deliveries() -> Response:
     args = request.args
-    limit_raw = args.get("limit", "100")
-    if not limit_raw.isascii() or not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 10_000:
-        raise StripeError(
-            400,
-            "limit: expected an integer between 1 and 10000.",
-            code="parameter_invalid",
-            param="limit",
-        )
+    limit = _limit()
     status = args.get("status")
     if status is not None and status not in DELIVERY_STATUSES:
         raise StripeError(
@@ -160,22 +153,27 @@ def list_deliveries() -> Response:
             param="status",
         )
     filters = {k: args[k] for k in ("status", "event_id", "event_type", "endpoint_id") if k in args}
-    data = provider().dispatcher.deliveries(filters, int(limit_raw))
+    data = provider().dispatcher.deliveries(filters, limit)
     return _json({"object": "list", "data": data})
 
 
 @bp.get("/requests")
 def list_requests() -> Response:
     """The Stripe API calls answered, oldest first (the last ``limit``)."""
-    limit_raw = request.args.get("limit", "100")
-    if not limit_raw.isascii() or not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 10_000:
+    return _json({"object": "list", "data": provider().requests.records(_limit())})
+
+
+def _limit() -> int:
+    """The request's ``limit`` (1..10000, 100 when not given)."""
+    raw = request.args.get("limit", "100")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 10_000:
         raise StripeError(
             400,
             "limit: expected an integer between 1 and 10000.",
             code="parameter_invalid",
             param="limit",
         )
-    return _json({"object": "list", "data": provider().requests.records(int(limit_raw))})
+    return int(raw)
 
 
 @bp.get("/payment_intents/<pi_id>/authenticate")
