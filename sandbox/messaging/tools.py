@@ -8,7 +8,7 @@ These open a short-lived blocking connection per call; they are tools, not hot p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pika
@@ -147,29 +147,42 @@ def delete_topology(url: str, topology: Topology) -> tuple[int, int]:
     how many queues and exchanges were there.  What ``sandbox down --purge`` does on a
     broker someone else runs."""
     connection = connect(url, name="purge")
-    queues = exchanges = 0
     try:
-        for name in [decl.name for decl in topology.declarations()]:
-            channel = connection.channel()
-            try:  # a passive declare of a missing queue closes the channel: 404
-                channel.queue_declare(queue=name, passive=True)
-            except pika.exceptions.ChannelClosedByBroker:
-                continue
-            channel.queue_delete(queue=name)
-            channel.close()
-            queues += 1
-        for name in (topology.exchange.name, topology.hop_exchange.name):
-            channel = connection.channel()
-            try:
-                channel.exchange_declare(exchange=name, passive=True)
-            except pika.exceptions.ChannelClosedByBroker:
-                continue
-            channel.exchange_delete(exchange=name)
-            channel.close()
-            exchanges += 1
+        queues = _delete_present(
+            connection,
+            [decl.name for decl in topology.declarations()],
+            lambda channel, name: channel.queue_declare(queue=name, passive=True),
+            lambda channel, name: channel.queue_delete(queue=name),
+        )
+        exchanges = _delete_present(
+            connection,
+            [topology.exchange.name, topology.hop_exchange.name],
+            lambda channel, name: channel.exchange_declare(exchange=name, passive=True),
+            lambda channel, name: channel.exchange_delete(exchange=name),
+        )
     finally:
         connection.close()
     return queues, exchanges
+
+
+def _delete_present(
+    connection: Any,
+    names: Sequence[str],
+    look: Callable[[Any, str], object],
+    delete: Callable[[Any, str], object],
+) -> int:
+    """Delete each of ``names`` that ``look`` (a passive declare) finds; how many."""
+    deleted = 0
+    for name in names:
+        channel = connection.channel()
+        try:  # a passive declare of a missing one closes the channel: 404
+            look(channel, name)
+        except pika.exceptions.ChannelClosedByBroker:
+            continue
+        delete(channel, name)
+        channel.close()
+        deleted += 1
+    return deleted
 
 
 class BlockingPublisher:

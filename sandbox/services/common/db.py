@@ -267,7 +267,7 @@ def reading(engine: Engine) -> Iterator[Connection]:
     and never waits for a writer (WAL); on PostgreSQL autocommit, so each statement reads
     its own snapshot with no BEGIN and ROLLBACK round trips around it."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with _autocommit(engine) as conn:
             yield conn
         return
     with engine.connect().execution_options(sqlite_deferred=True) as conn:
@@ -280,11 +280,16 @@ def one_statement(engine: Engine) -> Iterator[Connection]:
     PostgreSQL in autocommit, which spares the BEGIN and COMMIT round trips around it; on
     SQLite a transaction that takes the write lock, as ``engine.begin()``."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with _autocommit(engine) as conn:
             yield conn
         return
     with engine.begin() as conn:
         yield conn
+
+
+def _autocommit(engine: Engine) -> Connection:
+    """A PostgreSQL connection in autocommit: each statement its own transaction."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _doorbell(engine: Engine) -> None:
