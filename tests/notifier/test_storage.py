@@ -8,21 +8,44 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from sandbox.contracts.owed import EMAIL, WEBHOOK
 from sandbox.messaging import OutgoingMessage
+from sandbox.services.common import outbox
+from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell
 from sandbox.services.notifier.rendering import AppointmentFacts
-from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata
+from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata, outbox_rows
 from tests.payment.support import engine_with_tables
 
 FACTS = AppointmentFacts("jane@example.com", "Jane", "Haircut", "2030-06-01T10:00:00Z")
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
 
+@pytest.fixture
+def bell() -> Iterator[Doorbell]:
+    doorbell = Doorbell("127.0.0.1", 0)
+    yield doorbell
+    doorbell.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifierStore]:
+def store(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bell: Doorbell,
+) -> Iterator[NotifierStore]:
+    """The store on a fresh database, its engine ringing ``bell`` as the sandbox's do."""
+    host, port = bell.address
+    monkeypatch.setenv(DOORBELL_ENV, f"{host}:{port}")
     with engine_with_tables(request.param, tmp_path, metadata) as engine:
         yield NotifierStore(engine)
+
+
+def outbox_count(store: NotifierStore) -> int:
+    with store.engine.connect() as conn:
+        return outbox.pending_count(conn, outbox_rows)
 
 
 def attempt(event_id: str, channel: str, status: str = "sent") -> Attempt:
@@ -84,3 +107,29 @@ def test_delivered_channels_are_the_event_channels_sent(store: NotifierStore) ->
         (WEBHOOK, "failed"),
         (WEBHOOK, "sent"),
     ]
+
+
+def test_a_sent_notification_commits_its_event_and_rings_the_relay(
+    store: NotifierStore, bell: Doorbell
+) -> None:
+    store.record_sent(attempt("evt-1", EMAIL), sent_event())
+    assert outbox_count(store) == 1
+    assert bell.wait(5.0), "no ring after the sent notification's event committed"
+
+
+def test_a_failed_attempt_without_an_event_does_not_ring(
+    store: NotifierStore, bell: Doorbell
+) -> None:
+    store.record_failed(attempt("evt-1", EMAIL, status="failed"), None)
+    assert store.notifications("t1")[1] == 1
+    assert not bell.wait(0.3), "rang although no event was written"
+
+
+def test_a_delivery_recorded_twice_leaves_no_audit_row_and_no_event(
+    store: NotifierStore,
+) -> None:
+    store.record_sent(attempt("evt-1", EMAIL), sent_event())
+    with pytest.raises(IntegrityError):
+        store.record_sent(attempt("evt-1", EMAIL), sent_event())
+    assert store.notifications("t1")[1] == 1
+    assert outbox_count(store) == 1

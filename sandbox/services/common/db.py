@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -33,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     Row,
     Table,
+    bindparam,
     create_engine,
     event,
     func,
@@ -282,6 +283,9 @@ def one_statement(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name == "postgresql":
         with _autocommit(engine) as conn:
             yield conn
+            # a no-op for the database, but SQLAlchemy's commit event fires: the relay's
+            # doorbell rings for a statement that wrote outbox rows
+            conn.commit()
         return
     with engine.begin() as conn:
         yield conn
@@ -325,9 +329,48 @@ def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> boo
 def _insert_if_new(table: Table, dialect: str) -> Any:
     # built once per table: SQLAlchemy reuses its compiled form, and building a statement
     # costs more than running it; RETURNING says whether a row went in
-    insert = postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
     key = next(iter(table.primary_key.columns))
-    return insert(table).on_conflict_do_nothing().returning(key)
+    return insert_for(dialect)(table).on_conflict_do_nothing().returning(key)
+
+
+def insert_for(dialect: str) -> Any:
+    """The INSERT construct of ``dialect``, the one with ``ON CONFLICT`` clauses."""
+    return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
+
+
+def insert_together(conn: Connection, rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
+    """Insert each row into its table, in order.  On PostgreSQL one statement, every
+    insert but the last in its ``WITH`` clause: atomic on its own, so that in
+    ``one_statement`` the rows commit together with no transaction around them."""
+    if conn.dialect.name != "postgresql":
+        for table, row in rows:
+            conn.execute(_insert(table), row)
+        return
+    shape = tuple((table, tuple(row)) for table, row in rows)
+    values = {
+        f"r{i}_{name}": value for i, (_, row) in enumerate(rows) for name, value in row.items()
+    }
+    conn.execute(_together(shape), values)
+
+
+@functools.cache
+def _insert(table: Table) -> Any:
+    return table.insert()
+
+
+@functools.cache
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+    # built once per tables and columns, as ``_insert_if_new``
+    inserts = [
+        table.insert().values(
+            {name: bindparam(f"r{i}_{name}", type_=table.c[name].type) for name in names}
+        )
+        for i, (table, names) in enumerate(shape)
+    ]
+    *first, statement = inserts
+    for i, insert in enumerate(first):
+        statement = statement.add_cte(insert.cte(f"w{i}"))
+    return statement
 
 
 def from_row(cls: type[T], row: Any, **values: Any) -> T:

@@ -139,9 +139,17 @@ def add_events(
     if not messages:
         return
     note_written(conn)
-    conn.execute(
-        table.insert(),
-        [
+    conn.execute(table.insert(), [row for _, row in event_rows(table, messages, aggregate_id)])
+
+
+def event_rows(
+    table: Table, messages: Sequence[OutgoingMessage], aggregate_id: str | None
+) -> list[tuple[Table, dict[str, Any]]]:
+    """The outbox rows of ``messages``, for ``db.insert_together`` with other rows (whoever
+    writes them calls ``note_written`` too, for the relay's doorbell)."""
+    return [
+        (
+            table,
             {
                 "message_id": m.message_id,
                 "routing_key": m.routing_key,
@@ -149,10 +157,10 @@ def add_events(
                 "body": m.body.decode(),
                 "envelope": m.envelope.to_json(),
                 "publish_attempts": 0,
-            }
-            for m in messages
-        ],
-    )
+            },
+        )
+        for m in messages
+    ]
 
 
 def row_to_message(row: Any) -> OutgoingMessage:

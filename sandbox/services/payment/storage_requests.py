@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from sandbox.services.common import db
 from sandbox.services.payment import model, tables
@@ -41,7 +40,6 @@ _KEY_LOCKED = (
 _KEY_RESOURCE = select(_I.c.resource_id).where(
     _I.c.tenant_id == bindparam("tenant_id"), _I.c.key == bindparam("key")
 )
-_INSERT_KEY = _I.insert()
 _UPDATE_KEY = update(_I).where(
     _I.c.tenant_id == bindparam("match_tenant_id"), _I.c.key == bindparam("match_key")
 )
@@ -88,29 +86,34 @@ class RequestStore:
     def claim(self, tenant_id: str, key: str, fingerprint: str, *, stale_after_s: float) -> Claim:
         """Decide what a request with this Idempotency-Key does (see the module doc)."""
         for _ in range(3):
-            try:
-                return self._claim(tenant_id, key, fingerprint, stale_after_s)
-            except IntegrityError:
-                continue  # a concurrent first use inserted it; read it again
+            now = model.now()
+            first_use = {
+                "tenant_id": tenant_id,
+                "key": key,
+                "fingerprint": fingerprint,
+                "state": "in_progress",
+                "created_at": now,
+                "updated_at": now,
+            }
+            # the common case in one statement: a key never used before
+            with db.one_statement(self.engine) as conn:
+                if db.insert_if_new(conn, _I, first_use):
+                    return Claim(NEW)
+            claim = self._claim_used(tenant_id, key, fingerprint, stale_after_s)
+            if claim is not None:
+                return claim
+            # released between the two statements: try the first use again
         return Claim(BUSY)
 
-    def _claim(self, tenant_id: str, key: str, fingerprint: str, stale_after_s: float) -> Claim:
+    def _claim_used(
+        self, tenant_id: str, key: str, fingerprint: str, stale_after_s: float
+    ) -> Claim | None:
+        """What a request does with a key used before; None when the key is gone."""
         now = model.now()
         with self.engine.begin() as conn:
             row = conn.execute(_KEY_LOCKED, {"tenant_id": tenant_id, "key": key}).first()
             if row is None:
-                conn.execute(
-                    _INSERT_KEY,
-                    {
-                        "tenant_id": tenant_id,
-                        "key": key,
-                        "fingerprint": fingerprint,
-                        "state": "in_progress",
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-                return Claim(NEW)
+                return None
             if row.fingerprint != fingerprint:
                 return Claim(MISMATCH)
             if row.state == "done":
@@ -125,7 +128,7 @@ class RequestStore:
             return Claim(RESUME, resource_id=row.resource_id)
 
     def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with db.one_statement(self.engine) as conn:
             conn.execute(
                 _FINISH_KEY,
                 {
