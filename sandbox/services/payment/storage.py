@@ -153,10 +153,18 @@ def _guarded_update(sources: tuple[str, ...], changed: frozenset[str]) -> Update
 
 
 class Tx:
-    """One open transaction."""
+    """One open transaction.  Its timeline entries are written together when it ends
+    (``flush``), in one statement."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._entries: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        """Write the timeline entries noted so far."""
+        if self._entries:
+            self.conn.execute(_INSERT_TIMELINE, self._entries)
+            self._entries = []
 
     # -- payments ------------------------------------------------------------------
 
@@ -266,13 +274,10 @@ class Tx:
         """Write events into the outbox, in order, with a timeline entry each."""
         outbox_module.add_events(self.conn, tables.outbox, messages, aggregate_id=payment_id)
         at = model.now()
-        self.conn.execute(
-            _INSERT_TIMELINE,
-            [
-                _entry(payment_id, "event", at, event_type=m.routing_key, message_id=m.message_id)
-                for m in messages
-            ],
-        )
+        self._entries += [
+            _entry(payment_id, "event", at, event_type=m.routing_key, message_id=m.message_id)
+            for m in messages
+        ]
 
     def request_cancel(self, payment_id: str, reason: str) -> None:
         """Remember why the API asked the provider to cancel this payment."""
@@ -296,8 +301,9 @@ class Tx:
         detail: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        entry = _entry(payment_id, kind, at or model.now(), from_status, to_status, detail)
-        self.conn.execute(_INSERT_TIMELINE, entry)
+        self._entries.append(
+            _entry(payment_id, kind, at or model.now(), from_status, to_status, detail)
+        )
 
 
 def _entry(
@@ -331,7 +337,9 @@ class Storage:
     @contextmanager
     def begin(self) -> Iterator[Tx]:
         with self.engine.begin() as conn:
-            yield Tx(conn)
+            tx = Tx(conn)
+            yield tx
+            tx.flush()
 
     def _first(self, query: Select[Any], **params: str) -> Payment | None:
         with db.reading(self.engine) as conn:
