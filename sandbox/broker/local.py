@@ -41,6 +41,27 @@ PASSWORD = "guest"
 HOST = "127.0.0.1"
 
 
+class GuestAddresses(ABC):
+    """The URLs of a broker that lets the guest user in: AMQP (per vhost) and management."""
+
+    @abstractmethod
+    def _listens_on(self) -> tuple[str, int, int]:
+        """The host, the AMQP port and the management port."""
+
+    @property
+    def url(self) -> str:
+        return self.url_for("/")
+
+    def url_for(self, vhost: str) -> str:
+        host, amqp, _ = self._listens_on()
+        return f"amqp://{USER}:{PASSWORD}@{host}:{amqp}/{quote(vhost, safe='')}"
+
+    @property
+    def management_url(self) -> str:
+        host, _, management = self._listens_on()
+        return f"http://{host}:{management}"
+
+
 class NodeStartError(RuntimeError):
     """The private node did not come up; the message carries the end of its log."""
 
@@ -112,7 +133,7 @@ class OwnedBroker(ABC):
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
-class LocalNode(OwnedBroker):
+class LocalNode(GuestAddresses, OwnedBroker):
     """One private RabbitMQ node with its own ports and data directory."""
 
     kind = "local"
@@ -150,16 +171,8 @@ class LocalNode(OwnedBroker):
 
     # -- addresses ---------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        return self.url_for("/")
-
-    def url_for(self, vhost: str) -> str:
-        return f"amqp://{USER}:{PASSWORD}@{self.host}:{self.ports.amqp}/{quote(vhost, safe='')}"
-
-    @property
-    def management_url(self) -> str:
-        return f"http://{self.host}:{self.ports.management}"
+    def _listens_on(self) -> tuple[str, int, int]:
+        return self.host, self.ports.amqp, self.ports.management
 
     @property
     def log_file(self) -> Path:

@@ -13,11 +13,11 @@ import shutil
 import socket
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from sandbox.broker.cluster import LocalCluster
 from sandbox.broker.external import ExternalBroker
-from sandbox.broker.local import LocalNode
+from sandbox.broker.local import GuestAddresses, LocalNode
 from sandbox.messaging import BrokerConnectError, probe
 from sandbox.settings import SandboxSettings
 
@@ -50,7 +50,7 @@ class Broker(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
-class ContainerBroker:
+class ContainerBroker(GuestAddresses):
     """A RabbitMQ management container started through testcontainers."""
 
     kind = "container"
@@ -72,16 +72,8 @@ class ContainerBroker:
         probe(self.url, timeout=5.0)
         return self
 
-    @property
-    def url(self) -> str:
-        return self.url_for("/")
-
-    def url_for(self, vhost: str) -> str:
-        return f"amqp://guest:guest@{self._host}:{self._port}/{quote(vhost, safe='')}"
-
-    @property
-    def management_url(self) -> str:
-        return f"http://{self._host}:{self._mgmt_port}"
+    def _listens_on(self) -> tuple[str, int, int]:
+        return self._host, self._port, self._mgmt_port
 
     def stop(self) -> None:
         self._container.get_wrapped_container().stop()

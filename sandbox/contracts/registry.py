@@ -206,48 +206,46 @@ def _unknown(routing_key: str) -> Violation:
 
 
 def _cross_rules(contract: EventContract, props: Mapping[str, Any], body: Any) -> list[Violation]:
-    found = []
-    amqp_type = props.get("type")
-    if isinstance(amqp_type, str) and amqp_type != contract.type:
-        found.append(
-            Violation(
-                TYPE_MISMATCH,
-                f"type {amqp_type!r} does not match routing key {contract.routing_key!r} "
-                f"(expected {contract.type!r})",
-                "properties.type",
-            )
-        )
-    body_type = body.get("type") if isinstance(body, Mapping) else None
-    if isinstance(amqp_type, str) and isinstance(body_type, str) and body_type != amqp_type:
-        found.append(
-            Violation(
-                TYPE_MISMATCH,
-                f"type {amqp_type!r} differs from the body's type {body_type!r}",
-                "properties.type",
-            )
-        )
-    app_id = props.get("app_id")
-    if isinstance(app_id, str) and app_id != contract.producer:
-        found.append(
-            Violation(
-                WRONG_PRODUCER,
-                f"{app_id!r} may not publish {contract.routing_key!r}; "
-                f"its producer is {contract.producer!r}",
-                "properties.app_id",
-            )
-        )
+    amqp_type = _text(props.get("type"))
+    body_type = _text(body.get("type")) if isinstance(body, Mapping) else None
+    app_id = _text(props.get("app_id"))
     headers = props.get("headers")
-    version = headers.get(VERSION_HEADER) if isinstance(headers, Mapping) else None
-    if isinstance(version, str) and version.isdigit() and version != contract.version:
-        found.append(
-            Violation(
-                SCHEMA_VERSION_MISMATCH,
-                f"message says schema version {version!r}; the contract for "
-                f"{contract.routing_key!r} is version {contract.version!r}",
-                f"properties.headers.{VERSION_HEADER}",
-            )
-        )
-    return found
+    version = _text(headers.get(VERSION_HEADER)) if isinstance(headers, Mapping) else None
+    rules = [  # (broken, code, message, path)
+        (
+            amqp_type is not None and amqp_type != contract.type,
+            TYPE_MISMATCH,
+            f"type {amqp_type!r} does not match routing key {contract.routing_key!r} "
+            f"(expected {contract.type!r})",
+            "properties.type",
+        ),
+        (
+            None not in (amqp_type, body_type) and body_type != amqp_type,
+            TYPE_MISMATCH,
+            f"type {amqp_type!r} differs from the body's type {body_type!r}",
+            "properties.type",
+        ),
+        (
+            app_id is not None and app_id != contract.producer,
+            WRONG_PRODUCER,
+            f"{app_id!r} may not publish {contract.routing_key!r}; "
+            f"its producer is {contract.producer!r}",
+            "properties.app_id",
+        ),
+        (
+            version is not None and version.isdigit() and version != contract.version,
+            SCHEMA_VERSION_MISMATCH,
+            f"message says schema version {version!r}; the contract for "
+            f"{contract.routing_key!r} is version {contract.version!r}",
+            f"properties.headers.{VERSION_HEADER}",
+        ),
+    ]
+    return [Violation(code, message, path) for broken, code, message, path in rules if broken]
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is a string, else None (a property of another type is not read)."""
+    return value if isinstance(value, str) else None
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,4 +1,4 @@
-"""A running-consumer helper for integration tests."""
+"""A running-consumer helper for integration tests, and a stand-in contract validator."""
 
 from __future__ import annotations
 
@@ -7,9 +7,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+from sandbox.contracts import example_body
 from sandbox.messaging import Consumer, IncomingMessage
 from sandbox.topology import Topology
+
+
+def requires_payment_id(message: IncomingMessage) -> list[str]:
+    """A validator whose one rule is that the body has a ``paymentId``."""
+    if "paymentId" in message.body:
+        return []
+    return [f"{message.event_key}: $.paymentId is required"]
+
+
+def completed_without_payment_id() -> dict[str, Any]:
+    """A ``payment.completed`` body that breaks ``requires_payment_id``."""
+    body = example_body("payment.completed")
+    del body["paymentId"]
+    return body
 
 
 @dataclass

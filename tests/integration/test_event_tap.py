@@ -9,7 +9,7 @@ from sandbox.messaging import OutgoingMessage, Publisher
 from sandbox.messaging.tap import EventTap
 from sandbox.settings import BrokerSettings
 
-from .consumers import running_consumer
+from .consumers import completed_without_payment_id, requires_payment_id, running_consumer
 
 pytestmark = pytest.mark.integration
 
@@ -64,16 +64,12 @@ def test_tap_sees_every_retry_hop_and_the_dead_letter(sandbox_declared_vhost, sa
 def test_tap_names_the_message_and_producer_of_a_contract_violation(
     sandbox_declared_vhost, sandbox_topology
 ):
-    def validator(message):
-        data = message.body
-        return [] if "paymentId" in data else [f"{message.event_key}: $.paymentId is required"]
-
-    with EventTap(sandbox_declared_vhost.url, sandbox_topology, validator=validator) as tap:
+    with EventTap(
+        sandbox_declared_vhost.url, sandbox_topology, validator=requires_payment_id
+    ) as tap:
         with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             good = _event(example_body("payment.completed", paymentId="p1"))
-            bad_body = example_body("payment.completed")
-            del bad_body["paymentId"]
-            bad = _event(bad_body)
+            bad = _event(completed_without_payment_id())
             publisher.publish_many([good, bad])
         tap.expect(routing_key="payment.completed", count=2)
         [violation] = tap.violations()

@@ -13,7 +13,12 @@ from sandbox.settings import BrokerSettings
 from sandbox.topology import build
 from sandbox.waiting import wait_for
 
-from .consumers import Recorder, running_consumer
+from .consumers import (
+    Recorder,
+    completed_without_payment_id,
+    requires_payment_id,
+    running_consumer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -147,21 +152,17 @@ def test_non_json_body_goes_straight_to_the_dlq_and_consumption_continues(
 def test_schema_invalid_body_goes_straight_to_the_dlq_with_the_violation(
     sandbox_declared_vhost, sandbox_topology
 ):
-    def validator(message):
-        data = message.body
-        return [] if "paymentId" in data else [f"{message.event_key}: $.paymentId is required"]
-
     seen: list[str | None] = []
     with running_consumer(
         sandbox_declared_vhost.url,
         sandbox_topology,
         QUEUE,
         lambda m: seen.append(m.message_id),
-        validator=validator,
+        validator=requires_payment_id,
     ) as consumer:
-        body = example_body("payment.completed")
-        del body["paymentId"]
-        bad = OutgoingMessage.event("payment.completed", body, producer="payment-service")
+        bad = OutgoingMessage.event(
+            "payment.completed", completed_without_payment_id(), producer="payment-service"
+        )
         good = _completed()
         with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
             publisher.publish_many([bad, good])

@@ -158,11 +158,39 @@ def test_flows_that_finished_as_expected_with_every_notification_reconcile_ok() 
     assert verdict.render().splitlines()[0].endswith(": ok")
 
 
-def test_a_booking_refused_at_the_edge_is_rejected_not_lost() -> None:
-    flow = started(appointment_id=None, payment_ref=None, edge_error="POST /appointments: 503")
-    result = outcome_of(flow, World())
-    assert result.outcome == REJECTED
-    assert "503" in result.detail
+def _confirmed_with_one_email(world: World, flow: StartedFlow) -> None:
+    world.confirmed(flow, emails=["appointment_confirmed"])
+
+
+@pytest.mark.parametrize(
+    ("flow", "kept", "outcome", "detail"),
+    [
+        pytest.param(
+            started(appointment_id=None, payment_ref=None, edge_error="POST /appointments: 503"),
+            None,
+            REJECTED,
+            "503",
+            id="a-booking-refused-at-the-edge-is-rejected-not-lost",
+        ),
+        pytest.param(
+            started(), None, LOST, "not found", id="a-flow-whose-appointment-does-not-exist"
+        ),
+        pytest.param(
+            started(),
+            _confirmed_with_one_email,
+            LOST,
+            "missing email payment_succeeded",
+            id="a-confirmed-flow-missing-an-email-names-the-email",
+        ),
+    ],
+)
+def test_a_flow_is_judged_with_the_reason_in_its_detail(flow, kept, outcome, detail) -> None:
+    world = World()
+    if kept is not None:
+        kept(world, flow)
+    result = outcome_of(flow, world)
+    assert result.outcome == outcome
+    assert detail in result.detail
 
 
 def test_a_booked_flow_that_never_paid_is_lost_and_named() -> None:
@@ -176,22 +204,6 @@ def test_a_booked_flow_that_never_paid_is_lost_and_named() -> None:
     assert "no payment.created" in verdict.lost[0].detail
     assert flow.correlation_id in verdict.render()
     assert verdict.to_dict()["lost"][0]["correlation_id"] == flow.correlation_id
-
-
-def test_a_flow_whose_appointment_does_not_exist_is_lost() -> None:
-    flow = started()
-    result = outcome_of(flow, World())
-    assert result.outcome == LOST
-    assert "not found" in result.detail
-
-
-def test_a_confirmed_flow_missing_an_email_is_lost_naming_the_email() -> None:
-    flow = started()
-    world = World()
-    world.confirmed(flow, emails=["appointment_confirmed"])
-    result = outcome_of(flow, world)
-    assert result.outcome == LOST
-    assert "missing email payment_succeeded" in result.detail
 
 
 def test_merchant_callbacks_are_owed_only_when_the_merchant_is_configured() -> None:
@@ -406,22 +418,23 @@ def test_settling_reads_again_only_the_flows_still_moving_until_they_finish() ->
     assert sources.asked[1] == [("tenant-load", moving.appointment_id)]
 
 
-def test_settling_stops_once_nothing_moves_on_a_quiet_broker() -> None:
+def _settled_unpaid_flow(*, busy: bool, timeout_s: float) -> tuple[Verdict, ScriptedSources]:
+    """Settle one flow that was booked and never paid, the broker ``busy`` or quiet."""
     flow = started()
     world = World()
     world.booked(flow)
-    sources = ScriptedSources(world.snapshot(busy=False))
-    verdict = settle(Ledger((flow,)), sources, timeout_s=60, interval_s=0.01)
+    sources = ScriptedSources(world.snapshot(busy=busy))
+    return settle(Ledger((flow,)), sources, timeout_s=timeout_s, interval_s=0.01), sources
+
+
+def test_settling_stops_once_nothing_moves_on_a_quiet_broker() -> None:
+    verdict, sources = _settled_unpaid_flow(busy=False, timeout_s=60)
     assert [f.outcome for f in verdict.flows] == [LOST]
     assert len(sources.asked) == 2, "two quiet reads that agree are enough"
 
 
 def test_settling_waits_for_a_busy_broker_until_the_deadline() -> None:
-    flow = started()
-    world = World()
-    world.booked(flow)
-    sources = ScriptedSources(world.snapshot(busy=True))
-    verdict = settle(Ledger((flow,)), sources, timeout_s=0.3, interval_s=0.01)
+    verdict, sources = _settled_unpaid_flow(busy=True, timeout_s=0.3)
     assert [f.outcome for f in verdict.flows] == [LOST]
     assert len(sources.asked) > 2
     assert any("ran out with 1 flow(s) unfinished" in w for w in verdict.warnings), verdict.warnings

@@ -15,8 +15,8 @@ from sandbox.services.common.db import sqlite_url
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.services.common.times import utc
 from sandbox.waiting import wait_for
-from tests.services.support import new_outbox, write_events
-from tests.services.test_outbox_relay import FlakyPublisher, _event
+from tests.services.support import new_outbox, numbered_event, write_numbered_events
+from tests.services.test_outbox_relay import FlakyPublisher
 
 
 class HeldPublisher:
@@ -49,6 +49,17 @@ class HeldPublisher:
             thread.join(10)
 
 
+@contextmanager
+def _held_mid_publish(
+    engine, table, name: str, lease_s: float
+) -> Iterator[tuple[OutboxRelay, HeldPublisher]]:
+    """A relay ``name`` whose one pass is held inside ``publish_many`` for the block."""
+    publisher = HeldPublisher()
+    relay = OutboxRelay(engine, table, publisher, name=name, lease_s=lease_s)
+    with publisher.mid_publish(relay):
+        yield relay, publisher
+
+
 def _claims(engine, table) -> dict[str, tuple[str | None, datetime | None]]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -62,11 +73,8 @@ def _claims(engine, table) -> dict[str, tuple[str | None, datetime | None]]:
 
 def test_rows_being_published_are_claimed_by_the_relay_with_a_lease(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(3)]
-    write_events(engine, table, events, aggregate_id="pay_1")
-    publisher = HeldPublisher()
-    relay = OutboxRelay(engine, table, publisher, name="payment-relay-0", lease_s=120)
-    with publisher.mid_publish(relay):
+    events = write_numbered_events(engine, table, 3, aggregate_id="pay_1")
+    with _held_mid_publish(engine, table, "payment-relay-0", lease_s=120) as (relay, publisher):
         claims = _claims(engine, table)
         now = datetime.now(UTC)
         for event in events:
@@ -79,13 +87,10 @@ def test_rows_being_published_are_claimed_by_the_relay_with_a_lease(outbox):
 
 def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone(outbox):
     engine, table = outbox
-    first = [_event(n) for n in range(2)]
-    write_events(engine, table, first, aggregate_id="pay_a")
-    held = HeldPublisher()
-    relay_a = OutboxRelay(engine, table, held, name="relay-a", lease_s=120)
-    with held.mid_publish(relay_a):
-        later_a = _event(10)
-        other = _event(20)
+    write_numbered_events(engine, table, 2, aggregate_id="pay_a")
+    with _held_mid_publish(engine, table, "relay-a", lease_s=120) as (relay_a, _):
+        later_a = numbered_event(10)
+        other = numbered_event(20)
         with engine.begin() as conn:
             add_events(conn, table, [later_a], aggregate_id="pay_a")
             add_events(conn, table, [other], aggregate_id="pay_b")
@@ -104,8 +109,7 @@ def test_another_relay_leaves_claimed_rows_and_their_aggregates_later_rows_alone
 
 def test_a_relay_started_again_takes_its_claims_back_and_others_wait_for_the_lease(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(3)]
-    write_events(engine, table, events, aggregate_id="pay_1")
+    events = write_numbered_events(engine, table, 3, aggregate_id="pay_1")
     # a relay that dies mid-batch: claimed, never confirmed, never marked
     now = datetime.now(UTC)
     with engine.begin() as conn:
@@ -126,11 +130,9 @@ def test_a_relay_started_again_takes_its_claims_back_and_others_wait_for_the_lea
 
 def test_a_claim_that_ran_out_is_taken_by_another_relay(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(2)]
-    write_events(engine, table, events, aggregate_id="pay_1")
-    held = HeldPublisher()
-    dying = OutboxRelay(engine, table, held, name="relay-a", lease_s=0.3)
-    with held.mid_publish(dying):  # relay-a hangs mid-publish with its claims
+    events = write_numbered_events(engine, table, 2, aggregate_id="pay_1")
+    # relay-a hangs mid-publish with its claims
+    with _held_mid_publish(engine, table, "relay-a", lease_s=0.3):
         publisher = FlakyPublisher(fail_at=10_000)
         relay_b = OutboxRelay(engine, table, publisher, name="relay-b")
         wait_for(

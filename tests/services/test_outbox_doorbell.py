@@ -16,8 +16,8 @@ from sandbox.services.common.doorbell import (
 )
 from sandbox.services.common.outbox import OutboxRelay, add_events
 from sandbox.waiting import wait_for
-from tests.services.support import new_outbox
-from tests.services.test_outbox_relay import FlakyPublisher, _event
+from tests.services.support import new_outbox, numbered_event
+from tests.services.test_outbox_relay import FlakyPublisher
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def rung_outbox(tmp_path, monkeypatch, bell):
 def test_a_commit_with_events_rings_the_doorbell(rung_outbox, bell):
     engine, table = rung_outbox
     with engine.begin() as conn:
-        add_events(conn, table, [_event(1)], aggregate_id=None)
+        add_events(conn, table, [numbered_event(1)], aggregate_id=None)
 
     assert bell.wait(5.0), "no ring after a commit that wrote events"
 
@@ -50,7 +50,7 @@ def test_commits_without_events_and_rollbacks_do_not_ring(rung_outbox, bell):
     with engine.begin() as conn:
         conn.execute(text("SELECT 1"))
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        add_events(conn, table, [_event(2)], aggregate_id=None)
+        add_events(conn, table, [numbered_event(2)], aggregate_id=None)
         raise RuntimeError("the business write failed")
 
     assert not bell.wait(0.3), "rang although no events were committed"
@@ -66,7 +66,7 @@ def test_a_rung_relay_publishes_long_before_its_idle_pass(rung_outbox, bell):
     try:
         wait_for(lambda: relay.stats.passes >= 1, timeout=5, what="the relay's first pass")
         with engine.begin() as conn:
-            add_events(conn, table, [_event(3)], aggregate_id=None)
+            add_events(conn, table, [numbered_event(3)], aggregate_id=None)
         wait_for(lambda: publisher.published, timeout=5, what="the rung event published")
     finally:
         relay.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -33,8 +34,7 @@ from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine
 from sandbox.services.common.outbox import OutboxRelay, outbox_table
 from tests.payment.support import fresh_database
-from tests.services.support import write_events
-from tests.services.test_outbox_relay import _event
+from tests.services.support import numbered_event, write_events, write_numbered_events
 
 # 64 "é" sent as UTF-8 in an HTTP header arrive as 128 latin-1 characters (WSGI), which
 # are 256 bytes of UTF-8 again: one byte over AMQP's limit for short strings
@@ -73,6 +73,19 @@ class ScriptedBroker:
         return results
 
 
+def _scripted_relay(
+    engine, table, verdict: Verdict = lambda _m, _p: None, **relay_options: Any
+) -> tuple[ScriptedBroker, OutboxRelay]:
+    """A relay over ``table`` whose broker answers as ``verdict`` says."""
+    broker = ScriptedBroker(verdict)
+    return broker, OutboxRelay(engine, table, broker, **relay_options)
+
+
+def _refusing_for(passes: int, error: Exception) -> Verdict:
+    """A verdict that answers ``error`` on the first ``passes`` passes, then confirms."""
+    return lambda _m, n: error if n <= passes else None
+
+
 def _row(engine, table, message_id: str):
     with engine.connect() as conn:
         return conn.execute(select(table).where(table.c.message_id == message_id)).one()
@@ -80,7 +93,7 @@ def _row(engine, table, message_id: str):
 
 def _poisoned(n: int) -> OutgoingMessage:
     """An event whose correlation id no AMQP client can encode (written past the edge)."""
-    good = _event(n)
+    good = numbered_event(n)
     return OutgoingMessage(
         good.routing_key,
         good.body,
@@ -103,10 +116,13 @@ def _drain_relay(relay: OutboxRelay, passes: int = 20) -> None:
 
 def test_a_row_that_cannot_be_encoded_is_parked_at_once_and_the_rows_behind_it_go_out(outbox):
     engine, table = outbox
-    before, poison, after = _event(1), _poisoned(2), [_event(n) for n in range(3, 8)]
+    before, poison, after = (
+        numbered_event(1),
+        _poisoned(2),
+        [numbered_event(n) for n in range(3, 8)],
+    )
     write_events(engine, table, [before, poison, *after])
-    broker = ScriptedBroker()
-    relay = OutboxRelay(engine, table, broker)
+    broker, relay = _scripted_relay(engine, table)
 
     assert relay.run_once() == 7
 
@@ -122,14 +138,13 @@ def test_a_row_that_cannot_be_encoded_is_parked_at_once_and_the_rows_behind_it_g
 
 def test_a_row_that_does_not_make_a_message_is_parked_with_the_error_class(outbox):
     engine, table = outbox
-    events = [_event(1), _event(2)]
+    events = [numbered_event(1), numbered_event(2)]
     write_events(engine, table, events)
     with engine.begin() as conn:
         conn.execute(
             update(table).where(table.c.message_id == events[0].message_id).values(envelope="{")
         )
-    broker = ScriptedBroker()
-    relay = OutboxRelay(engine, table, broker)
+    broker, relay = _scripted_relay(engine, table)
 
     relay.run_once()
 
@@ -143,14 +158,13 @@ def test_a_row_that_does_not_make_a_message_is_parked_with_the_error_class(outbo
 
 def test_a_refused_row_holds_the_rest_back_until_its_last_refusal_then_is_parked(outbox):
     engine, table = outbox
-    refused, *later = [_event(n) for n in range(4)]
+    refused, *later = [numbered_event(n) for n in range(4)]
     write_events(engine, table, [refused, *later])
 
     def nack_it(message: OutgoingMessage, _pass: int) -> Exception | None:
         return NackedError("broker nacked it") if message.message_id == refused.message_id else None
 
-    broker = ScriptedBroker(nack_it)
-    relay = OutboxRelay(engine, table, broker, max_refusals=3)
+    broker, relay = _scripted_relay(engine, table, nack_it, max_refusals=3)
 
     for refusals in (1, 2):
         relay.run_once()
@@ -168,10 +182,11 @@ def test_a_refused_row_holds_the_rest_back_until_its_last_refusal_then_is_parked
 
 def test_unroutable_counts_as_a_refusal(outbox):
     engine, table = outbox
-    event = _event(1)
+    event = numbered_event(1)
     write_events(engine, table, [event])
-    broker = ScriptedBroker(lambda _m, _p: UnroutableError("no queue bound for 'x'"))
-    relay = OutboxRelay(engine, table, broker, max_refusals=2)
+    _, relay = _scripted_relay(
+        engine, table, lambda _m, _p: UnroutableError("no queue bound for 'x'"), max_refusals=2
+    )
 
     _drain_relay(relay)
 
@@ -180,10 +195,10 @@ def test_unroutable_counts_as_a_refusal(outbox):
 
 def test_a_row_refused_fewer_times_than_the_limit_is_sent_when_the_broker_takes_it(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(3)]
-    write_events(engine, table, events)
-    broker = ScriptedBroker(lambda _m, n: NackedError("nacked") if n <= 2 else None)
-    relay = OutboxRelay(engine, table, broker, max_refusals=3)
+    events = write_numbered_events(engine, table, 3)
+    broker, relay = _scripted_relay(
+        engine, table, _refusing_for(2, NackedError("nacked")), max_refusals=3
+    )
 
     _drain_relay(relay)
 
@@ -195,10 +210,10 @@ def test_a_row_refused_fewer_times_than_the_limit_is_sent_when_the_broker_takes_
 
 def test_a_lost_connection_never_parks_however_often_it_happens(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(5)]
-    write_events(engine, table, events)
-    broker = ScriptedBroker(lambda _m, n: UnconfirmedError("connection lost") if n <= 50 else None)
-    relay = OutboxRelay(engine, table, broker, max_refusals=1)
+    events = write_numbered_events(engine, table, 5)
+    broker, relay = _scripted_relay(
+        engine, table, _refusing_for(50, UnconfirmedError("connection lost")), max_refusals=1
+    )
 
     for _ in range(50):
         assert relay.run_once() == 0
@@ -254,15 +269,14 @@ def test_an_outbox_created_before_parking_existed_is_upgraded_and_keeps_its_rows
     old_metadata = MetaData()
     old_table = _first_release_outbox(old_metadata)
     old_metadata.create_all(engine)
-    old = _event(1)
+    old = numbered_event(1)
     write_events(engine, old_table, [old])
 
     metadata = MetaData()
     table = outbox_table(metadata)
     metadata.create_all(engine)
     metadata.create_all(engine)  # a second process starting finds nothing left to do
-    broker = ScriptedBroker()
-    relay = OutboxRelay(engine, table, broker)
+    broker, relay = _scripted_relay(engine, table)
 
     assert relay.pending() == 1
     assert relay.run_once() == 1
@@ -303,7 +317,7 @@ def test_health_answers_get_with_health_and_head_with_readiness():
 def test_the_publisher_refuses_an_unencodable_message_at_once_and_confirms_the_rest(
     sandbox_declared_vhost, sandbox_topology
 ):
-    good = [_event(n) for n in range(3)]
+    good = [numbered_event(n) for n in range(3)]
     poison = _poisoned(9)
     with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         errors = publisher.publish_many([good[0], poison, *good[1:]], timeout=10)
@@ -319,7 +333,7 @@ def test_a_relay_on_a_real_broker_parks_the_poison_row_and_publishes_the_rest_in
     outbox, sandbox_declared_vhost, sandbox_topology
 ):
     engine, table = outbox
-    good = [_event(n) for n in range(6)]
+    good = [numbered_event(n) for n in range(6)]
     write_events(engine, table, [*good[:3], _poisoned(99), *good[3:]])
     with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
         relay = OutboxRelay(engine, table, publisher, confirm_timeout_s=10)

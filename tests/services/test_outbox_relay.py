@@ -7,19 +7,10 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select
 
-from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher, UnconfirmedError
 from sandbox.messaging.tools import drain
 from sandbox.services.common.outbox import OutboxRelay, add_events
-
-
-def _event(n: int) -> OutgoingMessage:
-    return OutgoingMessage.event(
-        "payment.completed",
-        example_body("payment.completed", paymentId=f"pay_{n}"),
-        producer="payment-service",
-        correlation_id=f"corr-{n}",
-    )
+from tests.services.support import numbered_event
 
 
 class FlakyPublisher:
@@ -46,7 +37,7 @@ class FlakyPublisher:
 
 def test_only_the_confirmed_prefix_is_marked_sent_and_the_rest_is_republished_in_order(outbox):
     engine, table = outbox
-    events = [_event(n) for n in range(10)]
+    events = [numbered_event(n) for n in range(10)]
     with engine.begin() as conn:
         add_events(conn, table, events, aggregate_id="pay")
     publisher = FlakyPublisher(fail_at=4)
@@ -63,7 +54,7 @@ def test_only_the_confirmed_prefix_is_marked_sent_and_the_rest_is_republished_in
 def test_rows_written_in_a_rolled_back_transaction_are_never_published(outbox):
     engine, table = outbox
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        add_events(conn, table, [_event(1)], aggregate_id="pay")
+        add_events(conn, table, [numbered_event(1)], aggregate_id="pay")
         raise RuntimeError("state change failed")
     publisher = FlakyPublisher(fail_at=99)
     assert OutboxRelay(engine, table, publisher).run_once() == 0
@@ -75,7 +66,7 @@ def test_relay_publishes_every_event_in_order_with_its_envelope(
     outbox, sandbox_declared_vhost, sandbox_topology
 ):
     engine, table = outbox
-    events = [_event(n) for n in range(1200)]
+    events = [numbered_event(n) for n in range(1200)]
     with engine.begin() as conn:
         add_events(conn, table, events, aggregate_id="pay")
     with Publisher(sandbox_declared_vhost.url, sandbox_topology.exchange.name) as publisher:
