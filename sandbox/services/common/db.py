@@ -217,8 +217,13 @@ def make_engine(url: str) -> Engine:
         return engine
     # Connections kept for as many threads as a web process runs (PAYMENT_THREADS): an
     # overflow connection is closed on return, and a new PostgreSQL connection forks a
-    # server process.  A process opens only as many as it uses at once.
-    engine = create_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE)
+    # server process.  A process opens only as many as it uses at once.  The connection
+    # returned last is handed out first: the few busy ones have their statements prepared
+    # (psycopg prepares a statement at its fifth use on a connection) and their server
+    # processes warm, and the rest sit idle instead of each being pinged in turn.
+    engine = create_engine(
+        url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE, pool_use_lifo=True
+    )
     _ping_when_idle(engine)
     _doorbell(engine)
     return engine
