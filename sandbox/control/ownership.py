@@ -4,9 +4,13 @@ A pid names a process only while that process lives: after a crash, the pids in 
 ``state.json`` may already belong to anything the machine started since.  So the
 sandbox records every process it starts as a *fingerprint*, the pid with the process's
 start time and command line, and signals a recorded pid only while all three still
-match.  A live pid whose start time or command line differs is another program's
-(foreign) and is left alone; so is a live pid recorded without a fingerprint (a state
-file written by an older sandbox), since nothing proves it ours (unproven).
+match.  The start time compared is the kernel's count of clock ticks from boot to the
+process's start, with the boot's id: the wall-clock start time psutil reports moves
+whenever the machine's clock is set (a virtual machine's clock is often stepped right
+after boot), so it is kept for messages and for state files that lack the tick count.
+A live pid whose start time or command line differs is another program's (foreign)
+and is left alone; so is a live pid recorded without a fingerprint (a state file
+written by an older sandbox), since nothing proves it ours (unproven).
 
 psutil reads the start time and command line; its ``send_signal`` checks once more that
 the pid was not reused between the check and the signal.
@@ -25,9 +29,11 @@ from typing import Any
 
 import psutil
 
-# psutil derives a start time from the boot time, which the kernel reports to the
-# second and may restate after a clock adjustment; the command line must match too.
+# psutil derives a wall-clock start time from the boot time, which the kernel reports to
+# the second and restates after a clock adjustment; used only for records that lack
+# the start in ticks from boot, which is exact.
 START_TIME_TOLERANCE_S = 1.0
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 class Verdict(Enum):
@@ -55,9 +61,13 @@ def fingerprint(pid: int | None) -> dict[str, Any]:
     try:
         process = psutil.Process(pid)
         with process.oneshot():
-            return {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
+            found = {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return {"pid": pid}
+    boot, since_boot = _boot_id(), _since_boot(pid)
+    if boot and since_boot is not None:
+        found.update(boot_id=boot, since_boot=since_boot)
+    return found
 
 
 def check(record: Mapping[str, Any]) -> Check:
@@ -87,7 +97,19 @@ def check(record: Mapping[str, Any]) -> Check:
             "older sandbox), so nothing proves it is ours",
         )
     recorded = float(record["create_time"])
-    if abs(started - recorded) > START_TIME_TOLERANCE_S:
+    boot, since_boot = _boot_id(), _since_boot(pid)
+    if record.get("boot_id") and boot and record["boot_id"] != boot:
+        return Check(
+            Verdict.FOREIGN,
+            pid,
+            f"the machine has restarted since ours started at {_when(recorded)} "
+            f"(it runs `{_short(cmdline)}`)",
+        )
+    if record.get("since_boot") is not None and since_boot is not None:
+        moved = abs(since_boot - float(record["since_boot"]))
+    else:
+        moved = abs(started - recorded) - START_TIME_TOLERANCE_S
+    if moved > 0:
         return Check(
             Verdict.FOREIGN,
             pid,
@@ -172,6 +194,28 @@ def kill_leftovers(state: Mapping[str, Any]) -> Sweep:
 def supervisor_running(state: Mapping[str, Any]) -> bool:
     """True when the state's supervisor is alive and proven to be the one recorded."""
     return check(state.get("supervisor") or {}).verdict is Verdict.OURS
+
+
+def _boot_id() -> str | None:
+    """The kernel's id of this boot (Linux), or None where there is none to read."""
+    try:
+        with open(BOOT_ID, encoding="ascii") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def _since_boot(pid: int) -> float | None:
+    """Seconds from boot to the start of ``pid``, from ``/proc/PID/stat`` (Linux): the
+    clock-independent start time psutil itself identifies processes by."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        # the fields after the command name start at the third, the state; starttime is
+        # the twenty-second
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _when(timestamp: float) -> str:

@@ -56,9 +56,11 @@ def reused_pid(pid: int, *, differs: str = "start time") -> dict[str, object]:
     to show that each is checked, in only one of them."""
     real = fingerprint(pid)
     smtp = [sys.executable, "-m", "mocks.smtp", "--host", "127.0.0.1"]
+    earlier = 0 if differs == "command line" else 3600
     return {
-        "pid": pid,
-        "create_time": float(real["create_time"]) - (0 if differs == "command line" else 3600),
+        **real,
+        "create_time": float(real["create_time"]) - earlier,
+        "since_boot": float(real["since_boot"]) - earlier,
         "cmdline": real["cmdline"] if differs == "start time" else smtp,
         "status": "ready",
     }
@@ -112,6 +114,34 @@ def test_down_kills_a_leftover_it_proves_its_own(state_dir, spawn):
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"had to be killed: ['{own.pid} (provider)']" in result.stdout
     assert own.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_a_leftover_of_its_own_is_proven_after_the_clock_was_set(state_dir, spawn):
+    """The start time compared is counted from boot: a wall clock set after the record
+    was written (as a virtual machine's clock is, soon after boot) proves nothing."""
+    own = spawn()
+    record = fingerprint(own.pid)
+    stale_state(
+        state_dir,
+        {"provider": {**record, "create_time": record["create_time"] + 90, "status": "ready"}},
+    )
+
+    result = sandbox(state_dir, "down")
+
+    assert f"had to be killed: ['{own.pid} (provider)']" in result.stdout
+    assert own.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_a_pid_recorded_in_an_earlier_boot_is_not_ours(state_dir, spawn):
+    survivor = spawn()
+    record = {**fingerprint(survivor.pid), "boot_id": "an-earlier-boot", "status": "ready"}
+    stale_state(state_dir, {"merchant": record})
+
+    result = sandbox(state_dir, "down")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the machine has restarted since ours started" in result.stdout
+    assert alive(survivor)
 
 
 def test_down_spares_a_live_pid_an_old_state_file_recorded_without_a_fingerprint(state_dir, spawn):
