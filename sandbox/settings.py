@@ -16,6 +16,26 @@ from typing import TypeVar
 QUEUE_TYPES = ("quorum", "classic")
 T = TypeVar("T")
 
+# The port each process of the sandbox listens on unless told otherwise: SPEC section 7
+# for the services and their workers' /health, the usual ports of the tools the mocks
+# stand in for (stripe-mock, MailHog).  The control plane prefers them and falls back to
+# a free port where one is taken.
+SERVICE_PORTS = {
+    "provider": 12111,
+    "smtp": 1025,
+    "smtp-http": 8025,
+    "merchant": 8010,
+    "payment": 8003,
+    "appointment": 8002,
+    "notifier": 8004,
+    # health ports of the workers, which have no API of their own
+    "payment-relay": 8013,
+    "appointment-consumer": 8012,
+    "appointment-relay": 8022,
+    "notifier-consumer": 8014,
+    "notifier-relay": 8024,
+}
+
 
 class SettingsError(ValueError):
     """Raised when an environment variable holds a value that cannot be used."""

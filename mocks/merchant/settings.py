@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mocks.common.settings import SettingsError, check_port, read_env
+from sandbox.settings import SERVICE_PORTS
 
 __all__ = ["ENV_PREFIX", "RESERVED_PREFIXES", "MerchantMockSettings", "SettingsError"]
 
@@ -20,7 +21,7 @@ class MerchantMockSettings:
     """Where the mock listens, how it verifies callbacks and how much it keeps."""
 
     host: str = "127.0.0.1"
-    port: int = 8010  # 0 picks a free port
+    port: int = SERVICE_PORTS["merchant"]  # 0 picks a free port
     # Shared with the notifier; empty means generate one (SPEC section 7), and main()
     # then prints it, since a secret nobody can learn verifies nothing.
     secret: str = field(default="", repr=False)

@@ -20,6 +20,7 @@ from mocks.common.settings import (
     env_number,
     env_text,
 )
+from sandbox.settings import SERVICE_PORTS
 
 __all__ = ["ProviderSettings", "SettingsError"]
 
@@ -30,7 +31,7 @@ class ProviderSettings:
 
     host: str = "127.0.0.1"
     # stripe-mock's port, so tools that default to it find this mock too
-    port: int = 12111
+    port: int = SERVICE_PORTS["provider"]
     threads: int = 8
     # empty: any key that starts with sk_test_ or rk_test_ is accepted
     api_keys: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mocks.common.settings import SettingsError, check_log_level, check_port, read_env
+from sandbox.settings import SERVICE_PORTS
 
 __all__ = ["ENV_PREFIX", "SettingsError", "SmtpMockSettings"]
 
@@ -18,8 +19,8 @@ class SmtpMockSettings:
 
     host: str = "127.0.0.1"
     # MailHog's ports, so tools that already know MailHog find this one.  0 picks a free port.
-    smtp_port: int = 1025
-    http_port: int = 8025
+    smtp_port: int = SERVICE_PORTS["smtp"]
+    http_port: int = SERVICE_PORTS["smtp-http"]
     # Oldest messages are dropped beyond this many; 0 keeps everything.
     max_messages: int = 10_000
     # Name in the SMTP greeting; fixed so startup never waits on a DNS lookup (getfqdn).

@@ -18,25 +18,9 @@ from pathlib import Path
 import port_for
 from sqlalchemy.engine import make_url
 
-HOST = "127.0.0.1"  # the default of SANDBOX_HOST: where every process binds and is dialled
+from sandbox.settings import SERVICE_PORTS
 
-# Preferred ports (SPEC section 7 for the services; the mocks use their tools' usual
-# ports); any that is taken falls back to a free one.
-PREFERRED_PORTS = {
-    "provider": 12111,
-    "smtp": 1025,
-    "smtp-http": 8025,
-    "merchant": 8010,
-    "payment": 8003,
-    "appointment": 8002,
-    "notifier": 8004,
-    # health ports of the workers, which have no API of their own
-    "payment-relay": 8013,
-    "appointment-consumer": 8012,
-    "appointment-relay": 8022,
-    "notifier-consumer": 8014,
-    "notifier-relay": 8024,
-}
+HOST = "127.0.0.1"  # the default of SANDBOX_HOST: where every process binds and is dialled
 
 # The component that listens on a port whose key is not a component's name.
 PORT_OWNERS = {"smtp-http": "smtp"}
@@ -185,7 +169,7 @@ def choose_ports(
     """
     used = set(taken or ())
     ports: dict[str, int] = {}
-    wanted = dict(PREFERRED_PORTS)
+    wanted = dict(SERVICE_PORTS)
     for process, count in (scale or {}).items():
         names = replica_names(process, {process: count})
         web = SCALABLE.get(process) == "web"

@@ -43,7 +43,7 @@ from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess
 from sandbox.control.state import StateFile
 from sandbox.messaging import BrokerConnectError, ensure_topology
-from sandbox.settings import SandboxSettings
+from sandbox.settings import SERVICE_PORTS, SandboxSettings
 from sandbox.topology import build
 
 log = logging.getLogger("sandbox.control.supervisor")
@@ -162,7 +162,7 @@ class Supervisor:
             return {}
         return {
             key: {"preferred": preferred, "port": ports[key]}
-            for key, preferred in stack.PREFERRED_PORTS.items()
+            for key, preferred in SERVICE_PORTS.items()
             if ports.get(key) != preferred
             and (self.only is None or stack.PORT_OWNERS.get(key, key) in self.only)
         }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from sandbox.services.common.settings import ServiceSettings
+from sandbox.settings import SERVICE_PORTS
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,6 @@ class AppointmentSettings(ServiceSettings):
 
     PREFIX: ClassVar[str] = "APPOINTMENT"
 
-    port: int = 8002
-    consumer_health_port: int = 8012
-    relay_health_port: int = 8022
+    port: int = SERVICE_PORTS["appointment"]
+    consumer_health_port: int = SERVICE_PORTS["appointment-consumer"]
+    relay_health_port: int = SERVICE_PORTS["appointment-relay"]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from sandbox.services.common import settings as e
 from sandbox.services.common.settings import ServiceSettings
-from sandbox.settings import SettingsError
+from sandbox.settings import SERVICE_PORTS, SettingsError
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class SmtpSettings:
     """The SMTP server the emails go to (the sandbox's mock SMTP by default)."""
 
     host: str = "127.0.0.1"
-    port: int = 1025
+    port: int = SERVICE_PORTS["smtp"]
     from_address: str = "Appointments <notifications@payment-sandbox.local>"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
@@ -52,11 +52,11 @@ class NotifierSettings(ServiceSettings):
 
     PREFIX: ClassVar[str] = "NOTIFIER"
 
-    port: int = 8004
-    consumer_health_port: int = 8014
+    port: int = SERVICE_PORTS["notifier"]
+    consumer_health_port: int = SERVICE_PORTS["notifier-consumer"]
     # its handlers mostly wait on SMTP and merchant callbacks: let four flows wait at once
     consumer_concurrency: int = 4
-    relay_health_port: int = 8024
+    relay_health_port: int = SERVICE_PORTS["notifier-relay"]
     support_email: str = "support@payment-sandbox.local"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     merchant: MerchantSettings = field(default_factory=MerchantSettings)

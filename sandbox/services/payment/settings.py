@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from sandbox.services.common import settings as e
 from sandbox.services.common.settings import ServiceSettings
-from sandbox.settings import SettingsError
+from sandbox.settings import SERVICE_PORTS, SettingsError
 from sandbox.topology import PAYMENT_SERVICE
 
 SERVICE_NAME = PAYMENT_SERVICE
@@ -44,9 +44,9 @@ class PaymentSettings(ServiceSettings):
 
     PREFIX: ClassVar[str] = "PAYMENT"
 
-    port: int = 8003
+    port: int = SERVICE_PORTS["payment"]
     threads: int = 16
-    relay_health_port: int = 8013
+    relay_health_port: int = SERVICE_PORTS["payment-relay"]
     provider_url: str = "http://127.0.0.1:12111"
     provider_api_key: str = "sk_test_payment_sandbox"
     provider_timeout_s: float = 10.0
