@@ -38,6 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FAST_BROKER = BrokerSettings(retry_delays_ms=(200, 400, 800))
 START_TIMEOUT_S = 60.0
 PROCESSES = ("web", "consumer", "relay")
+# what the tests' mock merchants sign their callbacks with
+MERCHANT_SECRET = "whsec_test_merchant_secret"
 
 
 def broker_env(url: str, broker: BrokerSettings) -> dict[str, str]:
@@ -196,9 +198,24 @@ def mock_smtp_on_free_ports() -> MockSmtpServer:
     return MockSmtpServer(SmtpMockSettings(smtp_port=0, http_port=0))
 
 
-def mock_merchant_on_free_port(secret: str) -> MockMerchantServer:
+def mock_merchant_on_free_port(secret: str = MERCHANT_SECRET) -> MockMerchantServer:
     """A mock merchant signing with ``secret`` on a free port; ``with`` it to run it."""
     return MockMerchantServer(MerchantMockSettings(port=0, secret=secret))
+
+
+@pytest.fixture
+def own_smtp() -> Iterator[MockSmtpServer]:
+    """A mock SMTP server of the test's own, for a test that makes it refuse or needs
+    its inbox to itself."""
+    with mock_smtp_on_free_ports() as server:
+        yield server
+
+
+@pytest.fixture
+def own_merchant() -> Iterator[MockMerchantServer]:
+    """A mock merchant of the test's own, for a test that reads all its callbacks."""
+    with mock_merchant_on_free_port() as server:
+        yield server
 
 
 # page numbers that are not plain ASCII digits: every service's listing refuses them

@@ -15,27 +15,13 @@ from typing import Any
 
 import pytest
 
-from mocks.merchant.server import MockMerchantServer
-from mocks.smtp.server import MockSmtpServer
 from tests.service_support import http as http
-from tests.service_support import mock_merchant_on_free_port, mock_smtp_on_free_ports
+
+# the mock SMTP server and the mock merchant, each on free ports and the test's own
+from tests.service_support import own_merchant as merchant  # noqa: F401
+from tests.service_support import own_smtp as smtp_server  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MERCHANT_SECRET = "whsec_test_merchant_secret"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[MockSmtpServer]:
-    """Run a mock SMTP server with its inbox on free ports."""
-    with mock_smtp_on_free_ports() as server:
-        yield server
-
-
-@pytest.fixture
-def merchant() -> Iterator[MockMerchantServer]:
-    """Run a mock merchant on a free port with a known secret."""
-    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
-        yield server
 
 
 class MockProcess:

@@ -16,6 +16,8 @@ from tests.service_support import EventTap, mock_merchant_on_free_port, mock_smt
 from tests.service_support import fast_broker as fast_broker
 from tests.service_support import fast_topology as fast_topology
 from tests.service_support import http as http
+from tests.service_support import own_merchant as own_merchant
+from tests.service_support import own_smtp as own_smtp
 from tests.service_support import publisher as publisher
 from tests.service_support import shared_vhost as shared_vhost
 
@@ -33,21 +35,6 @@ def inbox(smtp: MockSmtpServer) -> Inbox:
 
 @pytest.fixture(scope="package")
 def merchant() -> Iterator[MockMerchantServer]:
-    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def own_smtp() -> Iterator[MockSmtpServer]:
-    """A mock SMTP server of the test's own, for a test that makes it refuse or needs
-    its inbox to itself."""
-    with mock_smtp_on_free_ports() as server:
-        yield server
-
-
-@pytest.fixture
-def own_merchant() -> Iterator[MockMerchantServer]:
-    """A mock merchant of the test's own, for a test that reads all its callbacks."""
     with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
         yield server
 

@@ -15,9 +15,8 @@ from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage
 from sandbox.settings import BrokerSettings
 from sandbox.topology import APPOINTMENT_SERVICE
-from tests.service_support import RunningService, running_service
+from tests.service_support import MERCHANT_SECRET, RunningService, running_service
 
-MERCHANT_SECRET = "whsec_notifier_test_secret"
 # the tenant of the contracts' example events, which the tests publish
 EXAMPLE_TENANT = "tenant123"
 SCRIPT_NAME = "<script>alert('owned')</script> Jane"
