@@ -138,6 +138,25 @@ class SourceEvent:
         value = self.body.get(name)
         return value if isinstance(value, str) and value else None
 
+    def attempt_record(
+        self, channel: str, template: str, recipient: str | None, status: str, at: datetime
+    ) -> Attempt:
+        """The audit log's row of one attempt, at ``at``, to send ``channel`` for this event."""
+        return Attempt(
+            event_id=self.id,
+            routing_key=self.routing_key,
+            correlation_id=self.correlation_id,
+            attempt=self.attempt,
+            tenant_id=self.field("tenantId"),
+            appointment_id=self.field("appointmentId"),
+            payment_id=self.field("paymentId"),
+            channel=channel,
+            template=template,
+            recipient=recipient,
+            status=status,
+            created_at=at,
+        )
+
 
 def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:
     """Send what ``message`` is owed and not yet sent; return the channels sent now."""
@@ -161,7 +180,7 @@ def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:
         except _Failed as failed:
             failures.append(failed.failure)
             continue
-        attempt = _attempt(notifier, event, channel, template, recipient, SENT)
+        attempt = event.attempt_record(channel, template, recipient, SENT, notifier.now())
         attempt = replace(attempt, email_message_id=email_message_id)
         notifier.store.record_sent(attempt, events.notification(attempt, event.field("customerId")))
         log.info("%s %s sent for %s %s", channel, template, event.routing_key, event.id)
@@ -175,7 +194,7 @@ def _record_failures(notifier: Notifier, event: SourceEvent, failures: list[Fail
     permanent = all(f.permanent for f in failures)
     final = permanent or event.attempt >= notifier.max_attempts
     for f in failures:
-        attempt = _attempt(notifier, event, f.channel, f.template, f.recipient, FAILED)
+        attempt = event.attempt_record(f.channel, f.template, f.recipient, FAILED, notifier.now())
         attempt = replace(attempt, error_code=f.code, error_message=f.message[:1000])
         outgoing = events.notification(attempt, event.field("customerId")) if final else None
         notifier.store.record_failed(attempt, outgoing)
@@ -265,27 +284,3 @@ def _call_merchant(notifier: Notifier, event: SourceEvent, template: str) -> tup
         failure = Failure(WEBHOOK, template, merchant.recipient, exc.code, str(exc), exc.permanent)
         raise _Failed(failure) from exc
     return merchant.recipient, None
-
-
-def _attempt(
-    notifier: Notifier,
-    event: SourceEvent,
-    channel: str,
-    template: str,
-    recipient: str | None,
-    status: str,
-) -> Attempt:
-    return Attempt(
-        event_id=event.id,
-        routing_key=event.routing_key,
-        correlation_id=event.correlation_id,
-        tenant_id=event.field("tenantId"),
-        appointment_id=event.field("appointmentId"),
-        payment_id=event.field("paymentId"),
-        channel=channel,
-        template=template,
-        recipient=recipient,
-        status=status,
-        attempt=event.attempt,
-        created_at=notifier.now(),
-    )
