@@ -6,18 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import MetaData, Table, select, update
 
 from sandbox.health import http_status
 from sandbox.messaging import (
@@ -32,7 +21,7 @@ from sandbox.messaging import (
 from sandbox.messaging.envelope import Envelope, valid_correlation_id
 from sandbox.messaging.tools import drain
 from sandbox.services.common.db import make_engine
-from sandbox.services.common.outbox import OutboxRelay, outbox_table
+from sandbox.services.common.outbox import OutboxRelay, first_release_columns, outbox_table
 from tests.payment.support import fresh_database
 from tests.services.support import numbered_event, write_events, write_numbered_events
 
@@ -243,19 +232,7 @@ def test_the_latest_parked_row_is_the_one_reported(outbox):
 
 def _first_release_outbox(metadata: MetaData) -> Table:
     """The outbox table as the first release created it: no refusals, no parking."""
-    return Table(
-        "outbox",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("message_id", String(64), nullable=False, unique=True),
-        Column("routing_key", String(128), nullable=False),
-        Column("aggregate_id", String(128), nullable=True, index=True),
-        Column("body", Text, nullable=False),
-        Column("envelope", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
-        Column("publish_attempts", Integer, nullable=False, default=0),
-    )
+    return Table("outbox", metadata, *first_release_columns())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

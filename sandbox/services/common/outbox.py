@@ -75,15 +75,11 @@ DEFAULT_MAX_REFUSALS = 5
 DEFAULT_LEASE_S = 60.0
 PARK_REASON_MAX = 500
 CLAIMANT_MAX = 64
-# columns added after the first release; ``upgrade_outbox`` adds them to older tables
-_LATER_COLUMNS = ("refusals", "parked_at", "park_reason", "claimed_by", "claimed_until")
 
 
-def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
-    """The outbox table ``name``; ``metadata.create_all`` also upgrades an older one."""
-    table = Table(
-        name,
-        metadata,
+def first_release_columns() -> list[Column[Any]]:
+    """The outbox's columns as the first release created them."""
+    return [
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("message_id", String(64), nullable=False, unique=True),
         Column("routing_key", String(128), nullable=False),
@@ -93,6 +89,12 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
         Column("publish_attempts", Integer, nullable=False, default=0),
+    ]
+
+
+def _later_columns() -> list[Column[Any]]:
+    """The columns added since, which ``upgrade_outbox`` adds to an older table."""
+    return [
         # nacks and returns so far; the row is parked when they reach max_refusals
         Column("refusals", Integer, nullable=False, server_default=text("0")),
         Column("parked_at", DateTime(timezone=True), nullable=True),
@@ -100,7 +102,15 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         # the relay publishing the row now, and until when its claim holds
         Column("claimed_by", String(CLAIMANT_MAX), nullable=True),
         Column("claimed_until", DateTime(timezone=True), nullable=True),
-    )
+    ]
+
+
+_LATER_COLUMNS = tuple(column.name for column in _later_columns())
+
+
+def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
+    """The outbox table ``name``; ``metadata.create_all`` also upgrades an older one."""
+    table = Table(name, metadata, *first_release_columns(), *_later_columns())
     # Parked rows are a handful in a table that keeps every row it ever had: a partial
     # index.  (A plain one, where nearly every row is NULL, made SQLite's planner prefer
     # it to sent_at's for the unsent rows and read the whole table on every relay pass.)
