@@ -274,10 +274,10 @@ class Tx:
         """Write events into the outbox, in order, with a timeline entry each."""
         outbox_module.add_events(self.conn, tables.outbox, messages, aggregate_id=payment_id)
         at = model.now()
-        self._entries += [
-            _entry(payment_id, "event", at, event_type=m.routing_key, message_id=m.message_id)
-            for m in messages
-        ]
+        for m in messages:
+            self.timeline(
+                payment_id, "event", at=at, event_type=m.routing_key, message_id=m.message_id
+            )
 
     def request_cancel(self, payment_id: str, reason: str) -> None:
         """Remember why the API asked the provider to cancel this payment."""
@@ -300,32 +300,22 @@ class Tx:
         *,
         detail: str | None = None,
         at: datetime | None = None,
+        event_type: str | None = None,
+        message_id: str | None = None,
     ) -> None:
+        """Note a timeline entry; ``flush`` writes it."""
         self._entries.append(
-            _entry(payment_id, kind, at or model.now(), from_status, to_status, detail)
+            {
+                "payment_id": payment_id,
+                "at": at or model.now(),
+                "kind": kind,
+                "from_status": from_status,
+                "to_status": to_status,
+                "event_type": event_type,
+                "message_id": message_id,
+                "detail": detail,
+            }
         )
-
-
-def _entry(
-    payment_id: str,
-    kind: str,
-    at: datetime,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    detail: str | None = None,
-    event_type: str | None = None,
-    message_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "payment_id": payment_id,
-        "at": at,
-        "kind": kind,
-        "from_status": from_status,
-        "to_status": to_status,
-        "event_type": event_type,
-        "message_id": message_id,
-        "detail": detail,
-    }
 
 
 class Storage:
