@@ -14,6 +14,7 @@ from sandbox.contracts.owed import EMAIL, WEBHOOK
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.common import outbox
 from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell
+from sandbox.services.notifier.handlers import SourceEvent
 from sandbox.services.notifier.rendering import AppointmentFacts
 from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata, outbox_rows
 from tests.payment.support import engine_with_tables
@@ -49,20 +50,9 @@ def outbox_count(store: NotifierStore) -> int:
 
 
 def attempt(event_id: str, channel: str, status: str = "sent") -> Attempt:
-    return Attempt(
-        event_id=event_id,
-        routing_key="payment.completed",
-        correlation_id="flow-1",
-        tenant_id="t1",
-        appointment_id="appt_1",
-        payment_id="pay_1",
-        channel=channel,
-        template="payment_succeeded",
-        recipient="jane@example.com",
-        status=status,
-        attempt=1,
-        created_at=NOW,
-    )
+    body = {"tenantId": "t1", "appointmentId": "appt_1", "paymentId": "pay_1"}
+    event = SourceEvent(event_id, "payment.completed", "flow-1", 1, body)
+    return event.attempt_record(channel, "payment_succeeded", "jane@example.com", status, NOW)
 
 
 def sent_event() -> OutgoingMessage:
