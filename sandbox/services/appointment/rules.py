@@ -132,6 +132,22 @@ def apply_payment_event(appt: Appointment, event: PaymentEvent, now: datetime) -
     return decision
 
 
+def _with_payment(
+    appt: Appointment, event: PaymentEvent, status: str, **changes: Any
+) -> Appointment:
+    """``appt`` with the event's payment in ``status``, and the payment's error: the
+    event's when the payment failed, none otherwise."""
+    failed = status == FAILED
+    return replace(
+        appt,
+        payment_status=status,
+        payment_id=event.payment_id,
+        payment_error_code=event.error_code if failed else None,
+        payment_error_message=event.error_message if failed else None,
+        **changes,
+    )
+
+
 def _stale(appt: Appointment, event: PaymentEvent) -> Decision:
     return Decision(
         appt,
@@ -149,13 +165,7 @@ def _created(appt: Appointment, event: PaymentEvent) -> Decision:
 def _completed(appt: Appointment, event: PaymentEvent) -> Decision:
     if PAYMENT_RANK[appt.payment_status] >= PAYMENT_RANK[PAID]:
         return _stale(appt, event)
-    paid = replace(
-        appt,
-        payment_status=PAID,
-        payment_id=event.payment_id,
-        payment_error_code=None,
-        payment_error_message=None,
-    )
+    paid = _with_payment(appt, event, PAID)
     if appt.status == PENDING_CONFIRMATION:
         confirmed = replace(paid, status=CONFIRMED)
         return Decision(confirmed, APPLIED, "paid and confirmed", (Publish(CONFIRMED_KEY),))
@@ -165,13 +175,7 @@ def _completed(appt: Appointment, event: PaymentEvent) -> Decision:
 def _failed(appt: Appointment, event: PaymentEvent) -> Decision:
     if PAYMENT_RANK[appt.payment_status] > PAYMENT_RANK[FAILED]:
         return _stale(appt, event)
-    failed = replace(
-        appt,
-        payment_status=FAILED,
-        payment_id=event.payment_id,
-        payment_error_code=event.error_code,
-        payment_error_message=event.error_message,
-    )
+    failed = _with_payment(appt, event, FAILED)
     return Decision(failed, APPLIED, "payment failed; error stored")
 
 
@@ -184,13 +188,8 @@ def _payment_cancelled(appt: Appointment, event: PaymentEvent) -> Decision:
 
 def _refunded(appt: Appointment, event: PaymentEvent) -> Decision:
     already = appt.refunded_amount or Decimal(0)
-    refunded = replace(
-        appt,
-        payment_status=REFUNDED,
-        payment_id=event.payment_id,
-        payment_error_code=None,
-        payment_error_message=None,
-        refunded_amount=already + (event.refunded_amount or Decimal(0)),
+    refunded = _with_payment(
+        appt, event, REFUNDED, refunded_amount=already + (event.refunded_amount or Decimal(0))
     )
     full = event.refund_type == "full"
     overtook_completion = PAYMENT_RANK[appt.payment_status] < PAYMENT_RANK[PAID]
