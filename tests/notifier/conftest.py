@@ -11,7 +11,7 @@ from mocks.merchant.server import MockMerchantServer
 from mocks.smtp.server import MockSmtpServer
 from sandbox.pytest_plugin import Vhost
 from sandbox.settings import BrokerSettings
-from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, notifier_service
+from tests.notifier.support import Inbox, NotifierService, notifier_service
 from tests.service_support import EventTap, mock_merchant_on_free_port, mock_smtp_on_free_ports
 from tests.service_support import fast_broker as fast_broker
 from tests.service_support import fast_topology as fast_topology
@@ -35,7 +35,7 @@ def inbox(smtp: MockSmtpServer) -> Inbox:
 
 @pytest.fixture(scope="package")
 def merchant() -> Iterator[MockMerchantServer]:
-    with mock_merchant_on_free_port(MERCHANT_SECRET) as server:
+    with mock_merchant_on_free_port() as server:
         yield server
 
 
@@ -49,11 +49,7 @@ def notifier(
 ) -> Iterator[NotifierService]:
     state_dir: Path = tmp_path_factory.mktemp("notifier")
     with notifier_service(
-        state_dir,
-        shared_vhost.url,
-        fast_broker,
-        smtp_port=smtp.smtp_port,
-        merchant_url=merchant.callback_url,
+        state_dir, shared_vhost.url, fast_broker, smtp_port=smtp.smtp_port, merchant=merchant
     ) as running:
         yield running
 

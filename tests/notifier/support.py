@@ -11,11 +11,12 @@ from typing import Any
 import requests
 
 from mocks.clients import SmtpClient
+from mocks.merchant.server import MockMerchantServer
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage
 from sandbox.settings import BrokerSettings
 from sandbox.topology import APPOINTMENT_SERVICE
-from tests.service_support import MERCHANT_SECRET, RunningService, running_service
+from tests.service_support import RunningService, running_service
 
 # the tenant of the contracts' example events, which the tests publish
 EXAMPLE_TENANT = "tenant123"
@@ -62,16 +63,17 @@ def notifier_service(
     broker: BrokerSettings,
     *,
     smtp_port: int,
-    merchant_url: str | None = None,
+    merchant: MockMerchantServer | None = None,
     processes: Sequence[str] = ("web", "consumer", "relay"),
 ) -> Iterator[NotifierService]:
-    """Start the notifier's processes for real; stop them afterwards."""
+    """Start the notifier's processes for real, calling ``merchant`` back with its own
+    secret; stop them afterwards."""
     env = {
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "SMTP_TIMEOUT_S": "5",
-        "MERCHANT_CALLBACK_URL": merchant_url or "",
-        "MERCHANT_CALLBACK_SECRET": MERCHANT_SECRET if merchant_url else "",
+        "MERCHANT_CALLBACK_URL": merchant.callback_url if merchant else "",
+        "MERCHANT_CALLBACK_SECRET": merchant.settings.secret if merchant else "",
     }
     with running_service(
         NotifierService, "notifier", state_dir, amqp_url, broker, env, processes

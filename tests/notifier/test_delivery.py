@@ -18,8 +18,8 @@ from sandbox.signing import verify
 from sandbox.topology import Topology
 from sandbox.waiting import wait_for
 from tests.appointment.support import payment_event
-from tests.notifier.support import MERCHANT_SECRET, Inbox, NotifierService, unique_email
-from tests.service_support import EventTap, await_dead_letter, publish_altered
+from tests.notifier.support import Inbox, NotifierService, unique_email
+from tests.service_support import MERCHANT_SECRET, EventTap, await_dead_letter, publish_altered
 
 pytestmark = pytest.mark.integration
 

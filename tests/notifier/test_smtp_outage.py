@@ -49,7 +49,7 @@ def real_ladder_notifier(
         sandbox_declared_vhost.url,
         sandbox_broker_settings,
         smtp_port=own_smtp.smtp_port,
-        merchant_url=own_merchant.callback_url,
+        merchant=own_merchant,
     ) as running:
         yield running
 
