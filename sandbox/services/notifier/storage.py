@@ -45,6 +45,17 @@ from sandbox.services.notifier.rendering import AppointmentFacts
 
 metadata = MetaData()
 
+
+def _sent(*, recipient_known: bool) -> tuple[Column[str], Column[str], Column[str]]:
+    """``channel``, ``template`` and ``recipient``: what was sent, or tried, and to whom (a
+    failed attempt may not have known whom)."""
+    return (
+        Column("channel", String(16), nullable=False),
+        Column("template", String(100), nullable=False),
+        Column("recipient", String(2048), nullable=not recipient_known),
+    )
+
+
 appointments = Table(
     "notifier_appointments",
     metadata,
@@ -61,9 +72,7 @@ deliveries = Table(
     "notifier_deliveries",
     metadata,
     Column("event_id", String(255), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("template", String(100), nullable=False),
-    Column("recipient", String(2048), nullable=False),
+    *_sent(recipient_known=True),
     Column("email_message_id", String(255), nullable=True),
     columns.moment("delivered_at"),
     PrimaryKeyConstraint("event_id", "channel"),
@@ -79,9 +88,7 @@ notifications = Table(
     columns.tenant_id(nullable=True),
     Column("appointment_id", String(128), nullable=True),
     Column("payment_id", String(128), nullable=True),
-    Column("channel", String(16), nullable=False),
-    Column("template", String(100), nullable=False),
-    Column("recipient", String(2048), nullable=True),
+    *_sent(recipient_known=False),
     Column("status", String(16), nullable=False),
     Column("attempt", Integer, nullable=False),
     *columns.error(),
