@@ -34,6 +34,7 @@ import port_for
 from mirakuru import Executor
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
+import sandbox.spawned  # noqa: F401  (mirakuru's exit hook, made exact)
 from sandbox.messaging import BrokerConnectError, probe
 
 USER = "guest"

@@ -20,6 +20,8 @@ from typing import IO, Any
 from mirakuru import Executor, HTTPExecutor
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
+import sandbox.spawned  # noqa: F401  (mirakuru's exit hook, made exact)
+
 
 class ProcessStartError(RuntimeError):
     """A managed process exited or never became ready; carries the end of its log."""
