@@ -106,10 +106,10 @@ def check(record: Mapping[str, Any]) -> Check:
             f"(it runs `{_short(cmdline)}`)",
         )
     if record.get("since_boot") is not None and since_boot is not None:
-        moved = abs(since_boot - float(record["since_boot"]))
-    else:
-        moved = abs(started - recorded) - START_TIME_TOLERANCE_S
-    if moved > 0:
+        started_elsewhen = since_boot != float(record["since_boot"])
+    else:  # a record without the tick count: the wall-clock start, within a second
+        started_elsewhen = abs(started - recorded) > START_TIME_TOLERANCE_S
+    if started_elsewhen:
         return Check(
             Verdict.FOREIGN,
             pid,
