@@ -64,15 +64,21 @@ def print_table(heading: str, rows: list[tuple[str, str]]) -> None:
 
 
 @contextmanager
-def database(kind: str) -> Iterator[dict[str, str]]:
+def database(kind: str, settings: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """The environment for ``kind``: nothing for SQLite, a fresh database for PostgreSQL
-    (dropped afterwards)."""
+    (dropped afterwards), with ``settings`` as its defaults for every new session."""
     if kind == "sqlite":
         yield {}
         return
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        for setting, value in (settings or {}).items():
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(setting), sql.Literal(value)
+                )
+            )
     try:
         yield {"DATABASE_URL": f"{POSTGRES}/{name}"}
     finally:

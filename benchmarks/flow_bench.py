@@ -118,6 +118,11 @@ def load_step(
     return read_summary(plan)
 
 
+def users_for(rate: float) -> int:
+    """Locust users for a paced step at ``rate`` flows/s: enough that none falls behind."""
+    return int(min(200, max(10, rate * 3)))
+
+
 def drained(state: dict[str, Any], timeout: float = 180.0) -> None:
     """Wait until every work and retry queue is empty, so a step starts from rest."""
     url = state["broker"]["url"]
@@ -311,7 +316,7 @@ def main() -> int:
             state,
             endpoints,
             out / "half-saturation",
-            users=int(min(200, max(10, half_rate * 3))),
+            users=users_for(half_rate),
             seconds=step_s,
             rate=half_rate,
         )
@@ -321,7 +326,7 @@ def main() -> int:
         points = []
         cpu_at_8: dict[str, float] = {}
         for rate in rates:
-            users = int(min(200, max(10, rate * 3)))
+            users = users_for(rate)
             summary, cpu = measured_step(
                 state, endpoints, out / f"rate-{rate:g}", users=users, seconds=step_s, rate=rate
             )

@@ -25,15 +25,12 @@ import logging
 import re
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg
-from bench_common import POSTGRES
-from flow_bench import measured_step, sandbox
-from psycopg import sql
+from bench_common import database
+from flow_bench import measured_step, sandbox, users_for
 
 from sandbox.control.state import StateFile
 from sandbox.load.run import Endpoints
@@ -101,35 +98,23 @@ def main() -> int:
     args = parser.parse_args()
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     log_file = server_log(args.log)
-    name = f"census_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        admin.execute(
-            sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = 0").format(
-                sql.Identifier(name)
-            )
+    users = users_for(args.rate)
+    with (
+        database("postgresql", {"log_min_duration_statement": "0"}) as env,
+        tempfile.TemporaryDirectory(prefix="pg-census-") as tmp,
+        sandbox(None, {}, env) as state_dir,
+    ):
+        name = env["DATABASE_URL"].rsplit("/", 1)[1]
+        state = StateFile(state_dir).read()
+        endpoints = Endpoints.of_sandbox(state_dir)
+        out = Path(tmp)
+        # warm-up: pools filled, statements prepared
+        measured_step(state, endpoints, out / "warm", users=users, seconds=10, rate=args.rate)
+        start = log_file.stat().st_size
+        summary, _ = measured_step(
+            state, endpoints, out / "census", users=users, seconds=args.seconds, rate=args.rate
         )
-    users = int(min(200, max(10, args.rate * 3)))
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="pg-census-") as tmp,
-            sandbox(None, {}, {"DATABASE_URL": f"{POSTGRES}/{name}"}) as state_dir,
-        ):
-            state = StateFile(state_dir).read()
-            endpoints = Endpoints.of_sandbox(state_dir)
-            out = Path(tmp)
-            # warm-up: pools filled, statements prepared
-            measured_step(state, endpoints, out / "warm", users=users, seconds=10, rate=args.rate)
-            start = log_file.stat().st_size
-            summary, _ = measured_step(
-                state, endpoints, out / "census", users=users, seconds=args.seconds, rate=args.rate
-            )
-            end = log_file.stat().st_size
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        end = log_file.stat().st_size
     with log_file.open("rb") as handle:
         handle.seek(start)
         text = handle.read(end - start).decode(errors="replace")

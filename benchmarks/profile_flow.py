@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flow_bench import component_pids, cpu_seconds, drained, load_step, sandbox
+from flow_bench import component_pids, cpu_seconds, drained, load_step, sandbox, users_for
 
 from sandbox.control.state import StateFile
 from sandbox.load.run import Endpoints
@@ -158,7 +158,7 @@ def main() -> int:
                 )
         time.sleep(1.0)  # py-spy attaches
         before = cpu_seconds(pids)
-        users = int(min(200, max(10, args.rate * 3)))
+        users = users_for(args.rate)
         summary = load_step(
             endpoints, out / "load", users=users, seconds=args.seconds, rate=args.rate
         )
