@@ -20,6 +20,13 @@ k of a batch is not confirmed (connection lost), k and everything after it are p
 again in order on the next pass, so every event reaches the broker after all events
 written before it, at the price of possible duplicates of the later ones.
 
+Marks: in ``run`` the sent mark of a pass's rows waits up to ``hold_marks_s`` for the next
+pass, whose claim writes it in the same statement or transaction: at moderate rates a
+pass carries one row, and the mark and the claim were each a write of their own.  A mark
+no pass picks up in that time is written alone.  A relay that dies holding marks
+publishes those rows again when it restarts (duplicates, as any crash between confirm
+and mark; consumers de-duplicate them).
+
 Parking: a row that can never be published must not hold back the rows behind it, for
 every tenant, for ever.  A row that does not make an AMQP message (a property over
 AMQP's 255-byte limit, a header of no AMQP type, a row no code could have written) is
@@ -73,6 +80,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REFUSALS = 5
 DEFAULT_LEASE_S = 60.0
+DEFAULT_HOLD_MARKS_S = 0.1
 PARK_REASON_MAX = 500
 CLAIMANT_MAX = 64
 
@@ -262,6 +270,7 @@ class OutboxRelay:
         idle_poll_s: float = IDLE_POLL_S,
         name: str = "relay",
         lease_s: float | None = None,
+        hold_marks_s: float = DEFAULT_HOLD_MARKS_S,
     ) -> None:
         if not name or len(name) > CLAIMANT_MAX:
             raise ValueError(f"a relay's name has 1 to {CLAIMANT_MAX} characters: {name!r}")
@@ -279,21 +288,31 @@ class OutboxRelay:
         # a claim must outlive a pass that waits the whole confirm timeout
         self._lease = timedelta(seconds=lease_s or max(DEFAULT_LEASE_S, 2 * confirm_timeout_s))
         self._statements = RelayStatements(table, name, batch_size)
+        self._postgres = engine.dialect.name == "postgresql"
+        # a held mark must be written long before the rows' claim runs out
+        self._hold_marks_s = min(hold_marks_s, self._lease.total_seconds() / 4)
+        # rows the broker confirmed whose sent mark waits for the next claim (``run``)
+        self._held: list[int] = []
         self.stats = RelayStats()
 
     def pending(self) -> int:
+        """Rows waiting to be published: unsent rows, less those confirmed whose mark
+        this relay holds."""
+        held = len(self._held)
         with db.reading(self._engine) as conn:
-            return pending_count(conn, self._table)
+            return max(0, pending_count(conn, self._table) - held)
 
     def parked(self) -> Parked:
         with db.reading(self._engine) as conn:
             return parked_rows(conn, self._table)
 
-    def run_once(self, *, look_first: bool = True) -> int:
+    def run_once(self, *, look_first: bool = True, hold_marks: bool = False) -> int:
         """Publish one batch; return how many rows it settled (marked sent or parked).
 
         ``look_first``: read whether anything waits before claiming (an idle pass then
         costs one read and takes no write lock); a pass right after a ring skips it.
+        ``hold_marks``: when every row is confirmed, keep their sent mark for the next
+        pass's claim to write (``flush_marks`` writes it alone).
         """
         self.stats.passes += 1
         rows = self._claim(look_first)
@@ -310,7 +329,7 @@ class OutboxRelay:
             messages = [message for _, message in built]
             errors = self._publisher.publish_many(messages, timeout=self._confirm_timeout_s)
             self._settle([row for row, _ in built], errors, done)
-        self._write(done)
+        self._write(done, hold_marks)
         for row in rows:
             if row.id in done.parked:
                 log.error(
@@ -325,15 +344,32 @@ class OutboxRelay:
         return len(done.sent) + len(done.parked)
 
     def _claim(self, look_first: bool) -> list[Any]:
-        """Claim the next batch of publishable rows for this relay, in insertion order."""
-        if look_first and not self._statements.anything_pending(self._engine):
+        """Claim the next batch of publishable rows for this relay, in insertion order,
+        writing the sent marks it holds on the way."""
+        statements, held = self._statements, self._held
+        if not held and look_first and not statements.anything_pending(self._engine):
             return []
         now = datetime.now(UTC)
-        with db.one_statement(self._engine) as conn:
-            rows = conn.execute(
-                self._statements.claim, {"now": now, "until": now + self._lease}
-            ).all()
+        values = {"now": now, "until": now + self._lease}
+        if not held:
+            with db.one_statement(self._engine) as conn:
+                rows = conn.execute(statements.claim, values).all()
+        elif self._postgres:
+            with db.one_statement(self._engine) as conn:
+                rows = conn.execute(statements.mark_and_claim, {**values, "held": held}).all()
+        else:
+            with self._engine.begin() as conn:
+                conn.execute(statements.sent, {"ids": held, "now": now})
+                rows = conn.execute(statements.claim, values).all()
+        self._held = []
         return sorted(rows, key=lambda row: row.id)
+
+    def flush_marks(self) -> None:
+        """Write the sent marks this relay holds."""
+        if self._held:
+            with db.one_statement(self._engine) as conn:
+                conn.execute(self._statements.sent, {"ids": self._held, "now": datetime.now(UTC)})
+            self._held = []
 
     def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:
         """Sort published rows by their results, in order, up to the first to retry."""
@@ -368,19 +404,24 @@ class OutboxRelay:
             return f"refused by the broker {row.refusals + 1} times, last: {error}"
         return None
 
-    def _write(self, done: _Pass) -> None:
+    def _write(self, done: _Pass, hold_marks: bool) -> None:
         statements = self._statements
         now = datetime.now(UTC)
         sent = set(done.sent)
         others = [row_id for row_id in done.attempted if row_id not in sent]
+        marks = self._held + done.sent
         if done.sent and not (others or done.refused or done.parked):
-            # the common pass: every row confirmed, one statement
+            # the common pass: every row confirmed, one statement, or none yet
+            if hold_marks:
+                self._held = marks
+                return
             with db.one_statement(self._engine) as conn:
-                conn.execute(statements.sent, {"ids": done.sent, "now": now})
+                conn.execute(statements.sent, {"ids": marks, "now": now})
+            self._held = []
             return
         with self._engine.begin() as conn:
-            if done.sent:  # sent rows were attempted too: one statement for both
-                conn.execute(statements.sent, {"ids": done.sent, "now": now})
+            if marks:  # sent rows were attempted too: one statement for both
+                conn.execute(statements.sent, {"ids": marks, "now": now})
             if others:
                 conn.execute(statements.attempted, {"ids": others})
             if done.refused:
@@ -390,21 +431,36 @@ class OutboxRelay:
                     statements.park,
                     {"row_id": row_id, "now": now, "reason": reason[:PARK_REASON_MAX]},
                 )
+        self._held = []
 
     def run(self) -> None:
-        """Relay until ``stop()``; idle passes wait ``poll_interval_s``, failures back off."""
+        """Relay until ``stop()``; idle passes wait ``poll_interval_s``, failures back off.
+        Sent marks wait for the next pass up to ``hold_marks_s`` (see the module doc)."""
         backoff = self._poll_interval_s
         rung = False
-        while not self._stopping.is_set():
-            try:
-                settled = self.run_once(look_first=not rung)
-            except Exception:
-                log.exception("relay pass failed")
-                backoff = min(max(backoff * 2, 0.1), 5.0)
-                self._stopping.wait(backoff)
-                continue
-            backoff = self._poll_interval_s
-            rung = settled >= self._batch_size or self._idle()
+        hold = self._hold_marks_s > 0
+        try:
+            while not self._stopping.is_set():
+                try:
+                    settled = self.run_once(look_first=not rung, hold_marks=hold)
+                    rung = settled >= self._batch_size or self._wait()
+                except Exception:
+                    log.exception("relay pass failed")
+                    backoff = min(max(backoff * 2, 0.1), 5.0)
+                    self._stopping.wait(backoff)
+                    continue
+                backoff = self._poll_interval_s
+        finally:
+            self._flush_on_stop()
+
+    def _wait(self) -> bool:
+        """Wait for the next pass; True when rung.  Held marks are written alone when no
+        ring comes within ``hold_marks_s``."""
+        if self._held and self._doorbell is not None:
+            if self._doorbell.wait(self._hold_marks_s):
+                return True
+            self.flush_marks()
+        return self._idle()
 
     def _idle(self) -> bool:
         """Wait for a ring (writers ring after their commit), or poll without a doorbell;
@@ -413,6 +469,17 @@ class OutboxRelay:
             self._stopping.wait(self._poll_interval_s)
             return False
         return self._doorbell.wait(self._idle_poll_s)
+
+    def _flush_on_stop(self) -> None:
+        try:
+            self.flush_marks()
+        except Exception as exc:
+            log.warning(
+                "relay: %d confirmed rows not marked sent (%s); they are published again "
+                "when a relay next runs",
+                len(self._held),
+                exc,
+            )
 
     def stop(self) -> None:
         self._stopping.set()

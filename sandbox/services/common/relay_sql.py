@@ -56,6 +56,31 @@ class RelayStatements:
             .values(claimed_by=name, claimed_until=bindparam("until"))
             .returning(*t.c)
         )
+        # The sent mark of rows confirmed in an earlier pass, and this pass's claim, in one
+        # statement (PostgreSQL; SQLite runs ``sent`` then ``claim`` in one transaction).
+        # The claim reads the table as it was before the mark, so it passes over the rows
+        # being marked by id.
+        held: BindParameter[Any] = bindparam("held", expanding=True)
+        marked = (
+            update(t)
+            .where(t.c.id.in_(held))
+            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
+            .cte("marked")
+        )
+        unmarked = (
+            select(t.c.id)
+            .where(publishable, free, ~held_back, t.c.id.not_in(held))
+            .order_by(t.c.id)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        self.mark_and_claim = (
+            update(t)
+            .where(t.c.id.in_(unmarked), t.c.id.not_in(held), publishable, free)
+            .values(claimed_by=name, claimed_until=bindparam("until"))
+            .returning(*t.c)
+            .add_cte(marked)
+        )
         self.any_pending = select(t.c.id).where(publishable).limit(1)
         self.attempted = (
             update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)

@@ -101,6 +101,7 @@ def run_relay(*, service: str, engine: Engine, outbox: Table, settings: ServiceS
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
         confirm_timeout_s=settings.relay_confirm_timeout_s,
+        hold_marks_s=settings.relay_hold_marks_s,
         max_refusals=broker.outbox_max_refusals,
         doorbell=doorbell,
         name=settings.relay_name or f"{service}-relay",

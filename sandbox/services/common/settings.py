@@ -123,6 +123,8 @@ class ServiceSettings:
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.02
     relay_confirm_timeout_s: float = 15.0
+    # how long a confirmed row's sent mark may wait for the next pass's claim (0: never)
+    relay_hold_marks_s: float = 0.1
     # the name the relay claims outbox rows under (empty: "<service>-relay"); a relay
     # started again under its name takes its claims back at once, so replicas need
     # names of their own
@@ -182,6 +184,9 @@ class ServiceSettings:
             ),
             "relay_confirm_timeout_s": number(
                 env, f"{p}_RELAY_CONFIRM_TIMEOUT_S", d["relay_confirm_timeout_s"], minimum=0.1
+            ),
+            "relay_hold_marks_s": number(
+                env, f"{p}_RELAY_HOLD_MARKS_S", d["relay_hold_marks_s"]
             ),
             "relay_name": relay_name(env, f"{p}_RELAY_NAME", d["relay_name"]),
             "default_tenant": text(env, f"{p}_DEFAULT_TENANT", d["default_tenant"]),
