@@ -224,6 +224,11 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(
         url, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE, pool_use_lifo=True
     )
+    # Several rows into one table (a transaction's timeline entries, a batch of events) as
+    # one INSERT ... VALUES (...), (...) statement, as SQLAlchemy already does for inserts
+    # with RETURNING, instead of psycopg's executemany: a pipeline of one statement per
+    # row, each parsed and executed by the server on its own.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     _ping_when_idle(engine)
     _doorbell(engine)
     return engine
