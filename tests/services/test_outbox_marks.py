@@ -80,9 +80,7 @@ def test_a_running_relay_marks_rows_soon_after_the_confirm_and_writes_held_marks
     bell = Doorbell("127.0.0.1", 0)
     publisher = FlakyPublisher(fail_at=10_000)
     # idle passes far beyond the deadlines: only the held-mark timer writes the first mark
-    relay = OutboxRelay(
-        engine, table, publisher, doorbell=bell, idle_poll_s=60, hold_marks_s=0.05
-    )
+    relay = OutboxRelay(engine, table, publisher, doorbell=bell, idle_poll_s=60, hold_marks_s=0.05)
     thread = threading.Thread(target=relay.run, daemon=True)
     thread.start()
     try:

@@ -185,9 +185,7 @@ class ServiceSettings:
             "relay_confirm_timeout_s": number(
                 env, f"{p}_RELAY_CONFIRM_TIMEOUT_S", d["relay_confirm_timeout_s"], minimum=0.1
             ),
-            "relay_hold_marks_s": number(
-                env, f"{p}_RELAY_HOLD_MARKS_S", d["relay_hold_marks_s"]
-            ),
+            "relay_hold_marks_s": number(env, f"{p}_RELAY_HOLD_MARKS_S", d["relay_hold_marks_s"]),
             "relay_name": relay_name(env, f"{p}_RELAY_NAME", d["relay_name"]),
             "default_tenant": text(env, f"{p}_DEFAULT_TENANT", d["default_tenant"]),
             "log_level": text(env, f"{p}_LOG_LEVEL", d["log_level"]).upper(),
