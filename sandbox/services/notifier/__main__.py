@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import atexit
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from sandbox.services.common import main as common
 from sandbox.services.notifier import storage
-from sandbox.services.notifier.api import create_app
 from sandbox.services.notifier.handlers import Notifier, handle_event
 from sandbox.services.notifier.merchant import MerchantClient
 from sandbox.services.notifier.rendering import EmailRenderer
@@ -26,6 +26,17 @@ from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.notifier.smtp import SmtpMailer
 from sandbox.services.notifier.storage import NotifierStore
 from sandbox.topology import NOTIFIER_SERVICE, build
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def create_app(settings: NotifierSettings) -> Flask:
+    """The web process's app; imported here, so that the relay and the consumer, which
+    serve no API, start without loading Flask and the handlers behind it."""
+    from sandbox.services.notifier.api import create_app as app
+
+    return app(settings)
 
 
 def build_notifier(
