@@ -11,7 +11,7 @@ databases the PostgreSQL / SQLite ratio of each setting.
 
     .venv/bin/python benchmarks/cpu_ab.py --a PAYMENT_RELAY_HOLD_MARKS_S=0 \\
         --a APPOINTMENT_RELAY_HOLD_MARKS_S=0 --a NOTIFIER_RELAY_HOLD_MARKS_S=0 \\
-        --rounds 2 --database sqlite,postgresql         # about 16 minutes
+        --rounds 2 --database sqlite,postgresql         # about 10 minutes
 """
 
 from __future__ import annotations
