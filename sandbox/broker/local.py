@@ -40,12 +40,13 @@ from sandbox.messaging import BrokerConnectError, probe
 USER = "guest"
 PASSWORD = "guest"
 HOST = "127.0.0.1"
-# Erlang's schedulers spin for a while when they run out of work before they sleep.  The
-# node shares the machine with a dozen sandbox processes, and at moderate rates it runs
-# out of work after nearly every message, so the spinning is CPU taken from them: the
-# node sleeps at once instead (about 0.6 ms less broker CPU per card flow at 8 flows/s,
-# no change at saturation; see docs/load-testing.md).
-ERL_SCHEDULER_ARGS = "+sbwt none +sbwtdcpu none +sbwtdio none"
+# Erlang VM flags of a private node (``SANDBOX_BROKER_ERL_ARGS`` replaces them).  The node
+# shares the machine with a dozen sandbox processes and needs a small part of one core for
+# their flows, so it runs one scheduler, not one per core (1.5 ms less broker CPU per card
+# flow at saturation), and its schedulers sleep as soon as they run out of work instead of
+# spinning first (0.6 ms less at 8 flows/s); see docs/load-testing.md.
+ERL_ARGS_ENV = "SANDBOX_BROKER_ERL_ARGS"
+ERL_SCHEDULER_ARGS = "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
 
 
 class GuestAddresses(ABC):
@@ -344,7 +345,8 @@ class LocalNode(GuestAddresses, OwnedBroker):
             "ERL_EPMD_ADDRESS": HOST,
             # Keep Erlang distribution on loopback like everything else the sandbox opens.
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": (
-                f"-kernel inet_dist_use_interface {{127,0,0,1}} {ERL_SCHEDULER_ARGS}"
+                "-kernel inet_dist_use_interface {127,0,0,1} "
+                + os.environ.get(ERL_ARGS_ENV, ERL_SCHEDULER_ARGS)
             ),
             "RUNNING_UNDER_SYSTEMD": "true",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
