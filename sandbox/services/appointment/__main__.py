@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -20,17 +19,6 @@ from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import main as common
 from sandbox.topology import APPOINTMENT_SERVICE
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-
-def create_app(settings: AppointmentSettings) -> Flask:
-    """The web process's app; imported here, so that the relay and the consumer, which
-    serve no API, start without loading Flask and the handlers behind it."""
-    from sandbox.services.appointment.api import create_app as app
-
-    return app(settings)
 
 
 def consumer(settings: AppointmentSettings, engine: Engine) -> common.Consumption:
@@ -42,7 +30,11 @@ def consumer(settings: AppointmentSettings, engine: Engine) -> common.Consumptio
 
 
 SERVICE = common.Service(
-    APPOINTMENT_SERVICE, AppointmentSettings, storage.metadata, create_app, consumer
+    APPOINTMENT_SERVICE,
+    AppointmentSettings,
+    storage.metadata,
+    "sandbox.services.appointment.api",
+    consumer,
 )
 main = SERVICE.main
 

@@ -1,10 +1,10 @@
 """``python -m sandbox.services.<name> web|consumer|relay``: the one entrypoint of every service.
 
 A service's ``__main__`` describes the service as a ``Service`` (its name, settings,
-tables, app factory and, when it consumes events, its consumer) and runs its ``main``;
-the outbox the relay publishes is the service's ``<name>_outbox`` table.  Each process
-reads its settings once, here, creates the service's tables, and stops cleanly on
-SIGTERM:
+tables, the module of its app factory and, when it consumes events, its consumer) and
+runs its ``main``; the outbox the relay publishes is the service's ``<name>_outbox``
+table.  Each process reads its settings once, here, creates the service's tables, and
+stops cleanly on SIGTERM:
 
 - ``web``: the HTTP API under gunicorn on ``<P>_PORT``;
 - ``consumer``: the service's queues, every message checked against its contract;
@@ -22,6 +22,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import Engine, MetaData, Table
@@ -53,7 +54,9 @@ class Service(Generic[S]):
     name: str  # "payment-service": its logs, health, process title and publisher
     settings: type[S]  # read from the environment once per process
     metadata: MetaData  # the service's tables
-    create_app: Callable[[S], Flask]
+    # the module whose ``create_app(settings)`` makes the web app: only the web process
+    # imports it, so the relay and the consumer start without Flask and the API behind it
+    app: str
     # None: the service consumes no events
     consumer: Callable[[S, Engine], Consumption] | None = None
 
@@ -72,11 +75,13 @@ class Service(Generic[S]):
 def _web(service: Service[S], settings: S) -> None:
     from sandbox.services.common.serve import serve
 
+    create_app: Callable[[S], Flask] = import_module(service.app).create_app
+
     engine = make_engine(settings.database_url)
     create_schema(engine, service.metadata)  # once, before the fork
     engine.dispose()  # no pooled connection may be inherited by the forked workers
     serve(
-        lambda: service.create_app(settings),
+        lambda: create_app(settings),
         host=settings.host,
         port=settings.port,
         replica_port=settings.replica_port,

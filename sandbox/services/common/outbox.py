@@ -409,19 +409,18 @@ class OutboxRelay:
         now = datetime.now(UTC)
         sent = set(done.sent)
         others = [row_id for row_id in done.attempted if row_id not in sent]
-        marks = self._held + done.sent
         if done.sent and not (others or done.refused or done.parked):
-            # the common pass: every row confirmed, one statement, or none yet
+            # the common pass: every row confirmed, one statement, or none yet (the claim
+            # at the start of this pass wrote the marks held before it)
             if hold_marks:
-                self._held = marks
+                self._held = done.sent
                 return
             with db.one_statement(self._engine) as conn:
-                conn.execute(statements.sent, {"ids": marks, "now": now})
-            self._held = []
+                conn.execute(statements.sent, {"ids": done.sent, "now": now})
             return
         with self._engine.begin() as conn:
-            if marks:  # sent rows were attempted too: one statement for both
-                conn.execute(statements.sent, {"ids": marks, "now": now})
+            if done.sent:  # sent rows were attempted too: one statement for both
+                conn.execute(statements.sent, {"ids": done.sent, "now": now})
             if others:
                 conn.execute(statements.attempted, {"ids": others})
             if done.refused:
@@ -431,7 +430,6 @@ class OutboxRelay:
                     statements.park,
                     {"row_id": row_id, "now": now, "reason": reason[:PARK_REASON_MAX]},
                 )
-        self._held = []
 
     def run(self) -> None:
         """Relay until ``stop()``; idle passes wait ``poll_interval_s``, failures back off.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Table, and_, bindparam, or_, select, update
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy import DateTime, Engine, Table, Update, and_, bindparam, or_, select, update
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from sandbox.services.common import db
 
@@ -39,58 +39,48 @@ class RelayStatements:
             )
             .exists()
         )
-        batch = (
-            select(t.c.id)
-            .where(publishable, free, ~held_back)
-            .order_by(t.c.id)
-            .limit(batch_size)
-            .scalar_subquery()
-        )
-        # ``free`` again outside: PostgreSQL waits for a row another transaction holds and
-        # then re-checks it, so two relays never both take a row.  (Not SKIP LOCKED: a row
-        # locked by a relay that just died would be skipped while a later row of its
-        # aggregate went out first.)
-        self.claim = (
-            update(t)
-            .where(t.c.id.in_(batch), publishable, free)
-            .values(claimed_by=name, claimed_until=bindparam("until"))
-            .returning(*t.c)
-        )
+
+        def claiming(*others: ColumnElement[bool]) -> Update:
+            """The claim of the next batch: its rows' ids, then the rows themselves, both
+            passing over rows that match ``others``."""
+            batch = (
+                select(t.c.id)
+                .where(publishable, free, ~held_back, *others)
+                .order_by(t.c.id)
+                .limit(batch_size)
+                .scalar_subquery()
+            )
+            # ``free`` again outside: PostgreSQL waits for a row another transaction holds
+            # and then re-checks it, so two relays never both take a row.  (Not SKIP
+            # LOCKED: a row locked by a relay that just died would be skipped while a later
+            # row of its aggregate went out first.)
+            return (
+                update(t)
+                .where(t.c.id.in_(batch), publishable, free, *others)
+                .values(claimed_by=name, claimed_until=bindparam("until"))
+                .returning(*t.c)
+            )
+
+        def marking(rows: BindParameter[Any]) -> Update:
+            return (
+                update(t)
+                .where(t.c.id.in_(rows))
+                .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
+            )
+
+        self.claim = claiming()
+        self.sent = marking(ids)
         # The sent mark of rows confirmed in an earlier pass, and this pass's claim, in one
         # statement (PostgreSQL; SQLite runs ``sent`` then ``claim`` in one transaction).
         # The claim reads the table as it was before the mark, so it passes over the rows
         # being marked by id.
         held: BindParameter[Any] = bindparam("held", expanding=True)
-        marked = (
-            update(t)
-            .where(t.c.id.in_(held))
-            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
-            .cte("marked")
-        )
-        unmarked = (
-            select(t.c.id)
-            .where(publishable, free, ~held_back, t.c.id.not_in(held))
-            .order_by(t.c.id)
-            .limit(batch_size)
-            .scalar_subquery()
-        )
-        self.mark_and_claim = (
-            update(t)
-            .where(t.c.id.in_(unmarked), t.c.id.not_in(held), publishable, free)
-            .values(claimed_by=name, claimed_until=bindparam("until"))
-            .returning(*t.c)
-            .add_cte(marked)
-        )
+        self.mark_and_claim = claiming(t.c.id.not_in(held)).add_cte(marking(held).cte("marked"))
         self.any_pending = select(t.c.id).where(publishable).limit(1)
         self.attempted = (
             update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
         )
         self.refused = update(t).where(t.c.id.in_(ids)).values(refusals=t.c.refusals + 1)
-        self.sent = (
-            update(t)
-            .where(t.c.id.in_(ids))
-            .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
-        )
         self.park = (
             update(t)
             .where(t.c.id == bindparam("row_id"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import sys
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -26,17 +25,6 @@ from sandbox.services.notifier.settings import NotifierSettings
 from sandbox.services.notifier.smtp import SmtpMailer
 from sandbox.services.notifier.storage import NotifierStore
 from sandbox.topology import NOTIFIER_SERVICE, build
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-
-def create_app(settings: NotifierSettings) -> Flask:
-    """The web process's app; imported here, so that the relay and the consumer, which
-    serve no API, start without loading Flask and the handlers behind it."""
-    from sandbox.services.notifier.api import create_app as app
-
-    return app(settings)
 
 
 def build_notifier(
@@ -72,7 +60,9 @@ def consumer(settings: NotifierSettings, engine: Engine) -> common.Consumption:
     )
 
 
-SERVICE = common.Service(NOTIFIER_SERVICE, NotifierSettings, storage.metadata, create_app, consumer)
+SERVICE = common.Service(
+    NOTIFIER_SERVICE, NotifierSettings, storage.metadata, "sandbox.services.notifier.api", consumer
+)
 main = SERVICE.main
 
 if __name__ == "__main__":
