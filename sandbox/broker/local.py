@@ -41,12 +41,11 @@ USER = "guest"
 PASSWORD = "guest"
 HOST = "127.0.0.1"
 # Erlang VM flags of a private node (``SANDBOX_BROKER_ERL_ARGS`` replaces them).  The node
-# shares the machine with a dozen sandbox processes and needs a small part of one core for
-# their flows, so it runs one scheduler, not one per core (1.5 ms less broker CPU per card
-# flow at saturation), and its schedulers sleep as soon as they run out of work instead of
-# spinning first (0.6 ms less at 8 flows/s); see docs/load-testing.md.
+# shares the machine with a dozen sandbox processes, so its schedulers sleep as soon as
+# they run out of work instead of spinning first (0.6 ms less broker CPU per card flow at
+# 8 flows/s); see docs/load-testing.md, which also measures ``+S 1:1``.
 ERL_ARGS_ENV = "SANDBOX_BROKER_ERL_ARGS"
-ERL_SCHEDULER_ARGS = "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
+ERL_SCHEDULER_ARGS = "+sbwt none +sbwtdcpu none +sbwtdio none"
 
 
 class GuestAddresses(ABC):
