@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ import psutil
 # the start in ticks from boot, which is exact.
 START_TIME_TOLERANCE_S = 1.0
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# A process caught in the middle of exec (its new memory mapped, its arguments not yet
+# placed) shows an empty command line; a record taken then would disown it later.
+EXEC_SETTLE_S = 2.0
 
 
 class Verdict(Enum):
@@ -58,10 +62,20 @@ def fingerprint(pid: int | None) -> dict[str, Any]:
     """
     if not pid:
         return {"pid": None}
+    deadline = time.monotonic() + EXEC_SETTLE_S
     try:
         process = psutil.Process(pid)
-        with process.oneshot():
-            found = {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
+        while True:
+            with process.oneshot():
+                found = {
+                    "pid": pid,
+                    "create_time": process.create_time(),
+                    "cmdline": process.cmdline(),
+                }
+                exited = process.status() == psutil.STATUS_ZOMBIE
+            if found["cmdline"] or exited or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)  # exec is still placing the arguments: read again
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return {"pid": pid}
     boot, since_boot = _boot_id(), _since_boot(pid)

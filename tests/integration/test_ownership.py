@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from sandbox.control.ownership import fingerprint
+from sandbox.control.ownership import Verdict, check, fingerprint
 from sandbox.control.state import StateFile
 from tests.integration.cli_support import sandbox
 
@@ -180,3 +181,27 @@ def test_a_foreign_process_on_a_recorded_pid_survives_up_and_down(state_dir, spa
 
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert alive(foreign)
+
+
+def test_a_process_fingerprinted_while_it_execs_is_recorded_with_its_command_line(
+    spawn, monkeypatch
+):
+    """Right after ``Popen`` returns the child may still be inside exec, its arguments
+    not yet placed, and /proc shows an empty command line (about one fresh child in a
+    few hundred on this machine). A record taken then would disown the process later,
+    so the fingerprint reads again until the command line is there."""
+    process = spawn()
+    real = psutil.Process.cmdline
+    reads = []
+
+    def mid_exec(self):
+        reads.append(self.pid)
+        return [] if len(reads) <= 3 else real(self)
+
+    monkeypatch.setattr(psutil.Process, "cmdline", mid_exec)
+
+    record = fingerprint(process.pid)
+
+    assert record["cmdline"] == SLEEPER
+    assert len(reads) == 4
+    assert check(record).verdict is Verdict.OURS
