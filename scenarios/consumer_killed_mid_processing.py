@@ -5,10 +5,11 @@ import threading
 from collections import Counter
 
 import requests
+from pika.adapters.blocking_connection import BlockingChannel
 
 from sandbox.contracts import example_body
 from sandbox.messaging import OutgoingMessage, Publisher
-from sandbox.messaging.tools import queue_depth
+from sandbox.messaging.connection import connect
 from sandbox.scenario import Flow
 from sandbox.scenario.steps import PRICE, appointment_becomes
 from sandbox.topology import APPOINTMENT_SERVICE
@@ -52,25 +53,46 @@ def run(flow: Flow) -> None:
     starting.start()
 
     queue = next(q.name for q in flow.topology.queues if q.consumer == APPOINTMENT_SERVICE)
+    # what the probe saw, for the timeout's message: the queue's ready counts in the order
+    # they came, and the consumer's last counters
+    seen: dict[str, object] = {"ready": [], "consumer": None}
 
-    def in_flight() -> str | None:
+    def in_flight(channel: BlockingChannel) -> str | None:
         # The broker's count needs nothing from the busy consumer: with a prefetch below
         # BOOKINGS, some but not all events taken from the queue means some are unhandled.
-        ready = queue_depth(flow.broker_url, queue)
+        ready = channel.queue_declare(queue, passive=True).method.message_count
+        counts = seen["ready"]
+        assert isinstance(counts, list)
+        if not counts or counts[-1] != ready:
+            counts.append(ready)
         if 0 < ready < BOOKINGS:
             return f"{BOOKINGS - ready} of {BOOKINGS} taken from {queue}"
         try:
             stats = requests.get(health, timeout=0.5).json()["consumer"]
         except (requests.RequestException, ValueError, KeyError):
             return None  # not listening yet
+        seen["consumer"] = stats
         if stats["delivered"] > 0 and stats["acked"] < BOOKINGS:
             return f"{stats['delivered']} delivered, {stats['acked']} acked"
         return None
 
-    seen = wait_for(in_flight, timeout=20, interval=0.005, what="the consumer mid-batch")
+    # one connection for the whole watch: a passive declare on it takes a fraction of a
+    # millisecond, where a connection per look takes several, as long as the window
+    connection = connect(flow.broker_url, name="scenario watch")
+    try:
+        channel = connection.channel()
+        caught = wait_for(
+            lambda: in_flight(channel),
+            timeout=20,
+            interval=0.002,
+            what="the consumer mid-batch",
+            seen=lambda: seen,
+        )
+    finally:
+        connection.close()
     starting.join(30)
     flow.processes.kill(CONSUMER)
-    flow.timeline.note(f"SIGKILL with {seen}")
+    flow.timeline.note(f"SIGKILL with {caught}")
 
     ids = [b["appointmentId"] for b in bookings]
     for booking in ids:
