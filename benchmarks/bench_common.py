@@ -88,15 +88,41 @@ def database(kind: str, settings: dict[str, str] | None = None) -> Iterator[dict
             )
 
 
+POSTGRES_ROLES = ("walwriter", "checkpointer", "background writer", "autovacuum", "logical")
+
+
+def postgres_processes(database: str = "") -> dict[int, tuple[str, float]]:
+    """Every process called ``postgres`` on the machine: its role and CPU seconds so far.
+    A backend whose command line names ``database`` is one of that database's."""
+    found = {}
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] != "postgres":
+            continue
+        command = " ".join(process.info["cmdline"] or [])
+        if database and database in command:
+            role = "backends of the sandbox's database"
+        else:
+            role = next((r for r in POSTGRES_ROLES if r in command), "other server processes")
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        found[process.pid] = (role, times.user + times.system)
+    return found
+
+
 def postgres_cpu_s() -> float:
     """CPU seconds of every process called ``postgres`` on the machine (the server the
     benchmark then has to itself)."""
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "postgres":
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                continue
-    return total
+    return sum(seconds for _, seconds in postgres_processes().values())
+
+
+def assignments(pairs: list[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` arguments of ``option`` as a mapping; a malformed one ends the run."""
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"{option} {pair!r}: expected NAME=VALUE")
+        env[name] = value
+    return env

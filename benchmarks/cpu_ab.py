@@ -23,21 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_common import database
+from bench_common import assignments, database
 from flow_bench import cpu_pass, log, sandbox
 
 SETTINGS = ("A", "B")
 DATABASES = ("sqlite", "postgresql")
-
-
-def assignments(pairs: list[str], option: str) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise SystemExit(f"{option} {pair!r}: expected NAME=VALUE")
-        env[name] = value
-    return env
 
 
 def run(

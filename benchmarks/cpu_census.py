@@ -25,34 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psutil
-from bench_common import database
+from bench_common import assignments, database, postgres_processes
 from flow_bench import component_pids, cpu_seconds, drained, load_step, sandbox, users_for
 
 from sandbox.control.state import StateFile
 from sandbox.load.run import Endpoints
 
 SETTLE_S = 10  # after boot or warm-up, before counting
-ROLES = ("walwriter", "checkpointer", "background writer", "autovacuum", "logical", "stats")
-
-
-def server_cpu(database_name: str) -> dict[int, tuple[str, float]]:
-    """Every ``postgres`` process: its role and CPU seconds so far."""
-    found = {}
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] != "postgres":
-            continue
-        command = " ".join(process.info["cmdline"] or [])
-        if database_name and database_name in command:
-            role = "backends of the sandbox's database"
-        else:
-            role = next((r for r in ROLES if r in command), "other server processes")
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        found[process.pid] = (role, times.user + times.system)
-    return found
 
 
 def main() -> int:
@@ -63,7 +42,7 @@ def main() -> int:
     parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    settings = dict(item.split("=", 1) for item in args.pg_setting)
+    settings = assignments(args.pg_setting, "--pg-setting")
     with (
         database(args.database, settings) as env,
         tempfile.TemporaryDirectory(prefix="cpu-census-") as tmp,
@@ -78,7 +57,7 @@ def main() -> int:
             drained(state)
         time.sleep(SETTLE_S)  # a fixed pause before counting: nothing is awaited here
         pids = component_pids(state)
-        before, server_before = cpu_seconds(pids), server_cpu(name)
+        before, server_before = cpu_seconds(pids), postgres_processes(name)
         began = time.monotonic()
         flows = 0
         if args.rate:
@@ -89,7 +68,7 @@ def main() -> int:
         else:
             time.sleep(args.seconds)  # at rest: the measurement is the waiting itself
         elapsed = time.monotonic() - began
-        after, server_after = cpu_seconds(pids), server_cpu(name)
+        after, server_after = cpu_seconds(pids), postgres_processes(name)
     spent = {n: after[n] - before.get(n, 0.0) for n in after}
     for pid, (role, seconds) in server_after.items():
         key = f"postgres: {role}"
