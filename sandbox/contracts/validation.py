@@ -100,13 +100,16 @@ class _MaxDecimalPlacesRs:
 FastCheck = Callable[[Any], bool]
 
 
-def fast_check(schema: Mapping[str, Any]) -> FastCheck | None:
+def fast_check(
+    schema: Mapping[str, Any], formats: Mapping[str, Callable[[str], bool]] | None = None
+) -> FastCheck | None:
     """True for an instance the schema accepts, by jsonschema-rs; None when it cannot
-    compile the schema (the full validator then judges every instance)."""
+    compile the schema (the full validator then judges every instance).  ``formats``
+    replaces the format checks (default: ``date-time`` by ``is_rfc3339_date_time``)."""
     try:
         compiled = jsonschema_rs.Draft202012Validator(
             dict(schema),
-            formats={"date-time": is_rfc3339_date_time},
+            formats=dict(formats) if formats is not None else {"date-time": is_rfc3339_date_time},
             validate_formats=True,
             keywords={"x-maxDecimalPlaces": _MaxDecimalPlacesRs},
         )
