@@ -3,7 +3,7 @@
 Starts real processes on free ports (a private RabbitMQ node, the mock provider, the
 payment web process under gunicorn and its relay), then:
 
-1. drives ``POST /payment/process`` (a successful card payment: 3 provider calls and 2
+1. drives ``POST /payment/process`` (a successful card payment: 2 provider calls and 2
    database transactions each) from a few threads for a bounded time, rate limiting
    off, and reports requests per second and latency;
 2. measures the relay: with the relay stopped, fills the outbox with real payment
@@ -111,7 +111,7 @@ def load(url: str, seconds: float, threads: int) -> tuple[int, int, list[float],
 
 
 def provider_alone(provider_url: str, seconds: float, threads: int) -> float:
-    """The same three provider calls per payment straight from the SDK: the ceiling."""
+    """The same two provider calls per payment straight from the SDK: the ceiling."""
     provider = StripeProvider(API_KEY, provider_url)
     card = model.CardInput(CARD["card_number"], 12, 2031, CARD["cvv"], "Bench")
     done = 0
@@ -126,10 +126,7 @@ def provider_alone(provider_url: str, seconds: float, threads: int) -> float:
             intent = provider.create_intent(
                 amount_minor=2550, currency="usd", metadata={}, idempotency_key=f"{key}-i"
             )
-            method = provider.create_card_method(card, idempotency_key=f"{key}-c")
-            provider.confirm_intent(
-                intent.id, payment_method_id=method.id, idempotency_key=f"{key}-f"
-            )
+            provider.confirm_with_card(intent.id, card, idempotency_key=f"{key}-f")
             count += 1
         with lock:
             done += count
@@ -305,7 +302,7 @@ def main() -> None:
             ceiling = provider_alone(f"http://127.0.0.1:{provider_port}", 5.0, args.threads)
             rows.append(
                 (
-                    "  reference: the same 3 provider calls from the SDK alone, no service",
+                    "  reference: the same 2 provider calls from the SDK alone, no service",
                     f"{ceiling:,.0f} payments/s",
                 )
             )

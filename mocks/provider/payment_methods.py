@@ -35,15 +35,19 @@ CREATE: dict[str, p.Field] = {
     "allow_redisplay": p.Str(choices=("always", "limited", "unspecified")),
     "expand": p.EXPAND,
 }
+# ``payment_method_data`` of a PaymentIntent's confirm: a new PaymentMethod made on the way
+DATA = p.Obj(fields={k: CREATE[k] for k in ("type", "card", "billing_details", "metadata")})
 LIST: dict[str, p.Field] = {**p.LIST_SPEC, "type": p.Str(), "customer": p.Str()}
 
 
-def create(store: Store, params: dict[str, Any]) -> Obj:
-    """Create a card PaymentMethod from ``card[number]...`` or ``card[token]``."""
+def create(store: Store, params: dict[str, Any], prefix: str = "") -> Obj:
+    """Create a card PaymentMethod from ``card[number]...`` or ``card[token]``; ``prefix``
+    names where the parameters came from in errors (``payment_method_data``)."""
     card = params.get("card")
+    where = f"{prefix}[card]" if prefix else "card"
     if card is None:
-        raise missing("card")
-    checked = _check(store, card)
+        raise missing(where)
+    checked = _check(store, card, where)
     return _store(store, checked, params.get("billing_details", {}), params.get("metadata", {}))
 
 
@@ -63,18 +67,19 @@ def _today(store: Store) -> dt.date:
     return dt.datetime.fromtimestamp(store.clock.now(), tz=dt.UTC).date()
 
 
-def _check(store: Store, card: dict[str, Any]) -> CheckedCard:
+def _check(store: Store, card: dict[str, Any], where: str) -> CheckedCard:
     now = _today(store)
     if "token" in card:
         number = card_for_token(card["token"])
         if number is None:
-            raise no_such("token", card["token"], "card[token]")
+            raise no_such("token", card["token"], f"{where}[token]")
         return check_card(number, 12, now.year + 3, None, now.year, now.month)
     for key in ("number", "exp_month", "exp_year"):
         if key not in card:
-            raise missing(f"card[{key}]")
+            raise missing(f"{where}[{key}]")
     if not card["number"].strip():
-        raise invalid("card[number] cannot be empty.", "card[number]", "parameter_invalid_empty")
+        name = f"{where}[number]"
+        raise invalid(f"{name} cannot be empty.", name, "parameter_invalid_empty")
     return check_card(
         card["number"], card["exp_month"], card["exp_year"], card.get("cvc"), now.year, now.month
     )

@@ -75,7 +75,7 @@ CONFIRM: dict[str, p.Field] = {
         "use_stripe_sdk",
         "expand",
     )
-} | {"client_secret": p.Str(max_len=200)}
+} | {"client_secret": p.Str(max_len=200), "payment_method_data": payment_methods.DATA}
 CANCEL: dict[str, p.Field] = {
     "cancellation_reason": p.Str(
         choices=("duplicate", "fraudulent", "requested_by_customer", "abandoned")
@@ -220,7 +220,17 @@ def confirm(store: Store, pi_id: str, params: dict[str, Any], req: RequestInfo) 
                 f"{', '.join(OPEN)} to be confirmed.",
                 payment_intent=snapshot(pi),
             )
-        if params.get("payment_method"):
+        if params.get("payment_method") and "payment_method_data" in params:
+            raise invalid(
+                "You cannot provide both payment_method and payment_method_data.",
+                "payment_method_data",
+            )
+        if "payment_method_data" in params:
+            made = payment_methods.create(
+                store, params["payment_method_data"], "payment_method_data"
+            )
+            pi["payment_method"] = made["id"]
+        elif params.get("payment_method"):
             pi["payment_method"] = payment_methods.resolve(store, params["payment_method"])["id"]
         if "capture_method" in params:
             pi["capture_method"] = params["capture_method"]

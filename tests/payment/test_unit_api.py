@@ -47,7 +47,7 @@ def refund(client: FlaskClient, payment: dict, amount: float, **headers: str) ->
 def test_every_event_written_to_the_outbox_matches_its_contract(app, client, fake):
     paid = pay(client, "BOOK-A", amount=100.0).json
     pay(client, "BOOK-B", card="declined")
-    fake.fail_next(only="confirm_intent")
+    fake.fail_next(only="confirm_with_card")
     pay(client, "BOOK-C")
     refund(client, paid, 40.0)
     refund(client, paid, 60.0)
@@ -74,7 +74,7 @@ def test_every_event_written_to_the_outbox_matches_its_contract(app, client, fak
 
 
 def test_answer_lost_after_the_provider_charged_is_retried_as_the_same_charge(app, client, fake):
-    fake.fail_next(only="confirm_intent", after_acting=True)
+    fake.fail_next(only="confirm_with_card", after_acting=True)
     headers = {"Idempotency-Key": "k-lost"}
 
     lost = pay(client, headers=headers)

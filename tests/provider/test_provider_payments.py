@@ -270,3 +270,91 @@ def test_publishable_key_without_client_secret_is_refused(provider, client):
 def test_publishable_key_cannot_list_payment_intents(provider):
     with pytest.raises(stripe.PermissionError):
         publishable_client(provider).v1.payment_intents.list()
+
+
+def confirm_with_card(client: stripe.StripeClient, number: str, **card: object) -> str:
+    """Open an intent and confirm it with the card itself (``payment_method_data``)."""
+    intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
+    client.v1.payment_intents.confirm(
+        intent.id,
+        params={
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, **CARD, **card},
+                "billing_details": {"name": "Ada Lovelace"},
+            },
+            "expand": ["payment_method"],
+        },
+    )
+    return intent.id
+
+
+def test_confirm_with_payment_method_data_charges_a_new_payment_method(client):
+    intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
+    confirmed = client.v1.payment_intents.confirm(
+        intent.id,
+        params={
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": "5555555555554444", **CARD},
+                "billing_details": {"name": "Ada Lovelace"},
+            },
+            "expand": ["payment_method"],
+        },
+    )
+    assert confirmed.status == "succeeded"
+    method = confirmed.payment_method
+    assert method.id.startswith("pm_")
+    assert (method.card.brand, method.card.last4) == ("mastercard", "4444")
+    assert method.billing_details.name == "Ada Lovelace"
+    assert client.v1.payment_methods.retrieve(method.id).card.last4 == "4444"
+
+
+def test_confirm_with_payment_method_data_of_a_declining_card_names_the_method(client):
+    with pytest.raises(stripe.CardError) as caught:
+        confirm_with_card(client, "4000000000009995")
+    error = caught.value.error
+    assert error.decline_code == "insufficient_funds"
+    assert error.payment_method.card.last4 == "9995"
+    assert error.payment_intent.status == "requires_payment_method"
+
+
+def test_confirm_with_payment_method_data_checks_the_card_as_creation_does(client):
+    with pytest.raises(stripe.CardError) as caught:
+        confirm_with_card(client, "4242424242424241")
+    assert (caught.value.code, caught.value.param) == ("incorrect_number", "number")
+    with pytest.raises(stripe.CardError) as caught:
+        confirm_with_card(client, "4242424242424242", exp_month=1, exp_year=2001)
+    assert (caught.value.code, caught.value.param) == ("invalid_expiry_year", "exp_year")
+
+
+def test_confirm_with_payment_method_data_names_a_missing_card_field(client):
+    intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.confirm(
+            intent.id,
+            params={
+                "payment_method_data": {"type": "card", "card": {"number": "4242424242424242"}}
+            },
+        )
+    assert caught.value.code == "parameter_missing"
+    assert caught.value.param == "payment_method_data[card][exp_month]"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.confirm(
+            intent.id, params={"payment_method_data": {"card": {"number": "4242424242424242"}}}
+        )
+    assert caught.value.param == "payment_method_data[type]"
+    assert client.v1.payment_intents.retrieve(intent.id).status == "requires_payment_method"
+
+
+def test_confirm_with_both_payment_method_and_its_data_is_refused(client):
+    intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.confirm(
+            intent.id,
+            params={
+                "payment_method": "pm_card_visa",
+                "payment_method_data": {"type": "card", "card": {"number": "4242424242424242"}},
+            },
+        )
+    assert caught.value.param == "payment_method_data"

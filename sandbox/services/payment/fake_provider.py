@@ -21,7 +21,6 @@ from sandbox.services.payment.provider import (
     OPEN_STATUSES,
     CardDeclined,
     CardMethod,
-    Decline,
     GatewayError,
     Intent,
     ProviderRefund,
@@ -63,7 +62,6 @@ class FakeProvider:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self.intents: dict[str, Intent] = {}
-        self.methods: dict[str, tuple[CardMethod, Decline | None]] = {}
         self.refunds: dict[str, list[ProviderRefund]] = {}
         self._done: dict[str, Any] = {}
         self._failure: _Failure | None = None
@@ -139,8 +137,15 @@ class FakeProvider:
 
         return self._idempotent("create_intent", idempotency_key, act)
 
-    def create_card_method(self, card: CardInput, *, idempotency_key: str) -> CardMethod:
-        def act() -> CardMethod:
+    def confirm_with_card(
+        self, intent_id: str, card: CardInput, *, idempotency_key: str
+    ) -> tuple[Intent, CardMethod | None]:
+        def act() -> tuple[Intent, CardMethod | None]:
+            intent = self.intents[intent_id]
+            if intent.status not in OPEN_STATUSES:
+                raise ProviderRefused(
+                    f"intent is {intent.status}", "payment_intent_unexpected_state", intent
+                )
             number = card.number
             if not number.isdigit() or not luhn_ok(number):
                 raise CardDeclined(
@@ -158,32 +163,17 @@ class FakeProvider:
             brand = next((b for prefix, b in BRANDS if number.startswith(prefix)), "unknown")
             method = CardMethod(self._id("pm"), brand, number[-4:])
             known = DECLINES.get(number)
-            decline = map_decline(*known) if known else None
-            self.methods[method.id] = (method, decline)
-            return method
-
-        return self._idempotent("create_card_method", idempotency_key, act)
-
-    def confirm_intent(
-        self, intent_id: str, *, payment_method_id: str, idempotency_key: str
-    ) -> Intent:
-        def act() -> Intent:
-            intent = self.intents[intent_id]
-            if intent.status not in OPEN_STATUSES:
-                raise ProviderRefused(
-                    f"intent is {intent.status}", "payment_intent_unexpected_state", intent
-                )
-            method, decline = self.methods[payment_method_id]
-            if decline is not None:
+            if known:
+                decline = map_decline(*known)
                 self.intents[intent_id] = replace(
                     intent, status="requires_payment_method", decline=decline
                 )
                 raise CardDeclined(decline, method)
             done = replace(intent, status="succeeded", decline=None)
             self.intents[intent_id] = done
-            return done
+            return done, method
 
-        return self._idempotent("confirm_intent", idempotency_key, act)
+        return self._idempotent("confirm_with_card", idempotency_key, act)
 
     def retrieve_intent(self, intent_id: str) -> Intent:
         with self._lock:

@@ -27,6 +27,8 @@ from sandbox.services.payment.model import CardInput
 from sandbox.services.payment.provider_http import PooledStripeClient
 
 OPEN_STATUSES = ("requires_payment_method", "requires_confirmation", "requires_action")
+# a confirm's card: a new PaymentMethod made from it on the way (Stripe's payment_method_data)
+CARD_PARAM = "payment_method_data"
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,22 @@ class GatewayError(ProviderError):
 
 
 class ProviderRefused(ProviderError):
-    def __init__(self, message: str, code: str | None, intent: Intent | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str | None,
+        intent: Intent | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.intent = intent
+        self.param = param
+
+    @property
+    def card_refused(self) -> bool:
+        """The card sent with a confirm was refused, not the confirm itself."""
+        return (self.param or "").startswith(CARD_PARAM)
 
 
 class PaymentProvider(Protocol):
@@ -115,11 +129,9 @@ class PaymentProvider(Protocol):
         receipt_email: str | None = None,
     ) -> Intent: ...
 
-    def create_card_method(self, card: CardInput, *, idempotency_key: str) -> CardMethod: ...
-
-    def confirm_intent(
-        self, intent_id: str, *, payment_method_id: str, idempotency_key: str
-    ) -> Intent: ...
+    def confirm_with_card(
+        self, intent_id: str, card: CardInput, *, idempotency_key: str
+    ) -> tuple[Intent, CardMethod | None]: ...
 
     def retrieve_intent(self, intent_id: str) -> Intent: ...
 
@@ -203,6 +215,14 @@ def _intent(obj: Any) -> Intent:
     )
 
 
+def _card_method(data: Any) -> CardMethod | None:
+    """A PaymentMethod (expanded, or in a card error) as the card's brand and last4."""
+    if not isinstance(data, dict) or not data.get("id"):
+        return None
+    details = data.get("card") or {}
+    return CardMethod(str(data["id"]), details.get("brand"), details.get("last4"))
+
+
 def _next_action(action: dict[str, Any]) -> NextAction:
     kind = str(action.get("type"))
     details = action.get(kind)
@@ -266,37 +286,33 @@ class StripeProvider:
             )
         return _intent(obj)
 
-    def create_card_method(self, card: CardInput, *, idempotency_key: str) -> CardMethod:
+    def confirm_with_card(
+        self, intent_id: str, card: CardInput, *, idempotency_key: str
+    ) -> tuple[Intent, CardMethod | None]:
+        """Confirm the intent with the card itself: one call, in which the provider makes
+        the card a PaymentMethod (expanded in the answer, for its brand and last4)."""
         params: dict[str, Any] = {
-            "type": "card",
-            "card": {
-                "number": card.number,
-                "exp_month": card.exp_month,
-                "exp_year": card.exp_year,
-                "cvc": card.cvc,
+            CARD_PARAM: {
+                "type": "card",
+                "card": {
+                    "number": card.number,
+                    "exp_month": card.exp_month,
+                    "exp_year": card.exp_year,
+                    "cvc": card.cvc,
+                },
+                "billing_details": {"name": card.holder},
             },
-            "billing_details": {"name": card.holder},
+            "expand": ["payment_method"],
         }
         expired = card.expired(datetime.now(UTC))
         with _translated(card_expired=expired):
-            obj = self._client.v1.payment_methods.create(
+            obj = self._client.v1.payment_intents.confirm(
+                intent_id,
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             )
         data = _plain(obj)
-        details = data.get("card") or {}
-        return CardMethod(str(data["id"]), details.get("brand"), details.get("last4"))
-
-    def confirm_intent(
-        self, intent_id: str, *, payment_method_id: str, idempotency_key: str
-    ) -> Intent:
-        with _translated():
-            obj = self._client.v1.payment_intents.confirm(
-                intent_id,
-                params={"payment_method": payment_method_id},
-                options={"idempotency_key": idempotency_key},
-            )
-        return _intent(obj)
+        return _intent(data), _card_method(data.get("payment_method"))
 
     def retrieve_intent(self, intent_id: str) -> Intent:
         with _translated():
@@ -355,11 +371,14 @@ def translate(exc: stripe.StripeError, *, card_expired: bool = False) -> Provide
         decline = map_decline(
             exc.code, error.get("decline_code"), message, card_expired=card_expired
         )
-        return CardDeclined(decline)
+        return CardDeclined(decline, _card_method(error.get("payment_method")))
     if isinstance(exc, stripe.APIConnectionError):
         return GatewayError(f"the payment provider did not answer: {message}")
     if status >= 500 or status in (401, 403, 429) or isinstance(exc, stripe.APIError):
         return GatewayError(f"the payment provider failed (HTTP {status}): {message}")
     raw_intent = error.get("payment_intent")
     intent = _intent(raw_intent) if isinstance(raw_intent, dict) else None
-    return ProviderRefused(message, error.get("code") or exc.code, intent)
+    param = error.get("param")
+    return ProviderRefused(
+        message, error.get("code") or exc.code, intent, param if isinstance(param, str) else None
+    )

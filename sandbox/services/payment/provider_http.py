@@ -2,7 +2,7 @@
 
 The SDK's default client goes through requests, which costs about 0.2 ms of CPU more per
 call than urllib3 underneath it (session merging, hooks, adapters); a card payment makes
-three provider calls and a webhook one more.  The SDK's own retries, idempotency keys
+two provider calls and its webhook may make one more.  The SDK's own retries, idempotency keys
 and error types are untouched: this only moves the bytes.  Connections are kept alive in
 one pool as large as the process's request threads.  Proxy settings are read from the
 environment once, for the provider's URL, when the client is made.

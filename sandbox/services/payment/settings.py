@@ -71,7 +71,8 @@ class PaymentSettings(ServiceSettings):
 
     @property
     def request_timeout_s(self) -> int:
-        """A card payment makes up to three provider calls, each up to the provider timeout."""
+        """A card payment makes two provider calls (create and confirm) and asks the
+        appointment service about its booking, each up to its timeout."""
         return max(30, int(self.provider_timeout_s * 3))
 
     @classmethod

@@ -195,20 +195,16 @@ def process_payment(deps: Deps, ctx: Context, req: PaymentRequest) -> Charged:
 def _charge(deps: Deps, payment: Payment, card: CardInput) -> Charged:
     """Steps 4 and 5: confirm the intent with the card; record the outcome."""
     assert payment.provider_intent_id is not None
-    method: CardMethod | None = None
     try:
-        method = deps.provider.create_card_method(card, idempotency_key=f"{payment.id}-card")
-        intent = deps.provider.confirm_intent(
-            payment.provider_intent_id,
-            payment_method_id=method.id,
-            idempotency_key=f"{payment.id}-confirm",
+        intent, method = deps.provider.confirm_with_card(
+            payment.provider_intent_id, card, idempotency_key=f"{payment.id}-confirm"
         )
     except CardDeclined as exc:
-        return declined(deps, payment, exc.decline, method)
+        return declined(deps, payment, exc.decline, exc.card)
     except GatewayError as exc:
         return _gateway_failed(deps, payment, exc.message)
     except ProviderRefused as exc:
-        return _refused(deps, payment, method, exc)
+        return _refused(deps, payment, exc)
     if intent.status == "requires_action":
         return _awaiting_authentication(deps, payment, intent)
     if intent.status != "succeeded":
@@ -230,19 +226,17 @@ def _awaiting_authentication(deps: Deps, payment: Payment, intent: Intent) -> Ch
     return Charged(current, authentication=intent)
 
 
-def _refused(
-    deps: Deps, payment: Payment, method: CardMethod | None, exc: ProviderRefused
-) -> Charged:
+def _refused(deps: Deps, payment: Payment, exc: ProviderRefused) -> Charged:
     """The provider refused the card or the confirm for a reason that is not a decline."""
-    if method is None:  # the card itself was refused
+    if exc.card_refused:  # the card itself was refused
         return declined(deps, payment, Decline("INVALID_CARD", exc.message), None)
     # The intent changed under us: cancelled, or completed on another path.
     if exc.intent is not None and exc.intent.status == "succeeded":
-        return completed(deps, payment, method)
+        return completed(deps, payment, None)
     current = _current(deps, payment)
     if current.payment.status == model.PENDING and exc.intent is None:
         why = f"the payment provider refused the payment: {exc.message}"
-        return declined(deps, payment, Decline("CARD_DECLINED", why), method)
+        return declined(deps, payment, Decline("CARD_DECLINED", why), None)
     return current
 
 
