@@ -10,6 +10,7 @@ run's output folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -178,19 +179,38 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
     try:
         return master_process.wait()
     finally:
-        # The master has the workers' figures once it exits; a worker that missed its
-        # quit message would otherwise wait a minute for the master's heartbeat.
-        for process in workers:
-            for stop in (process.terminate, process.kill):
-                try:
-                    process.wait(timeout=5)
-                    break
-                except subprocess.TimeoutExpired:
-                    stop()
-            process.wait()
+        # The master has the workers' figures once it exits.  A worker that missed its
+        # quit message (the master forgets a worker once it reported stopping) would wait
+        # a minute for the master's heartbeat: after a short grace every worker still
+        # running is asked to stop, all at once (Locust stops gracefully on SIGTERM).
+        _stop_together(workers, grace_s=WORKER_GRACE_S)
         if master_process.poll() is None:
             master_process.kill()
         log.close()
+
+
+WORKER_GRACE_S = 2.0
+
+
+def _stop_together(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """Give ``processes`` ``grace_s`` to end, SIGTERM the rest, SIGKILL what is left 5 s
+    later; each wait is one deadline for all of them."""
+    _wait_all(processes, grace_s)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    _wait_all(processes, 5.0)
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def _wait_all(processes: list[subprocess.Popen[bytes]], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def read_summary(plan: LoadPlan) -> dict[str, Any]:

@@ -73,13 +73,13 @@ def run_load(load_sandbox: Path, tmp_path: Path) -> Callable[..., LoadRun]:
 
 def test_smoke_load_completes_flows_within_thresholds_and_reconciles(run_load):
     out, done = run_load(
-        *("--users", "6", "--spawn-rate", "6", "--duration", "30s", "--flows-per-s", "6"),
+        *("--users", "6", "--spawn-rate", "6", "--duration", "15s", "--flows-per-s", "6"),
         *("--max-e2e-p95-ms", "10000", "--max-failure-ratio", "0", "--min-flows-per-s", "1"),
     )
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] and summary["flows_failed"] == 0, summary
-    assert summary["flows_completed"] >= 60, summary
+    assert summary["flows_completed"] >= 40, summary
     # end-to-end latency is its own request type, in the CSV like any request
     rows = stats_rows(out)
     for name in ("card → notification.sent", "intent → notification.sent"):
@@ -102,7 +102,7 @@ def test_smoke_load_completes_flows_within_thresholds_and_reconciles(run_load):
 
 def test_distributed_load_runs_one_master_and_two_workers(run_load):
     out, _ = run_load(
-        *("--workers", "2", "--users", "4", "--spawn-rate", "4", "--duration", "15s"),
+        *("--workers", "2", "--users", "4", "--spawn-rate", "4", "--duration", "10s"),
         *("--flows-per-s", "4", "--max-failure-ratio", "0", "--no-reconcile"),
     )
 
