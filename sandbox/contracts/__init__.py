@@ -11,14 +11,57 @@ The data lives in ``contracts/`` (see ``contracts/README.md``); nothing here rea
 file at import time.
 """
 
-from sandbox.contracts.changes import BREAKING, COMPATIBLE, Change
-from sandbox.contracts.check import run_check, topology_problems
-from sandbox.contracts.check_report import CheckReport, CheckResult
-from sandbox.contracts.diff import DiffError, DiffReport, diff_contracts, export_git_ref
-from sandbox.contracts.examples import example_body, fake_body
-from sandbox.contracts.files import ContractLoadError, default_contracts_dir
-from sandbox.contracts.registry import ContractRegistry, EventContract, UnknownRoutingKeyError
-from sandbox.contracts.violations import Violation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.contracts.changes import BREAKING, COMPATIBLE, Change
+    from sandbox.contracts.check import run_check, topology_problems
+    from sandbox.contracts.check_report import CheckReport, CheckResult
+    from sandbox.contracts.diff import DiffError, DiffReport, diff_contracts, export_git_ref
+    from sandbox.contracts.examples import example_body, fake_body
+    from sandbox.contracts.files import ContractLoadError, default_contracts_dir
+    from sandbox.contracts.registry import (
+        ContractRegistry,
+        EventContract,
+        UnknownRoutingKeyError,
+    )
+    from sandbox.contracts.violations import Violation
+
+# Each name is imported from its module when first asked for: a service process that
+# validates messages or request bodies loads the registry and the validators, not the
+# check and the diff (about 70 ms of start-up each, in every process).
+_MODULES = {
+    "BREAKING": "changes",
+    "COMPATIBLE": "changes",
+    "Change": "changes",
+    "run_check": "check",
+    "topology_problems": "check",
+    "CheckReport": "check_report",
+    "CheckResult": "check_report",
+    "DiffError": "diff",
+    "DiffReport": "diff",
+    "diff_contracts": "diff",
+    "export_git_ref": "diff",
+    "example_body": "examples",
+    "fake_body": "examples",
+    "ContractLoadError": "files",
+    "default_contracts_dir": "files",
+    "ContractRegistry": "registry",
+    "EventContract": "registry",
+    "UnknownRoutingKeyError": "registry",
+    "Violation": "violations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "BREAKING",

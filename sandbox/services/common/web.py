@@ -26,7 +26,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Flask, Response, g, jsonify, request
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
@@ -36,6 +35,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from sandbox import strict_json
+from sandbox.contracts.files import load_yaml
 from sandbox.contracts.validation import FastCheck, fast_check
 from sandbox.messaging.envelope import (
     CORRELATION_HEADER,
@@ -254,7 +254,7 @@ class OpenApiDocument:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.document: dict[str, Any] = yaml.safe_load(path.read_text())
+        self.document: dict[str, Any] = load_yaml(path)  # libyaml's loader when present
         resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
         self._registry: Registry[Any] = Registry().with_resource(self.URI, resource)
         self._checker = FormatChecker()

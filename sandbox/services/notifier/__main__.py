@@ -13,24 +13,30 @@ from __future__ import annotations
 
 import atexit
 import sys
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from sandbox.services.common import main as common
 from sandbox.services.notifier import storage
-from sandbox.services.notifier.handlers import Notifier, handle_event
-from sandbox.services.notifier.merchant import MerchantClient
-from sandbox.services.notifier.rendering import EmailRenderer
 from sandbox.services.notifier.settings import NotifierSettings
-from sandbox.services.notifier.smtp import SmtpMailer
-from sandbox.services.notifier.storage import NotifierStore
 from sandbox.topology import NOTIFIER_SERVICE, build
+
+if TYPE_CHECKING:
+    from sandbox.services.notifier.handlers import Notifier
+    from sandbox.services.notifier.smtp import SmtpMailer
 
 
 def build_notifier(
-    settings: NotifierSettings, store: NotifierStore, mailer: SmtpMailer
+    settings: NotifierSettings, store: storage.NotifierStore, mailer: SmtpMailer
 ) -> Notifier:
     """The real ports: SMTP, the merchant endpoint (when configured), the templates."""
+    # imported here: only the consumer sends, so the web process and the relay start
+    # without the templates, the HTTP client and the mailer
+    from sandbox.services.notifier.handlers import Notifier
+    from sandbox.services.notifier.merchant import MerchantClient
+    from sandbox.services.notifier.rendering import EmailRenderer
+
     merchant = settings.merchant
     client = None
     if merchant.url and merchant.secret:
@@ -48,11 +54,14 @@ def build_notifier(
 
 
 def consumer(settings: NotifierSettings, engine: Engine) -> common.Consumption:
+    from sandbox.services.notifier.handlers import handle_event
+    from sandbox.services.notifier.smtp import SmtpMailer
+
     mailer = SmtpMailer(settings.smtp)
     # The shared runner has no stop hook: the kept SMTP connections get their QUIT when
     # the process exits after its consumer stopped.
     atexit.register(mailer.close)
-    notifier = build_notifier(settings, NotifierStore(engine), mailer)
+    notifier = build_notifier(settings, storage.NotifierStore(engine), mailer)
     broker = settings.broker
     return common.Consumption(
         [broker.notification_queue, broker.notifier_payment_queue],
