@@ -272,10 +272,12 @@ def test_publishable_key_cannot_list_payment_intents(provider):
         publishable_client(provider).v1.payment_intents.list()
 
 
-def confirm_with_card(client: stripe.StripeClient, number: str, **card: object) -> str:
+def confirm_with_card(
+    client: stripe.StripeClient, number: str, **card: object
+) -> stripe.PaymentIntent:
     """Open an intent and confirm it with the card itself (``payment_method_data``)."""
     intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
-    client.v1.payment_intents.confirm(
+    return client.v1.payment_intents.confirm(
         intent.id,
         params={
             "payment_method_data": {
@@ -286,22 +288,10 @@ def confirm_with_card(client: stripe.StripeClient, number: str, **card: object) 
             "expand": ["payment_method"],
         },
     )
-    return intent.id
 
 
 def test_confirm_with_payment_method_data_charges_a_new_payment_method(client):
-    intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
-    confirmed = client.v1.payment_intents.confirm(
-        intent.id,
-        params={
-            "payment_method_data": {
-                "type": "card",
-                "card": {"number": "5555555555554444", **CARD},
-                "billing_details": {"name": "Ada Lovelace"},
-            },
-            "expand": ["payment_method"],
-        },
-    )
+    confirmed = confirm_with_card(client, "5555555555554444")
     assert confirmed.status == "succeeded"
     method = confirmed.payment_method
     assert method.id.startswith("pm_")

@@ -137,6 +137,20 @@ def test_the_fast_check_accepts_no_body_jsonschema_refuses(service, method, path
         assert not _refused(document, method, path, body), body
 
 
+# the bodies of loadtests/users.py
+CARD_PAYMENT = {
+    "user_id": "user_load",
+    "booking_id": "appt_5a5b8565932d4aaf9188",
+    "amount": 75.0,
+    "payment_method": "credit_card",
+    "card_details": {
+        "card_number": "4111111111111111",
+        "expiry_month": "12",
+        "expiry_year": "2034",
+        "cvv": "123",
+        "cardholder_name": "Load Tester",
+    },
+}
 BOOKING = {
     "customerName": "Load Tester",
     "customerEmail": "load@example.com",
@@ -148,22 +162,8 @@ BOOKING = {
 
 
 def test_the_load_tests_bodies_take_the_fast_path():
-    # the bodies of loadtests/users.py
-    payment = {
-        "user_id": "user_load",
-        "booking_id": "appt_5a5b8565932d4aaf9188",
-        "amount": 75.0,
-        "payment_method": "credit_card",
-        "card_details": {
-            "card_number": "4111111111111111",
-            "expiry_month": "12",
-            "expiry_year": "2034",
-            "cvv": "123",
-            "cardholder_name": "Load Tester",
-        },
-    }
     for service, path, body in (
-        ("payment", "/payment/process", payment),
+        ("payment", "/payment/process", CARD_PAYMENT),
         ("appointment", "/appointments", BOOKING),
     ):
         _validator, fast = DOCUMENTS[service]._validator("post", path)  # type: ignore[misc]
@@ -181,20 +181,7 @@ def test_the_load_tests_bodies_take_the_fast_path():
     ],
 )
 def test_a_body_the_fast_check_refuses_is_judged_and_named_by_jsonschema(changes, field):
-    body = {
-        "user_id": "user_load",
-        "booking_id": "appt_1",
-        "amount": 75.0,
-        "payment_method": "credit_card",
-        "card_details": {
-            "card_number": "4111111111111111",
-            "expiry_month": "12",
-            "expiry_year": "2034",
-            "cvv": "123",
-            "cardholder_name": "Load Tester",
-        },
-        **changes,
-    }
+    body = {**CARD_PAYMENT, **changes}
     document = DOCUMENTS["payment"]
     if field is None:
         document.validate_body("post", "/payment/process", body, "INVALID_PAYMENT")
