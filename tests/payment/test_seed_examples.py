@@ -153,6 +153,8 @@ def test_seed_declined_test_card_fails_with_card_declined(stack: PaymentStack):
     assert body["error_code"] == "CARD_DECLINED"
     assert body["error"]["code"] == "CARD_DECLINED"
     assert body["booking_id"] == "BOOK-789013"
+    # the card the provider made from the confirm's card data, named in its decline
+    assert body["card"] == {"brand": "visa", "last4": "0002"}
     assert stack.status(body["transaction_id"])["status"] == "failed"
 
 
