@@ -10,7 +10,6 @@ run's output folder.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import port_for
+import psutil
 
 import loadtests
 from sandbox.control.state import SupervisorClient
@@ -174,7 +174,7 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
     ]
     master_process = subprocess.Popen(master, stdout=output, stderr=output, env=env)
     workers = [
-        subprocess.Popen(worker, stdout=log, stderr=subprocess.STDOUT) for _ in range(plan.workers)
+        psutil.Popen(worker, stdout=log, stderr=subprocess.STDOUT) for _ in range(plan.workers)
     ]
     try:
         return master_process.wait()
@@ -192,25 +192,16 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
 WORKER_GRACE_S = 2.0
 
 
-def _stop_together(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+def _stop_together(processes: list[psutil.Popen], grace_s: float) -> None:
     """Give ``processes`` ``grace_s`` to end, SIGTERM the rest, SIGKILL what is left 5 s
-    later; each wait is one deadline for all of them."""
-    _wait_all(processes, grace_s)
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    _wait_all(processes, 5.0)
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-
-
-def _wait_all(processes: list[subprocess.Popen[bytes]], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    later (psutil waits for all of them against one deadline)."""
+    _, alive = psutil.wait_procs(processes, timeout=grace_s)
+    for process in alive:
+        process.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=5.0)
+    for process in alive:
+        process.kill()
+    psutil.wait_procs(alive)
 
 
 def read_summary(plan: LoadPlan) -> dict[str, Any]:
