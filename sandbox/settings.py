@@ -36,6 +36,10 @@ SERVICE_PORTS = {
     "notifier-relay": 8024,
 }
 
+# Set by the supervisor for the consumers and relays it starts while the broker boots:
+# the path of a file that exists once the topology is declared; they connect after it.
+START_GATE_VARIABLE = "SANDBOX_START_GATE"
+
 
 class SettingsError(ValueError):
     """Raised when an environment variable holds a value that cannot be used."""

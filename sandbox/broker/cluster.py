@@ -98,6 +98,11 @@ class LocalCluster(OwnedBroker):
         except ValueError:
             raise KeyError(name) from None
 
+    def registered_since(self, moment: float) -> bool:
+        """True once every running node wrote its quorum queue register after ``moment``
+        (``LocalNode.registered_since``)."""
+        return all(node.registered_since(moment) for node in self.nodes if node.running())
+
     @property
     def url(self) -> str:
         """Every node's AMQP URL, comma-separated: clients try them in order."""

@@ -185,6 +185,25 @@ class LocalNode(GuestAddresses, OwnedBroker):
     def log_file(self) -> Path:
         return self.base_dir / "log" / f"{self.nodename}.log"
 
+    @property
+    def quorum_registry(self) -> Path:
+        """The node's register of its quorum queues' Raft servers (Ra's ``names.dets``).
+
+        The node writes a new queue's entry to this file about a second after the
+        declaration, when the register has been idle that long: a node killed before
+        then restarts without that queue's server, and the queue, still declared,
+        refuses every message. ``registered_since`` says when that window is over.
+        """
+        return self.base_dir / "mnesia" / self.nodename / "quorum" / self.nodename / "names.dets"
+
+    def registered_since(self, moment: float) -> bool:
+        """True once the quorum queue register was written to disk after ``moment``
+        (a ``time.time()``): every queue declared before it survives a kill."""
+        try:
+            return self.quorum_registry.stat().st_mtime > moment
+        except OSError:
+            return False
+
     def info(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -48,7 +48,7 @@ from sandbox.exitcodes import EXIT_FAILED, EXIT_NO_BROKER
 from sandbox.topology import Topology
 from sandbox.waiting import WaitTimeout, wait_for
 
-RUNTIME_DIRS = ("broker", "data", "logs")
+RUNTIME_DIRS = ("broker", "data", "logs", "run")
 
 
 def _print_table(state: dict[str, Any]) -> None:

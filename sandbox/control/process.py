@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mirakuru import Executor, HTTPExecutor
-from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
+from mirakuru import Executor, HTTPExecutor, SimpleExecutor
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
 import sandbox.spawned  # noqa: F401  (mirakuru's exit hook, made exact)
 
@@ -63,6 +63,14 @@ class ManagedProcess:
         return cls(name, [sys.executable, "-m", module, *args], **kwargs)
 
     def start(self) -> ManagedProcess:
+        """Start the process and return once it is ready."""
+        return self.spawn().wait_ready()
+
+    def spawn(self) -> ManagedProcess:
+        """Start the process without waiting for it to be ready (``wait_ready`` does).
+
+        From here on ``stop`` and ``kill`` reach it, also while it is still starting.
+        """
         if self.running():
             return self
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -81,38 +89,62 @@ class ManagedProcess:
             executor = HTTPExecutor(list(self.argv), self.health_url, **common)
         else:
             executor = _CheckedExecutor(list(self.argv), self.ready or (lambda: True), **common)
-        try:
-            executor.start()
-        except AlreadyRunning as exc:
+        if executor.pre_start_check():
             self._close_log()
             raise ProcessStartError(
                 f"{self.name} not started: its health URL {self.health_url} already answers, "
                 "so another process holds its port"
-            ) from exc
+            )
+        # mirakuru's start is the process (SimpleExecutor.start, which also starts the
+        # start timeout) followed by the wait for its check, which ``wait_ready`` does
+        SimpleExecutor.start(executor)
+        self._executor = executor
+        return self
+
+    def wait_ready(self) -> ManagedProcess:
+        """Wait until the spawned process is ready; ``ProcessStartError`` with the end of
+        its log if it exits or the start timeout passes first (it is killed then)."""
+        executor = self._executor
+        if executor is None:
+            raise ProcessStartError(f"{self.name} was not started")
+
+        def stopped() -> ProcessStartError:
+            return ProcessStartError(f"{self.name} was stopped while it started")
+
+        def ready() -> bool:
+            if self._executor is not executor:  # stopped or killed meanwhile
+                raise stopped()
+            return executor.check_subprocess()
+
+        try:
+            executor.wait_for(ready)
         except (ProcessExitedWithError, TimeoutExpired) as exc:
+            if self._executor is not executor:  # its exit was the stop's doing
+                raise stopped() from exc
+            self._executor = None
             self._close_log()
             raise ProcessStartError(
                 f"{self.name} did not become ready: {exc}\n--- {self.log_file} ---\n"
                 f"{self.log_tail()}"
             ) from exc
-        self._executor = executor
         return self
 
     def stop(self) -> None:
         """SIGTERM, wait for a graceful exit, SIGKILL what is left."""
-        if self._executor is not None:
+        # taken first: a start still waiting for this process sees it stopped, not failed
+        executor, self._executor = self._executor, None
+        if executor is not None:
             try:
-                self._executor.stop(stop_signal=signal.SIGTERM, expected_returncode=None)
+                executor.stop(stop_signal=signal.SIGTERM, expected_returncode=None)
             except Exception:
-                self._executor.kill()
-            self._executor = None
+                executor.kill()
         self._close_log()
 
     def kill(self) -> None:
         """SIGKILL the process group: no cleanup, as in a crash."""
-        if self._executor is not None:
-            self._executor.kill()
-            self._executor = None
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.kill()
         self._close_log()
 
     def restart(self) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import port_for
-from sqlalchemy.engine import make_url
 
 from sandbox.settings import SERVICE_PORTS
 
@@ -126,6 +125,8 @@ class Component:
 
 def masked_url(url: str) -> str:
     """``url`` with its password, if any, replaced by ``***``."""
+    from sqlalchemy.engine import make_url  # loaded when asked: not on the supervisor's boot path
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can parse: show nothing of it

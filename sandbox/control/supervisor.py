@@ -34,21 +34,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.broker import Broker, BrokerUnavailable, ExternalBroker, LocalCluster, NodeStartError
+from sandbox.broker import (
+    Broker,
+    BrokerUnavailable,
+    ExternalBroker,
+    LocalCluster,
+    LocalNode,
+    NodeStartError,
+)
 from sandbox.broker.provision import chosen
 from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
-from sandbox.control.control_api import serve_control_api
 from sandbox.control.ownership import fingerprint
-from sandbox.control.process import ManagedProcess
+from sandbox.control.process import ManagedProcess, ProcessStartError
 from sandbox.control.state import StateFile
 from sandbox.messaging import BrokerConnectError, ensure_topology
-from sandbox.settings import SERVICE_PORTS, SandboxSettings
+from sandbox.settings import SERVICE_PORTS, START_GATE_VARIABLE, SandboxSettings
 from sandbox.topology import build
+from sandbox.waiting import WaitTimeout, wait_for
 
 log = logging.getLogger("sandbox.control.supervisor")
 
 MONITOR_INTERVAL_S = 0.25
+# a node writes its quorum queue register about a second after the last declaration
+TOPOLOGY_DURABLE_TIMEOUT_S = 10.0
 
 
 class Supervisor:
@@ -79,6 +88,7 @@ class Supervisor:
         self.control_url = ""
         self.token = secrets.token_urlsafe(32)
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="boot")
+        self.topology_declared_at: float | None = None  # time.time() of the boot's declaration
 
     # -- boot --------------------------------------------------------------------------
 
@@ -87,10 +97,9 @@ class Supervisor:
         self.state.write(
             status="starting", profile=self.profile, scale=self.scale, supervisor=me, components={}
         )
-        self.control_url = serve_control_api(self)
-        self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         self.state.update(step="broker: starting")
         began = time.monotonic()
+        self.gate.unlink(missing_ok=True)
         broker = chosen(
             replace(self.settings, state_dir=self.state_dir),
             self.cluster,
@@ -108,6 +117,11 @@ class Supervisor:
         else:
             self.broker = broker
             broker_ready = self._pool.submit(start_broker, broker)
+        # what only the rest of the boot needs loads while a local broker boots
+        from sandbox.control.control_api import serve_control_api
+
+        self.control_url = serve_control_api(self)
+        self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
         ports = stack.choose_ports(
             taken=set(self._broker_ports()),
             prefer=not self.random_ports,
@@ -137,13 +151,21 @@ class Supervisor:
             if self.only is None or {component.name, component.process} & self.only
         ]
         # The mocks and the web processes need no broker to start: they boot beside it,
-        # all at once; the consumers and relays follow once it is ready.
+        # all at once. The consumers and relays follow while it still boots: they load
+        # and open their databases, then wait at the start gate (SANDBOX_START_GATE)
+        # until the topology is declared, and connect.
         self._start_all([c for c in planned if c.kind != "worker"])
+        workers = [
+            self._pool.submit(self._start, c, gated=True) for c in planned if c.kind == "worker"
+        ]
         if broker_ready is not None:
             broker_ready.result()
         # Only once the cluster has formed: a quorum queue's members are chosen among the
         # cluster's nodes when it is declared; a node that joins later holds no replica.
         ensure_topology(self.broker.url, build(self.settings.broker))
+        self.topology_declared_at = time.time()
+        self.gate.parent.mkdir(parents=True, exist_ok=True)
+        self.gate.touch()
         self.state.update(
             broker={
                 **self._broker_info(),
@@ -152,8 +174,14 @@ class Supervisor:
             },
             step="broker: ready",
         )
-        self._start_all([c for c in planned if c.kind == "worker"])
+        for started in workers:
+            started.result()
         self.state.update(status="ready", step="ready")
+
+    @property
+    def gate(self) -> Path:
+        """The file whose existence lets the workers connect: the topology is declared."""
+        return self.state_dir / "run" / "topology-declared"
 
     def _replaced(self, ports: dict[str, int]) -> dict[str, dict[str, int]]:
         """The usual ports that were taken, of the components this sandbox starts: what
@@ -191,22 +219,32 @@ class Supervisor:
         nodes = info.get("nodes") or [info]
         return [port for node in nodes for port in (node.get("ports") or {}).values()]
 
-    def _start(self, component: stack.Component) -> None:
+    def _start(self, component: stack.Component, gated: bool = False) -> None:
+        """Start ``component`` and record it ready; ``gated``: it waits at the start gate
+        first, so its start may last as long as the broker's."""
         self.state.update(step=f"{component.name}: starting")
+        timeout_s = 60.0
+        env = dict(component.env)
+        if gated:
+            env[START_GATE_VARIABLE] = str(self.gate)
+            timeout_s += self.settings.broker_start_timeout_s * max(self.cluster, 1)
         process = ManagedProcess.python_module(
             component.name,
             component.module,
             *component.args,
             log_file=self.state_dir / "logs" / f"{component.name}.log",
-            env=component.env,
+            env=env,
             health_url=component.health_url,
             ready=None,
-            start_timeout_s=60.0,
+            start_timeout_s=timeout_s,
         )
         with self.lock:
+            if self.stopping.is_set():
+                raise ProcessStartError(f"{component.name} not started: the sandbox stops")
             self.components[component.name] = component
             self.processes[component.name] = process
-        process.start()
+            process.spawn()  # under the lock: a shutdown now stops it too
+        process.wait_ready()
         self._record(component.name, "ready")
 
     def _record(self, name: str, status: str) -> None:
@@ -283,10 +321,30 @@ class Supervisor:
                 raise ValueError(action)
         return {"name": name, "action": action, "pid": process.pid}
 
+    def _await_durable_topology(self) -> None:
+        """Hold a kill, stop or restart of the broker until the quorum queues this boot
+        declared are in the node's register on disk, about a second after the declaration
+        (``LocalNode.quorum_registry``): a node killed sooner loses the newest queue."""
+        declared, broker = self.topology_declared_at, self.broker
+        if declared is None or not isinstance(broker, (LocalNode, LocalCluster)):
+            return
+        if self.settings.broker.queue_type == "quorum":
+            try:
+                wait_for(
+                    lambda: broker.registered_since(declared),
+                    timeout=TOPOLOGY_DURABLE_TIMEOUT_S,
+                    what="the broker's quorum queue register written to disk",
+                )
+            except WaitTimeout as exc:
+                log.warning("%s; acting on the broker anyway", exc)
+        self.topology_declared_at = None  # written once, it stays
+
     def broker_action(self, action: str) -> dict[str, Any]:
         broker = self.broker
         if broker is None:
             raise KeyError("broker")
+        if action != "start":
+            self._await_durable_topology()
         if action == "kill":
             broker.kill()
         elif action == "stop":
@@ -308,6 +366,8 @@ class Supervisor:
             raise KeyError(name)
         if action not in ("kill", "stop", "start", "restart"):
             raise ValueError(action)
+        if action != "start":
+            self._await_durable_topology()
         # a killed or stopped node stays down (as the single broker does) until started
         cluster.node_action(name, action)
         # the cluster's own status: ready, degraded (some nodes down) or stopped

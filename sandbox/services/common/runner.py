@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -36,7 +39,7 @@ from sandbox.services.common.doorbell import Doorbell, own_doorbell
 from sandbox.services.common.health import HealthServer, check_database
 from sandbox.services.common.outbox import OutboxRelay
 from sandbox.services.common.settings import ServiceSettings
-from sandbox.settings import BrokerSettings, SettingsError
+from sandbox.settings import START_GATE_VARIABLE, BrokerSettings, SettingsError
 from sandbox.topology import Topology, build
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,30 @@ def stop_on_signals(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
+
+
+def await_start_gate(
+    stopping: threading.Event, environ: Mapping[str, str] = os.environ, interval_s: float = 0.02
+) -> None:
+    """When a booting sandbox started this worker (``SANDBOX_START_GATE``), wait until
+    its supervisor has declared the topology (the file the variable names exists).
+
+    The worker loads and opens its database while the broker boots and connects once
+    there is a broker with queues, instead of backing off against a node not yet up. A
+    stop ends the wait; so does the supervisor's exit (the worker is then reparented
+    and connects on its own, as when started alone).
+    """
+    path = environ.get(START_GATE_VARIABLE)
+    if not path:
+        return
+    gate, parent, began = Path(path), os.getppid(), time.monotonic()
+    while not gate.exists():
+        if os.getppid() != parent:
+            log.warning("the process that started this one exited; not waiting for %s", gate)
+            return
+        if stopping.wait(interval_s):
+            return
+    log.info("start gate open after %.1f s", time.monotonic() - began)
 
 
 def declare_when_reachable(url: str, topology: Topology, stopping: threading.Event) -> bool:
@@ -135,6 +162,7 @@ def run_relay(*, service: str, engine: Engine, outbox: Table, settings: ServiceS
     stop_on_signals(stop)
     log.info("%s relay: health at %s", service, server.url)
     try:
+        await_start_gate(stopping)
         if not declare_when_reachable(url, topology, stopping):
             return
         try:
@@ -198,12 +226,21 @@ def run_consumer(
         }
         return health.report(service, "consumer", checks, consumer=counts)
 
+    stopping = threading.Event()
+
+    def stop() -> None:
+        stopping.set()
+        consumer.stop()
+
     server = HealthServer(
         settings.host, settings.consumer_health_port, report, service=service, process="consumer"
     ).start()
-    stop_on_signals(consumer.stop)
+    stop_on_signals(stop)
     log.info("%s consumer: health at %s", service, server.url)
     try:
+        await_start_gate(stopping)
+        if stopping.is_set():
+            return
         consumer.run()
     finally:
         server.stop()
