@@ -96,6 +96,13 @@ def _postgresql(b: dict[str, Any], c: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _runs(runs: list[float] | None) -> str:
+    """`` (median of 3: 8.4, 8.6, 8.8 s)`` for several runs, nothing for one."""
+    if not runs or len(runs) < 2:
+        return ""
+    return f" (median of {len(runs)}: {', '.join(f'{r:.1f}' for r in runs)} s)"
+
+
 def markdown(results: dict[str, Any]) -> str:
     a, b, c = results["ceilings"], results["sandbox"], results["ratios"]
     start = results.get("startup") or {}
@@ -113,7 +120,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"| trivial Flask endpoint, same gunicorn setup, Locust | {a['flask_rps']:,.0f} req/s |",
     ]
     if start:
-        lines.append(f"| a bare private broker node start | {start['bare_node_s']:.1f} s |")
+        lines.append(
+            f"| a bare private broker node start{_runs(start.get('bare_node_runs'))} | "
+            f"{start['bare_node_s']:.1f} s |"
+        )
     lines += [
         "",
         "| (b) the sandbox | value | (c) ratio to (a) | target |",
@@ -153,7 +163,8 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if start:
         lines.append(
-            f"| `sandbox up` on a fresh state directory | {start['up_s']:.1f} s | "
+            f"| `sandbox up` on a fresh state directory{_runs(start.get('up_runs'))} | "
+            f"{start['up_s']:.1f} s | "
             f"{c['up_vs_bare_node']:.2f} x bare node | "
             f"{_held('up_vs_bare_node', c['up_vs_bare_node'])} |"
         )
