@@ -1,8 +1,15 @@
-"""Broker provisioning: an external URL, a container, a private local node or a cluster."""
+"""Broker provisioning: an external URL, a container, a private local node or a cluster.
 
-from sandbox.broker.admin import Admin, AdminError
-from sandbox.broker.cluster import LocalCluster
-from sandbox.broker.external import BrokerControlError, ExternalBroker
+A cluster, an external broker and the management API client are imported when first
+asked for: the supervisor starts a private node before it loads what they need (requests
+above all), so the node boots that much sooner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from sandbox.broker.local import LocalNode, NodePorts, NodeStartError
 from sandbox.broker.provision import (
     Broker,
@@ -12,6 +19,27 @@ from sandbox.broker.provision import (
     provision,
     provision_cluster,
 )
+
+if TYPE_CHECKING:
+    from sandbox.broker.admin import Admin, AdminError
+    from sandbox.broker.cluster import LocalCluster
+    from sandbox.broker.external import BrokerControlError, ExternalBroker
+
+_LAZY = {
+    "Admin": "admin",
+    "AdminError": "admin",
+    "LocalCluster": "cluster",
+    "BrokerControlError": "external",
+    "ExternalBroker": "external",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "Admin",

@@ -22,20 +22,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import port_for
 from mirakuru import Executor
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
 import sandbox.spawned  # noqa: F401  (mirakuru's exit hook, made exact)
-from sandbox.messaging import BrokerConnectError, probe
 
 USER = "guest"
 PASSWORD = "guest"
@@ -98,15 +98,20 @@ class _NodeExecutor(Executor):
         self._amqp_port = amqp_port
 
     def pre_start_check(self) -> bool:
-        # Something already answering on our port means a node we did not start.
-        return self._answers(timeout=0.5)
+        # Something already listening on our port means a node we did not start (nor
+        # could the node bind it). A plain connect: pika loads only once the node runs.
+        host = urlsplit(self._url).hostname or HOST
+        try:
+            with socket.create_connection((host, self._amqp_port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def after_start_check(self) -> bool:
-        return self._answers(timeout=1.0)
+        from sandbox.messaging import BrokerConnectError, probe
 
-    def _answers(self, timeout: float) -> bool:
         try:
-            probe(self._url, timeout=timeout)
+            probe(self._url, timeout=1.0)
         except BrokerConnectError:
             return False
         return True
@@ -249,7 +254,7 @@ class LocalNode(GuestAddresses, OwnedBroker):
             executor.start()
         except AlreadyRunning as exc:
             raise NodeStartError(
-                f"port {self.ports.amqp} already answers AMQP; another node is running there"
+                f"port {self.ports.amqp} is taken: something listens there (another node?)"
             ) from exc
         except (ProcessExitedWithError, TimeoutExpired) as exc:
             raise NodeStartError(

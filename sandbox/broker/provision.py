@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sandbox.broker.cluster import LocalCluster
-from sandbox.broker.external import ExternalBroker
 from sandbox.broker.local import GuestAddresses, LocalNode
-from sandbox.messaging import BrokerConnectError, probe
 from sandbox.settings import SandboxSettings
+
+# A cluster, an external broker and the AMQP handshake are loaded when asked for: a
+# private node starts before them (it checks its handshake only once it runs).
 
 
 class BrokerUnavailable(RuntimeError):
@@ -69,6 +69,8 @@ class ContainerBroker(GuestAddresses):
         self._host = self._container.get_container_host_ip()
         self._port = int(self._container.get_exposed_port(5672))
         self._mgmt_port = int(self._container.get_exposed_port(15672))
+        from sandbox.messaging import probe
+
         probe(self.url, timeout=5.0)
         return self
 
@@ -151,6 +153,8 @@ def chosen(
             "drop --cluster to use the broker it names"
         )
     if url:
+        from sandbox.broker.external import ExternalBroker
+
         return ExternalBroker(url, settings.broker.management_url, own_vhost=own_vhost)
     if size == 1 and docker_available():
         return ContainerBroker(settings.rabbitmq_image)
@@ -172,6 +176,8 @@ def chosen(
             start_timeout_s=timeout,
             host=settings.host,
         )
+    from sandbox.broker.cluster import LocalCluster
+
     return LocalCluster(
         settings.state_dir / name, size, server=server, ctl=ctl, start_timeout_s=timeout
     )
@@ -183,11 +189,13 @@ def start(broker: Broker) -> Broker:
     try:
         started: Broker = broker.start()
         return started
-    except BrokerConnectError as exc:
-        url = broker.info().get("url")
-        raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
-    except BaseException:
-        if isinstance(broker, LocalCluster):
+    except BaseException as exc:
+        from sandbox.messaging import BrokerConnectError
+
+        if isinstance(exc, BrokerConnectError):
+            url = broker.info().get("url")
+            raise BrokerUnavailable(f"RABBITMQ_URL={url} does not answer: {exc}") from exc
+        if broker.kind == "cluster":
             broker.kill()
         raise
 

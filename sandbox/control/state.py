@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from sandbox.control.ownership import supervisor_running
 
 STATE_FILE = "state.json"
@@ -197,6 +195,8 @@ class SupervisorClient:
 
     def _post(self, path: str, timeout: float) -> dict[str, Any]:
         url, token = self._control()
+        import requests  # loaded when asked: not on the supervisor's boot path
+
         response = requests.post(
             f"{url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )

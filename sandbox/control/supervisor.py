@@ -34,21 +34,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.broker import (
-    Broker,
-    BrokerUnavailable,
-    ExternalBroker,
-    LocalCluster,
-    LocalNode,
-    NodeStartError,
-)
-from sandbox.broker.provision import chosen
+from sandbox.broker.local import LocalNode, NodeStartError
+from sandbox.broker.provision import Broker, BrokerUnavailable, chosen
 from sandbox.broker.provision import start as start_broker
 from sandbox.control import stack
 from sandbox.control.ownership import fingerprint
 from sandbox.control.process import ManagedProcess, ProcessStartError
 from sandbox.control.state import StateFile
-from sandbox.messaging import BrokerConnectError, ensure_topology
 from sandbox.settings import SERVICE_PORTS, START_GATE_VARIABLE, SandboxSettings
 from sandbox.topology import build
 from sandbox.waiting import WaitTimeout, wait_for
@@ -119,6 +111,7 @@ class Supervisor:
             broker_ready = self._pool.submit(start_broker, broker)
         # what only the rest of the boot needs loads while a local broker boots
         from sandbox.control.control_api import serve_control_api
+        from sandbox.messaging import ensure_topology
 
         self.control_url = serve_control_api(self)
         self.state.update(supervisor={**me, "control_url": self.control_url, "token": self.token})
@@ -298,6 +291,8 @@ class Supervisor:
     def component_action(self, name: str, action: str) -> dict[str, Any]:
         if name == "broker":
             return self.broker_action(action)
+        from sandbox.broker.cluster import LocalCluster
+
         if isinstance(self.broker, LocalCluster) and name in self.broker.names:
             return self.node_action(name, action)
         with self.lock:
@@ -325,6 +320,8 @@ class Supervisor:
         """Hold a kill, stop or restart of the broker until the quorum queues this boot
         declared are in the node's register on disk, about a second after the declaration
         (``LocalNode.quorum_registry``): a node killed sooner loses the newest queue."""
+        from sandbox.broker.cluster import LocalCluster
+
         declared, broker = self.topology_declared_at, self.broker
         if declared is None or not isinstance(broker, (LocalNode, LocalCluster)):
             return
@@ -361,6 +358,8 @@ class Supervisor:
 
     def node_action(self, name: str, action: str) -> dict[str, Any]:
         """Kill, stop, start or restart one node of the cluster; a started one rejoins."""
+        from sandbox.broker.cluster import LocalCluster
+
         cluster = self.broker
         if not isinstance(cluster, LocalCluster):
             raise KeyError(name)
@@ -387,6 +386,8 @@ class Supervisor:
                     log.exception("stopping %s", name)
                     self.processes[name].kill()
                 self._record(name, "stopped")
+        from sandbox.broker.external import ExternalBroker
+
         if isinstance(self.broker, ExternalBroker):
             try:  # someone else's: only what the sandbox made on it goes (its vhost)
                 self.broker.close()
@@ -442,6 +443,8 @@ def main() -> None:
     except Exception as exc:
         log.exception("sandbox failed to start")
         # ``up`` exits 3 (no broker) rather than 1 when the broker was what failed
+        from sandbox.messaging import BrokerConnectError
+
         no_broker = isinstance(exc, (BrokerUnavailable, BrokerConnectError, NodeStartError))
         failed = {"status": "failed", "error": str(exc), "failure": "broker" if no_broker else ""}
         supervisor.state.update(**failed)

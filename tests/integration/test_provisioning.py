@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from sandbox.broker import (
     BrokerControlError,
     BrokerUnavailable,
     ExternalBroker,
+    LocalNode,
+    NodePorts,
+    NodeStartError,
     docker_available,
     provision,
 )
@@ -67,3 +71,15 @@ def test_private_node_is_the_default_without_url_and_docker(
     # the session's own node, or its sandbox's: either way in this session's temp dir
     assert Path(info["data_dir"]).is_relative_to(tmp_path_factory.getbasetemp())
     assert info["ports"]["amqp"] != 5672, "must not reuse the machine's own broker port"
+
+
+def test_a_private_node_refuses_an_amqp_port_something_listens_on(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        chosen = NodePorts.choose()
+        node = LocalNode(tmp_path / "node", ports=NodePorts(port, chosen.management, chosen.dist))
+        with pytest.raises(NodeStartError, match=f"port {port} is taken"):
+            node.start()
+        assert node.pid is None

@@ -1,0 +1,86 @@
+"""Same-hour A/B of ``sandbox up``: two settings, alternated with bare broker node starts.
+
+One start on a shared machine can be a second off either way, so a start-up lever only
+shows against a second setting measured in the same minutes.  Each round starts a bare
+private broker node, then runs ``python -m sandbox up --profile load --random-ports`` on a
+fresh state directory once per setting (the order alternating from round to round) and
+``sandbox down`` after each.  A setting is environment variables for the ``sandbox``
+command and everything it starts (``--a NAME=VALUE``, ``--b NAME=VALUE``); two versions
+of the code compare through ``PYTHONPATH`` (run from a folder outside both checkouts,
+since ``python -m`` puts the working directory first on the path):
+
+    cd /tmp && /work/main/.venv/bin/python /work/main/benchmarks/startup_ab.py \\
+        --a PYTHONPATH=/tmp/before --b PYTHONPATH=/work/main --rounds 4
+
+It prints every run and, per setting, the median ``up`` and its ratio to the median bare
+node start (the start-up target of ``flow_bench.py``: ≤ 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_common import assignments
+from flow_bench import bare_node_start, log
+
+SETTINGS = ("A", "B")
+
+
+def timed_up(env: dict[str, str]) -> float:
+    """Seconds for ``sandbox up`` on a fresh state directory with ``env`` (then down)."""
+    variables = {**os.environ, **env}
+    variables.pop("SANDBOX_STATE_DIR", None)
+    with tempfile.TemporaryDirectory(prefix="startup-ab-") as tmp:
+        state = str(Path(tmp) / "state")
+        command = [sys.executable, "-m", "sandbox", "--state-dir", state]
+        began = time.perf_counter()
+        up = subprocess.run(
+            [*command, "up", "--profile", "load", "--random-ports"],
+            env=variables,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        took = time.perf_counter() - began
+        subprocess.run([*command, "down"], env=variables, capture_output=True, check=False)
+        if up.returncode != 0:
+            raise SystemExit(f"sandbox up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
+        return round(took, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--a", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--b", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    settings = {"A": assignments(args.a, "--a"), "B": assignments(args.b, "--b")}
+    bare: list[float] = []
+    ups: dict[str, list[float]] = {s: [] for s in SETTINGS}
+    for n in range(args.rounds):
+        bare.append(bare_node_start())
+        for setting in SETTINGS if n % 2 == 0 else tuple(reversed(SETTINGS)):
+            ups[setting].append(timed_up(settings[setting]))
+        log(f"round {n + 1}: bare node {bare[-1]} s, " + ", ".join(
+            f"{s} {ups[s][-1]} s" for s in SETTINGS
+        ))  # fmt: skip
+    node = statistics.median(bare)
+    print(f"bare node start: median {node:.2f} s of {bare}")
+    for setting in SETTINGS:
+        median = statistics.median(ups[setting])
+        shown = " ".join(f"{k}={v}" for k, v in settings[setting].items()) or "(defaults)"
+        print(
+            f"{setting} {shown}: sandbox up median {median:.2f} s = {median / node:.2f} x the "
+            f"bare node; runs {ups[setting]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
