@@ -7,8 +7,7 @@ above all), so the node boots that much sooner.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sandbox.broker.local import LocalNode, NodePorts, NodeStartError
 from sandbox.broker.provision import (
@@ -19,6 +18,7 @@ from sandbox.broker.provision import (
     provision,
     provision_cluster,
 )
+from sandbox.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sandbox.broker.admin import Admin, AdminError
@@ -33,12 +33,7 @@ _LAZY = {
     "ExternalBroker": "external",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

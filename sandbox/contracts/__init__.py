@@ -13,8 +13,9 @@ file at import time.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sandbox.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sandbox.contracts.changes import BREAKING, COMPATIBLE, Change
@@ -55,12 +56,7 @@ _MODULES = {
     "Violation": "violations",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 __all__ = [
