@@ -32,7 +32,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.broker.local import LocalNode, NodeStartError
 from sandbox.broker.provision import Broker, BrokerUnavailable, chosen
@@ -44,6 +44,9 @@ from sandbox.control.state import StateFile
 from sandbox.settings import SERVICE_PORTS, START_GATE_VARIABLE, SandboxSettings
 from sandbox.topology import build
 from sandbox.waiting import WaitTimeout, wait_for
+
+if TYPE_CHECKING:
+    from sandbox.broker.cluster import LocalCluster
 
 log = logging.getLogger("sandbox.control.supervisor")
 
@@ -291,9 +294,8 @@ class Supervisor:
     def component_action(self, name: str, action: str) -> dict[str, Any]:
         if name == "broker":
             return self.broker_action(action)
-        from sandbox.broker.cluster import LocalCluster
-
-        if isinstance(self.broker, LocalCluster) and name in self.broker.names:
+        cluster = self._cluster()
+        if cluster is not None and name in cluster.names:
             return self.node_action(name, action)
         with self.lock:
             process = self.processes.get(name)
@@ -316,14 +318,21 @@ class Supervisor:
                 raise ValueError(action)
         return {"name": name, "action": action, "pid": process.pid}
 
+    def _cluster(self) -> LocalCluster | None:
+        """The broker when it is a cluster of private nodes (loaded only then)."""
+        if self.broker is None or self.broker.kind != "cluster":
+            return None
+        from sandbox.broker.cluster import LocalCluster
+
+        return self.broker if isinstance(self.broker, LocalCluster) else None
+
     def _await_durable_topology(self) -> None:
         """Hold a kill, stop or restart of the broker until the quorum queues this boot
         declared are in the node's register on disk, about a second after the declaration
         (``LocalNode.quorum_registry``): a node killed sooner loses the newest queue."""
-        from sandbox.broker.cluster import LocalCluster
-
-        declared, broker = self.topology_declared_at, self.broker
-        if declared is None or not isinstance(broker, (LocalNode, LocalCluster)):
+        declared = self.topology_declared_at
+        broker = self.broker if isinstance(self.broker, LocalNode) else self._cluster()
+        if declared is None or broker is None:
             return
         if self.settings.broker.queue_type == "quorum":
             try:
@@ -358,10 +367,8 @@ class Supervisor:
 
     def node_action(self, name: str, action: str) -> dict[str, Any]:
         """Kill, stop, start or restart one node of the cluster; a started one rejoins."""
-        from sandbox.broker.cluster import LocalCluster
-
-        cluster = self.broker
-        if not isinstance(cluster, LocalCluster):
+        cluster = self._cluster()
+        if cluster is None:
             raise KeyError(name)
         if action not in ("kill", "stop", "start", "restart"):
             raise ValueError(action)
