@@ -318,33 +318,38 @@ def test_confirm_with_payment_method_data_checks_the_card_as_creation_does(clien
     assert (caught.value.code, caught.value.param) == ("invalid_expiry_year", "exp_year")
 
 
+CARD_NUMBER_ONLY = {"number": "4242424242424242"}
+
+
+def refused_confirm(client, intent_id, params) -> stripe.InvalidRequestError:
+    """The error a confirm of ``intent_id`` with ``params`` is refused with."""
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.payment_intents.confirm(intent_id, params=params)
+    return caught.value
+
+
 def test_confirm_with_payment_method_data_names_a_missing_card_field(client):
     intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.payment_intents.confirm(
-            intent.id,
-            params={
-                "payment_method_data": {"type": "card", "card": {"number": "4242424242424242"}}
-            },
-        )
-    assert caught.value.code == "parameter_missing"
-    assert caught.value.param == "payment_method_data[card][exp_month]"
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.payment_intents.confirm(
-            intent.id, params={"payment_method_data": {"card": {"number": "4242424242424242"}}}
-        )
-    assert caught.value.param == "payment_method_data[type]"
+    refused = refused_confirm(
+        client, intent.id, {"payment_method_data": {"type": "card", "card": CARD_NUMBER_ONLY}}
+    )
+    assert refused.code == "parameter_missing"
+    assert refused.param == "payment_method_data[card][exp_month]"
+    refused = refused_confirm(
+        client, intent.id, {"payment_method_data": {"card": CARD_NUMBER_ONLY}}
+    )
+    assert refused.param == "payment_method_data[type]"
     assert client.v1.payment_intents.retrieve(intent.id).status == "requires_payment_method"
 
 
 def test_confirm_with_both_payment_method_and_its_data_is_refused(client):
     intent = client.v1.payment_intents.create(params={"amount": 2550, "currency": "usd"})
-    with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.payment_intents.confirm(
-            intent.id,
-            params={
-                "payment_method": "pm_card_visa",
-                "payment_method_data": {"type": "card", "card": {"number": "4242424242424242"}},
-            },
-        )
-    assert caught.value.param == "payment_method_data"
+    refused = refused_confirm(
+        client,
+        intent.id,
+        {
+            "payment_method": "pm_card_visa",
+            "payment_method_data": {"type": "card", "card": CARD_NUMBER_ONLY},
+        },
+    )
+    assert refused.param == "payment_method_data"
