@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import port_for
 from mirakuru import Executor
 from mirakuru.exceptions import AlreadyRunning, ProcessExitedWithError, TimeoutExpired
 
 import sandbox.spawned  # noqa: F401  (mirakuru's exit hook, made exact)
+from sandbox.ports import random_port
 
 USER = "guest"
 PASSWORD = "guest"
@@ -83,7 +83,7 @@ class NodePorts:
     def choose(cls) -> NodePorts:
         chosen: list[int] = []
         while len(chosen) < 3:
-            port = port_for.select_random()
+            port = random_port()
             if port not in chosen:
                 chosen.append(port)
         return cls(*chosen)

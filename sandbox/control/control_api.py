@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
-from sandbox.broker import LocalCluster, NodeStartError
+from sandbox.broker import NodeStartError
 from sandbox.control.state import masked
 from sandbox.services.common.web import ApiError, install
 
@@ -76,9 +76,7 @@ def serve_control_api(supervisor: Supervisor) -> str:
                 details={"component": name},
             ) from exc
         except KeyError:
-            broker = supervisor.broker
-            nodes = broker.names if isinstance(broker, LocalCluster) else []
-            known = ["broker", *nodes, *supervisor.processes]
+            known = supervisor.component_names()
             raise ApiError(
                 "UNKNOWN_COMPONENT",
                 f"no component {name!r} (known: {', '.join(known)})",

@@ -14,9 +14,9 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-import port_for
-
+from sandbox.ports import random_port
 from sandbox.settings import SERVICE_PORTS
 
 HOST = "127.0.0.1"  # the default of SANDBOX_HOST: where every process binds and is dialled
@@ -124,13 +124,18 @@ class Component:
 
 
 def masked_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
-    from sqlalchemy.engine import make_url  # loaded when asked: not on the supervisor's boot path
-
+    """``url`` with its password, if any, replaced by ``***``, the rest as written (the
+    standard library's parser: the supervisor loads no SQLAlchemy to show a URL)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: show nothing of it
+        parts = urlsplit(url)
+    except ValueError:  # not a URL: show nothing of it
         return "***"
+    if parts.password is None:
+        # an "@" outside the host part: a URL written wrong, which may hold a password
+        return url if "@" not in url or "@" in parts.netloc else "***"
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
 def database_url(environ: Mapping[str, str], service: str, data: Path) -> str:
@@ -177,9 +182,9 @@ def choose_ports(
         extra = [own_port(name) for name in names] if web and count > 1 else names[1:]
         wanted.update(dict.fromkeys(extra, 0))
     for name, preferred in wanted.items():
-        port = preferred if prefer and preferred else port_for.select_random()
+        port = preferred if prefer and preferred else random_port()
         while port in used or not _port_free(port, host):
-            port = port_for.select_random()
+            port = random_port()
         used.add(port)
         ports[name] = port
     return ports

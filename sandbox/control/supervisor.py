@@ -318,6 +318,11 @@ class Supervisor:
                 raise ValueError(action)
         return {"name": name, "action": action, "pid": process.pid}
 
+    def component_names(self) -> list[str]:
+        """Every name ``component_action`` knows: the broker, its nodes, the processes."""
+        cluster = self._cluster()
+        return ["broker", *(cluster.names if cluster is not None else []), *self.processes]
+
     def _cluster(self) -> LocalCluster | None:
         """The broker when it is a cluster of private nodes (loaded only then)."""
         if self.broker is None or self.broker.kind != "cluster":

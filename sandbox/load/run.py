@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import port_for
 import psutil
 
 import loadtests
 from sandbox.control.state import SupervisorClient
+from sandbox.ports import random_port
 
 LOCUSTFILE = Path(loadtests.__file__).resolve().parent / "locustfile.py"
 DEFAULT_CLASSES = ("CardFlowUser", "IntentFlowUser")
@@ -148,7 +148,7 @@ def run_locust(plan: LoadPlan, endpoints: Endpoints) -> int:
             return done.returncode
         finally:
             log.close()
-    port = port_for.select_random()
+    port = random_port()
     master = [
         *locust,
         *args,

@@ -130,6 +130,11 @@ def test_supervisor_restarts_a_killed_component(state_dir):
     assert health.status_code == 200
     assert not pid_alive(before)
 
+    # a name it does not know is refused with the names it does
+    with pytest.raises(KeyError) as refused:
+        client.kill("smpt")
+    assert "no component 'smpt' (known: broker, provider, smtp, merchant)" in str(refused.value)
+
 
 def test_status_without_a_sandbox_says_how_to_start_one(tmp_path):
     result = sandbox(tmp_path / "none", "status")

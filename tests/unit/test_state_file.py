@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.control.stack import masked_url
 from sandbox.control.state import StateFile, masked
 
 
@@ -88,3 +89,25 @@ def test_masked_hides_secrets_at_any_depth_and_keeps_everything_else():
         "broker": {"nodes": [{"password": "***", "url": "amqp://h"}]},
     }
     assert state["supervisor"]["token"] == "t0ken"  # the state itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://postgres:s3cret@127.0.0.1:5432/db",
+            "postgresql://postgres:***@127.0.0.1:5432/db",
+        ),
+        (
+            "postgresql+psycopg://u:p%40ss@db.internal/pay?sslmode=require",
+            "postgresql+psycopg://u:***@db.internal/pay?sslmode=require",
+        ),
+        ("postgresql://u:p:q@[::1]:5432/db", "postgresql://u:***@[::1]:5432/db"),
+        ("postgresql://postgres@127.0.0.1:5432/db", "postgresql://postgres@127.0.0.1:5432/db"),
+        ("sqlite:////srv/sandbox/data/payment.db", "sqlite:////srv/sandbox/data/payment.db"),
+        ("postgresql//user:s3cret@host/db", "***"),  # written wrong: nothing of it
+        ("http://[unclosed", "***"),
+    ],
+)
+def test_a_database_url_is_shown_with_its_password_masked(url, shown):
+    assert masked_url(url) == shown

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.services.common.app import openapi_path
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.openapi import OpenApiDocument
+from sandbox.services.common.web import ApiError
 
 SERVICES = ("payment", "appointment", "notifier")
 DOCUMENTS = {service: OpenApiDocument(openapi_path(service)) for service in SERVICES}

@@ -1,4 +1,5 @@
-"""The HTTP rules every service shares (sandbox.services.common.web), on a small app."""
+"""The HTTP rules every service shares (sandbox.services.common.web and .openapi), on a
+small app."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 from flask import Flask, jsonify
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from sandbox.services.common import web
+from sandbox.services.common.openapi import OpenApiDocument
 
 LIMIT = 16 * 1024
 DOCUMENT = {
@@ -42,7 +45,7 @@ DOCUMENT = {
 def client(tmp_path: Path) -> Any:
     path = tmp_path / "openapi.yaml"
     path.write_text(yaml.safe_dump(DOCUMENT))
-    document = web.OpenApiDocument(path)
+    document = OpenApiDocument(path)
     app = Flask("rules")
     web.install(app, "rules", max_body_bytes=LIMIT)
 
@@ -56,7 +59,29 @@ def client(tmp_path: Path) -> Any:
     def listing() -> Any:
         return jsonify({"page": web.query_int("page", 1, 100)})
 
+    @app.get("/fails/<how>")
+    def fails(how: str) -> Any:
+        if how == "database":
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        if how == "disconnect":
+            raise DisconnectionError("connection invalidated")
+        raise RuntimeError("a bug")
+
     return app.test_client()
+
+
+@pytest.mark.parametrize("how", ["database", "disconnect"])
+def test_a_database_that_does_not_answer_is_a_503_to_retry(client, how):
+    answer = client.get(f"/fails/{how}")
+    assert answer.status_code == 503
+    assert answer.json["error"]["code"] == "DATABASE_UNAVAILABLE"
+
+
+def test_any_other_unexpected_error_is_a_500_that_tells_nothing(client):
+    answer = client.get("/fails/bug")
+    assert answer.status_code == 500
+    assert answer.json["error"]["code"] == "INTERNAL_ERROR"
+    assert "a bug" not in answer.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("price", [0.07, 19.99, 75.1, 1.15, 999999.99, 3])

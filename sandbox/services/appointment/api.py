@@ -23,8 +23,9 @@ from sandbox.services.appointment.settings import AppointmentSettings
 from sandbox.services.appointment.storage import AppointmentStore
 from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
+from sandbox.services.common.openapi import OpenApiDocument
 from sandbox.services.common.times import iso
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.web import ApiError
 from sandbox.topology import APPOINTMENT_SERVICE
 
 STATUSES = (rules.PENDING_CONFIRMATION, rules.CONFIRMED, rules.CANCELLED)

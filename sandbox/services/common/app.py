@@ -28,8 +28,8 @@ from sandbox.contracts.files import default_contracts_dir
 from sandbox.services.common import web
 from sandbox.services.common.db import create_schema, make_engine
 from sandbox.services.common.health import web_report
+from sandbox.services.common.openapi import OpenApiDocument
 from sandbox.services.common.settings import ServiceSettings
-from sandbox.services.common.web import OpenApiDocument
 
 Checks = Callable[[], dict[str, dict[str, Any]]]
 C = TypeVar("C")

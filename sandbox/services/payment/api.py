@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 
 from sandbox.services.common import app as service_app
 from sandbox.services.common import tenancy, web
-from sandbox.services.common.web import ApiError, OpenApiDocument
+from sandbox.services.common.openapi import OpenApiDocument
+from sandbox.services.common.web import ApiError
 from sandbox.services.payment import handlers, parsing, replies, tables
 from sandbox.services.payment.bookings import AppointmentDirectory, Bookings
 from sandbox.services.payment.handlers import Context, Deps

@@ -20,7 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sandbox.services.common.jsonlog import scrub
-from sandbox.services.common.web import ApiError, OpenApiDocument, checked_header, query_int
+from sandbox.services.common.openapi import OpenApiDocument
+from sandbox.services.common.web import ApiError, checked_header, query_int
 from sandbox.services.payment.handlers import PaymentRequest, RefundRequest
 from sandbox.services.payment.model import STATUSES, CardInput, Customer
 from sandbox.services.payment.money import AmountError, CurrencyError, exponent, to_minor
