@@ -101,9 +101,14 @@ class ManagedProcess:
         self._executor = executor
         return self
 
-    def wait_ready(self) -> ManagedProcess:
+    def wait_ready(self, probe_once: Callable[[], bool] | None = None) -> ManagedProcess:
         """Wait until the spawned process is ready; ``ProcessStartError`` with the end of
-        its log if it exits or the start timeout passes first (it is killed then)."""
+        its log if it exits or the start timeout passes first (it is killed then).
+
+        ``probe_once``: its readiness is probed only once this holds (a worker at the
+        start gate cannot be ready before the gate opens); until then only its exit is
+        watched, which costs neither it nor this process a health request per poll.
+        """
         executor = self._executor
         if executor is None:
             raise ProcessStartError(f"{self.name} was not started")
@@ -114,7 +119,10 @@ class ManagedProcess:
         def ready() -> bool:
             if self._executor is not executor:  # stopped or killed meanwhile
                 raise stopped()
-            return executor.check_subprocess()
+            held = probe_once is not None and not probe_once()
+            if held and executor.process is not None and executor.process.poll() is None:
+                return False
+            return executor.check_subprocess()  # raises when it exited
 
         try:
             executor.wait_for(ready)

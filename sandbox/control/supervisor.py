@@ -240,7 +240,8 @@ class Supervisor:
             self.components[component.name] = component
             self.processes[component.name] = process
             process.spawn()  # under the lock: a shutdown now stops it too
-        process.wait_ready()
+        # a gated worker is probed only once the gate is open: before, it cannot be ready
+        process.wait_ready(self.gate.exists if gated else None)
         self._record(component.name, "ready")
 
     def _record(self, name: str, status: str) -> None:

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from sandbox.control.process import ManagedProcess, ProcessStartError
-from sandbox.waiting import wait_for
+from sandbox.waiting import hold_for, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +73,57 @@ def test_spawn_refuses_a_health_url_that_already_answers(tmp_path):
         assert second.pid is None
     finally:
         answering.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+def test_readiness_is_probed_only_once_probe_once_holds(tmp_path):
+    port = free_port()
+    # http.server logs every request it answers to its log
+    process = ManagedProcess.python_module(
+        "held",
+        "http.server",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        log_file=tmp_path / "held.log",
+        health_url=f"http://127.0.0.1:{port}/",
+    ).spawn()
+    gate = threading.Event()
+    ready = threading.Event()
+    threading.Thread(
+        target=lambda: (process.wait_ready(gate.is_set), ready.set()), daemon=True
+    ).start()
+    try:
+        wait_for(lambda: listening(port), timeout=10, what="the server listening")
+        hold_for(lambda: ready.is_set(), within=0.5, what="ready before probe_once held")
+        assert "HTTP/1.1" not in process.log_file.read_text(), "probed before probe_once held"
+
+        gate.set()
+
+        wait_for(ready.is_set, timeout=10, what="ready once probe_once held")
+        assert "HTTP/1.1" in process.log_file.read_text()
+    finally:
+        process.stop()
+
+
+def test_a_process_that_exits_while_held_fails_its_start_with_its_log(tmp_path):
+    process = ManagedProcess(
+        "exits",
+        [sys.executable, "-c", "import sys; print('no database here'); sys.exit(3)"],
+        log_file=tmp_path / "exits.log",
+        health_url="http://127.0.0.1:9/health",
+        start_timeout_s=120,
+    ).spawn()
+
+    with pytest.raises(ProcessStartError, match="no database here"):
+        process.wait_ready(lambda: False)
