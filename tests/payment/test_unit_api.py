@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import event as sql_events
 
 from sandbox.contracts import ContractRegistry
 from sandbox.services.payment.handlers import Context, PaymentRequest, cards
@@ -108,6 +109,49 @@ def test_a_stored_decline_is_replayed_for_the_same_key(client):
     assert first.status_code == again.status_code == 400
     assert again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def writes_by_transaction(engine: Any) -> list[list[tuple[str, Any]]]:
+    """Every statement the engine runs from now on, grouped by the transaction it
+    committed in."""
+    transactions: list[list[tuple[str, Any]]] = [[]]
+
+    @sql_events.listens_for(engine, "before_cursor_execute")
+    def _executed(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        transactions[-1].append((" ".join(statement.split()), parameters))
+
+    @sql_events.listens_for(engine, "commit")
+    def _committed(_conn) -> None:
+        transactions.append([])
+
+    return transactions
+
+
+@pytest.mark.parametrize(("card", "status"), [("visa", 200), ("declined", 400)])
+def test_a_card_payments_answer_commits_with_its_outcome(app, client, card, status):
+    transactions = writes_by_transaction(app.extensions["payment"].storage.engine)
+
+    answered = pay(client, f"BOOK-{card}", card=card, headers={"Idempotency-Key": f"k-{card}"})
+
+    assert answered.status_code == status
+    outcome = "payment.completed" if card == "visa" else "payment.failed"
+    with_outcome = [
+        statements
+        for statements in transactions
+        for sql, params in statements
+        if sql.startswith("INSERT INTO payment_outbox") and outcome in str(params)
+    ]
+    assert len(with_outcome) == 1, transactions
+    stored = [
+        params
+        for sql, params in with_outcome[0]
+        if sql.startswith("UPDATE payment_idempotency SET state=")
+    ]
+    assert len(stored) == 1, with_outcome[0]
+    response = next(p for p in stored[0] if isinstance(p, str) and p.startswith("{"))
+    assert json.loads(response) == answered.json
+    again = pay(client, f"BOOK-{card}", card=card, headers={"Idempotency-Key": f"k-{card}"})
+    assert again.json == answered.json and again.headers["Idempotent-Replayed"] == "true"
 
 
 def test_keys_are_scoped_to_their_tenant(client):

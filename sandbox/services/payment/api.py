@@ -33,8 +33,14 @@ from sandbox.services.payment.model import InvalidTransition, PaymentError
 from sandbox.services.payment.provider import GatewayError, PaymentProvider, StripeProvider
 from sandbox.services.payment.replies import Reply
 from sandbox.services.payment.settings import SERVICE_NAME, PaymentSettings
-from sandbox.services.payment.storage import Storage
-from sandbox.services.payment.storage_requests import BUSY, MISMATCH, REPLAY, RequestStore
+from sandbox.services.payment.storage import Storage, Tx
+from sandbox.services.payment.storage_requests import (
+    BUSY,
+    MISMATCH,
+    REPLAY,
+    RequestStore,
+    finish_idempotency,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +127,17 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
     if claim.kind == REPLAY:
         assert claim.status_code is not None and claim.response is not None
         return _respond(Reply(claim.status_code, claim.response, {"Idempotent-Replayed": "true"}))
-    ctx = Context(ctx.tenant_id, ctx.correlation_id, key, claim.resource_id)
+    stored: list[Reply] = []
+    tenant_id = ctx.tenant_id
+
+    def answer(tx: Tx, charged: handlers.Charged) -> None:
+        # a card payment's outcome: its answer commits with it (handlers.Context)
+        reply = replies.charged(charged)
+        if reply.status < 500 and reply.final:
+            finish_idempotency(tx, tenant_id, key, reply.status, reply.body)
+            stored.append(reply)
+
+    ctx = Context(ctx.tenant_id, ctx.correlation_id, key, claim.resource_id, answer)
     try:
         reply = operation(ctx)
     except ApiError as exc:
@@ -129,8 +145,12 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
     except (PaymentError, InvalidTransition) as exc:
         reply = replies.error(replies.refusal(exc))
     except Exception:
+        # even after an answer was stored: its transaction may not have committed, and a
+        # retry of a payment that did complete answers it again from the payment
         deps.requests.release(ctx.tenant_id, key)
         raise
+    if stored:
+        return _respond(stored[-1])  # what a retry replays
     if reply.status >= 500 or not reply.final:
         deps.requests.release(ctx.tenant_id, key)
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 
 from sandbox.services.common import db
 from sandbox.services.payment import model, tables
@@ -129,15 +129,7 @@ class RequestStore:
 
     def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
         with db.one_statement(self.engine) as conn:
-            conn.execute(
-                _FINISH_KEY,
-                {
-                    **_matching(tenant_id, key),
-                    "status_code": status_code,
-                    "response": json.dumps(response, sort_keys=True),
-                    "updated_at": model.now(),
-                },
-            )
+            _finish(conn, tenant_id, key, status_code, response)
 
     def webhook_seen(self, event_id: str) -> bool:
         """Whether a provider event id was recorded before (its delivery was handled)."""
@@ -154,6 +146,26 @@ class RequestStore:
                 conn.execute(_RETRY_KEY, retry)
             else:
                 conn.execute(_DELETE_KEY, {"tenant_id": tenant_id, "key": key})
+
+
+def _finish(
+    conn: Connection, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
+) -> None:
+    finished = {
+        **_matching(tenant_id, key),
+        "status_code": status_code,
+        "response": json.dumps(response, sort_keys=True),
+        "updated_at": model.now(),
+    }
+    conn.execute(_FINISH_KEY, finished)
+
+
+def finish_idempotency(
+    tx: Tx, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
+) -> None:
+    """Store a request's answer for replay in that transaction (``RequestStore.finish``
+    does it on its own)."""
+    _finish(tx.conn, tenant_id, key, status_code, response)
 
 
 def link_idempotency(tx: Tx, tenant_id: str, key: str, resource_id: str) -> None:

@@ -10,6 +10,7 @@ Every change of a payment's status is a move of the state machine (``move``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,12 +38,19 @@ class Deps:
 
 @dataclass(frozen=True)
 class Context:
-    """Who is asking: tenant, flow id, and the Idempotency-Key's state."""
+    """Who is asking: tenant, flow id, and the Idempotency-Key's state.
+
+    ``answer``: stores the request's answer under its Idempotency-Key in the transaction
+    that records a charge's outcome (``cards``), so that the outcome and the answer a
+    retry replays commit together, in one write instead of two.  None: nothing to store,
+    or the caller stores it afterwards.
+    """
 
     tenant_id: str
     correlation_id: str
     idempotency_key: str | None = None
     resume_id: str | None = None
+    answer: Callable[[Tx, Charged], None] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

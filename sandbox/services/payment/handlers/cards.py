@@ -11,7 +11,9 @@ Card payment (``process_payment``), in order:
 4. the card becomes a provider PaymentMethod (``<txn>-card``) and confirms the intent
    (``<txn>-confirm``);
 5. one transaction moves the payment (``SUCCEED``, ``DECLINE`` or ``GATEWAY_FAIL``)
-   and writes ``payment.completed`` or ``payment.failed``; or, when the card issuer asks
+   and writes ``payment.completed`` or ``payment.failed`` and, for a success or a
+   decline, the answer stored under the request's Idempotency-Key (``Context.answer``,
+   so that a retry replays exactly what committed); or, when the card issuer asks
    the customer to authenticate (3D Secure, the intent ``requires_action``), the payment
    stays pending and the answer says where the customer authenticates: the provider's
    webhook then completes or fails it, as in the intent flow.
@@ -26,6 +28,7 @@ provider's webhooks finish it (``webhooks.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -50,10 +53,13 @@ from sandbox.services.payment.provider import (
     Intent,
     ProviderRefused,
 )
-from sandbox.services.payment.storage import DuplicateBooking
+from sandbox.services.payment.storage import DuplicateBooking, Tx
 from sandbox.services.payment.storage_requests import link_idempotency
 
 log = logging.getLogger(__name__)
+
+# stores the request's answer in the transaction that records the outcome (``Context``)
+Answer = Callable[[Tx, Charged], None]
 
 
 # -- opening a payment --------------------------------------------------------------------
@@ -186,31 +192,32 @@ def process_payment(deps: Deps, ctx: Context, req: PaymentRequest) -> Charged:
         previous = deps.storage.get_payment(ctx.resume_id, ctx.tenant_id)
         if previous is not None:
             if model.chargeable(previous):  # a first attempt that died or failed unknown
-                return _charge(deps, previous, req.card)
+                return _charge(deps, previous, req.card, ctx.answer)
             return Charged(previous)
     payment, _intent = _open(deps, ctx, req, model.CARD_FLOW)
-    return _charge(deps, payment, req.card)
+    return _charge(deps, payment, req.card, ctx.answer)
 
 
-def _charge(deps: Deps, payment: Payment, card: CardInput) -> Charged:
-    """Steps 4 and 5: confirm the intent with the card; record the outcome."""
+def _charge(deps: Deps, payment: Payment, card: CardInput, answer: Answer | None) -> Charged:
+    """Steps 4 and 5: confirm the intent with the card; record the outcome (and, with
+    ``answer``, the request's stored answer in the same transaction)."""
     assert payment.provider_intent_id is not None
     try:
         intent, method = deps.provider.confirm_with_card(
             payment.provider_intent_id, card, idempotency_key=f"{payment.id}-confirm"
         )
     except CardDeclined as exc:
-        return declined(deps, payment, exc.decline, exc.card)
+        return declined(deps, payment, exc.decline, exc.card, answer)
     except GatewayError as exc:
         return _gateway_failed(deps, payment, exc.message)
     except ProviderRefused as exc:
-        return _refused(deps, payment, exc)
+        return _refused(deps, payment, exc, answer)
     if intent.status == "requires_action":
         return _awaiting_authentication(deps, payment, intent)
     if intent.status != "succeeded":
         why = f"the card needs {intent.status}, which this service does not support"
-        return declined(deps, payment, Decline("CARD_DECLINED", why), method)
-    return completed(deps, payment, method)
+        return declined(deps, payment, Decline("CARD_DECLINED", why), method, answer)
+    return completed(deps, payment, method, answer)
 
 
 def _awaiting_authentication(deps: Deps, payment: Payment, intent: Intent) -> Charged:
@@ -226,17 +233,17 @@ def _awaiting_authentication(deps: Deps, payment: Payment, intent: Intent) -> Ch
     return Charged(current, authentication=intent)
 
 
-def _refused(deps: Deps, payment: Payment, exc: ProviderRefused) -> Charged:
+def _refused(deps: Deps, payment: Payment, exc: ProviderRefused, answer: Answer | None) -> Charged:
     """The provider refused the card or the confirm for a reason that is not a decline."""
     if exc.card_refused:  # the card itself was refused
-        return declined(deps, payment, Decline("INVALID_CARD", exc.message), None)
+        return declined(deps, payment, Decline("INVALID_CARD", exc.message), None, answer)
     # The intent changed under us: cancelled, or completed on another path.
     if exc.intent is not None and exc.intent.status == "succeeded":
-        return completed(deps, payment, None)
+        return completed(deps, payment, None, answer)
     current = _current(deps, payment)
     if current.payment.status == model.PENDING and exc.intent is None:
         why = f"the payment provider refused the payment: {exc.message}"
-        return declined(deps, payment, Decline("CARD_DECLINED", why), None)
+        return declined(deps, payment, Decline("CARD_DECLINED", why), None, answer)
     return current
 
 
@@ -247,13 +254,24 @@ def _card_fields(method: CardMethod | None) -> dict[str, Any]:
 
 
 def _charged(
-    deps: Deps, payment: Payment, event: str, detail: str, **changes: Any
+    deps: Deps,
+    payment: Payment,
+    event: str,
+    detail: str,
+    *,
+    answer: Answer | None = None,
+    decline: Decline | None = None,
+    **changes: Any,
 ) -> Payment | None:
     """Record what became of a charge: the machine's move for ``event``, in one
-    transaction; None when another path (a webhook) moved the payment first."""
+    transaction, with the request's ``answer`` (the outcome, and ``decline`` when there
+    is one); None when another path (a webhook) moved the payment first."""
     at = model.now()
     with deps.storage.begin() as tx:
-        return move(tx, payment, event, detail=detail, at=at, processed_at=at, **changes)
+        done = move(tx, payment, event, detail=detail, at=at, processed_at=at, **changes)
+        if done is not None and answer is not None:
+            answer(tx, Charged(done, decline))
+        return done
 
 
 def _current(deps: Deps, payment: Payment) -> Charged:
@@ -266,10 +284,18 @@ def _current(deps: Deps, payment: Payment) -> Charged:
     return Charged(current)
 
 
-def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Charged:
+def completed(
+    deps: Deps, payment: Payment, method: CardMethod | None, answer: Answer | None = None
+) -> Charged:
     cleared = {"error_code": None, "error_message": None}
     done = _charged(
-        deps, payment, model.SUCCEED, "charge succeeded", **cleared, **_card_fields(method)
+        deps,
+        payment,
+        model.SUCCEED,
+        "charge succeeded",
+        answer=answer,
+        **cleared,
+        **_card_fields(method),
     )
     if done is None:
         return _current(deps, payment)
@@ -277,10 +303,25 @@ def completed(deps: Deps, payment: Payment, method: CardMethod | None) -> Charge
     return Charged(done)
 
 
-def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod | None) -> Charged:
+def declined(
+    deps: Deps,
+    payment: Payment,
+    decline: Decline,
+    method: CardMethod | None,
+    answer: Answer | None = None,
+) -> Charged:
     error = {"error_code": decline.code, "error_message": decline.message}
     detail = f"card declined: {decline.code}"
-    failed = _charged(deps, payment, model.DECLINE, detail, **error, **_card_fields(method))
+    failed = _charged(
+        deps,
+        payment,
+        model.DECLINE,
+        detail,
+        answer=answer,
+        decline=decline,
+        **error,
+        **_card_fields(method),
+    )
     if failed is None:
         return _current(deps, payment)
     log.info(
@@ -293,7 +334,7 @@ def declined(deps: Deps, payment: Payment, decline: Decline, method: CardMethod 
 def _gateway_failed(deps: Deps, payment: Payment, message: str) -> Charged:
     first = model.step(payment, model.GATEWAY_FAIL).emits is not None
     detail = "gateway error; retry with the same Idempotency-Key"
-    error = {
+    error: dict[str, Any] = {
         "error_code": model.GATEWAY_ERROR,
         "error_message": f"the payment provider failed: {message}",
     }
