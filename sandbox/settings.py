@@ -7,6 +7,7 @@ for configuration.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,8 +83,8 @@ def env_number(env: Mapping[str, str], name: str, default: float, minimum: float
     if found is None:
         return default
     raw, value = found
-    if value < minimum:
-        raise SettingsError(name, raw, f"a number >= {minimum:g}")
+    if not math.isfinite(value) or value < minimum:
+        raise SettingsError(name, raw, f"a finite number >= {minimum:g}")
     return value
 
 

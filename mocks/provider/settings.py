@@ -42,6 +42,8 @@ class ProviderSettings:
     webhook_urls: tuple[str, ...] = ()
     # event types the configured endpoints subscribe to (Stripe's enabled_events)
     webhook_events: tuple[str, ...] = ("*",)
+    # seconds from an event to its first delivery attempt (0: at once), before faults
+    webhook_latency_s: float = 0.0
     webhook_secrets: tuple[str, ...] = ()
     webhook_retry_base_s: float = 1.0
     webhook_retry_max_s: float = 60.0
@@ -80,6 +82,9 @@ class ProviderSettings:
             webhook_urls=env_list(env, "PROVIDER_WEBHOOK_URL"),
             webhook_events=env_list(env, "PROVIDER_WEBHOOK_EVENTS") or d.webhook_events,
             webhook_secrets=env_list(env, "PROVIDER_WEBHOOK_SECRET"),
+            webhook_latency_s=env_number(
+                env, "PROVIDER_WEBHOOK_LATENCY_S", d.webhook_latency_s, minimum=0.0
+            ),
             webhook_retry_base_s=env_number(
                 env, "PROVIDER_WEBHOOK_RETRY_BASE_S", d.webhook_retry_base_s
             ),

@@ -1,9 +1,12 @@
 """Signed webhook delivery: a background thread, retries with exponential backoff.
 
 Each (event, endpoint) pair becomes a :class:`Delivery`, scheduled on a heap by
-monotonic due time.  One worker thread sends them in due order, so with no faults an
-endpoint receives events in the order they happened.  The body is signed when it is
-sent, with the provider's (movable) clock as the timestamp: ``Stripe-Signature:
+monotonic due time: ``webhook_latency_s`` after its event (``PROVIDER_WEBHOOK_LATENCY_S``,
+0 by default; the sandbox sets 0.2 s, so that, as with Stripe, a webhook seldom arrives
+before the API answer that caused it), plus any injected delay.  One worker thread sends
+them in due order, so with no faults an endpoint receives events in the order they
+happened.  The body is signed when it is sent, with the provider's (movable) clock as
+the timestamp: ``Stripe-Signature:
 t=<ts>,v1=<HMAC-SHA256(secret, "<ts>.<body>")>``.  A non-2xx answer or a network error
 is retried after ``base * 2**(attempt-1)`` seconds (capped) until ``max_attempts``.
 The thread is started by whoever owns the app (``main()`` or a test fixture), never at
@@ -150,7 +153,9 @@ class WebhookDispatcher:
     def enqueue(self, event: Obj, targets: list[Target]) -> None:
         """Plan the deliveries of ``event`` to ``targets`` (called in event order)."""
         payload = json.dumps(event, indent=2).encode()
-        now = time.monotonic()
+        # the configured latency: as at Stripe, a webhook can then trail the API answer
+        # that caused the event instead of racing it
+        earliest = time.monotonic() + self._settings.webhook_latency_s
         with self._cond:
             for target in targets:
                 plan = webhook_faults.draw(self._faults, self._rng)
@@ -159,7 +164,7 @@ class WebhookDispatcher:
                     original.status = "lost"
                     original.faults.append("lost")
                     continue
-                due = now + plan.delay_s
+                due = earliest + plan.delay_s
                 if plan.delay_s:
                     original.faults.append(f"delayed {plan.delay_s * 1000:.0f} ms")
                 held = self._held.pop(target.endpoint_id, None)
@@ -173,7 +178,7 @@ class WebhookDispatcher:
                     if held is not None:
                         # release the held delivery right after this later one
                         held.status = "scheduled"
-                        self._push(held, max(due, now))
+                        self._push(held, max(due, earliest))
                 for copy_no in range(1, plan.copies + 1):
                     duplicate = self._new(event, target, payload, copy_no)
                     duplicate.faults.append("duplicate")

@@ -93,6 +93,11 @@ PAYMENT_WEBHOOK_EVENTS = (
     "payment_intent.canceled",
 )
 
+# Seconds from a provider event to its webhook's first delivery (PROVIDER_WEBHOOK_LATENCY_S
+# in the environment of `sandbox up` overrides it; 0 brings back the race between the
+# webhook and the API answer, which the payment service handles either way).
+WEBHOOK_LATENCY_S = "0.2"
+
 # What a profile changes in every component's environment.  ``dev`` is the realistic
 # default (payment rate limits on); ``load`` is for load tests, where every request
 # comes from one address and a per-address limit would measure the limiter, and where
@@ -241,6 +246,11 @@ def plan(
                 **common,
                 "PROVIDER_WEBHOOK_URL": f"{url['payment']}/payment/webhook",
                 "PROVIDER_WEBHOOK_SECRET": keys["webhook_secret"],
+                # a webhook trails the API answer that caused it, as Stripe's do; with
+                # none, the payment's webhook often overtook its own confirm's answer
+                "PROVIDER_WEBHOOK_LATENCY_S": environ.get(
+                    "PROVIDER_WEBHOOK_LATENCY_S", WEBHOOK_LATENCY_S
+                ),
             },
             health_url=f"{url['provider']}/health",
             endpoint=url["provider"],

@@ -55,20 +55,30 @@ def test_settings_read_provider_variables():
             "PROVIDER_WEBHOOK_URL": "http://a/x, http://b/y",
             "PROVIDER_WEBHOOK_SECRET": "whsec_1,whsec_2",
             "PROVIDER_WEBHOOK_RETRY_BASE_S": "0.5",
+            "PROVIDER_WEBHOOK_LATENCY_S": "0.25",
             "PROVIDER_IDEMPOTENCY_TTL_S": "60",
         }
     )
     assert settings.port == 9999 and settings.seed == 3
+    assert settings.webhook_latency_s == 0.25
     assert settings.webhook_urls == ("http://a/x", "http://b/y")
     assert settings.webhook_secrets == ("whsec_1", "whsec_2")
     assert settings.webhook_retry_base_s == 0.5
     assert settings.idempotency_ttl_s == 60
 
 
-def test_settings_name_the_variable_that_is_wrong():
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PROVIDER_WEBHOOK_MAX_ATTEMPTS", "many"),
+        ("PROVIDER_WEBHOOK_LATENCY_S", "-0.1"),
+        ("PROVIDER_WEBHOOK_LATENCY_S", "inf"),
+    ],
+)
+def test_settings_name_the_variable_that_is_wrong(name, value):
     with pytest.raises(SettingsError) as caught:
-        ProviderSettings.from_env({"PROVIDER_WEBHOOK_MAX_ATTEMPTS": "many"})
-    assert caught.value.name == "PROVIDER_WEBHOOK_MAX_ATTEMPTS"
+        ProviderSettings.from_env({name: value})
+    assert caught.value.name == name
 
 
 def test_settings_refuse_secrets_that_do_not_pair_with_urls():

@@ -230,3 +230,19 @@ def test_health_reports_the_webhook_worker(provider):
     health = provider.http.get(f"{provider.base_url}/health", timeout=10).json()
     assert health["status"] == "ok"
     assert health["webhook_worker"]["running"] is True
+
+
+def test_a_configured_latency_holds_every_delivery_back_after_its_answer():
+    hook = WebhookReceiver(secret="whsec_latency")
+    with serve(hook) as url:
+        settings = fast_settings(
+            webhook_urls=(f"{url}/hook",), webhook_secrets=(hook.secret,), webhook_latency_s=0.4
+        )
+        with running_provider(settings) as running:
+            new_intent(running.stripe_client())
+            answered = time.monotonic()
+
+            wait_until(lambda: hook.accepted(), "the delivery", hook.summary)
+
+            assert time.monotonic() - answered >= 0.3, "delivered before the latency passed"
+            assert running.deliveries()[0]["faults"] == []  # latency is not a fault

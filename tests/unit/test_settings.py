@@ -46,6 +46,9 @@ def test_seed_environment_variables_override_names():
         ("RABBITMQ_RETRY_DELAYS_MS", "1000,-1"),
         ("RABBITMQ_PREFETCH", "0"),
         ("RABBITMQ_PREFETCH", "many"),
+        ("RABBITMQ_RECONNECT_MAX_S", "nan"),
+        ("RABBITMQ_RECONNECT_MAX_S", "inf"),
+        ("RABBITMQ_RECONNECT_MAX_S", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
