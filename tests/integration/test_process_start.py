@@ -16,15 +16,20 @@ from sandbox.waiting import hold_for, wait_for
 pytestmark = pytest.mark.integration
 
 
-def test_a_stop_while_the_process_starts_ends_its_start_and_the_process(tmp_path):
-    # nothing answers on port 9 (discard) of loopback: the process never becomes ready
-    process = ManagedProcess(
-        "never-ready",
-        [sys.executable, "-c", "import time; time.sleep(120)"],
-        log_file=tmp_path / "never-ready.log",
+def never_ready(tmp_path, name: str, code: str) -> ManagedProcess:
+    """A process running ``code`` whose health check never answers: nothing listens on
+    port 9 (discard) of loopback."""
+    return ManagedProcess(
+        name,
+        [sys.executable, "-c", code],
+        log_file=tmp_path / f"{name}.log",
         health_url="http://127.0.0.1:9/health",
         start_timeout_s=120,
     )
+
+
+def test_a_stop_while_the_process_starts_ends_its_start_and_the_process(tmp_path):
+    process = never_ready(tmp_path, "never-ready", "import time; time.sleep(120)")
     outcome: list[BaseException | None] = []
 
     def start() -> None:
@@ -117,13 +122,8 @@ def test_readiness_is_probed_only_once_probe_once_holds(tmp_path):
 
 
 def test_a_process_that_exits_while_held_fails_its_start_with_its_log(tmp_path):
-    process = ManagedProcess(
-        "exits",
-        [sys.executable, "-c", "import sys; print('no database here'); sys.exit(3)"],
-        log_file=tmp_path / "exits.log",
-        health_url="http://127.0.0.1:9/health",
-        start_timeout_s=120,
-    ).spawn()
+    code = "import sys; print('no database here'); sys.exit(3)"
+    process = never_ready(tmp_path, "exits", code).spawn()
 
     with pytest.raises(ProcessStartError, match="no database here"):
         process.wait_ready(lambda: False)
