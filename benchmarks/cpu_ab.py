@@ -2,8 +2,9 @@
 
 A lever that saves a millisecond or two per flow hides in the run-to-run noise of a full
 ``flow_bench.py`` run; alternating the two settings within the same few minutes does not.
-Each round boots a fresh sandbox per setting and database (``A`` first, then ``B``) and
-runs flow_bench's ``cpu_pass``: one closed-loop saturation step and one 8 flows/s step.
+Each round boots a fresh sandbox per setting and database (``A`` first, then ``B``; the
+order reversed in every second round, so use an even number of rounds) and runs
+flow_bench's ``cpu_pass``: one closed-loop saturation step and one 8 flows/s step.
 A setting is environment variables for every process the sandbox starts (``--a NAME=VALUE``,
 ``--b NAME=VALUE``; ``A`` is often the defaults).  It prints CPU ms per completed flow by
 process for each setting (the mean over rounds), the totals of every round, and with both
@@ -39,21 +40,29 @@ def run(
     }
     with tempfile.TemporaryDirectory(prefix="cpu-ab-") as tmp:
         for round_ in range(1, rounds + 1):
-            for setting, env in settings.items():
-                for kind in kinds:
-                    log(f"round {round_}, setting {setting}, {kind}")
-                    out = Path(tmp) / f"{round_}-{setting}-{kind}"
-                    with database(kind) as db_env, sandbox(None, {}, {**db_env, **env}) as sd:
-                        results[setting][kind].append(
-                            cpu_pass(
-                                sd,
-                                out,
-                                users_steps=[users],
-                                seconds=seconds,
-                                postgres=kind == "postgresql",
-                            )
+            for setting, kind in run_order(list(settings), kinds, round_):
+                log(f"round {round_}, setting {setting}, {kind}")
+                out = Path(tmp) / f"{round_}-{setting}-{kind}"
+                env = settings[setting]
+                with database(kind) as db_env, sandbox(None, {}, {**db_env, **env}) as sd:
+                    results[setting][kind].append(
+                        cpu_pass(
+                            sd,
+                            out,
+                            users_steps=[users],
+                            seconds=seconds,
+                            postgres=kind == "postgresql",
                         )
+                    )
     return results
+
+
+def run_order(settings: list[str], kinds: list[str], round_: int) -> list[tuple[str, str]]:
+    """The passes of round ``round_`` (1-based): every setting on every database, the
+    whole sequence reversed in even rounds (A B, then B A), so that neither setting
+    always runs later in a round, on a machine whose speed drifts within minutes."""
+    order = [(setting, kind) for setting in settings for kind in kinds]
+    return order if round_ % 2 else order[::-1]
 
 
 def mean_by_process(passes: list[dict[str, Any]], key: str) -> dict[str, float]:
