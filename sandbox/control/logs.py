@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 
 from sandbox.exitcodes import EXIT_OK, EXIT_USAGE
 
@@ -50,7 +52,7 @@ def show(
     stop: threading.Event | None = None,
 ) -> int:
     """Print the last ``lines`` (matching) lines of each log; with ``follow``, go on
-    printing what is appended until Ctrl-C (or ``stop`` is set)."""
+    printing what is appended until Ctrl-C or SIGTERM (or ``stop`` is set)."""
     directory = state_dir / "logs"
     files = _files(directory, name)
     if name and not files:
@@ -67,9 +69,32 @@ def show(
         print("\n".join(kept[-lines:]) if lines > 0 else "", flush=follow)
     if not follow:
         return EXIT_OK
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a follow ends
+    with _ended_by_signals(), contextlib.suppress(KeyboardInterrupt):
         _follow(directory, name, offsets, correlation_id, stop or threading.Event())
     return EXIT_OK
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _ended_by_signals() -> Iterator[None]:
+    """Ctrl-C (SIGINT) or SIGTERM ends a follow, also when the follow was started with
+    SIGINT ignored, as a shell does for a command it runs in the background.  Only the
+    main thread can take signals; elsewhere the caller's ``stop`` ends it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in before:
+        signal.signal(number, _interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            if handler is not None:  # None: set outside Python, left as it is
+                signal.signal(number, handler)
 
 
 def _follow(

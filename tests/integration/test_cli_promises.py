@@ -184,7 +184,25 @@ def test_up_into_head_still_brings_the_sandbox_up_and_ends_quietly(tmp_path, bro
         sandbox_in(tmp_path, "down", env=broker_env)
 
 
-def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path):
+# ``sandbox logs -f`` run as the CLI runs it, with SIGINT's disposition set first: a
+# shell starts a command it runs in the background (``cmd &``) with SIGINT ignored
+FOLLOW = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.{disposition}); "
+    "sys.argv = ['sandbox', 'logs', 'payment', '-f', '-c', 'flow-a']; "
+    "runpy.run_module('sandbox', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize(
+    ("disposition", "ending"),
+    [
+        ("default_int_handler", signal.SIGINT),
+        ("SIG_IGN", signal.SIGINT),
+        ("default_int_handler", signal.SIGTERM),
+    ],
+    ids=["ctrl-c", "ctrl-c-when-started-in-the-background", "sigterm"],
+)
+def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path, disposition, ending):
     logs = tmp_path / ".sandbox" / "logs"
     logs.mkdir(parents=True)
     log = logs / "payment.log"
@@ -196,7 +214,7 @@ def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path):
     out = tmp_path / "follow.out"
     with out.open("w") as sink:
         follower = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "logs", "payment", "-f", "-c", "flow-a"],
+            [sys.executable, "-c", FOLLOW.format(disposition=disposition)],
             cwd=tmp_path,
             stdout=sink,
             stderr=subprocess.PIPE,
@@ -213,8 +231,13 @@ def test_logs_follow_prints_new_lines_of_one_flow_until_interrupted(tmp_path):
             seen=out.read_text,
         )
     finally:
-        follower.send_signal(signal.SIGINT)
-        _, err = follower.communicate(timeout=20)
+        follower.send_signal(ending)
+        try:
+            _, err = follower.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            follower.kill()
+            follower.communicate()
+            raise AssertionError(f"the follow did not end on {ending.name}") from None
     assert follower.returncode == EXIT_OK
     assert "Traceback" not in err
     assert "of b" not in out.read_text()
