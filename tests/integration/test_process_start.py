@@ -52,19 +52,23 @@ def test_a_stop_while_the_process_starts_ends_its_start_and_the_process(tmp_path
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def test_spawn_refuses_a_health_url_that_already_answers(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    answering = ManagedProcess.python_module(
-        "first",
+def http_server(tmp_path, name: str, port: int) -> ManagedProcess:
+    """Python's http.server on loopback ``port``, healthy once it answers; it logs every
+    request it answers to its log."""
+    return ManagedProcess.python_module(
+        name,
         "http.server",
         str(port),
         "--bind",
         "127.0.0.1",
-        log_file=tmp_path / "first.log",
+        log_file=tmp_path / f"{name}.log",
         health_url=f"http://127.0.0.1:{port}/",
-    ).start()
+    )
+
+
+def test_spawn_refuses_a_health_url_that_already_answers(tmp_path):
+    port = free_port()
+    answering = http_server(tmp_path, "first", port).start()
     try:
         second = ManagedProcess.python_module(
             "second",
@@ -93,16 +97,7 @@ def listening(port: int) -> bool:
 
 def test_readiness_is_probed_only_once_probe_once_holds(tmp_path):
     port = free_port()
-    # http.server logs every request it answers to its log
-    process = ManagedProcess.python_module(
-        "held",
-        "http.server",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        log_file=tmp_path / "held.log",
-        health_url=f"http://127.0.0.1:{port}/",
-    ).spawn()
+    process = http_server(tmp_path, "held", port).spawn()
     gate = threading.Event()
     ready = threading.Event()
     threading.Thread(
