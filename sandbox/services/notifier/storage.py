@@ -1,9 +1,9 @@
 """The notifier's tables and the only code that writes them.
 
 - ``notifier_appointments``: a projection of ``appointment.*`` events (who to write to
-  about an appointment), updated with the event's id in the same transaction; keyed by
-  tenant and appointment id, so an event of one tenant never finds another tenant's
-  customer;
+  about an appointment), updated with the event's id in the same transaction (on
+  PostgreSQL in the same statement); keyed by tenant and appointment id, so an event of
+  one tenant never finds another tenant's customer;
 - ``notifier_deliveries``: one row per (event id, channel) sent, the record that makes
   redeliveries skip what is done;
 - ``notifier_notifications``: the audit log, one row per attempt, sent or failed, read
@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql
 
 from sandbox.messaging import OutgoingMessage
 from sandbox.services.common import columns, db, inbox, outbox
@@ -119,13 +120,35 @@ _DELIVERED_CHANNELS = select(deliveries.c.channel).where(
 def _upsert_projection(dialect: str) -> Any:
     """The appointment's row with the facts given; a fact an event leaves out (None)
     keeps the value an earlier event gave it.  One statement, on either database."""
-    statement = db.insert_for(dialect)(appointments)
+    return _upsert(db.insert_for(dialect)(appointments))
+
+
+def _upsert(statement: Any) -> Any:
+    """``statement``, an INSERT into ``appointments``, merging into the row it meets."""
     facts = [f.name for f in fields(AppointmentFacts)]
     kept = {name: func.coalesce(statement.excluded[name], appointments.c[name]) for name in facts}
     return statement.on_conflict_do_update(
         index_elements=[appointments.c.tenant_id, appointments.c.appointment_id],
         set_={**kept, "updated_at": statement.excluded.updated_at},
     )
+
+
+@functools.cache
+def _project_first_time() -> Any:
+    """PostgreSQL: the event's id into the inbox and, only when it went in, the upsert of
+    the projection, as one statement (the transaction's BEGIN and COMMIT round trips cost
+    more than its rows).  It returns a row when the event was applied now."""
+    first = (
+        postgresql.insert(processed)
+        .values({c.name: bindparam(f"inbox_{c.name}", type_=c.type) for c in processed.c})
+        .on_conflict_do_nothing()
+        .returning(processed.c.message_id)
+        .cte("first_time")
+    )
+    names = [c.name for c in appointments.c]
+    values = select(*(bindparam(n, type_=appointments.c[n].type) for n in names)).select_from(first)
+    statement = postgresql.insert(appointments).from_select(names, values).add_cte(first)
+    return _upsert(statement).returning(appointments.c.appointment_id)
 
 
 @dataclass(frozen=True)
@@ -161,6 +184,17 @@ class NotifierStore:
         """Remember ``facts`` about a tenant's appointment; False if this event was applied
         before."""
         row = to_row(facts, tenant_id=tenant_id, appointment_id=appointment_id)
+        if self.engine.dialect.name == "postgresql":
+            inbox_row = {
+                "inbox_consumer": PROJECTION_CONSUMER,
+                "inbox_message_id": message_id,
+                "inbox_processed_at": utc_now(),
+            }
+            with db.one_statement(self.engine) as conn:
+                applied = conn.execute(
+                    _project_first_time(), {**row, "updated_at": utc_now(), **inbox_row}
+                )
+                return applied.first() is not None
         with self.engine.begin() as conn:
             if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
                 return False
