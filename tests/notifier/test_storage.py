@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +74,22 @@ def test_a_redelivered_event_changes_no_projection(store: NotifierStore) -> None
     assert store.project_appointment("evt-1", "appt_1", "t1", FACTS)
     assert not store.project_appointment("evt-1", "appt_1", "t1", replace(FACTS, service="X"))
     assert store.appointment("t1", "appt_1") == FACTS
+
+
+def test_one_event_projected_from_several_threads_at_once_is_applied_once(
+    store: NotifierStore,
+) -> None:
+    start = threading.Barrier(6)
+
+    def project(n: int) -> bool:
+        start.wait(timeout=10)
+        return store.project_appointment("evt-1", "appt_1", "t1", replace(FACTS, service=f"S{n}"))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        applied = list(pool.map(project, range(6)))
+    assert applied.count(True) == 1
+    winner = applied.index(True)
+    assert store.appointment("t1", "appt_1") == replace(FACTS, service=f"S{winner}")
 
 
 def test_an_appointment_is_found_only_under_its_own_tenant(store: NotifierStore) -> None:
