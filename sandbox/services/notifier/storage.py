@@ -138,13 +138,7 @@ def _project_first_time() -> Any:
     """PostgreSQL: the event's id into the inbox and, only when it went in, the upsert of
     the projection, as one statement (the transaction's BEGIN and COMMIT round trips cost
     more than its rows).  It returns a row when the event was applied now."""
-    first = (
-        postgresql.insert(processed)
-        .values({c.name: bindparam(f"inbox_{c.name}", type_=c.type) for c in processed.c})
-        .on_conflict_do_nothing()
-        .returning(processed.c.message_id)
-        .cte("first_time")
-    )
+    first = inbox.first_time_cte(processed)
     names = [c.name for c in appointments.c]
     values = select(*(bindparam(n, type_=appointments.c[n].type) for n in names)).select_from(first)
     statement = postgresql.insert(appointments).from_select(names, values).add_cte(first)
@@ -185,16 +179,10 @@ class NotifierStore:
         before."""
         row = to_row(facts, tenant_id=tenant_id, appointment_id=appointment_id)
         if self.engine.dialect.name == "postgresql":
-            inbox_row = {
-                "inbox_consumer": PROJECTION_CONSUMER,
-                "inbox_message_id": message_id,
-                "inbox_processed_at": utc_now(),
-            }
+            values = {**row, "updated_at": utc_now()}
+            values |= inbox.first_time_values(PROJECTION_CONSUMER, message_id)
             with db.one_statement(self.engine) as conn:
-                applied = conn.execute(
-                    _project_first_time(), {**row, "updated_at": utc_now(), **inbox_row}
-                )
-                return applied.first() is not None
+                return conn.execute(_project_first_time(), values).first() is not None
         with self.engine.begin() as conn:
             if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
                 return False
