@@ -4,13 +4,13 @@ publisher's I/O thread (pika: the frames and the confirm), per pass.
 
 At moderate rates a relay makes one pass per event (its writers ring it after each
 commit), so this per-pass cost, times a flow's events, is most of what the three relays
-cost a flow at 8 flows/s.  The outbox is a SQLite file (or ``--database-url``), each row
-its own aggregate as in the services, or a fresh PostgreSQL database (``--database
-postgresql``; the server's CPU is then counted too); the broker is a private node started
-for the run (``--amqp-url`` to use another), publishing to a classic queue bound to ``#``.
+cost a flow at 8 flows/s.  The outbox, each row its own aggregate as in the services, is
+a SQLite file or a fresh PostgreSQL database (``--database postgresql``; the server's CPU
+is then counted too); the broker is a private node started for the run (``--amqp-url``
+to use another), publishing to a classic queue bound to ``#``.
 
     .venv/bin/python benchmarks/relay_pass.py [--passes 2000] [--rounds 3]
-        [--database sqlite|postgresql]
+        [--database sqlite|postgresql] [--amqp-url URL]
 """
 
 from __future__ import annotations
@@ -60,19 +60,16 @@ def write_one(engine: Engine, table: Table) -> None:
         add_events(conn, table, [message], message.message_id)
 
 
-SERVER = {"counted": False}  # whether the outbox is on the PostgreSQL server
-
-
-def cpu() -> tuple[float, float, float]:
-    """CPU seconds so far: this thread, this process, the PostgreSQL server (0 without)."""
-    return time.thread_time(), time.process_time(), postgres_cpu_s() if SERVER["counted"] else 0
-
-
 def one_round(
     engine: Engine, table: Table, relay: OutboxRelay, passes: int
 ) -> tuple[float, float, float]:
     """CPU ms per pass: the relay's thread, the rest of the process (the publisher's I/O
-    thread) and the database server, the writes' own CPU taken out."""
+    thread) and the database server (0 on SQLite), the writes' own CPU taken out."""
+    server = engine.dialect.name == "postgresql"
+
+    def cpu() -> tuple[float, float, float]:
+        return time.thread_time(), time.process_time(), postgres_cpu_s() if server else 0.0
+
     for _ in range(50):  # warm: statements compiled, pool and channel in use
         write_one(engine, table)
         relay.run_once(look_first=False, hold_marks=True)
@@ -100,7 +97,6 @@ def main() -> int:
     parser.add_argument("--amqp-url", help="a broker to use instead of a private node")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    SERVER["counted"] = args.database == "postgresql"
     with (
         broker(args.amqp_url) as url,
         database(args.database) as env,
