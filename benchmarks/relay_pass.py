@@ -65,10 +65,10 @@ def one_round(
 ) -> tuple[float, float, float]:
     """CPU ms per pass: the relay's thread, the rest of the process (the publisher's I/O
     thread) and the database server (0 on SQLite), the writes' own CPU taken out."""
-    server = engine.dialect.name == "postgresql"
+    on_postgres = engine.dialect.name == "postgresql"
 
     def cpu() -> tuple[float, float, float]:
-        return time.thread_time(), time.process_time(), postgres_cpu_s() if server else 0.0
+        return time.thread_time(), time.process_time(), postgres_cpu_s() if on_postgres else 0.0
 
     for _ in range(50):  # warm: statements compiled, pool and channel in use
         write_one(engine, table)
