@@ -147,11 +147,11 @@ def notifier_flow(store: notifier_storage.NotifierStore, flow: Flow) -> None:
         if key.startswith("appointment."):
             store.project_appointment(event_id, appt.id, TENANT, facts)
         channels = [channel for channel, _template in channels_for(key, True)]
-        done = store.delivered_channels(event_id) if channels else frozenset()
+        if not channels:
+            continue
+        progress = store.progress(event_id, (TENANT, appt.id) if EMAIL in channels else None)
         for channel in channels:
-            assert channel not in done
-            if channel == EMAIL:
-                store.appointment(TENANT, appt.id)
+            assert channel not in progress.delivered
             attempt = flow.attempts[(key, channel)]
             store.record_sent(attempt, flow.published[f"{key}/{channel}"])
 

@@ -15,7 +15,7 @@ from sandbox.services.notifier.handlers import DeliveryError, Notifier, handle_e
 from sandbox.services.notifier.mailer import Email, MailError
 from sandbox.services.notifier.merchant import MerchantError
 from sandbox.services.notifier.rendering import AppointmentFacts, EmailRenderer
-from sandbox.services.notifier.storage import Attempt
+from sandbox.services.notifier.storage import Attempt, Progress
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
@@ -33,11 +33,9 @@ class FakeStore:
         self.facts[(tenant_id, appointment_id)] = facts
         return True
 
-    def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
-        return self.facts.get((tenant_id, appointment_id))
-
-    def delivered_channels(self, event_id: str) -> frozenset[str]:
-        return frozenset(channel for done_id, channel in self.done if done_id == event_id)
+    def progress(self, event_id: str, appointment: tuple[str, str] | None = None) -> Progress:
+        delivered = frozenset(channel for done_id, channel in self.done if done_id == event_id)
+        return Progress(delivered, self.facts.get(appointment) if appointment else None)
 
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
         self.done.add((attempt.event_id, attempt.channel))

@@ -18,7 +18,13 @@ from sandbox.services.common import outbox
 from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell
 from sandbox.services.notifier.handlers import SourceEvent
 from sandbox.services.notifier.rendering import AppointmentFacts
-from sandbox.services.notifier.storage import Attempt, NotifierStore, metadata, outbox_rows
+from sandbox.services.notifier.storage import (
+    Attempt,
+    NotifierStore,
+    Progress,
+    metadata,
+    outbox_rows,
+)
 from tests.payment.support import engine_with_tables
 
 FACTS = AppointmentFacts("jane@example.com", "Jane", "Haircut", "2030-06-01T10:00:00Z")
@@ -101,13 +107,13 @@ def test_an_appointment_is_found_only_under_its_own_tenant(store: NotifierStore)
 
 
 def test_delivered_channels_are_the_event_channels_sent(store: NotifierStore) -> None:
-    assert store.delivered_channels("evt-1") == frozenset()
+    assert store.progress("evt-1") == Progress(frozenset(), None)
     store.record_sent(attempt("evt-1", EMAIL), sent_event())
     store.record_failed(attempt("evt-1", WEBHOOK, status="failed"), None)
     store.record_sent(attempt("evt-2", WEBHOOK), sent_event())
-    assert store.delivered_channels("evt-1") == {EMAIL}
+    assert store.progress("evt-1").delivered == {EMAIL}
     store.record_sent(attempt("evt-1", WEBHOOK), sent_event())
-    assert store.delivered_channels("evt-1") == {EMAIL, WEBHOOK}
+    assert store.progress("evt-1").delivered == {EMAIL, WEBHOOK}
     audit, total = store.notifications("t1", event_id="evt-1")
     assert total == 3
     assert [(a.channel, a.status) for a in audit] == [
@@ -115,6 +121,22 @@ def test_delivered_channels_are_the_event_channels_sent(store: NotifierStore) ->
         (WEBHOOK, "failed"),
         (WEBHOOK, "sent"),
     ]
+
+
+def test_progress_reads_the_delivered_channels_and_the_tenants_appointment_together(
+    store: NotifierStore,
+) -> None:
+    store.project_appointment("evt-0", "appt_1", "t1", FACTS)
+    store.project_appointment("evt-9", "appt_1", "t2", replace(FACTS, customer_email="b@x.io"))
+    assert store.progress("evt-1", ("t1", "appt_1")) == Progress(frozenset(), FACTS)
+    store.record_sent(attempt("evt-1", EMAIL), sent_event())
+    store.record_sent(attempt("evt-1", WEBHOOK), sent_event())
+    assert store.progress("evt-1", ("t1", "appt_1")) == Progress(frozenset({EMAIL, WEBHOOK}), FACTS)
+    assert store.progress("evt-1", ("t2", "appt_1")).facts == replace(
+        FACTS, customer_email="b@x.io"
+    )
+    assert store.progress("evt-1", ("t3", "appt_1")) == Progress(frozenset({EMAIL, WEBHOOK}))
+    assert store.progress("evt-1").facts is None
 
 
 def test_a_sent_notification_commits_its_event_and_rings_the_relay(

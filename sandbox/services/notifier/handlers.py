@@ -47,7 +47,7 @@ from sandbox.services.notifier.rendering import (
     clean,
     email_context,
 )
-from sandbox.services.notifier.storage import Attempt
+from sandbox.services.notifier.storage import Attempt, Progress
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class Store(Protocol):
     def project_appointment(
         self, message_id: str, appointment_id: str, tenant_id: str, facts: AppointmentFacts
     ) -> bool: ...
-    def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None: ...
-    def delivered_channels(self, event_id: str) -> frozenset[str]: ...
+    def progress(self, event_id: str, appointment: tuple[str, str] | None = None) -> Progress: ...
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None: ...
     def record_failed(self, attempt: Attempt, event: OutgoingMessage | None) -> None: ...
 
@@ -166,17 +165,25 @@ def handle_event(notifier: Notifier, message: IncomingMessage) -> list[str]:
         notifier.store.project_appointment(
             event.id, appointment_id, event.field("tenantId") or "", _facts(event)
         )
+    owed = channels_for(event.routing_key, notifier.merchant is not None)
+    if not owed:
+        return []
+    # only the event's own tenant's appointment: an id alone may name another tenant's
+    tenant_id = event.field("tenantId")
+    emails = any(channel == EMAIL for channel, _ in owed)
+    appointment = (tenant_id, appointment_id) if emails and tenant_id and appointment_id else None
+    progress = notifier.store.progress(event.id, appointment)
     sent: list[str] = []
     failures: list[Failure] = []
-    owed = channels_for(event.routing_key, notifier.merchant is not None)
-    delivered = notifier.store.delivered_channels(event.id) if owed else frozenset()
     for channel, template in owed:
-        if channel in delivered:
+        if channel in progress.delivered:
             log.info("%s for %s already delivered; skipped", channel, event.id)
             continue
-        send = _send_email if channel == EMAIL else _call_merchant
         try:
-            recipient, email_message_id = send(notifier, event, template)
+            if channel == EMAIL:
+                recipient, email_message_id = _send_email(notifier, event, template, progress.facts)
+            else:
+                recipient, email_message_id = _call_merchant(notifier, event, template)
         except _Failed as failed:
             failures.append(failed.failure)
             continue
@@ -224,13 +231,12 @@ def _facts(event: SourceEvent) -> AppointmentFacts:
     )
 
 
-def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[str, str]:
+def _send_email(
+    notifier: Notifier, event: SourceEvent, template: str, facts: AppointmentFacts | None
+) -> tuple[str, str | None]:
+    """Send the email ``template`` for ``event``; ``facts`` are its tenant's appointment's,
+    as the projection holds them (None if unknown)."""
     appointment_id = event.field("appointmentId")
-    # only the event's own tenant's appointment: an id alone may name another tenant's
-    tenant_id = event.field("tenantId")
-    facts = None
-    if appointment_id and tenant_id:
-        facts = notifier.store.appointment(tenant_id, appointment_id)
     recipient = event.field("customerEmail") or (facts.customer_email if facts else None)
 
     def fail(code: str, message: str, permanent: bool) -> _Failed:
@@ -272,7 +278,7 @@ def _send_email(notifier: Notifier, event: SourceEvent, template: str) -> tuple[
     return recipient, message_id
 
 
-def _call_merchant(notifier: Notifier, event: SourceEvent, template: str) -> tuple[str, None]:
+def _call_merchant(notifier: Notifier, event: SourceEvent, template: str) -> tuple[str, str | None]:
     merchant = notifier.merchant
     assert merchant is not None  # channels_for only owes webhooks when one is configured
     payload = callback_payload(

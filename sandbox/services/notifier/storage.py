@@ -33,7 +33,9 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
+    null,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -114,6 +116,15 @@ _PROJECTION = select(appointments).where(*_PROJECTION_KEY)
 _DELIVERED_CHANNELS = select(deliveries.c.channel).where(
     deliveries.c.event_id == bindparam("event_id")
 )
+_FACTS = [f.name for f in fields(AppointmentFacts)]
+# the event's delivered channels and its appointment's facts in one round trip: a
+# delivery row has a channel (never NULL), the projection's row has none
+_PROGRESS = union_all(
+    _DELIVERED_CHANNELS.add_columns(*(null().label(name) for name in _FACTS)),
+    select(null().label("channel"), *(appointments.c[name] for name in _FACTS)).where(
+        *_PROJECTION_KEY
+    ),
+)
 
 
 @functools.cache
@@ -143,6 +154,16 @@ def _project_first_time() -> Any:
     values = select(*(bindparam(n, type_=appointments.c[n].type) for n in names)).select_from(first)
     statement = postgresql.insert(appointments).from_select(names, values).add_cte(first)
     return _upsert(statement).returning(appointments.c.appointment_id)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an event's notifications stand when it is handled (again): the channels
+    already delivered for it and, when asked for, what its tenant's ``appointment.*``
+    events said about its appointment."""
+
+    delivered: frozenset[str]
+    facts: AppointmentFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -194,22 +215,22 @@ class NotifierStore:
         key = {"key_tenant_id": tenant_id, "key_appointment_id": appointment_id}
         with db.reading(self.engine) as conn:
             row = conn.execute(_PROJECTION, key).first()
-        if row is None:
-            return None
-        return AppointmentFacts(
-            customer_email=row.customer_email,
-            customer_name=row.customer_name,
-            service=row.service,
-            start_time=row.start_time,
-        )
+        return None if row is None else from_row(AppointmentFacts, row)
 
     # -- deliveries and audit --------------------------------------------------------
 
-    def delivered_channels(self, event_id: str) -> frozenset[str]:
-        """The channels the event's notifications were already delivered on."""
+    def progress(self, event_id: str, appointment: tuple[str, str] | None = None) -> Progress:
+        """The channels the event's notifications were already delivered on and, with
+        ``appointment`` (tenant id, appointment id), that appointment's facts: one read."""
         with db.reading(self.engine) as conn:
-            rows = conn.execute(_DELIVERED_CHANNELS, {"event_id": event_id})
-            return frozenset(row.channel for row in rows)
+            if appointment is None:
+                rows = conn.execute(_DELIVERED_CHANNELS, {"event_id": event_id}).all()
+            else:
+                key = {"key_tenant_id": appointment[0], "key_appointment_id": appointment[1]}
+                rows = conn.execute(_PROGRESS, {"event_id": event_id, **key}).all()
+        delivered = frozenset(row.channel for row in rows if row.channel is not None)
+        facts = [from_row(AppointmentFacts, row) for row in rows if row.channel is None]
+        return Progress(delivered, facts[0] if facts else None)
 
     def record_sent(self, attempt: Attempt, event: OutgoingMessage) -> None:
         """The delivery, its audit row and ``notification.sent``, in one transaction."""
