@@ -32,6 +32,7 @@ from sandbox.messaging import OutgoingMessage
 from sandbox.services.appointment.rules import Appointment
 from sandbox.services.common import columns, db, inbox, outbox
 from sandbox.services.common.db import from_row, to_row
+from sandbox.services.common.doorbell import note_written
 
 metadata = MetaData()
 
@@ -70,9 +71,6 @@ _APPOINTMENT_FOR_UPDATE = (
 _TENANT_APPOINTMENT = select(appointments).where(
     appointments.c.id == bindparam("id"), appointments.c.tenant_id == bindparam("tenant_id")
 )
-_INSERT_APPOINTMENT = appointments.insert()
-# the key is named apart from the columns, whose names carry the values written
-_UPDATE_APPOINTMENT = appointments.update().where(appointments.c.id == bindparam("appointment_id"))
 _OUTBOX_ROUTING_KEYS = (
     select(outbox_rows.c.routing_key)
     .where(outbox_rows.c.aggregate_id == bindparam("aggregate_id"))
@@ -91,10 +89,14 @@ def _to_row(appt: Appointment) -> dict[str, Any]:
 
 
 class UnitOfWork:
-    """One transaction: appointments, processed message ids and outbox events together."""
+    """One transaction: appointments, processed message ids and outbox events together.
+    Its writes (``insert``, ``update``, ``publish``) wait for its end (``flush``) and go
+    together, on PostgreSQL in one statement; what it reads (``first_time``, ``get``)
+    runs at once."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._writes: list[db.Write] = []
 
     def first_time(self, consumer: str, message_id: str) -> bool:
         return inbox.first_time(self._conn, processed, consumer, message_id)
@@ -105,15 +107,24 @@ class UnitOfWork:
         return _to_appointment(row) if row is not None else None
 
     def insert(self, appt: Appointment) -> None:
-        self._conn.execute(_INSERT_APPOINTMENT, _to_row(appt))
+        self._writes.append(db.Write(appointments, _to_row(appt)))
 
     def update(self, appt: Appointment) -> None:
         values = _to_row(appt)
-        values["appointment_id"] = values.pop("id")
-        self._conn.execute(_UPDATE_APPOINTMENT, values)
+        key = {"id": values.pop("id")}
+        self._writes.append(db.Write(appointments, values, key=key))
 
     def publish(self, messages: Sequence[OutgoingMessage], appointment_id: str) -> None:
-        outbox.add_events(self._conn, outbox_rows, messages, aggregate_id=appointment_id)
+        if messages:
+            note_written(self._conn)
+        for table, row in outbox.event_rows(outbox_rows, messages, appointment_id):
+            self._writes.append(db.Write(table, row))
+
+    def flush(self) -> None:
+        """Make the writes noted so far."""
+        if self._writes:
+            db.write_together(self._conn, self._writes)
+            self._writes = []
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,9 @@ class AppointmentStore:
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         with self.engine.begin() as conn:
-            yield UnitOfWork(conn)
+            uow = UnitOfWork(conn)
+            yield uow
+            uow.flush()
 
     def get(self, tenant_id: str, appointment_id: str) -> Appointment | None:
         with db.reading(self.engine) as conn:

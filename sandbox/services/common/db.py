@@ -20,9 +20,9 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -348,19 +348,54 @@ def insert_for(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
 
 
+@dataclass(frozen=True)
+class Write:
+    """One row written, whose outcome nobody reads: inserted into ``table``, or, with
+    ``key`` (column -> value), the row with that key updated with ``values``."""
+
+    table: Table
+    values: Mapping[str, Any]
+    key: Mapping[str, Any] | None = None
+
+
 def insert_together(conn: Connection, rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
-    """Insert each row into its table, in order.  On PostgreSQL one statement, every
-    insert but the last in its ``WITH`` clause: atomic on its own, so that in
-    ``one_statement`` the rows commit together with no transaction around them."""
+    """Insert each row into its table (``write_together`` of inserts)."""
+    write_together(conn, [Write(table, row) for table, row in rows])
+
+
+def write_together(conn: Connection, writes: Sequence[Write]) -> None:
+    """Make ``writes``: the inserts into one table with the same columns as one multi-row
+    INSERT, in their order, at the place of the first; each update on its own.  On
+    PostgreSQL one statement, every part but the last in its ``WITH`` clause: one round
+    trip, and atomic on its own, so that in ``one_statement`` the rows commit together
+    with no transaction around them.  Writes go to different rows: PostgreSQL runs a
+    statement's parts on one snapshot, in no promised order."""
+    groups = _grouped(writes)
     if conn.dialect.name != "postgresql":
-        for table, row in rows:
-            conn.execute(_insert(table), row)
+        for write, rows in groups:
+            if write.key is None:
+                conn.execute(_insert(write.table), [dict(w.values) for w in rows])
+            else:
+                names = (tuple(write.values), tuple(write.key))
+                conn.execute(_update(write.table, *names), _update_params(write))
         return
-    shape = tuple((table, tuple(row)) for table, row in rows)
-    values = {
-        f"r{i}_{name}": value for i, (_, row) in enumerate(rows) for name, value in row.items()
-    }
+    shape = tuple((w.table, tuple(w.values), tuple(w.key or ()), len(rows)) for w, rows in groups)
+    values: dict[str, Any] = {}
+    for i, (_, rows) in enumerate(groups):
+        for j, w in enumerate(rows):
+            values |= {f"r{i}_{j}_{name}": value for name, value in w.values.items()}
+            values |= {f"r{i}_key_{name}": value for name, value in (w.key or {}).items()}
     conn.execute(_together(shape), values)
+
+
+def _grouped(writes: Sequence[Write]) -> list[tuple[Write, list[Write]]]:
+    """The writes as (first, all of its group): inserts grouped by table and columns,
+    in the order they came; an update is a group of its own."""
+    groups: dict[Any, list[Write]] = {}
+    for n, w in enumerate(writes):
+        shape = (w.table, tuple(w.values)) if w.key is None else n
+        groups.setdefault(shape, []).append(w)
+    return [(rows[0], rows) for rows in groups.values()]
 
 
 @functools.cache
@@ -369,17 +404,35 @@ def _insert(table: Table) -> Any:
 
 
 @functools.cache
-def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
-    # built once per tables and columns, as ``_insert_if_new``
-    inserts = [
-        table.insert().values(
-            {name: bindparam(f"r{i}_{name}", type_=table.c[name].type) for name in names}
-        )
-        for i, (table, names) in enumerate(shape)
-    ]
-    *first, statement = inserts
-    for i, insert in enumerate(first):
-        statement = statement.add_cte(insert.cte(f"w{i}"))
+def _update(table: Table, names: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    # the key's placeholders are named apart from the columns, whose names carry the
+    # values written
+    where = [table.c[k] == bindparam(f"key_{k}") for k in key]
+    return table.update().where(*where).values({n: bindparam(n) for n in names})
+
+
+def _update_params(write: Write) -> dict[str, Any]:
+    return {**write.values, **{f"key_{k}": v for k, v in (write.key or {}).items()}}
+
+
+@functools.cache
+def _together(shape: tuple[tuple[Table, tuple[str, ...], tuple[str, ...], int], ...]) -> Any:
+    # built once per shape, as ``_insert_if_new``
+    parts: list[Any] = []
+    for i, (table, names, key, count) in enumerate(shape):
+        if key:
+            where = [table.c[k] == bindparam(f"r{i}_key_{k}", type_=table.c[k].type) for k in key]
+            values = {n: bindparam(f"r{i}_0_{n}", type_=table.c[n].type) for n in names}
+            parts.append(table.update().where(*where).values(values))
+            continue
+        rows = [
+            {n: bindparam(f"r{i}_{j}_{n}", type_=table.c[n].type) for n in names}
+            for j in range(count)
+        ]
+        parts.append(table.insert().values(rows))
+    *first, statement = parts
+    for i, part in enumerate(first):
+        statement = statement.add_cte(part.cte(f"w{i}"))
     return statement
 
 

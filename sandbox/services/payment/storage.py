@@ -43,6 +43,7 @@ from sandbox.messaging import OutgoingMessage
 from sandbox.services.common import db
 from sandbox.services.common import outbox as outbox_module
 from sandbox.services.common.db import from_row, to_row
+from sandbox.services.common.doorbell import note_written
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.model import Customer, Payment, Refund
 
@@ -153,18 +154,23 @@ def _guarded_update(sources: tuple[str, ...], changed: frozenset[str]) -> Update
 
 
 class Tx:
-    """One open transaction.  Its timeline entries are written together when it ends
-    (``flush``), in one statement."""
+    """One open transaction.  Its writes whose outcome nothing reads in it (timeline
+    entries, outbox events, request bookkeeping: ``write``) wait for its end (``flush``),
+    and go together, on PostgreSQL in one statement."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._entries: list[dict[str, Any]] = []
+        self._writes: list[db.Write] = []
+
+    def write(self, write: db.Write) -> None:
+        """Make ``write`` when the transaction ends, before it commits."""
+        self._writes.append(write)
 
     def flush(self) -> None:
-        """Write the timeline entries noted so far."""
-        if self._entries:
-            self.conn.execute(_INSERT_TIMELINE, self._entries)
-            self._entries = []
+        """Make the writes noted so far."""
+        if self._writes:
+            db.write_together(self.conn, self._writes)
+            self._writes = []
 
     # -- payments ------------------------------------------------------------------
 
@@ -272,7 +278,10 @@ class Tx:
 
     def emit(self, payment_id: str, messages: Sequence[OutgoingMessage]) -> None:
         """Write events into the outbox, in order, with a timeline entry each."""
-        outbox_module.add_events(self.conn, tables.outbox, messages, aggregate_id=payment_id)
+        if messages:
+            note_written(self.conn)
+        for table, row in outbox_module.event_rows(tables.outbox, messages, payment_id):
+            self.write(db.Write(table, row))
         at = model.now()
         for m in messages:
             self.timeline(
@@ -304,17 +313,20 @@ class Tx:
         message_id: str | None = None,
     ) -> None:
         """Note a timeline entry; ``flush`` writes it."""
-        self._entries.append(
-            {
-                "payment_id": payment_id,
-                "at": at or model.now(),
-                "kind": kind,
-                "from_status": from_status,
-                "to_status": to_status,
-                "event_type": event_type,
-                "message_id": message_id,
-                "detail": detail,
-            }
+        self.write(
+            db.Write(
+                _T,
+                {
+                    "payment_id": payment_id,
+                    "at": at or model.now(),
+                    "kind": kind,
+                    "from_status": from_status,
+                    "to_status": to_status,
+                    "event_type": event_type,
+                    "message_id": message_id,
+                    "detail": detail,
+                },
+            )
         )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 
 from sandbox.services.common import db
 from sandbox.services.payment import model, tables
@@ -44,26 +44,12 @@ _UPDATE_KEY = update(_I).where(
     _I.c.tenant_id == bindparam("match_tenant_id"), _I.c.key == bindparam("match_key")
 )
 _RESUME_KEY = _UPDATE_KEY.values(state="in_progress", updated_at=bindparam("updated_at"))
-_FINISH_KEY = _UPDATE_KEY.values(
-    state="done",
-    status_code=bindparam("status_code"),
-    response=bindparam("response"),
-    updated_at=bindparam("updated_at"),
-)
 _RETRY_KEY = _UPDATE_KEY.values(state="retry", updated_at=bindparam("updated_at"))
-_LINK_KEY = _UPDATE_KEY.values(
-    resource_id=bindparam("resource_id"), updated_at=bindparam("updated_at")
-)
 _DELETE_KEY = delete(_I).where(
     _I.c.tenant_id == bindparam("tenant_id"), _I.c.key == bindparam("key")
 )
 
 _WEBHOOK_SEEN = select(_W.c.event_id).where(_W.c.event_id == bindparam("event_id"))
-_WEBHOOK_OUTCOME = (
-    update(_W)
-    .where(_W.c.event_id == bindparam("match_event_id"))
-    .values(payment_id=bindparam("payment_id"), outcome=bindparam("outcome"))
-)
 
 
 def _matching(tenant_id: str, key: str) -> dict[str, str]:
@@ -129,7 +115,7 @@ class RequestStore:
 
     def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
         with db.one_statement(self.engine) as conn:
-            _finish(conn, tenant_id, key, status_code, response)
+            db.write_together(conn, [_answer(tenant_id, key, status_code, response)])
 
     def webhook_seen(self, event_id: str) -> bool:
         """Whether a provider event id was recorded before (its delivery was handled)."""
@@ -148,16 +134,15 @@ class RequestStore:
                 conn.execute(_DELETE_KEY, {"tenant_id": tenant_id, "key": key})
 
 
-def _finish(
-    conn: Connection, tenant_id: str, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    finished = {
-        **_matching(tenant_id, key),
+def _answer(tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> db.Write:
+    """The key's record finished with the request's answer, for replay."""
+    answer = {
+        "state": "done",
         "status_code": status_code,
         "response": json.dumps(response, sort_keys=True),
         "updated_at": model.now(),
     }
-    conn.execute(_FINISH_KEY, finished)
+    return db.Write(_I, answer, key={"tenant_id": tenant_id, "key": key})
 
 
 def finish_idempotency(
@@ -165,13 +150,13 @@ def finish_idempotency(
 ) -> None:
     """Store a request's answer for replay in that transaction (``RequestStore.finish``
     does it on its own)."""
-    _finish(tx.conn, tenant_id, key, status_code, response)
+    tx.write(_answer(tenant_id, key, status_code, response))
 
 
 def link_idempotency(tx: Tx, tenant_id: str, key: str, resource_id: str) -> None:
     """Tie a key to the payment or refund its request created, in that transaction."""
-    link = {**_matching(tenant_id, key), "resource_id": resource_id, "updated_at": model.now()}
-    tx.conn.execute(_LINK_KEY, link)
+    link = {"resource_id": resource_id, "updated_at": model.now()}
+    tx.write(db.Write(_I, link, key={"tenant_id": tenant_id, "key": key}))
 
 
 def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
@@ -186,5 +171,6 @@ def record_webhook(tx: Tx, event_id: str, event_type: str) -> bool:
 
 
 def webhook_outcome(tx: Tx, event_id: str, payment_id: str | None, outcome: str) -> None:
-    outcome_of = {"match_event_id": event_id, "payment_id": payment_id, "outcome": outcome}
-    tx.conn.execute(_WEBHOOK_OUTCOME, outcome_of)
+    """What the delivery of provider event ``event_id`` did, in that transaction."""
+    outcome_of = {"payment_id": payment_id, "outcome": outcome}
+    tx.write(db.Write(_W, outcome_of, key={"event_id": event_id}))
