@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from sandbox.messaging import IncomingMessage
 from sandbox.services.appointment import handlers, rules
@@ -73,3 +75,43 @@ def test_a_message_id_is_recorded_once_for_each_consumer(store: AppointmentStore
         assert not uow.first_time("consumer-a", "evt-1")
         assert uow.first_time("consumer-b", "evt-1")
         assert uow.first_time("consumer-a", "evt-2")
+
+
+def test_a_unit_that_only_writes_is_one_statement_outside_a_transaction_on_postgresql(
+    store: AppointmentStore,
+) -> None:
+    seen: list[tuple[str, bool]] = []  # each statement's verb, and whether in autocommit
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def note(conn, cursor, statement, parameters, context, executemany):
+        autocommit = getattr(conn.connection.dbapi_connection, "autocommit", False)
+        seen.append((statement.split()[0], autocommit))
+
+    appt = handlers.create_appointment(
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
+    )
+    event.remove(store.engine, "before_cursor_execute", note)
+    assert store.get(TENANT, appt.id) == appt
+    assert store.outbox_events(appt.id) == ["appointment.created"]
+    if store.engine.dialect.name == "postgresql":
+        assert seen == [("WITH", True)]
+    else:  # in a transaction that takes the write lock, a statement per table
+        assert [verb for verb, _ in seen] == ["BEGIN", "INSERT", "INSERT"]
+
+
+def test_a_unit_that_reads_writes_in_the_transaction_its_read_opened(
+    store: AppointmentStore,
+) -> None:
+    appt = handlers.create_appointment(
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
+    )
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        assert uow.first_time("consumer-a", "evt-1")
+        current = uow.get(appt.id)
+        assert current is not None
+        uow.update(replace(current, status=rules.CANCELLED))
+        uow.flush()  # written in the open transaction ...
+        raise RuntimeError("... which rolls back")
+    assert store.get(TENANT, appt.id) == appt
+    with store.unit_of_work() as uow:
+        assert uow.first_time("consumer-a", "evt-1"), "the rolled back record stayed"

@@ -10,7 +10,7 @@ others.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,20 +90,31 @@ def _to_row(appt: Appointment) -> dict[str, Any]:
 
 class UnitOfWork:
     """One transaction: appointments, processed message ids and outbox events together.
-    Its writes (``insert``, ``update``, ``publish``) wait for its end (``flush``) and go
-    together, on PostgreSQL in one statement; what it reads (``first_time``, ``get``)
-    runs at once."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    What it reads (``first_time``, ``get``) runs at once, in the transaction its first
+    read opens.  Its writes (``insert``, ``update``, ``publish``) wait for its end
+    (``flush``) and go together, on PostgreSQL in one statement; a unit that reads
+    nothing is that statement alone, with no transaction around it (``db.one_statement``).
+    """
+
+    def __init__(self, engine: Engine, stack: ExitStack) -> None:
+        self._engine = engine
+        self._stack = stack
+        self._conn: Connection | None = None
         self._writes: list[db.Write] = []
+        self._events = False
+
+    def _read(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self._engine.begin())
+        return self._conn
 
     def first_time(self, consumer: str, message_id: str) -> bool:
-        return inbox.first_time(self._conn, processed, consumer, message_id)
+        return inbox.first_time(self._read(), processed, consumer, message_id)
 
     def get(self, appointment_id: str) -> Appointment | None:
         """The appointment, its row locked until the transaction ends."""
-        row = self._conn.execute(_APPOINTMENT_FOR_UPDATE, {"id": appointment_id}).first()
+        row = self._read().execute(_APPOINTMENT_FOR_UPDATE, {"id": appointment_id}).first()
         return _to_appointment(row) if row is not None else None
 
     def insert(self, appt: Appointment) -> None:
@@ -115,16 +126,21 @@ class UnitOfWork:
         self._writes.append(db.Write(appointments, values, key=key))
 
     def publish(self, messages: Sequence[OutgoingMessage], appointment_id: str) -> None:
-        if messages:
-            note_written(self._conn)
+        self._events = self._events or bool(messages)
         for table, row in outbox.event_rows(outbox_rows, messages, appointment_id):
             self._writes.append(db.Write(table, row))
 
     def flush(self) -> None:
         """Make the writes noted so far."""
-        if self._writes:
-            db.write_together(self._conn, self._writes)
-            self._writes = []
+        if not self._writes:
+            return
+        with ExitStack() as alone:
+            conn = self._conn or alone.enter_context(db.one_statement(self._engine))
+            if self._events:
+                note_written(conn)
+            db.write_together(conn, self._writes)
+        self._writes = []
+        self._events = False
 
 
 @dataclass(frozen=True)
@@ -141,8 +157,8 @@ class AppointmentStore:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        with self.engine.begin() as conn:
-            uow = UnitOfWork(conn)
+        with ExitStack() as stack:
+            uow = UnitOfWork(self.engine, stack)
             yield uow
             uow.flush()
 
