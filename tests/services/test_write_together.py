@@ -105,3 +105,47 @@ def test_the_writes_are_one_statement_on_postgresql_one_per_group_on_sqlite(
             "second",
         ]
         assert conn.execute(select(keys.c.state)).scalar_one() == "done"
+
+
+@pytest.mark.parametrize("taken", [False, True], ids=["key-free", "key-taken"])
+def test_guarded_writes_happen_only_when_the_guard_wrote(engine: Engine, taken: bool) -> None:
+    if taken:
+        with engine.begin() as conn:
+            conn.execute(keys.insert(), {"tenant_id": "t1", "key": "k1", "state": "old"})
+    with engine.begin() as conn:
+        conn.execute(keys.insert(), {"tenant_id": "t9", "key": "k9", "state": "new"})
+    guard = db.new_row(keys, ("tenant_id", "key", "state"), engine.dialect.name)
+    writes = [
+        Write(entries, {"owner": "a", "text": "first"}),
+        Write(entries, {"owner": "a", "text": "second"}),
+        Write(keys, {"state": "linked"}, key={"tenant_id": "t9", "key": "k9"}),
+    ]
+    seen = statements_of(engine)
+    with db.one_statement(engine) as conn:
+        new = db.guard_params({"tenant_id": "t1", "key": "k1", "state": "new"})
+        wrote = db.write_if(conn, guard, new, writes)
+    assert wrote is not taken
+    if engine.dialect.name == "postgresql":
+        assert len(seen) == 1, seen
+    with engine.connect() as conn:
+        texts = conn.execute(select(entries.c.text).order_by(entries.c.id)).scalars().all()
+        states = dict(conn.execute(select(keys.c.key, keys.c.state)).all())
+    if taken:
+        assert (texts, states) == ([], {"k1": "old", "k9": "new"})
+    else:
+        assert (texts, states) == (["first", "second"], {"k1": "new", "k9": "linked"})
+
+
+def test_the_statements_are_ones_sqlalchemy_caches_compiled() -> None:
+    """A statement without a cache key is compiled again at every execution (a multi-row
+    VALUES is one): several times the cost of running it."""
+    key = {"tenant_id": "t1", "key": "k1"}
+    rows = [
+        Write(entries, {"owner": "a", "text": "first"}),
+        Write(entries, {"owner": "a", "text": "second"}),
+        Write(keys, {"state": "done"}, key=key),
+    ]
+    shape = db._shape(db._grouped(rows))
+    guard = db.new_row(keys, ("tenant_id", "key", "state"), "postgresql")
+    for statement in (db._together(shape), db._guarded_together(guard, shape)):
+        assert statement._generate_cache_key() is not None, statement

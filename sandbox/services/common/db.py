@@ -39,6 +39,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -335,6 +336,24 @@ def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> boo
     return conn.execute(_insert_if_new(table, conn.dialect.name), values).first() is not None
 
 
+# ``write_if``'s guard binds its values under this prefix: a placeholder named after a
+# column of a table that a statement updates would become a SET value of that column.
+GUARD = "guard_"
+
+
+def guard_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` under the names a guard binds them by (``GUARD``)."""
+    return {GUARD + name: value for name, value in values.items()}
+
+
+@functools.cache
+def new_row(table: Table, names: tuple[str, ...], dialect: str) -> Any:
+    """``insert_if_new``'s statement for the columns ``names``, as ``write_if``'s guard
+    (its values from ``guard_params``)."""
+    values = {n: bindparam(GUARD + n, type_=table.c[n].type) for n in names}
+    return _insert_if_new(table, dialect).values(values)
+
+
 @functools.cache
 def _insert_if_new(table: Table, dialect: str) -> Any:
     # built once per table: SQLAlchemy reuses its compiled form, and building a statement
@@ -358,11 +377,6 @@ class Write:
     key: Mapping[str, Any] | None = None
 
 
-def insert_together(conn: Connection, rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
-    """Insert each row into its table (``write_together`` of inserts)."""
-    write_together(conn, [Write(table, row) for table, row in rows])
-
-
 def write_together(conn: Connection, writes: Sequence[Write]) -> None:
     """Make ``writes``: the inserts into one table with the same columns as one multi-row
     INSERT, in their order, at the place of the first; each update on its own.  On
@@ -379,13 +393,25 @@ def write_together(conn: Connection, writes: Sequence[Write]) -> None:
                 names = (tuple(write.values), tuple(write.key))
                 conn.execute(_update(write.table, *names), _update_params(write))
         return
-    shape = tuple((w.table, tuple(w.values), tuple(w.key or ()), len(rows)) for w, rows in groups)
-    values: dict[str, Any] = {}
-    for i, (_, rows) in enumerate(groups):
-        for j, w in enumerate(rows):
-            values |= {f"r{i}_{j}_{name}": value for name, value in w.values.items()}
-            values |= {f"r{i}_key_{name}": value for name, value in (w.key or {}).items()}
-    conn.execute(_together(shape), values)
+    conn.execute(_together(_shape(groups)), _values(groups))
+
+
+def write_if(
+    conn: Connection, guard: Any, params: Mapping[str, Any], writes: Sequence[Write]
+) -> bool:
+    """``guard`` (an INSERT or UPDATE with RETURNING, run with ``params``: its placeholders
+    named ``GUARD...``) and, only when it wrote a row, ``writes`` (as ``write_together``);
+    whether it wrote.  On PostgreSQL
+    one statement: the guard in a ``WITH`` clause that every write selects from, so that
+    a guard that writes nothing writes nothing else either."""
+    if conn.dialect.name != "postgresql":
+        if conn.execute(guard, dict(params)).first() is None:
+            return False
+        write_together(conn, writes)
+        return True
+    groups = _grouped(writes)
+    values = {**params, **_values(groups)}
+    return conn.execute(_guarded_together(guard, _shape(groups)), values).first() is not None
 
 
 def _grouped(writes: Sequence[Write]) -> list[tuple[Write, list[Write]]]:
@@ -396,6 +422,25 @@ def _grouped(writes: Sequence[Write]) -> list[tuple[Write, list[Write]]]:
         shape = (w.table, tuple(w.values)) if w.key is None else n
         groups.setdefault(shape, []).append(w)
     return [(rows[0], rows) for rows in groups.values()]
+
+
+Shape = tuple[tuple[Table, tuple[str, ...], tuple[str, ...], int], ...]
+
+
+def _shape(groups: list[tuple[Write, list[Write]]]) -> Shape:
+    """Each group's table, columns, key columns and number of rows: what the statement
+    that writes them is built from (once per shape)."""
+    return tuple((w.table, tuple(w.values), tuple(w.key or ()), len(rows)) for w, rows in groups)
+
+
+def _values(groups: list[tuple[Write, list[Write]]]) -> dict[str, Any]:
+    """The groups' values, under the placeholder names ``_parts`` gives them."""
+    values: dict[str, Any] = {}
+    for i, (_, rows) in enumerate(groups):
+        for j, w in enumerate(rows):
+            values |= {f"r{i}_{j}_{name}": value for name, value in w.values.items()}
+            values |= {f"r{i}_key_{name}": value for name, value in (w.key or {}).items()}
+    return values
 
 
 @functools.cache
@@ -416,24 +461,49 @@ def _update_params(write: Write) -> dict[str, Any]:
 
 
 @functools.cache
-def _together(shape: tuple[tuple[Table, tuple[str, ...], tuple[str, ...], int], ...]) -> Any:
+def _together(shape: Shape) -> Any:
     # built once per shape, as ``_insert_if_new``
-    parts: list[Any] = []
-    for i, (table, names, key, count) in enumerate(shape):
-        if key:
-            where = [table.c[k] == bindparam(f"r{i}_key_{k}", type_=table.c[k].type) for k in key]
-            values = {n: bindparam(f"r{i}_0_{n}", type_=table.c[n].type) for n in names}
-            parts.append(table.update().where(*where).values(values))
-            continue
-        rows = [
-            {n: bindparam(f"r{i}_{j}_{n}", type_=table.c[n].type) for n in names}
-            for j in range(count)
-        ]
-        parts.append(table.insert().values(rows))
-    *first, statement = parts
+    *first, statement = _parts(shape)
     for i, part in enumerate(first):
         statement = statement.add_cte(part.cte(f"w{i}"))
     return statement
+
+
+@functools.cache
+def _guarded_together(guard: Any, shape: Shape) -> Any:
+    # built once per guard and shape, as ``_together``
+    applied = guard.cte("guard")
+    statement = select(*applied.c)
+    for i, part in enumerate(_parts(shape, applied)):
+        statement = statement.add_cte(part.cte(f"w{i}"))
+    return statement
+
+
+def _parts(shape: Shape, guard: Any = None) -> list[Any]:
+    """The INSERT and UPDATE statements of ``shape``; with ``guard`` (a CTE), each writes
+    only when the guard returned a row."""
+    parts: list[Any] = []
+    for i, (table, names, key, count) in enumerate(shape):
+
+        def value(j: int, name: str, table: Table = table, i: int = i) -> Any:
+            return bindparam(f"r{i}_{j}_{name}", type_=table.c[name].type)
+
+        if key:
+            where = [table.c[k] == bindparam(f"r{i}_key_{k}", type_=table.c[k].type) for k in key]
+            if guard is not None:
+                where.append(select(guard).exists())
+            parts.append(table.update().where(*where).values({n: value(0, n) for n in names}))
+        elif guard is None and count == 1:
+            parts.append(table.insert().values({n: value(0, n) for n in names}))
+        else:
+            # rows as SELECTs, not a multi-row VALUES: SQLAlchemy caches the compiled form
+            # of neither a multi-row VALUES nor a statement that holds one
+            selects = [select(*(value(j, n) for n in names)) for j in range(count)]
+            if guard is not None:
+                selects = [row.select_from(guard) for row in selects]
+            source = selects[0] if count == 1 else union_all(*selects)
+            parts.append(table.insert().from_select(list(names), source))
+    return parts
 
 
 def from_row(cls: type[T], row: Any, **values: Any) -> T:

@@ -163,7 +163,7 @@ def add_events(
 def event_rows(
     table: Table, messages: Sequence[OutgoingMessage], aggregate_id: str | None
 ) -> list[tuple[Table, dict[str, Any]]]:
-    """The outbox rows of ``messages``, for ``db.insert_together`` with other rows (whoever
+    """The outbox rows of ``messages``, for ``db.write_together`` with other rows (whoever
     writes them calls ``note_written`` too, for the relay's doorbell)."""
     return [
         (

@@ -263,7 +263,7 @@ class NotifierStore:
         with db.one_statement(self.engine) as conn:
             if event is not None:
                 note_written(conn)
-            db.insert_together(conn, rows)
+            db.write_together(conn, [db.Write(table, row) for table, row in rows])
 
     def notifications(
         self,

@@ -135,7 +135,7 @@ def _idempotent(body: dict[str, Any], operation: Callable[[Context], Reply]) -> 
         reply = replies.charged(charged)
         if reply.status < 500 and reply.final:
             finish_idempotency(tx, tenant_id, key, reply.status, reply.body)
-            stored.append(reply)
+            tx.when_applied(lambda: stored.append(reply))
 
     ctx = Context(ctx.tenant_id, ctx.correlation_id, key, claim.resource_id, answer)
     try:

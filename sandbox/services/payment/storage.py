@@ -19,7 +19,7 @@ a column of the updated table is reserved for that column's SET value.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -144,43 +144,87 @@ _MOVED = ("status", "retryable", "updated_at", "booking_lock")
 @functools.cache
 def _guarded_update(sources: tuple[str, ...], changed: frozenset[str]) -> Update:
     """``Tx.apply``'s compare-and-set: set ``_MOVED`` and the ``changed`` columns of the
-    payment ``match_id`` while it stands in one of the machine's ``sources``."""
+    payment ``match_id`` while it stands in one of the machine's ``sources``; a guard
+    (``db.write_if``), its values from ``db.guard_params``."""
     columns = sorted(_MOVED + tuple(changed))
     return (
         update(_P)
-        .where(_P.c.id == bindparam("match_id"), _standing_in(sources))
-        .values({name: bindparam(name) for name in columns})
+        .where(_P.c.id == bindparam(db.GUARD + "match_id"), _standing_in(sources))
+        .values({name: bindparam(db.GUARD + name, type_=_P.c[name].type) for name in columns})
+        .returning(_P.c.id)
     )
 
 
 class Tx:
     """One open transaction.  Its writes whose outcome nothing reads in it (timeline
     entries, outbox events, request bookkeeping: ``write``) wait for its end (``flush``),
-    and go together, on PostgreSQL in one statement."""
+    and go together, on PostgreSQL in one statement.
 
-    def __init__(self, conn: Connection) -> None:
+    A transaction opened by ``Storage.begin_one_statement`` reads nothing: its one guarded
+    write (``insert_payment`` or ``apply``, which may find their row taken or moved) waits
+    for the end as well, and the other writes happen only if it wrote (``applied``, known
+    when the transaction has ended); on PostgreSQL the whole of it is one statement.
+    """
+
+    def __init__(self, conn: Connection, *, one_statement: bool = False) -> None:
         self.conn = conn
+        self.applied = True
         self._writes: list[db.Write] = []
+        self._one_statement = one_statement
+        self._guard: tuple[Any, dict[str, Any]] | None = None
+        self._when_applied: list[Callable[[], None]] = []
 
     def write(self, write: db.Write) -> None:
         """Make ``write`` when the transaction ends, before it commits."""
         self._writes.append(write)
 
+    def when_applied(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once the transaction has committed, if its guarded write wrote."""
+        self._when_applied.append(then)
+
     def flush(self) -> None:
         """Make the writes noted so far."""
-        if self._writes:
+        if self._guard is not None:
+            statement, params = self._guard
+            self.applied = db.write_if(self.conn, statement, params, self._writes)
+            self._guard = None
+        elif self._writes:
             db.write_together(self.conn, self._writes)
-            self._writes = []
+        self._writes = []
+
+    def committed(self) -> None:
+        if self.applied:
+            for then in self._when_applied:
+                then()
+
+    def _at_once(self) -> Connection:
+        """The connection, for a statement that runs now."""
+        if self._one_statement:
+            raise RuntimeError("a transaction made as one statement runs nothing before it ends")
+        return self.conn
+
+    def _guarded(self, statement: Any, params: dict[str, Any]) -> bool:
+        """Run a write that returns its row when it wrote (a guard: ``db.write_if``, its
+        values by column name in ``params``): now, and whether it wrote; or,
+        in a transaction made as one statement, at its end (True now; ``applied`` then)."""
+        params = db.guard_params(params)
+        if not self._one_statement:
+            return self.conn.execute(statement, params).first() is not None
+        if self._guard is not None:
+            raise RuntimeError("a transaction made as one statement has one guarded write")
+        self._guard = (statement, params)
+        return True
 
     # -- payments ------------------------------------------------------------------
 
     def get_payment(self, payment_id: str, *, lock: bool = False) -> Payment | None:
         query = _PAYMENT_BY_ID_LOCKED if lock else _PAYMENT_BY_ID
-        row = self.conn.execute(query, {"id": payment_id}).first()
+        row = self._at_once().execute(query, {"id": payment_id}).first()
         return _payment(row) if row is not None else None
 
     def insert_payment(self, payment: Payment) -> None:
-        """Insert a new payment; DuplicateBooking when its booking is already held."""
+        """Insert a new payment; DuplicateBooking when its booking is already held (in a
+        transaction made as one statement: not ``applied``)."""
         values = to_row(
             payment,
             booking_lock=_lock(payment),
@@ -188,7 +232,8 @@ class Tx:
             customer_name=payment.customer.name,
         )
         del values["customer"]
-        if not db.insert_if_new(self.conn, _P, values):
+        statement = db.new_row(_P, tuple(values), self.conn.dialect.name)
+        if not self._guarded(statement, values):
             raise DuplicateBooking(payment.booking_id)
         self.timeline(payment.id, "state", None, payment.status, detail="payment created")
 
@@ -215,7 +260,7 @@ class Tx:
         # row stands where the machine makes this same move, so of two racing paths
         # exactly one moves the payment and writes its event.
         guarded = _guarded_update(model.sources(event, move), frozenset(changes))
-        result = self.conn.execute(
+        wrote = self._guarded(
             guarded,
             {
                 "match_id": payment.id,
@@ -226,7 +271,7 @@ class Tx:
                 **changes,
             },
         )
-        if result.rowcount != 1:
+        if not wrote:
             return None
         if move.status == payment.status and move.emits is None:
             # no move to record (a retry that failed as the first attempt did)
@@ -239,11 +284,11 @@ class Tx:
 
     def reserved_minor(self, payment_id: str) -> int:
         """Refunded plus in-flight refund amounts of a payment."""
-        total = self.conn.execute(_RESERVED_MINOR, {"payment_id": payment_id}).scalar_one()
+        total = self._at_once().execute(_RESERVED_MINOR, {"payment_id": payment_id}).scalar_one()
         return int(total)
 
     def insert_refund(self, refund: Refund) -> None:
-        self.conn.execute(
+        self._at_once().execute(
             _INSERT_REFUND,
             {
                 "id": refund.id,
@@ -259,11 +304,11 @@ class Tx:
         )
 
     def get_refund(self, refund_id: str) -> Refund | None:
-        row = self.conn.execute(_REFUND_BY_ID, {"id": refund_id}).first()
+        row = self._at_once().execute(_REFUND_BY_ID, {"id": refund_id}).first()
         return _refund(row) if row is not None else None
 
     def settle_refund(self, refund: Refund, status: str, provider_refund_id: str | None) -> Refund:
-        self.conn.execute(
+        self._at_once().execute(
             _SETTLE_REFUND,
             {
                 "match_id": refund.id,
@@ -290,14 +335,14 @@ class Tx:
 
     def request_cancel(self, payment_id: str, reason: str) -> None:
         """Remember why the API asked the provider to cancel this payment."""
-        self.conn.execute(_FORGET_CANCEL_REQUEST, {"payment_id": payment_id})
-        self.conn.execute(
+        self._at_once().execute(_FORGET_CANCEL_REQUEST, {"payment_id": payment_id})
+        self._at_once().execute(
             _INSERT_CANCEL_REQUEST,
             {"payment_id": payment_id, "reason": reason, "requested_at": model.now()},
         )
 
     def requested_cancel_reason(self, payment_id: str) -> str | None:
-        row = self.conn.execute(_CANCEL_REASON, {"payment_id": payment_id}).first()
+        row = self._at_once().execute(_CANCEL_REASON, {"payment_id": payment_id}).first()
         return None if row is None else str(row.reason)
 
     def timeline(
@@ -342,6 +387,18 @@ class Storage:
             tx = Tx(conn)
             yield tx
             tx.flush()
+        tx.committed()
+
+    @contextmanager
+    def begin_one_statement(self) -> Iterator[Tx]:
+        """A transaction that reads nothing and has one guarded write (see ``Tx``): on
+        PostgreSQL one statement in autocommit, with no BEGIN and COMMIT around it; on
+        SQLite its statements in one transaction."""
+        with db.one_statement(self.engine) as conn:
+            tx = Tx(conn, one_statement=True)
+            yield tx
+            tx.flush()
+        tx.committed()
 
     def _first(self, query: Select[Any], **params: str) -> Payment | None:
         with db.reading(self.engine) as conn:

@@ -53,7 +53,7 @@ from sandbox.services.payment.provider import (
     Intent,
     ProviderRefused,
 )
-from sandbox.services.payment.storage import DuplicateBooking, Tx
+from sandbox.services.payment.storage import Tx
 from sandbox.services.payment.storage_requests import link_idempotency
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,13 @@ def _open(deps: Deps, ctx: Context, req: PaymentRequest, flow: str) -> tuple[Pay
             "PAYMENT_REJECTED", f"the payment provider refused: {exc.message}"
         ) from None
     payment = payment.with_changes(provider_intent_id=intent.id)
-    try:
-        with deps.storage.begin() as tx:
-            tx.insert_payment(payment)
-            if ctx.idempotency_key:
-                link_idempotency(tx, ctx.tenant_id, ctx.idempotency_key, payment.id)
-            assert opened.emits is not None
-            tx.emit(payment.id, [events.message(opened.emits, payment, at)])
-    except DuplicateBooking:
+    with deps.storage.begin_one_statement() as tx:
+        tx.insert_payment(payment)
+        if ctx.idempotency_key:
+            link_idempotency(tx, ctx.tenant_id, ctx.idempotency_key, payment.id)
+        assert opened.emits is not None
+        tx.emit(payment.id, [events.message(opened.emits, payment, at)])
+    if not tx.applied:
         # Lost a race with a concurrent request for the same booking.
         _abandon_intent(deps, payment)
         holder = deps.storage.booking_holder(ctx.tenant_id, req.booking_id) or payment
@@ -267,11 +266,11 @@ def _charged(
     transaction, with the request's ``answer`` (the outcome, and ``decline`` when there
     is one); None when another path (a webhook) moved the payment first."""
     at = model.now()
-    with deps.storage.begin() as tx:
+    with deps.storage.begin_one_statement() as tx:
         done = move(tx, payment, event, detail=detail, at=at, processed_at=at, **changes)
         if done is not None and answer is not None:
             answer(tx, Charged(done, decline))
-        return done
+    return done if tx.applied else None
 
 
 def _current(deps: Deps, payment: Payment) -> Charged:
