@@ -73,24 +73,42 @@ def _cpu_table(title: str, cpu: dict[str, float]) -> list[str]:
 
 def _postgresql(b: dict[str, Any], c: dict[str, Any]) -> list[str]:
     pg = b["postgresql"]
+    lite = b.get("sqlite_beside_postgresql") or b  # results written before the rounds
+    rounds = pg.get("rounds", [])
     lines = [
         "",
-        "The same on PostgreSQL (a second sandbox, every service on one fresh database; "
-        "the server's processes counted as `postgres`):",
+        "The same on PostgreSQL: fresh sandboxes, one on SQLite and one with every service on "
+        f"one fresh PostgreSQL database per round, alternated, means of {len(rounds) or 1} "
+        "round(s) (the server's processes counted as `postgres`):",
         "",
         "| CPU per completed flow | SQLite | PostgreSQL | ratio | target |",
         "|---|---|---|---|---|",
-        f"| at saturation ({b['saturation_flows_per_s']:.1f} vs "
-        f"{pg['saturation_flows_per_s']:.1f} flows/s) | {b['cpu_ms_per_flow_total']:.1f} ms | "
+        f"| at saturation ({lite['saturation_flows_per_s']:.1f} vs "
+        f"{pg['saturation_flows_per_s']:.1f} flows/s) | {lite['cpu_ms_per_flow_total']:.1f} ms | "
         f"{pg['cpu_ms_per_flow_total']:.1f} ms | {c['postgresql_vs_sqlite']:.2f} | "
         f"{_held('postgresql_vs_sqlite', c['postgresql_vs_sqlite'])} |",
     ]
     if "postgresql_vs_sqlite_at_8" in c:
         lines.append(
-            f"| at 8 flows/s | {b['cpu_ms_per_flow_at_8_total']:.1f} ms | "
+            f"| at 8 flows/s | {lite['cpu_ms_per_flow_at_8_total']:.1f} ms | "
             f"{pg['cpu_ms_per_flow_at_8_total']:.1f} ms | {c['postgresql_vs_sqlite_at_8']:.2f} | "
             f"{_held('postgresql_vs_sqlite', c['postgresql_vs_sqlite_at_8'])} |"
         )
+    if rounds:
+        lines += [
+            "",
+            "Round by round (flows/s at saturation; CPU ms per flow there / at 8 flows/s):",
+            "",
+        ]
+        for n, (s_round, p_round) in enumerate(zip(lite["rounds"], rounds, strict=True), 1):
+            lines.append(
+                f"- round {n}: SQLite {s_round['saturation_flows_per_s']:.1f}; "
+                f"{s_round['cpu_ms_per_flow_total']:.1f} / "
+                f"{s_round['cpu_ms_per_flow_at_8_total']:.1f}, PostgreSQL "
+                f"{p_round['saturation_flows_per_s']:.1f}; "
+                f"{p_round['cpu_ms_per_flow_total']:.1f} / "
+                f"{p_round['cpu_ms_per_flow_at_8_total']:.1f}"
+            )
     lines += _cpu_table("PostgreSQL, at saturation:", pg["cpu_ms_per_flow"])
     lines += _cpu_table("PostgreSQL, at 8 flows/s:", pg["cpu_ms_per_flow_at_8"])
     return lines

@@ -15,6 +15,12 @@ Boots a private sandbox (profile ``load``, random ports) and measures:
     broker node start;
 (c) the ratios of (b) to (a), with the targets they are held to (``bench_report``).
 
+With ``--database postgresql`` it then compares CPU per flow on PostgreSQL with SQLite's:
+``--database-rounds`` rounds (2) of a fresh sandbox on each, alternated, each measured at
+saturation and at 8 flows/s; the ratio is of their means (the machine drifts within
+minutes, so a single pass of each, minutes apart, read anywhere from 1.1 to 1.5 x for
+the same code).
+
 Writes ``results.md``, ``results.json`` and ``latency.png`` (percentiles over load) to
 ``--out/<timestamp>/`` (with every step's Locust CSV and log), and the table and chart
 to ``--out/latest.md`` and ``--out/latest.png``, which the README links.
@@ -283,6 +289,59 @@ def cpu_pass(
     }
 
 
+def compare_databases(
+    out: Path, rounds: int, *, users_steps: list[int], seconds: int
+) -> dict[str, dict[str, Any]]:
+    """``cpu_pass`` on a fresh SQLite sandbox and on a fresh PostgreSQL one, alternated
+    (PostgreSQL first in odd rounds, SQLite first in even ones: the machine drifts by
+    10-20 % within minutes, and the alternation spreads that drift over both); each
+    database's figures as the means of its rounds, with every round's totals."""
+    passes: dict[str, list[dict[str, Any]]] = {"sqlite": [], "postgresql": []}
+    for n in range(1, rounds + 1):
+        order = ("postgresql", "sqlite") if n % 2 else ("sqlite", "postgresql")
+        for kind in order:
+            log(f"round {n} of {rounds}: a fresh sandbox on {kind}")
+            with database(kind) as env, sandbox(None, {}, env) as state_dir:
+                passes[kind].append(
+                    cpu_pass(
+                        state_dir,
+                        out / f"{kind}-{n}",
+                        users_steps=users_steps,
+                        seconds=seconds,
+                        postgres=kind == "postgresql",
+                    )
+                )
+    return {kind: _mean_pass(results) for kind, results in passes.items()}
+
+
+def _mean_pass(results: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(key: str) -> float:
+        return round(statistics.fmean(r[key] for r in results), 2)
+
+    def mean_by_process(key: str) -> dict[str, float]:
+        names = {name for r in results for name in r[key]}
+        return {n: round(statistics.fmean(r[key].get(n, 0) for r in results), 2) for n in names}
+
+    return {
+        "saturation_flows_per_s": mean("saturation_flows_per_s"),
+        "cpu_ms_per_flow": mean_by_process("cpu_ms_per_flow"),
+        "cpu_ms_per_flow_total": mean("cpu_ms_per_flow_total"),
+        "cpu_ms_per_flow_at_8": mean_by_process("cpu_ms_per_flow_at_8"),
+        "cpu_ms_per_flow_at_8_total": mean("cpu_ms_per_flow_at_8_total"),
+        "rounds": [
+            {
+                k: r[k]
+                for k in (
+                    "saturation_flows_per_s",
+                    "cpu_ms_per_flow_total",
+                    "cpu_ms_per_flow_at_8_total",
+                )
+            }
+            for r in results
+        ],
+    }
+
+
 def latency_point(rate: float, summary: dict[str, Any]) -> dict[str, Any]:
     figures = card_latency(summary)
     return {
@@ -303,9 +362,15 @@ def main() -> int:
         "--database",
         choices=("sqlite", "postgresql"),
         default="sqlite",
-        help="postgresql: after the run on SQLite, boot a second sandbox on a fresh "
-        f"PostgreSQL database ({POSTGRES}) and measure CPU per flow there too (the "
-        "server's processes included), for the ratio to SQLite",
+        help="postgresql: after the run on SQLite, measure CPU per flow on fresh sandboxes, "
+        f"one on SQLite and one on a fresh PostgreSQL database ({POSTGRES}) per round, "
+        "alternated (the server's processes included), for the ratio of their means",
+    )
+    parser.add_argument(
+        "--database-rounds",
+        type=int,
+        default=2,
+        help="with --database postgresql: rounds of the comparison (one sandbox of each)",
     )
     parser.add_argument(
         "--startup-rounds",
@@ -375,15 +440,10 @@ def main() -> int:
 
     databases: dict[str, Any] = {}
     if args.database == "postgresql":
-        log("PostgreSQL: a second sandbox on a fresh database")
-        with database("postgresql") as env, sandbox(None, {}, env) as state_dir:
-            databases["postgresql"] = cpu_pass(
-                state_dir,
-                out / "postgresql",
-                users_steps=users_steps,
-                seconds=step_s,
-                postgres=True,
-            )
+        log("PostgreSQL against SQLite: fresh sandboxes, alternated")
+        databases = compare_databases(
+            out, args.database_rounds, users_steps=users_steps, seconds=step_s
+        )
 
     fixed = points[-1]
     idle_p50 = max(idle_point["p50"], 1e-9)
@@ -411,16 +471,16 @@ def main() -> int:
         "half_p50_vs_idle": half["p50"] / idle_p50,
         "half_p99_vs_idle": half["p99"] / idle_p50,
     }
-    if "postgresql" in databases:
-        pg = databases["postgresql"]
+    if databases:
+        pg, lite = databases["postgresql"], databases["sqlite"]
         sandbox_figures["postgresql"] = pg
+        sandbox_figures["sqlite_beside_postgresql"] = lite
         ratios["postgresql_vs_sqlite"] = pg["cpu_ms_per_flow_total"] / max(
-            sandbox_figures["cpu_ms_per_flow_total"], 1e-9
+            lite["cpu_ms_per_flow_total"], 1e-9
         )
-        if cpu_at_8:
-            ratios["postgresql_vs_sqlite_at_8"] = pg["cpu_ms_per_flow_at_8_total"] / max(
-                sandbox_figures["cpu_ms_per_flow_at_8_total"] or 0, 1e-9
-            )
+        ratios["postgresql_vs_sqlite_at_8"] = pg["cpu_ms_per_flow_at_8_total"] / max(
+            lite["cpu_ms_per_flow_at_8_total"], 1e-9
+        )
     if startup:
         ratios["up_vs_bare_node"] = startup["up_s"] / max(startup["bare_node_s"], 1e-9)
     results = {
