@@ -56,6 +56,13 @@ class FakeUnits:
                 appointment_id
             )
 
+        def first_time_and_get(
+            self, consumer: str, message_id: str, appointment_id: str
+        ) -> tuple[bool, Appointment | None]:
+            if not self.first_time(consumer, message_id):
+                return False, None
+            return True, self.get(appointment_id)
+
         def insert(self, appt: Appointment) -> None:
             self.appointments[appt.id] = appt
 

@@ -115,3 +115,28 @@ def test_a_unit_that_reads_writes_in_the_transaction_its_read_opened(
     assert store.get(TENANT, appt.id) == appt
     with store.unit_of_work() as uow:
         assert uow.first_time("consumer-a", "evt-1"), "the rolled back record stayed"
+
+
+def test_first_time_and_get_records_the_message_and_reads_the_appointment(
+    store: AppointmentStore,
+) -> None:
+    appt = handlers.create_appointment(
+        store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
+    )
+    seen = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.split()[0])
+
+    with store.unit_of_work() as uow:
+        assert uow.first_time_and_get("consumer-a", "evt-1", appt.id) == (True, appt)
+    event.remove(store.engine, "before_cursor_execute", note)
+    if store.engine.dialect.name == "postgresql":
+        assert seen == ["WITH"], seen
+    with store.unit_of_work() as uow:
+        assert uow.first_time_and_get("consumer-a", "evt-1", appt.id) == (False, None)
+        assert uow.first_time_and_get("consumer-b", "evt-1", appt.id) == (True, appt)
+    with store.unit_of_work() as uow:
+        assert uow.first_time_and_get("consumer-a", "evt-2", "appt_missing") == (True, None)
+        assert uow.first_time_and_get("consumer-a", "evt-2", "appt_missing") == (False, None)

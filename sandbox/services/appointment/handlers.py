@@ -35,7 +35,9 @@ DEFAULT_CANCEL_REASON = "Cancelled at the customer's request"
 
 
 class Unit(Protocol):
-    def first_time(self, consumer: str, message_id: str) -> bool: ...
+    def first_time_and_get(
+        self, consumer: str, message_id: str, appointment_id: str
+    ) -> tuple[bool, Appointment | None]: ...
     def get(self, appointment_id: str) -> Appointment | None: ...
     def insert(self, appt: Appointment) -> None: ...
     def update(self, appt: Appointment) -> None: ...
@@ -76,10 +78,10 @@ def handle_payment_event(
     if not correlation_id:  # the envelope contract requires one; never minted here
         raise PermanentError("payment event without correlation_id cannot be followed")
     with unit_of_work() as uow:
-        if not uow.first_time(CONSUMER, message.message_id):
+        first, appt = uow.first_time_and_get(CONSUMER, message.message_id, event.appointment_id)
+        if not first:
             log.info("duplicate %s %s ignored", message.routing_key, message.message_id)
             return None
-        appt = uow.get(event.appointment_id)
         if appt is None:
             raise UnknownAppointmentError(
                 f"no appointment {event.appointment_id!r} for {message.routing_key} "

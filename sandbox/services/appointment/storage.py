@@ -9,6 +9,7 @@ others.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    func,
+    literal_column,
     select,
+    true,
 )
 
 from sandbox.messaging import OutgoingMessage
@@ -68,6 +72,20 @@ processed = inbox.inbox_table(metadata, "appointment_processed_messages")
 _APPOINTMENT_FOR_UPDATE = (
     select(appointments).where(appointments.c.id == bindparam("id")).with_for_update()
 )
+
+
+@functools.cache
+def _first_time_and_appointment() -> Any:
+    """PostgreSQL: the message's id into the inbox, and the appointment locked, in one
+    statement: always one row, ``first_time`` 1 when the id went in now (0 for an id
+    recorded before), the appointment's columns NULL when there is none."""
+    first = inbox.first_time_cte(processed)
+    locked = _APPOINTMENT_FOR_UPDATE.subquery().lateral("appointment")
+    one = select(literal_column("1").label("one")).subquery("one")
+    fresh = select(func.count()).select_from(first).scalar_subquery().label("first_time")
+    return select(fresh, *locked.c).select_from(one.outerjoin(locked, true())).add_cte(first)
+
+
 _TENANT_APPOINTMENT = select(appointments).where(
     appointments.c.id == bindparam("id"), appointments.c.tenant_id == bindparam("tenant_id")
 )
@@ -111,6 +129,22 @@ class UnitOfWork:
 
     def first_time(self, consumer: str, message_id: str) -> bool:
         return inbox.first_time(self._read(), processed, consumer, message_id)
+
+    def first_time_and_get(
+        self, consumer: str, message_id: str, appointment_id: str
+    ) -> tuple[bool, Appointment | None]:
+        """``first_time`` and, when the message is new, ``get``; on PostgreSQL in one
+        statement."""
+        conn = self._read()
+        if conn.dialect.name != "postgresql":
+            if not inbox.first_time(conn, processed, consumer, message_id):
+                return False, None
+            return True, self.get(appointment_id)
+        values = {"id": appointment_id, **inbox.first_time_values(consumer, message_id)}
+        row = conn.execute(_first_time_and_appointment(), values).one()
+        if not row.first_time:
+            return False, None
+        return True, _to_appointment(row) if row.id is not None else None
 
     def get(self, appointment_id: str) -> Appointment | None:
         """The appointment, its row locked until the transaction ends."""
