@@ -401,9 +401,8 @@ def write_if(
 ) -> bool:
     """``guard`` (an INSERT or UPDATE with RETURNING, run with ``params``: its placeholders
     named ``GUARD...``) and, only when it wrote a row, ``writes`` (as ``write_together``);
-    whether it wrote.  On PostgreSQL
-    one statement: the guard in a ``WITH`` clause that every write selects from, so that
-    a guard that writes nothing writes nothing else either."""
+    whether it wrote.  On PostgreSQL one statement: the guard in a ``WITH`` clause that
+    every write selects from, so that a guard that writes nothing writes nothing else."""
     if conn.dialect.name != "postgresql":
         if conn.execute(guard, dict(params)).first() is None:
             return False

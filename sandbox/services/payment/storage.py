@@ -117,7 +117,6 @@ _SETTLE_REFUND = (
     )
 )
 
-_INSERT_TIMELINE = _T.insert()
 _TIMELINE_OF = select(_T).where(_T.c.payment_id == bindparam("payment_id")).order_by(_T.c.id)
 
 _FORGET_CANCEL_REQUEST = _C.delete().where(_C.c.payment_id == bindparam("payment_id"))
