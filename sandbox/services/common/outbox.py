@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -73,6 +74,7 @@ from sandbox.messaging import NackedError, UnpublishableError, UnroutableError
 from sandbox.messaging.envelope import Envelope, OutgoingMessage
 from sandbox.services.common import db
 from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
+from sandbox.services.common.driver import DriverConnection
 from sandbox.services.common.relay_sql import RelayStatements
 from sandbox.services.common.times import utc
 
@@ -289,6 +291,10 @@ class OutboxRelay:
         self._lease = timedelta(seconds=lease_s or max(DEFAULT_LEASE_S, 2 * confirm_timeout_s))
         self._statements = RelayStatements(table, name, batch_size)
         self._postgres = engine.dialect.name == "postgresql"
+        # a pass's claim and marks run on a connection kept for them (``driver``)
+        self._driver = self._statements.on_driver(engine)
+        self._connection = DriverConnection(engine)
+        self._keep = False  # passes keep the connection between them (``keeping_connection``)
         # a held mark must be written long before the rows' claim runs out
         self._hold_marks_s = min(hold_marks_s, self._lease.total_seconds() / 4)
         # rows the broker confirmed whose sent mark waits for the next claim (``run``)
@@ -346,30 +352,59 @@ class OutboxRelay:
     def _claim(self, look_first: bool) -> list[Any]:
         """Claim the next batch of publishable rows for this relay, in insertion order,
         writing the sent marks it holds on the way."""
-        statements, held = self._statements, self._held
-        if not held and look_first and not statements.anything_pending(self._engine):
+        held, driver = self._held, self._driver
+        if not held and look_first and not self._anything_pending():
             return []
         now = datetime.now(UTC)
         values = {"now": now, "until": now + self._lease}
-        if not held:
-            with db.one_statement(self._engine) as conn:
-                rows = conn.execute(statements.claim, values).all()
-        elif self._postgres:
-            with db.one_statement(self._engine) as conn:
-                rows = conn.execute(statements.mark_and_claim, {**values, "held": held}).all()
-        else:
-            with self._engine.begin() as conn:
-                conn.execute(statements.sent, {"ids": held, "now": now})
-                rows = conn.execute(statements.claim, values).all()
+        with self._transaction() as cursor:
+            if not held:
+                rows = driver.claim.run(cursor, values)
+            elif self._postgres:
+                statement, marks = driver.mark_and_claim(held)
+                rows = statement.run(cursor, {**values, **marks})
+            else:
+                statement, marks = driver.sent(held)
+                statement.run(cursor, {**marks, "now": now})
+                rows = driver.claim.run(cursor, values)
         self._held = []
         return sorted(rows, key=lambda row: row.id)
+
+    def _anything_pending(self) -> bool:
+        with self._connection.reading() as cursor:
+            found = bool(self._driver.any_pending.run(cursor, {}))
+        if not self._keep:
+            self._connection.close()
+        return found
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._connection.transaction() as cursor:
+            yield cursor
+        if not self._keep:
+            self._connection.close()
+
+    @contextmanager
+    def keeping_connection(self) -> Iterator[OutboxRelay]:
+        """Passes inside keep one database connection between them, as ``run``'s do; a
+        pass alone takes one from the pool and returns it."""
+        self._keep = True
+        try:
+            yield self
+        finally:
+            self._keep = False
+            self._connection.close()
 
     def flush_marks(self) -> None:
         """Write the sent marks this relay holds."""
         if self._held:
-            with db.one_statement(self._engine) as conn:
-                conn.execute(self._statements.sent, {"ids": self._held, "now": datetime.now(UTC)})
+            self._mark_sent(self._held)
             self._held = []
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        statement, marks = self._driver.sent(ids)
+        with self._transaction() as cursor:
+            statement.run(cursor, {**marks, "now": datetime.now(UTC)})
 
     def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:
         """Sort published rows by their results, in order, up to the first to retry."""
@@ -415,8 +450,7 @@ class OutboxRelay:
             if hold_marks:
                 self._held = done.sent
                 return
-            with db.one_statement(self._engine) as conn:
-                conn.execute(statements.sent, {"ids": done.sent, "now": now})
+            self._mark_sent(done.sent)
             return
         with self._engine.begin() as conn:
             if done.sent:  # sent rows were attempted too: one statement for both
@@ -437,19 +471,20 @@ class OutboxRelay:
         backoff = self._poll_interval_s
         rung = False
         hold = self._hold_marks_s > 0
-        try:
-            while not self._stopping.is_set():
-                try:
-                    settled = self.run_once(look_first=not rung, hold_marks=hold)
-                    rung = settled >= self._batch_size or self._wait()
-                except Exception:
-                    log.exception("relay pass failed")
-                    backoff = min(max(backoff * 2, 0.1), 5.0)
-                    self._stopping.wait(backoff)
-                    continue
-                backoff = self._poll_interval_s
-        finally:
-            self._flush_on_stop()
+        with self.keeping_connection():
+            try:
+                while not self._stopping.is_set():
+                    try:
+                        settled = self.run_once(look_first=not rung, hold_marks=hold)
+                        rung = settled >= self._batch_size or self._wait()
+                    except Exception:
+                        log.exception("relay pass failed")
+                        backoff = min(max(backoff * 2, 0.1), 5.0)
+                        self._stopping.wait(backoff)
+                        continue
+                    backoff = self._poll_interval_s
+            finally:
+                self._flush_on_stop()
 
     def _wait(self) -> bool:
         """Wait for the next pass; True when rung.  Held marks are written alone when no

@@ -8,12 +8,16 @@ passes values when they run.  The claim is where several relays on one outbox ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Table, Update, and_, bindparam, or_, select, update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from sandbox.services.common import db
+from sandbox.services.common.driver import DriverStatement, listed, listed_values
+
+# what a pass reads of a claimed row
+CLAIMED = ("id", "message_id", "routing_key", "body", "envelope", "refusals")
 
 
 class RelayStatements:
@@ -58,16 +62,17 @@ class RelayStatements:
                 update(t)
                 .where(t.c.id.in_(batch), publishable, free, *others)
                 .values(claimed_by=name, claimed_until=bindparam("until"))
-                .returning(*t.c)
+                .returning(*(t.c[column] for column in CLAIMED))
             )
 
-        def marking(rows: BindParameter[Any]) -> Update:
+        def marking(rows: BindParameter[Any] | list[BindParameter[int]]) -> Update:
             return (
                 update(t)
                 .where(t.c.id.in_(rows))
                 .values(sent_at=now, publish_attempts=t.c.publish_attempts + 1)
             )
 
+        self._table, self._claiming, self._marking = t, claiming, marking
         self.claim = claiming()
         self.sent = marking(ids)
         # The sent mark of rows confirmed in an earlier pass, and this pass's claim, in one
@@ -87,6 +92,48 @@ class RelayStatements:
             .values(parked_at=now, park_reason=bindparam("reason"))
         )
 
-    def anything_pending(self, engine: Engine) -> bool:
-        with db.reading(engine) as conn:
-            return conn.execute(self.any_pending).first() is not None
+    def sent_of(self, count: int) -> Update:
+        """``sent`` for ``count`` ids, passed one by one (``driver.listed``)."""
+        return self._marking(listed("ids", count))
+
+    def mark_and_claim_of(self, count: int) -> Update:
+        """``mark_and_claim`` for ``count`` held ids, passed one by one."""
+        held = listed("held", count)
+        others = self._table.c.id.not_in(held)
+        return self._claiming(others).add_cte(self._marking(held).cte("marked"))
+
+    def on_driver(self, engine: Engine) -> DriverStatements:
+        """The statements a pass runs on the driver's connection (``driver``)."""
+        return DriverStatements(engine, self)
+
+
+class DriverStatements:
+    """A relay pass's claim and marks, compiled for one engine (``driver``): the marks
+    once per size of their list of ids (``driver.listed``)."""
+
+    def __init__(self, engine: Engine, statements: RelayStatements) -> None:
+        self._engine = engine
+        self._statements = statements
+        self.claim = DriverStatement(engine, statements.claim)
+        self.any_pending = DriverStatement(engine, statements.any_pending)
+        self._sent: dict[int, DriverStatement] = {}
+        self._mark_and_claim: dict[int, DriverStatement] = {}
+
+    def sent(self, ids: Sequence[int]) -> tuple[DriverStatement, dict[str, int]]:
+        """The sent mark of ``ids``, and the values naming them."""
+        values = listed_values("ids", ids)
+        statement = self._sent.get(len(values))
+        if statement is None:
+            made = self._statements.sent_of(len(values))
+            statement = self._sent[len(values)] = DriverStatement(self._engine, made)
+        return statement, values
+
+    def mark_and_claim(self, held: Sequence[int]) -> tuple[DriverStatement, dict[str, int]]:
+        """The sent mark of ``held`` and the next claim as one statement (PostgreSQL), and
+        the values naming the ids."""
+        values = listed_values("held", held)
+        statement = self._mark_and_claim.get(len(values))
+        if statement is None:
+            made = self._statements.mark_and_claim_of(len(values))
+            statement = self._mark_and_claim[len(values)] = DriverStatement(self._engine, made)
+        return statement, values
