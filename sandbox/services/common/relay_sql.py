@@ -8,7 +8,7 @@ passes values when they run.  The claim is where several relays on one outbox ag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Table, Update, and_, bindparam, or_, select, update
@@ -121,19 +121,22 @@ class DriverStatements:
 
     def sent(self, ids: Sequence[int]) -> tuple[DriverStatement, dict[str, int]]:
         """The sent mark of ``ids``, and the values naming them."""
-        values = listed_values("ids", ids)
-        statement = self._sent.get(len(values))
-        if statement is None:
-            made = self._statements.sent_of(len(values))
-            statement = self._sent[len(values)] = DriverStatement(self._engine, made)
-        return statement, values
+        return self._sized(self._sent, self._statements.sent_of, "ids", ids)
 
     def mark_and_claim(self, held: Sequence[int]) -> tuple[DriverStatement, dict[str, int]]:
         """The sent mark of ``held`` and the next claim as one statement (PostgreSQL), and
         the values naming the ids."""
-        values = listed_values("held", held)
-        statement = self._mark_and_claim.get(len(values))
+        return self._sized(self._mark_and_claim, self._statements.mark_and_claim_of, "held", held)
+
+    def _sized(
+        self,
+        made: dict[int, DriverStatement],
+        make: Callable[[int], Update],
+        name: str,
+        ids: Sequence[int],
+    ) -> tuple[DriverStatement, dict[str, int]]:
+        values = listed_values(name, ids)
+        statement = made.get(len(values))
         if statement is None:
-            made = self._statements.mark_and_claim_of(len(values))
-            statement = self._mark_and_claim[len(values)] = DriverStatement(self._engine, made)
+            statement = made[len(values)] = DriverStatement(self._engine, make(len(values)))
         return statement, values
