@@ -133,7 +133,7 @@ def test_a_write_on_sqlite_holds_the_files_lock_until_it_commits(tmp_path):
 def test_a_connection_idle_longer_than_the_pools_ping_is_checked_out_again(outbox, monkeypatch):
     engine, table = outbox
     connection = DriverConnection(engine)
-    try:
+    with connection.keeping():
         with connection.reading() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table.name}")
         first = connection._kept
@@ -141,8 +141,20 @@ def test_a_connection_idle_longer_than_the_pools_ping_is_checked_out_again(outbo
         with connection.reading() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table.name}")
         assert connection._kept is not first
-    finally:
-        connection.close()
+
+
+def test_uses_share_one_connection_only_while_kept(outbox):
+    engine, table = outbox
+    connection = DriverConnection(engine)
+    with connection.reading() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {table.name}")
+    assert engine.pool.checkedout() == 0  # a use alone returns its connection
+    with connection.keeping():
+        for _ in range(2):
+            with connection.reading() as cursor:
+                cursor.execute(f"SELECT count(*) FROM {table.name}")
+            assert engine.pool.checkedout() == 1
+    assert engine.pool.checkedout() == 0
 
 
 def test_values_of_the_lease_compare_as_sqlalchemys_do(outbox):

@@ -57,21 +57,25 @@ class DriverStatement:
         self.sql = compiled.string
         # every parameter's value, literals included; the ones passed to ``run`` replace
         # theirs (``_check=False``: the required ones have no value yet)
-        self._static = compiled.construct_params(_check=False)
+        static = compiled.construct_params(_check=False)
         self._positions = compiled.positiontup  # None when the driver takes names
         self._processors: dict[str, Callable[[Any], Any]] = {}
         for bind, name in compiled.bind_names.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self._processors[name] = process
+                if static[name] is not None:  # a literal: processed once, here
+                    static[name] = process(static[name])
+        self._static = static
         self._row: Any = None  # a namedtuple of the result's columns, made at first use
 
     def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
         """Execute with ``values``; the rows it returned (as named tuples), if any."""
         params = {**self._static, **values}
-        for name, process in self._processors.items():
-            if params[name] is not None:
-                params[name] = process(params[name])
+        for name, value in values.items():
+            process = self._processors.get(name)
+            if process is not None and value is not None:
+                params[name] = process(value)
         if self._positions is None:
             cursor.execute(self.sql, params)
         else:
@@ -86,10 +90,11 @@ class DriverStatement:
 class DriverConnection:
     """One connection of ``engine``'s pool, kept between uses, for ``DriverStatement``s.
 
-    A connection that sat unused longer than the pool's idle ping (``db.IDLE_PING_S``)
-    goes back to the pool and the next use checks one out, pinged as any other.  A
-    failure inside ``transaction`` discards the connection (the database may have gone
-    away): the next use takes a fresh one.
+    Each use takes the connection from the pool and returns it, except inside
+    ``keeping()``, where uses share one.  A kept connection that sat unused longer than
+    the pool's idle ping (``db.IDLE_PING_S``) goes back to the pool and the next use
+    checks one out, pinged as any other.  A failure inside a cursor's block discards the
+    connection (the database may have gone away): the next use takes a fresh one.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -97,6 +102,17 @@ class DriverConnection:
         self._sqlite = engine.dialect.name == "sqlite"
         self._kept: Any = None  # SQLAlchemy's pooled-connection proxy
         self._used_at = 0.0
+        self._keep = False
+
+    @contextmanager
+    def keeping(self) -> Iterator[DriverConnection]:
+        """Uses inside share one connection, returned to the pool at the end."""
+        self._keep = True
+        try:
+            yield self
+        finally:
+            self._keep = False
+            self.close()
 
     def _connection(self) -> Any:
         if self._kept is not None and time.monotonic() - self._used_at > IDLE_PING_S:
@@ -138,6 +154,8 @@ class DriverConnection:
             kept.invalidate()  # closed (on SQLite letting go of the write lock), not reused
             raise
         self._used_at = time.monotonic()
+        if not self._keep:
+            self.close()
 
     def close(self) -> None:
         """Return the kept connection to the pool."""

@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -75,7 +75,7 @@ from sandbox.messaging.envelope import Envelope, OutgoingMessage
 from sandbox.services.common import db
 from sandbox.services.common.doorbell import IDLE_POLL_S, Doorbell, note_written
 from sandbox.services.common.driver import DriverConnection
-from sandbox.services.common.relay_sql import RelayStatements
+from sandbox.services.common.relay_sql import DriverStatements, RelayStatements
 from sandbox.services.common.times import utc
 
 log = logging.getLogger(__name__)
@@ -292,9 +292,8 @@ class OutboxRelay:
         self._statements = RelayStatements(table, name, batch_size)
         self._postgres = engine.dialect.name == "postgresql"
         # a pass's claim and marks run on a connection kept for them (``driver``)
-        self._driver = self._statements.on_driver(engine)
+        self._driver = DriverStatements(engine, self._statements)
         self._connection = DriverConnection(engine)
-        self._keep = False  # passes keep the connection between them (``keeping_connection``)
         # a held mark must be written long before the rows' claim runs out
         self._hold_marks_s = min(hold_marks_s, self._lease.total_seconds() / 4)
         # rows the broker confirmed whose sent mark waits for the next claim (``run``)
@@ -357,7 +356,7 @@ class OutboxRelay:
             return []
         now = datetime.now(UTC)
         values = {"now": now, "until": now + self._lease}
-        with self._transaction() as cursor:
+        with self._connection.transaction() as cursor:
             if not held:
                 rows = driver.claim.run(cursor, values)
             elif self._postgres:
@@ -372,28 +371,12 @@ class OutboxRelay:
 
     def _anything_pending(self) -> bool:
         with self._connection.reading() as cursor:
-            found = bool(self._driver.any_pending.run(cursor, {}))
-        if not self._keep:
-            self._connection.close()
-        return found
+            return bool(self._driver.any_pending.run(cursor, {}))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._connection.transaction() as cursor:
-            yield cursor
-        if not self._keep:
-            self._connection.close()
-
-    @contextmanager
-    def keeping_connection(self) -> Iterator[OutboxRelay]:
+    def keeping_connection(self) -> AbstractContextManager[object]:
         """Passes inside keep one database connection between them, as ``run``'s do; a
         pass alone takes one from the pool and returns it."""
-        self._keep = True
-        try:
-            yield self
-        finally:
-            self._keep = False
-            self._connection.close()
+        return self._connection.keeping()
 
     def flush_marks(self) -> None:
         """Write the sent marks this relay holds."""
@@ -403,7 +386,7 @@ class OutboxRelay:
 
     def _mark_sent(self, ids: list[int]) -> None:
         statement, marks = self._driver.sent(ids)
-        with self._transaction() as cursor:
+        with self._connection.transaction() as cursor:
             statement.run(cursor, {**marks, "now": datetime.now(UTC)})
 
     def _settle(self, rows: Sequence[Any], errors: Sequence[Exception | None], done: _Pass) -> None:

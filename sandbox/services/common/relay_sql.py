@@ -75,12 +75,6 @@ class RelayStatements:
         self._table, self._claiming, self._marking = t, claiming, marking
         self.claim = claiming()
         self.sent = marking(ids)
-        # The sent mark of rows confirmed in an earlier pass, and this pass's claim, in one
-        # statement (PostgreSQL; SQLite runs ``sent`` then ``claim`` in one transaction).
-        # The claim reads the table as it was before the mark, so it passes over the rows
-        # being marked by id.
-        held: BindParameter[Any] = bindparam("held", expanding=True)
-        self.mark_and_claim = claiming(t.c.id.not_in(held)).add_cte(marking(held).cte("marked"))
         self.any_pending = select(t.c.id).where(publishable).limit(1)
         self.attempted = (
             update(t).where(t.c.id.in_(ids)).values(publish_attempts=t.c.publish_attempts + 1)
@@ -97,14 +91,13 @@ class RelayStatements:
         return self._marking(listed("ids", count))
 
     def mark_and_claim_of(self, count: int) -> Update:
-        """``mark_and_claim`` for ``count`` held ids, passed one by one."""
+        """The sent mark of ``count`` rows confirmed in an earlier pass (the held ids,
+        passed one by one) and this pass's claim, in one statement (PostgreSQL; SQLite
+        runs ``sent`` then ``claim`` in one transaction).  The claim reads the table as it
+        was before the mark, so it passes over the rows being marked by id."""
         held = listed("held", count)
         others = self._table.c.id.not_in(held)
         return self._claiming(others).add_cte(self._marking(held).cte("marked"))
-
-    def on_driver(self, engine: Engine) -> DriverStatements:
-        """The statements a pass runs on the driver's connection (``driver``)."""
-        return DriverStatements(engine, self)
 
 
 class DriverStatements:
