@@ -8,13 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from sandbox.messaging import IncomingMessage
 from sandbox.services.appointment import handlers, rules
 from sandbox.services.appointment.storage import AppointmentStore, metadata
 from tests.appointment.support import NEW_APPOINTMENT, payment_event
 from tests.payment.support import engine_with_tables
+from tests.services.support import driver_statements
 
 TENANT = "tenant-storage"
 
@@ -78,25 +78,20 @@ def test_a_message_id_is_recorded_once_for_each_consumer(store: AppointmentStore
 
 
 def test_a_unit_that_only_writes_is_one_statement_outside_a_transaction_on_postgresql(
-    store: AppointmentStore,
+    store: AppointmentStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple[str, bool]] = []  # each statement's verb, and whether in autocommit
-
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def note(conn, cursor, statement, parameters, context, executemany):
-        autocommit = getattr(conn.connection.dbapi_connection, "autocommit", False)
-        seen.append((statement.split()[0], autocommit))
-
+    uses = driver_statements(monkeypatch)
     appt = handlers.create_appointment(
         store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
     )
-    event.remove(store.engine, "before_cursor_execute", note)
+    monkeypatch.undo()
+    seen = [(ran.verb, ran.how) for use in uses for ran in use]
     assert store.get(TENANT, appt.id) == appt
     assert store.outbox_events(appt.id) == ["appointment.created"]
     if store.engine.dialect.name == "postgresql":
-        assert seen == [("WITH", True)]
-    else:  # in a transaction that takes the write lock, a statement per table
-        assert [verb for verb, _ in seen] == ["BEGIN", "INSERT", "INSERT"]
+        assert seen == [("WITH", "autocommit")]
+    else:  # in a transaction that holds the write lock, a statement per table
+        assert seen == [("INSERT", "write lock"), ("INSERT", "write lock")]
 
 
 def test_a_unit_that_reads_writes_in_the_transaction_its_read_opened(
@@ -118,22 +113,20 @@ def test_a_unit_that_reads_writes_in_the_transaction_its_read_opened(
 
 
 def test_first_time_and_get_records_the_message_and_reads_the_appointment(
-    store: AppointmentStore,
+    store: AppointmentStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     appt = handlers.create_appointment(
         store.unit_of_work, NEW_APPOINTMENT, tenant_id=TENANT, correlation_id="flow-1"
     )
-    seen = []
-
-    @event.listens_for(store.engine, "before_cursor_execute")
-    def note(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement.split()[0])
-
+    uses = driver_statements(monkeypatch)
     with store.unit_of_work() as uow:
         assert uow.first_time_and_get("consumer-a", "evt-1", appt.id) == (True, appt)
-    event.remove(store.engine, "before_cursor_execute", note)
+    monkeypatch.undo()
+    seen = [(ran.verb, ran.how) for use in uses for ran in use]
     if store.engine.dialect.name == "postgresql":
-        assert seen == ["WITH"], seen
+        assert seen == [("WITH", "transaction")], seen
+    else:
+        assert seen == [("INSERT", "write lock"), ("SELECT", "write lock")], seen
     with store.unit_of_work() as uow:
         assert uow.first_time_and_get("consumer-a", "evt-1", appt.id) == (False, None)
         assert uow.first_time_and_get("consumer-b", "evt-1", appt.id) == (True, appt)

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     Engine,
     Index,
     MetaData,
@@ -37,6 +36,7 @@ from sandbox.services.appointment.rules import Appointment
 from sandbox.services.common import columns, db, inbox, outbox
 from sandbox.services.common.db import from_row, to_row
 from sandbox.services.common.doorbell import note_written
+from sandbox.services.common.driver import DriverEngine, DriverSession
 
 metadata = MetaData()
 
@@ -115,16 +115,16 @@ class UnitOfWork:
     nothing is that statement alone, with no transaction around it (``db.one_statement``).
     """
 
-    def __init__(self, engine: Engine, stack: ExitStack) -> None:
-        self._engine = engine
+    def __init__(self, driver: DriverEngine, stack: ExitStack) -> None:
+        self._driver = driver
         self._stack = stack
-        self._conn: Connection | None = None
+        self._conn: DriverSession | None = None
         self._writes: list[db.Write] = []
         self._events = False
 
-    def _read(self) -> Connection:
+    def _read(self) -> DriverSession:
         if self._conn is None:
-            self._conn = self._stack.enter_context(self._engine.begin())
+            self._conn = self._stack.enter_context(self._driver.begin())
         return self._conn
 
     def first_time(self, consumer: str, message_id: str) -> bool:
@@ -169,7 +169,7 @@ class UnitOfWork:
         if not self._writes:
             return
         with ExitStack() as alone:
-            conn = self._conn or alone.enter_context(db.one_statement(self._engine))
+            conn = self._conn or alone.enter_context(self._driver.one_statement())
             if self._events:
                 note_written(conn)
             db.write_together(conn, self._writes)
@@ -188,16 +188,19 @@ class AppointmentStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # what every request and event runs goes on the database driver; pages with
+        # filters go through SQLAlchemy
+        self._driver = DriverEngine(engine)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
         with ExitStack() as stack:
-            uow = UnitOfWork(self.engine, stack)
+            uow = UnitOfWork(self._driver, stack)
             yield uow
             uow.flush()
 
     def get(self, tenant_id: str, appointment_id: str) -> Appointment | None:
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             key = {"id": appointment_id, "tenant_id": tenant_id}
             row = conn.execute(_TENANT_APPOINTMENT, key).first()
         return _to_appointment(row) if row is not None else None

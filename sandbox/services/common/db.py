@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -49,6 +49,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from sandbox.services.common.times import utc
 
 T = TypeVar("T")
+
+
+class Executes(Protocol):
+    """A ``Connection``, or a ``driver.DriverSession``: what the write helpers use."""
+
+    @property
+    def dialect(self) -> Any: ...
+
+    def execute(self, statement: Any, parameters: Any = None, /) -> Any: ...
 
 
 def normalise_url(url: str) -> str:
@@ -329,7 +338,7 @@ def create_schema(engine: Engine, metadata: MetaData) -> None:
         metadata.create_all(conn, checkfirst=True)
 
 
-def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+def insert_if_new(conn: Executes, table: Table, values: dict[str, Any]) -> bool:
     """Insert ``values`` into ``table``; False, and nothing written, when the row would
     break a unique key.  One statement (``INSERT ... ON CONFLICT DO NOTHING``): no check
     that races the insert, and no savepoint to keep a PostgreSQL transaction usable."""
@@ -377,7 +386,7 @@ class Write:
     key: Mapping[str, Any] | None = None
 
 
-def write_together(conn: Connection, writes: Sequence[Write]) -> None:
+def write_together(conn: Executes, writes: Sequence[Write]) -> None:
     """Make ``writes``: the inserts into one table with the same columns as one multi-row
     INSERT, in their order, at the place of the first; each update on its own.  On
     PostgreSQL one statement, every part but the last in its ``WITH`` clause: one round
@@ -397,7 +406,7 @@ def write_together(conn: Connection, writes: Sequence[Write]) -> None:
 
 
 def write_if(
-    conn: Connection, guard: Any, params: Mapping[str, Any], writes: Sequence[Write]
+    conn: Executes, guard: Any, params: Mapping[str, Any], writes: Sequence[Write]
 ) -> bool:
     """``guard`` (an INSERT or UPDATE with RETURNING, run with ``params``: its placeholders
     named ``GUARD...``) and, only when it wrote a row, ``writes`` (as ``write_together``);

@@ -14,7 +14,7 @@ import contextlib
 import os
 import select as select_module
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, event
 
@@ -85,7 +85,26 @@ def ring_after_commits(engine: Engine, addresses: list[tuple[str, int]]) -> None
                     sock.sendto(b"!", address)
 
 
-def note_written(conn: Connection) -> None:
+def committed(info: dict[Any, Any]) -> None:
+    """A pooled connection's transaction committed outside SQLAlchemy's events
+    (``driver.DriverEngine``): ring when it goes back to the pool, if it wrote events."""
+    if info.pop(_WROTE, False):
+        info[_RING] = True
+
+
+def forget_written(info: dict[Any, Any]) -> None:
+    """A pooled connection's transaction rolled back: nothing to ring for."""
+    info.pop(_WROTE, None)
+
+
+class _Pooled(Protocol):
+    """A ``Connection``, or a ``driver.DriverSession``: the pooled connection's ``info``."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+
+def note_written(conn: _Pooled) -> None:
     """Mark ``conn``'s transaction as one that added outbox rows (rings when committed)."""
     conn.info[_WROTE] = True
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Integer, bindparam
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from sandbox.services.common.db import IDLE_PING_S
+from sandbox.services.common.doorbell import committed, forget_written
 
 
 def listed(name: str, count: int) -> list[BindParameter[int]]:
@@ -51,40 +53,86 @@ def listed_values(name: str, ids: Sequence[int]) -> dict[str, int]:
 class DriverStatement:
     """``statement`` compiled once for ``engine``'s dialect and run on a DBAPI cursor."""
 
-    def __init__(self, engine: Engine, statement: ClauseElement) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        statement: ClauseElement,
+        column_keys: Sequence[str] | None = None,
+        *,
+        many: bool = False,
+    ) -> None:
         dialect = engine.dialect
-        compiled: Any = statement.compile(dialect=dialect)  # an SQLCompiler
+        # ``column_keys``: the names of the values an INSERT or UPDATE is run with, as
+        # SQLAlchemy compiles it for them (a column left out takes its default)
+        compiled: Any = statement.compile(
+            dialect=dialect,
+            column_keys=list(column_keys) if column_keys is not None else None,
+            for_executemany=many,
+        )
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("an expanding parameter is compiled at each run: use listed()")
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise ValueError("a column default computed in Python needs SQLAlchemy to run it")
+        self._compiled, self._dialect = compiled, dialect
         self.sql = compiled.string
-        # every parameter's value, literals included; the ones passed to ``run`` replace
-        # theirs (``_check=False``: the required ones have no value yet)
-        static = compiled.construct_params(_check=False)
+        # the literals' values (a column's default among them); the parameters passed to
+        # ``run`` are the rest (``_check=False``: those have no value yet)
+        given = compiled.construct_params(_check=False)
+        static = {
+            name: given[name] for bind, name in compiled.bind_names.items() if not bind.required
+        }
         self._positions = compiled.positiontup  # None when the driver takes names
         self._processors: dict[str, Callable[[Any], Any]] = {}
         for bind, name in compiled.bind_names.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self._processors[name] = process
-                if static[name] is not None:  # a literal: processed once, here
+                if static.get(name) is not None:  # a literal: processed once, here
                     static[name] = process(static[name])
         self._static = static
         self._row: Any = None  # a namedtuple of the result's columns, made at first use
+        self._results: list[Callable[[Any], Any] | None] = []
 
-    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
-        """Execute with ``values``; the rows it returned (as named tuples), if any."""
+    def _params(self, values: dict[str, Any]) -> Any:
         params = {**self._static, **values}
         for name, value in values.items():
             process = self._processors.get(name)
             if process is not None and value is not None:
                 params[name] = process(value)
         if self._positions is None:
-            cursor.execute(self.sql, params)
-        else:
-            cursor.execute(self.sql, [params[name] for name in self._positions])
+            return params
+        return [params[name] for name in self._positions]
+
+    def run(self, cursor: Any, values: dict[str, Any]) -> list[Any]:
+        """Execute with ``values``; the rows it returned (as named tuples), if any."""
+        cursor.execute(self.sql, self._params(values))
         if cursor.description is None:
             return []
         if self._row is None:
-            self._row = namedtuple("Row", [d[0] for d in cursor.description])  # type: ignore[misc]
-        return [self._row(*row) for row in cursor.fetchall()]
+            self._row = _row_type(cursor.description)
+            self._results = self._result_processors(cursor.description)
+        results = self._results
+        if not results:
+            return [self._row(*row) for row in cursor.fetchall()]
+        return [self._row(*_converted(results, row)) for row in cursor.fetchall()]
+
+    def run_many(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Execute once for each of ``rows`` (the DBAPI's ``executemany``)."""
+        cursor.executemany(self.sql, [self._params(values) for values in rows])
+
+    def _result_processors(self, description: Any) -> list[Callable[[Any], Any] | None]:
+        """The result column types' conversions (SQLite's times are text, for one), by
+        position; empty when no column needs one."""
+        # ``_result_columns``: the compiler's record of the columns it selected, in order
+        # (what SQLAlchemy's own result reads them by)
+        columns = getattr(self._compiled, "_result_columns", None) or []
+        if len(columns) != len(description):  # not the columns compiled: left as they come
+            return []
+        processors = []
+        for column, described in zip(columns, description, strict=True):
+            kind = column[3].dialect_impl(self._dialect)
+            processors.append(kind.result_processor(self._dialect, described[1]))
+        return processors if any(p is not None for p in processors) else []
 
 
 class DriverConnection:
@@ -164,3 +212,181 @@ class DriverConnection:
             if not self._sqlite:  # as the pool's other users expect it
                 kept.dbapi_connection.autocommit = False
             kept.close()
+
+
+def _converted(processors: list[Callable[[Any], Any] | None], row: Any) -> Iterator[Any]:
+    for process, value in zip(processors, row, strict=True):
+        yield value if process is None or value is None else process(value)
+
+
+def _row_type(description: Any) -> Any:
+    """A named tuple of the described columns that also reads as a mapping
+    (``row._mapping``, as SQLAlchemy's rows do, for ``db.from_row``)."""
+    plain: Any = namedtuple("Row", [d[0] for d in description], rename=True)  # type: ignore[misc]
+    return type("Row", (plain,), {"__slots__": (), "_mapping": property(plain._asdict)})
+
+
+class DriverRows:
+    """A statement's rows, read as SQLAlchemy's ``Result`` is: ``first``, ``one``,
+    ``all``, ``scalar``, ``scalar_one``, iteration, ``rowcount``."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise LookupError(f"expected one row, the statement returned {len(self._rows)}")
+        return self._rows[0]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+
+class DriverSession:
+    """What the stores use of SQLAlchemy's ``Connection`` (``execute``, ``dialect``,
+    ``info``), on one DBAPI cursor.  A statement runs in its compiled form, made at its
+    first run: statements must be built once (module constants, ``functools.cache``)."""
+
+    def __init__(self, driver: DriverEngine, cursor: Any, info: dict[Any, Any]) -> None:
+        self._driver = driver
+        self._cursor = cursor
+        self.dialect = driver.dialect
+        self.info = info  # the pooled connection's, as ``Connection.info`` is
+
+    def execute(self, statement: Any, parameters: Any = None) -> DriverRows:
+        """Run ``statement`` with ``parameters``: a dict, or a list of dicts for one
+        execution each (their rows are not returned)."""
+        driver = self._driver
+        try:
+            if isinstance(parameters, list):
+                many = driver.compiled(statement, parameters[0], many=True)
+                many.run_many(self._cursor, parameters)
+                return DriverRows([], self._cursor.rowcount)
+            values = parameters or {}
+            rows = driver.compiled(statement, values, many=False).run(self._cursor, values)
+            return DriverRows(rows, self._cursor.rowcount)
+        except driver.dbapi_error as exc:
+            raise driver.translate(statement, exc) from exc
+
+
+_BEGIN, _ONE_STATEMENT, _READING = "begin", "one statement", "reading"
+
+
+class DriverEngine:
+    """``engine.begin()``, ``db.one_statement`` and ``db.reading`` on the driver: each use
+    takes a connection from the engine's pool and returns it at the end, with the same
+    transactions and locks as those (SQLite: the write lock and ``BEGIN IMMEDIATE`` for
+    writes, a deferred ``BEGIN`` for reads; PostgreSQL: a transaction for ``begin``,
+    autocommit otherwise) and the outbox's doorbell rung after a commit that wrote events
+    (``doorbell.note_written``).  A failure rolls the transaction back; a connection that
+    cannot be rolled back or reset is discarded.
+
+    For the statements a flow runs on every event and request, built once: SQLAlchemy's
+    per-execution work (a ``Connection``, its transaction and events, the execution
+    context, the result) costs about as much as the database's.  A statement built per
+    call (a page with filters) belongs on the engine, where SQLAlchemy caches it by its
+    shape."""
+
+    # statements compiled here, at most: more means statements built per call
+    MAX_STATEMENTS = 512
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._compiled: dict[tuple[int, tuple[str, ...], bool], tuple[Any, DriverStatement]] = {}
+        self.dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    def compiled(self, statement: Any, keys: Iterable[str], *, many: bool) -> DriverStatement:
+        """``statement`` compiled for values named ``keys`` (as SQLAlchemy compiles an
+        INSERT or UPDATE for the values it is run with)."""
+        key = (id(statement), tuple(sorted(keys)), many)
+        found = self._compiled.get(key)
+        if found is not None and found[0] is statement:
+            return found[1]
+        if len(self._compiled) >= self.MAX_STATEMENTS:
+            raise RuntimeError(
+                f"more than {self.MAX_STATEMENTS} statements compiled for the driver: "
+                "one is built per call; build it once, or run it through SQLAlchemy"
+            )
+        made = DriverStatement(self.engine, statement, key[1], many=many)
+        # the statement is kept with its compiled form: its id is not reused while here
+        self._compiled[key] = (statement, made)
+        return made
+
+    def translate(self, statement: Any, error: Exception) -> Exception:
+        """The driver's ``error`` as SQLAlchemy raises it (``IntegrityError``,
+        ``OperationalError``, ...), which callers and the web layer know; never with the
+        parameters, which may hold what must not reach a log."""
+        return DBAPIError.instance(
+            str(statement), None, error, self.dbapi_error, hide_parameters=True
+        )
+
+    @contextmanager
+    def _translated(self, statement: str) -> Iterator[None]:
+        try:
+            yield
+        except self.dbapi_error as exc:
+            raise self.translate(statement, exc) from exc
+
+    def begin(self) -> AbstractContextManager[DriverSession]:
+        """A transaction, committed at the end (``engine.begin()``)."""
+        return self._use(_BEGIN)
+
+    def one_statement(self) -> AbstractContextManager[DriverSession]:
+        """For one write statement (``db.one_statement``): on PostgreSQL in autocommit."""
+        return self._use(_ONE_STATEMENT)
+
+    def reading(self) -> AbstractContextManager[DriverSession]:
+        """For reads only (``db.reading``): on SQLite no lock, on PostgreSQL autocommit."""
+        return self._use(_READING)
+
+    @contextmanager
+    def _use(self, kind: str) -> Iterator[DriverSession]:
+        pooled: Any = self.engine.raw_connection()
+        dbapi = pooled.dbapi_connection
+        autocommit = not self._sqlite and kind != _BEGIN
+        try:
+            if autocommit:
+                dbapi.autocommit = True
+            cursor = dbapi.cursor()
+            if self._sqlite:
+                begin = "BEGIN" if kind == _READING else "BEGIN IMMEDIATE"
+                with self._translated(begin):  # a write lock's timeout is an OperationalError
+                    if kind != _READING:
+                        dbapi.take_write_lock()
+                    cursor.execute(begin)
+            yield DriverSession(self, cursor, pooled.info)
+            if not autocommit:
+                with self._translated("COMMIT"):
+                    dbapi.commit()  # on SQLite also lets go of the write lock
+            committed(pooled.info)
+            cursor.close()
+        except BaseException:
+            forget_written(pooled.info)
+            try:
+                dbapi.rollback()  # on SQLite also lets go of the write lock
+            except Exception:
+                autocommit = False
+                pooled.invalidate()
+            raise
+        finally:
+            if autocommit:
+                try:
+                    dbapi.autocommit = False  # as the pool's other users expect it
+                except Exception:
+                    pooled.invalidate()
+            pooled.close()  # back to the pool, which rings the doorbell if due

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     DateTime,
     MetaData,
     PrimaryKeyConstraint,
@@ -42,7 +41,7 @@ def inbox_table(metadata: MetaData, name: str = "processed_messages") -> Table:
     )
 
 
-def first_time(conn: Connection, table: Table, consumer: str, message_id: str) -> bool:
+def first_time(conn: db.Executes, table: Table, consumer: str, message_id: str) -> bool:
     """Record ``message_id`` for ``consumer``; False if it was recorded before."""
     return db.insert_if_new(conn, table, _record(consumer, message_id))
 

@@ -43,6 +43,7 @@ from sandbox.messaging import OutgoingMessage
 from sandbox.services.common import columns, db, inbox, outbox
 from sandbox.services.common.db import from_row, to_row
 from sandbox.services.common.doorbell import note_written
+from sandbox.services.common.driver import DriverEngine
 from sandbox.services.common.times import utc_now
 from sandbox.services.notifier.rendering import AppointmentFacts
 
@@ -188,8 +189,13 @@ class Attempt:
 
 
 class NotifierStore:
+    """The notifier's reads and writes.  What every event runs goes on the database
+    driver (``driver.DriverEngine``); the audit log's filtered pages go through
+    SQLAlchemy."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._driver = DriverEngine(engine)
 
     # -- appointment projection ----------------------------------------------------
 
@@ -202,9 +208,9 @@ class NotifierStore:
         if self.engine.dialect.name == "postgresql":
             values = {**row, "updated_at": utc_now()}
             values |= inbox.first_time_values(PROJECTION_CONSUMER, message_id)
-            with db.one_statement(self.engine) as conn:
+            with self._driver.one_statement() as conn:
                 return conn.execute(_project_first_time(), values).first() is not None
-        with self.engine.begin() as conn:
+        with self._driver.begin() as conn:
             if not inbox.first_time(conn, processed, PROJECTION_CONSUMER, message_id):
                 return False
             conn.execute(_upsert_projection(conn.dialect.name), {**row, "updated_at": utc_now()})
@@ -213,7 +219,7 @@ class NotifierStore:
     def appointment(self, tenant_id: str, appointment_id: str) -> AppointmentFacts | None:
         """What the tenant's ``appointment.*`` events said about the appointment."""
         key = {"key_tenant_id": tenant_id, "key_appointment_id": appointment_id}
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             row = conn.execute(_PROJECTION, key).first()
         return None if row is None else from_row(AppointmentFacts, row)
 
@@ -222,7 +228,7 @@ class NotifierStore:
     def progress(self, event_id: str, appointment: tuple[str, str] | None = None) -> Progress:
         """The channels the event's notifications were already delivered on and, with
         ``appointment`` (tenant id, appointment id), that appointment's facts: one read."""
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             if appointment is None:
                 rows = conn.execute(_DELIVERED_CHANNELS, {"event_id": event_id}).all()
             else:
@@ -260,7 +266,7 @@ class NotifierStore:
         rows = [*rows, (notifications, to_row(attempt))]
         if event is not None:
             rows += outbox.event_rows(outbox_rows, [event], aggregate_id=attempt.event_id)
-        with db.one_statement(self.engine) as conn:
+        with self._driver.one_statement() as conn:
             if event is not None:
                 note_written(conn)
             db.write_together(conn, [db.Write(table, row) for table, row in rows])
