@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event as sql_events
 
 from sandbox.contracts import ContractRegistry
 from sandbox.services.payment.handlers import Context, PaymentRequest, cards
@@ -24,6 +23,7 @@ from tests.payment.unit_support import (
     open_intent,
     outbox,
 )
+from tests.services.support import driver_statements
 
 
 def pay(client: FlaskClient, booking: str = "BOOK-1", **kwargs: Any) -> Any:
@@ -111,25 +111,9 @@ def test_a_stored_decline_is_replayed_for_the_same_key(client):
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
-def writes_by_transaction(engine: Any) -> list[list[tuple[str, Any]]]:
-    """Every statement the engine runs from now on, grouped by the transaction it
-    committed in."""
-    transactions: list[list[tuple[str, Any]]] = [[]]
-
-    @sql_events.listens_for(engine, "before_cursor_execute")
-    def _executed(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        transactions[-1].append((" ".join(statement.split()), parameters))
-
-    @sql_events.listens_for(engine, "commit")
-    def _committed(_conn) -> None:
-        transactions.append([])
-
-    return transactions
-
-
 @pytest.mark.parametrize(("card", "status"), [("visa", 200), ("declined", 400)])
-def test_a_card_payments_answer_commits_with_its_outcome(app, client, card, status):
-    transactions = writes_by_transaction(app.extensions["payment"].storage.engine)
+def test_a_card_payments_answer_commits_with_its_outcome(client, card, status, monkeypatch):
+    transactions = driver_statements(monkeypatch)
 
     answered = pay(client, f"BOOK-{card}", card=card, headers={"Idempotency-Key": f"k-{card}"})
 
@@ -138,14 +122,14 @@ def test_a_card_payments_answer_commits_with_its_outcome(app, client, card, stat
     with_outcome = [
         statements
         for statements in transactions
-        for sql, params in statements
-        if sql.startswith("INSERT INTO payment_outbox") and outcome in str(params)
+        for ran in statements
+        if ran.sql.startswith("INSERT INTO payment_outbox") and outcome in str(ran.values)
     ]
     assert len(with_outcome) == 1, transactions
     stored = [
-        params
-        for sql, params in with_outcome[0]
-        if sql.startswith("UPDATE payment_idempotency SET state=")
+        ran.values
+        for ran in with_outcome[0]
+        if ran.sql.startswith("UPDATE payment_idempotency SET state=")
     ]
     assert len(stored) == 1, with_outcome[0]
     response = next(p for p in stored[0] if isinstance(p, str) and p.startswith("{"))

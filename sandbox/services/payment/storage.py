@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
     Select,
     Update,
@@ -44,6 +43,7 @@ from sandbox.services.common import db
 from sandbox.services.common import outbox as outbox_module
 from sandbox.services.common.db import from_row, to_row
 from sandbox.services.common.doorbell import note_written
+from sandbox.services.common.driver import DriverEngine, DriverSession
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.model import Customer, Payment, Refund
 
@@ -103,7 +103,9 @@ _BOOKING_HOLDER = select(_P).where(
 )
 
 _RESERVED_MINOR = select(func.coalesce(func.sum(_R.c.amount_minor), 0)).where(
-    _R.c.payment_id == bindparam("payment_id"), _R.c.status.in_(("pending", "succeeded"))
+    _R.c.payment_id == bindparam("payment_id"),
+    # not ``in_``: a literal list is an expanding parameter, which the driver cannot run
+    or_(_R.c.status == "pending", _R.c.status == "succeeded"),
 )
 _INSERT_REFUND = _R.insert()
 _REFUND_BY_ID = select(_R).where(_R.c.id == bindparam("id"))
@@ -165,7 +167,7 @@ class Tx:
     when the transaction has ended); on PostgreSQL the whole of it is one statement.
     """
 
-    def __init__(self, conn: Connection, *, one_statement: bool = False) -> None:
+    def __init__(self, conn: DriverSession, *, one_statement: bool = False) -> None:
         self.conn = conn
         self.applied = True
         self._writes: list[db.Write] = []
@@ -196,7 +198,7 @@ class Tx:
             for then in self._when_applied:
                 then()
 
-    def _at_once(self) -> Connection:
+    def _at_once(self) -> DriverSession:
         """The connection, for a statement that runs now."""
         if self._one_statement:
             raise RuntimeError("a transaction made as one statement runs nothing before it ends")
@@ -375,14 +377,17 @@ class Tx:
 
 
 class Storage:
-    """Reads, and transactions for writes, on one engine."""
+    """Reads, and transactions for writes, on one engine.  What every request runs goes
+    on the database driver (``driver.DriverEngine``); pages with filters go through
+    SQLAlchemy."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._driver = DriverEngine(engine)
 
     @contextmanager
     def begin(self) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
+        with self._driver.begin() as conn:
             tx = Tx(conn)
             yield tx
             tx.flush()
@@ -393,14 +398,14 @@ class Storage:
         """A transaction that reads nothing and has one guarded write (see ``Tx``): on
         PostgreSQL one statement in autocommit, with no BEGIN and COMMIT around it; on
         SQLite its statements in one transaction."""
-        with db.one_statement(self.engine) as conn:
+        with self._driver.one_statement() as conn:
             tx = Tx(conn, one_statement=True)
             yield tx
             tx.flush()
         tx.committed()
 
     def _first(self, query: Select[Any], **params: str) -> Payment | None:
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             row = conn.execute(query, params).first()
         return _payment(row) if row is not None else None
 
@@ -423,7 +428,7 @@ class Storage:
         return [_payment(row) for row in rows], total
 
     def timeline(self, payment_id: str) -> list[dict[str, Any]]:
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             rows = conn.execute(_TIMELINE_OF, {"payment_id": payment_id}).all()
         return [
             {

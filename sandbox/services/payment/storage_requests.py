@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, select, update
 
 from sandbox.services.common import db
+from sandbox.services.common.driver import DriverEngine
 from sandbox.services.payment import model, tables
 from sandbox.services.payment.storage import Tx
 
@@ -66,8 +67,12 @@ class Claim:
 
 
 class RequestStore:
+    """Idempotency keys and provider webhooks seen, on the database driver
+    (``driver.DriverEngine``)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._driver = DriverEngine(engine)
 
     def claim(self, tenant_id: str, key: str, fingerprint: str, *, stale_after_s: float) -> Claim:
         """Decide what a request with this Idempotency-Key does (see the module doc)."""
@@ -82,7 +87,7 @@ class RequestStore:
                 "updated_at": now,
             }
             # the common case in one statement: a key never used before
-            with db.one_statement(self.engine) as conn:
+            with self._driver.one_statement() as conn:
                 if db.insert_if_new(conn, _I, first_use):
                     return Claim(NEW)
             claim = self._claim_used(tenant_id, key, fingerprint, stale_after_s)
@@ -96,7 +101,7 @@ class RequestStore:
     ) -> Claim | None:
         """What a request does with a key used before; None when the key is gone."""
         now = model.now()
-        with self.engine.begin() as conn:
+        with self._driver.begin() as conn:
             row = conn.execute(_KEY_LOCKED, {"tenant_id": tenant_id, "key": key}).first()
             if row is None:
                 return None
@@ -114,18 +119,18 @@ class RequestStore:
             return Claim(RESUME, resource_id=row.resource_id)
 
     def finish(self, tenant_id: str, key: str, status_code: int, response: dict[str, Any]) -> None:
-        with db.one_statement(self.engine) as conn:
+        with self._driver.one_statement() as conn:
             db.write_together(conn, [_answer(tenant_id, key, status_code, response)])
 
     def webhook_seen(self, event_id: str) -> bool:
         """Whether a provider event id was recorded before (its delivery was handled)."""
-        with db.reading(self.engine) as conn:
+        with self._driver.reading() as conn:
             row = conn.execute(_WEBHOOK_SEEN, {"event_id": event_id}).first()
         return row is not None
 
     def release(self, tenant_id: str, key: str) -> None:
         """Not stored for replay: the next request with the key runs again."""
-        with self.engine.begin() as conn:
+        with self._driver.begin() as conn:
             row = conn.execute(_KEY_RESOURCE, {"tenant_id": tenant_id, "key": key}).first()
             if row is not None and row.resource_id is not None:
                 retry = {**_matching(tenant_id, key), "updated_at": model.now()}
