@@ -2,16 +2,24 @@
 
 SQLAlchemy runs a statement whose compiled form it has cached for about as long again as
 the database takes: a pool checkout and return, a ``Connection`` and its transaction,
-events, the execution context, the result.  An outbox relay pass at moderate rates is a
-claim and a mark, one row each, several times a flow; on the driver, the relay's thread
-spends about 0.33 ms of CPU on a pass where it spent 0.5-0.6 on SQLite and 0.7-0.9 on
-PostgreSQL (``benchmarks/relay_pass.py``).  ``DriverStatement`` keeps SQLAlchemy as the
-one place the SQL is written (and compiled, once per dialect) and runs it on a DBAPI
-cursor of a connection ``DriverConnection`` keeps from the engine's pool.  Only the relay
-uses it: everything else goes through SQLAlchemy as before.
+events, the execution context, the result.  SQLAlchemy stays the one place the SQL is
+written (and compiled, once per dialect and set of values); ``DriverStatement`` runs the
+compiled form on a DBAPI cursor, with SQLAlchemy's conversions of values and results.
+
+- The outbox relay's claim and marks run on a connection ``DriverConnection`` keeps from
+  the engine's pool between passes: the relay's thread spends about 0.33 ms of CPU on a
+  pass where it spent 0.5-0.6 on SQLite and 0.7-0.9 on PostgreSQL
+  (``benchmarks/relay_pass.py``).
+- The stores (payment, appointment, notifier) run what every request and event runs
+  through ``DriverEngine``: ``begin``, ``one_statement`` and ``reading`` with the
+  transactions, locks, errors and doorbell rings of ``engine.begin()``,
+  ``db.one_statement`` and ``db.reading``, on a connection taken from the pool for the
+  one use.  Pages with filters, built per call, stay on SQLAlchemy, which caches them by
+  their shape.
 
 A list of ids is a few fixed-size lists of parameters (``listed``) instead of an
-expanding ``IN``, which SQLAlchemy compiles again for every length.
+expanding ``IN``, which SQLAlchemy compiles again for every length; a statement with an
+expanding parameter is refused.
 """
 
 from __future__ import annotations
