@@ -4,6 +4,7 @@ doorbell rings as ``engine.begin()``, ``db.one_statement`` and ``db.reading``.""
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from sandbox.services.common.db import reading, sqlite_url
 from sandbox.services.common.doorbell import DOORBELL_ENV, Doorbell
 from sandbox.services.common.driver import DriverEngine
 from sandbox.services.common.outbox import add_events
-from tests.services.support import new_outbox, numbered_event
+from tests.services.support import new_outbox, numbered_event, write_numbered_events
 
 # the rows of ``select(table)`` built once, as the stores build theirs
 _ALL = {}
@@ -145,10 +146,15 @@ def test_a_commit_with_events_on_the_driver_rings_the_doorbell(tmp_path, monkeyp
         bell.close()
 
 
-def test_a_statement_built_at_every_call_is_refused_with_a_clear_error(outbox):
+def test_a_statement_built_at_every_call_still_runs_and_the_log_names_it(outbox, caplog):
     engine, table = outbox
+    write_numbered_events(engine, table, 1)
     driver = DriverEngine(engine)
     driver.MAX_STATEMENTS = 3
-    with pytest.raises(RuntimeError, match="built per call"), driver.reading() as conn:
-        for _ in range(4):
-            conn.execute(select(table.c.id))  # a new statement each time
+    logger = "sandbox.services.common.driver"
+    with caplog.at_level(logging.WARNING, logger=logger), driver.reading() as conn:
+        counts = [len(conn.execute(select(table.c.id)).all()) for _ in range(5)]
+    assert counts == [1] * 5
+    assert len(driver._compiled) <= driver.MAX_STATEMENTS
+    warned = [r.getMessage() for r in caplog.records if "built per call" in r.getMessage()]
+    assert warned and "SELECT" in warned[0], caplog.text

@@ -19,11 +19,13 @@ compiled form on a DBAPI cursor, with SQLAlchemy's conversions of values and res
 
 A list of ids is a few fixed-size lists of parameters (``listed``) instead of an
 expanding ``IN``, which SQLAlchemy compiles again for every length; a statement with an
-expanding parameter is refused.
+expanding parameter is refused.  A statement built per call still runs, compiled again
+each time, and the log names it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +38,8 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 from sandbox.services.common.db import IDLE_PING_S
 from sandbox.services.common.doorbell import committed, forget_written
+
+log = logging.getLogger(__name__)
 
 
 def listed(name: str, count: int) -> list[BindParameter[int]]:
@@ -308,7 +312,7 @@ class DriverEngine:
     call (a page with filters) belongs on the engine, where SQLAlchemy caches it by its
     shape."""
 
-    # statements compiled here, at most: more means statements built per call
+    # compiled statements kept, at most: more means a statement built per call
     MAX_STATEMENTS = 512
 
     def __init__(self, engine: Engine) -> None:
@@ -325,12 +329,17 @@ class DriverEngine:
         found = self._compiled.get(key)
         if found is not None and found[0] is statement:
             return found[1]
-        if len(self._compiled) >= self.MAX_STATEMENTS:
-            raise RuntimeError(
-                f"more than {self.MAX_STATEMENTS} statements compiled for the driver: "
-                "one is built per call; build it once, or run it through SQLAlchemy"
-            )
         made = DriverStatement(self.engine, statement, key[1], many=many)
+        if len(self._compiled) >= self.MAX_STATEMENTS:
+            # a statement built per call would grow this without end; the service goes
+            # on, compiling again, and the log says which statement to build once
+            log.warning(
+                "driver: %d compiled statements, forgotten; one is built per call "
+                "(build it once, or run it through SQLAlchemy), the last: %.120s",
+                len(self._compiled),
+                made.sql,
+            )
+            self._compiled.clear()
         # the statement is kept with its compiled form: its id is not reused while here
         self._compiled[key] = (statement, made)
         return made
