@@ -320,9 +320,11 @@ class Supervisor:
         return {"name": name, "action": action, "pid": process.pid}
 
     def component_names(self) -> list[str]:
-        """Every name ``component_action`` knows: the broker, its nodes, the processes."""
+        """Every name ``component_action`` knows: the broker, its nodes, the processes (by
+        name: they start side by side, in no fixed order)."""
         cluster = self._cluster()
-        return ["broker", *(cluster.names if cluster is not None else []), *self.processes]
+        nodes = cluster.names if cluster is not None else []
+        return ["broker", *nodes, *sorted(self.processes)]
 
     def _cluster(self) -> LocalCluster | None:
         """The broker when it is a cluster of private nodes (loaded only then)."""

@@ -133,7 +133,7 @@ def test_supervisor_restarts_a_killed_component(state_dir):
     # a name it does not know is refused with the names it does
     with pytest.raises(KeyError) as refused:
         client.kill("smpt")
-    assert "no component 'smpt' (known: broker, provider, smtp, merchant)" in str(refused.value)
+    assert "no component 'smpt' (known: broker, merchant, provider, smtp)" in str(refused.value)
 
 
 def test_status_without_a_sandbox_says_how_to_start_one(tmp_path):
