@@ -203,8 +203,7 @@ class DriverConnection:
         try:
             cursor = dbapi.cursor()
             if locking:
-                dbapi.take_write_lock()
-                cursor.execute("BEGIN IMMEDIATE")
+                _begin_writing(dbapi, cursor)
             yield cursor
             if locking:
                 dbapi.commit()  # lets go of the write lock
@@ -221,9 +220,26 @@ class DriverConnection:
         """Return the kept connection to the pool."""
         kept, self._kept = self._kept, None
         if kept is not None:
-            if not self._sqlite:  # as the pool's other users expect it
-                kept.dbapi_connection.autocommit = False
-            kept.close()
+            _give_back(kept, autocommit=not self._sqlite)
+
+
+def _begin_writing(dbapi: Any, cursor: Any) -> None:
+    """SQLite: the file's ``WriteLock``, then ``BEGIN IMMEDIATE``, as ``db.make_engine``'s
+    ``begin`` listener does for SQLAlchemy's connections (a caller whose block fails rolls
+    back or closes the connection, which lets go of the lock)."""
+    dbapi.take_write_lock()
+    cursor.execute("BEGIN IMMEDIATE")
+
+
+def _give_back(pooled: Any, *, autocommit: bool) -> None:
+    """Return a pooled connection, out of autocommit if it was put in it (PostgreSQL), as
+    the pool's other users expect it; one that cannot be reset is discarded."""
+    if autocommit and pooled.dbapi_connection is not None:
+        try:
+            pooled.dbapi_connection.autocommit = False
+        except Exception:
+            pooled.invalidate()
+    pooled.close()
 
 
 def _converted(processors: list[Callable[[Any], Any] | None], row: Any) -> Iterator[Any]:
@@ -381,11 +397,11 @@ class DriverEngine:
                 dbapi.autocommit = True
             cursor = dbapi.cursor()
             if self._sqlite:
-                begin = "BEGIN" if kind == _READING else "BEGIN IMMEDIATE"
-                with self._translated(begin):  # a write lock's timeout is an OperationalError
-                    if kind != _READING:
-                        dbapi.take_write_lock()
-                    cursor.execute(begin)
+                with self._translated("BEGIN"):  # a lock's timeout is an OperationalError
+                    if kind == _READING:
+                        cursor.execute("BEGIN")  # deferred: no lock
+                    else:
+                        _begin_writing(dbapi, cursor)
             yield DriverSession(self, cursor, pooled.info)
             if not autocommit:
                 with self._translated("COMMIT"):
@@ -397,13 +413,7 @@ class DriverEngine:
             try:
                 dbapi.rollback()  # on SQLite also lets go of the write lock
             except Exception:
-                autocommit = False
-                pooled.invalidate()
+                pooled.invalidate()  # closed, not reused; the pool forgets it
             raise
         finally:
-            if autocommit:
-                try:
-                    dbapi.autocommit = False  # as the pool's other users expect it
-                except Exception:
-                    pooled.invalidate()
-            pooled.close()  # back to the pool, which rings the doorbell if due
+            _give_back(pooled, autocommit=autocommit)  # rings the doorbell if due
