@@ -56,6 +56,16 @@ CARDS = {
 }
 # CVVs the tests send; distinctive so a scan can look for them next to card fields.
 CVV = "739"
+# The names card details travel under; the leak scan looks for each one quoted.
+CARD_FIELDS = (
+    "card_number",
+    "cvv",
+    "cvc",
+    "expiry_month",
+    "expiry_year",
+    "exp_month",
+    "exp_year",
+)
 EXPIRY = {"expiry_month": "11", "expiry_year": "2031"}
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.payment.conftest import Artifacts
 from tests.payment.support import (
+    CARD_FIELDS,
     CARDS,
     CVV,
     PaymentStack,
@@ -30,16 +31,6 @@ from tests.payment.support import (
 )
 
 pytestmark = pytest.mark.integration
-
-CARD_FIELDS = (
-    "card_number",
-    "cvv",
-    "cvc",
-    "expiry_month",
-    "expiry_year",
-    "exp_month",
-    "exp_year",
-)
 
 
 @pytest.fixture(scope="module")
