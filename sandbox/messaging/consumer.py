@@ -70,6 +70,10 @@ REASON_INVALID_JSON = "invalid-json"
 REASON_SCHEMA = "schema-violation"
 
 
+def _nothing() -> None:
+    """A callback that only wakes the I/O thread."""
+
+
 class PermanentError(Exception):
     """The message can never be processed: dead-letter it without retrying."""
 
@@ -134,6 +138,7 @@ class Consumer:
             for n in range(concurrency)
         ]
         self._generation = 0
+        self._connection: pika.BlockingConnection | None = None  # the I/O thread's, while open
         self._in_flight = 0
         self._lock = threading.Lock()
         self.stats = ConsumerStats()
@@ -160,6 +165,11 @@ class Consumer:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._lock:
+            connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(Exception):  # already closed: its loop has ended
+                connection.add_callback_threadsafe(_nothing)
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -202,14 +212,19 @@ class Consumer:
             ]
             self._connected.set()
             log.info("%s: consuming %s", self._service, ", ".join(q.name for q in self._queues))
+            with self._lock:
+                self._connection = connection
             while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.2)
+                # Blocks until a delivery, a verdict or ``stop()``'s wake-up is to be handled
+                # (heartbeats go out meanwhile): no timer to set and cancel on every turn.
+                connection.process_data_events(time_limit=None)
             for tag in tags:
                 channel.basic_cancel(tag)
             self._drain_in_flight(connection, deadline_s=10.0)
         finally:
             self._connected.clear()
             with self._lock:
+                self._connection = None
                 # this channel's delivery tags die with it: lanes skip what is still
                 # queued and verdicts still on their way are dropped (see ``_settle``)
                 self._generation += 1

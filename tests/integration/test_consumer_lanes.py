@@ -239,3 +239,21 @@ def test_fewer_prefetch_slots_than_lanes_is_refused():
         Consumer("amqp://unused", topology, [QUEUE], print, service="t", prefetch=2, concurrency=4)
     with pytest.raises(ValueError, match="concurrency must be at least 1"):
         Consumer("amqp://unused", topology, [QUEUE], print, service="t", concurrency=0)
+
+
+def test_stop_wakes_an_idle_consumer_at_once(sandbox_declared_vhost, sandbox_topology):
+    # The I/O thread blocks until the connection has something to do; with nothing
+    # delivered and heartbeats 30 s apart, only stop()'s own wake-up ends the wait.
+    consumer = Consumer(
+        sandbox_declared_vhost.url,
+        sandbox_topology,
+        [QUEUE],
+        lambda _m: None,
+        service="idle",
+        heartbeat=30,
+    )
+    thread = consumer.start_in_thread()
+    assert consumer.wait_connected(30), "consumer did not connect within 30 s"
+    consumer.stop()
+    thread.join(5)
+    assert not thread.is_alive(), "an idle consumer was still running 5 s after stop()"
