@@ -1,19 +1,23 @@
-"""What the benchmarks share: free ports, raw confirmed publishing, queue purges, a
-fresh PostgreSQL database and its server's CPU, and the Markdown table they print."""
+"""What the benchmarks share: free ports, a private broker node, raw confirmed publishing,
+queue purges, a fresh PostgreSQL database and its server's CPU, and the Markdown table
+they print."""
 
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pika
 import psutil
 import psycopg
 from psycopg import sql
 
+from sandbox.broker.local import LocalNode
 from sandbox.messaging import OutgoingMessage
 from sandbox.topology import Topology
 
@@ -25,6 +29,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def broker(url: str | None) -> Iterator[str]:
+    """``url``, or a private node started for the block and stopped after it."""
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+        node = LocalNode(Path(tmp))
+        node.start()
+        try:
+            yield node.url
+        finally:
+            node.stop()
 
 
 def publish_confirmed(url: str, exchange: str, messages: list[OutgoingMessage]) -> float:

@@ -25,16 +25,15 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pika
+from bench_common import broker
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = ("pika-blocking", "pika-select")
@@ -191,22 +190,6 @@ def measure(
     channel.queue_delete(queue)
     connection.close()
     return {name: value / n for name, value in figures.items()}
-
-
-@contextmanager
-def broker(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from sandbox.broker import LocalNode
-
-    with tempfile.TemporaryDirectory() as tmp:
-        node = LocalNode(Path(tmp) / "node")
-        node.start()
-        try:
-            yield node.url_for("/")
-        finally:
-            node.stop()
 
 
 def main() -> None:

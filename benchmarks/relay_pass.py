@@ -22,33 +22,16 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pika
-from bench_common import database, postgres_cpu_s
+from bench_common import broker, database, postgres_cpu_s
 from sqlalchemy import Engine, MetaData, Table
 
-from sandbox.broker.local import LocalNode
 from sandbox.messaging.envelope import OutgoingMessage
 from sandbox.messaging.publisher import Publisher
 from sandbox.services.common import db
 from sandbox.services.common.outbox import OutboxRelay, add_events, outbox_table
-
-
-@contextmanager
-def broker(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="relay-pass-node-") as tmp:
-        node = LocalNode(Path(tmp))
-        node.start()
-        try:
-            yield node.url
-        finally:
-            node.stop()
 
 
 def write_one(engine: Engine, table: Table) -> None:
